@@ -1,0 +1,232 @@
+/*
+ * regionloss: the YOLOv2 region loss, its parts and its exact gradient.
+ *
+ * The mathematics is fixed by SPEC.md (see docs/api.md for the mapping of
+ * every symbol below to it).  This is the only installed header.
+ *
+ * Conventions
+ *  - Every function returns an rl_status; RL_OK is 0.  On any other status the
+ *    call has written nothing through its output pointers (the gradient buffer
+ *    in particular is byte-for-byte untouched) and rl_last_error() holds a
+ *    message that names what is wrong and where.
+ *  - A plan is immutable after rl_plan_create() and may be used by many
+ *    threads at once.
+ *  - No function here starts threads except rl_plan_create() with
+ *    config.threads > 1 (the plan owns that pool), and rl_compute() allocates
+ *    nothing when the batch carries a workspace of rl_workspace_size() bytes.
+ */
+#ifndef REGIONLOSS_H
+#define REGIONLOSS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RL_VERSION_MAJOR 0
+#define RL_VERSION_MINOR 1
+#define RL_VERSION_PATCH 0
+#define RL_VERSION_STRING "0.1.0"
+/* Single number for compile-time comparisons: 10000*major + 100*minor + patch. */
+#define RL_VERSION_NUMBER \
+    (RL_VERSION_MAJOR * 10000 + RL_VERSION_MINOR * 100 + RL_VERSION_PATCH)
+
+#if defined(_WIN32)
+#define RL_API
+#elif defined(__GNUC__)
+#define RL_API __attribute__((visibility("default")))
+#else
+#define RL_API
+#endif
+
+typedef enum rl_status {
+    RL_OK = 0,
+    RL_ERR_NULL_POINTER = 1,   /* a required pointer is NULL */
+    RL_ERR_BAD_SIZE = 2,       /* a size <= 0, or sizes whose product overflows */
+    RL_ERR_BAD_ANCHOR = 3,     /* an anchor w or h not finite or <= 0 */
+    RL_ERR_BAD_LAMBDA = 4,     /* a loss weight negative or not finite */
+    RL_ERR_BAD_THRESH = 5,     /* thresh outside [0, 1] or not finite */
+    RL_ERR_BAD_ENUM = 6,       /* layout, normalisation, gradient mode or loss mode unknown */
+    RL_ERR_BAD_TRUTH = 7,      /* a truth box field out of range or not finite */
+    RL_ERR_BAD_OFFSETS = 8,    /* per-image truth offsets not starting at 0 or decreasing */
+    RL_ERR_NONFINITE_PRED = 9, /* a prediction the loss reads is NaN or infinite */
+    RL_ERR_UNKNOWN_VARIANT = 10,     /* no variant of that name exists */
+    RL_ERR_UNAVAILABLE_VARIANT = 11, /* the variant exists but this CPU/build lacks it */
+    RL_ERR_NO_MEMORY = 12,
+    RL_ERR_THREADS = 13,       /* thread count invalid, or the pool could not start */
+    RL_ERR_WORKSPACE = 14,     /* a workspace was given but is too small */
+    RL_ERR_BAD_ARGUMENT = 15   /* any other invalid argument (the message says which) */
+} rl_status;
+
+/* The constant's name ("RL_ERR_BAD_TRUTH"); "RL_UNKNOWN_STATUS" for other values. */
+RL_API const char *rl_status_name(rl_status status);
+/* One-sentence description of a status code (not of the particular failure). */
+RL_API const char *rl_status_description(rl_status status);
+/* The message of the last failing call on this thread, e.g.
+ * "truth 3 of image 1: w = 0 is not in (0, 1]".  Empty after a success. */
+RL_API const char *rl_last_error(void);
+
+RL_API const char *rl_version(void);
+
+typedef enum rl_layout {
+    RL_LAYOUT_NCHW = 0, /* ((n*B + b)*(5+C) + k)*H*W + i*W + j  (darknet, PyTorch) */
+    RL_LAYOUT_NHWC = 1  /* (((n*H + i)*W + j)*B + b)*(5+C) + k  (Keras)            */
+} rl_layout;
+
+typedef enum rl_norm {
+    RL_NORM_COUNTS = 0, /* spec: coord and class / N_obj, objectness / N_conf (batch-wide) */
+    RL_NORM_SUM = 1,    /* no division; the counts are returned for the caller */
+    RL_NORM_IMAGES = 2  /* every term / N (images in the call), as lightnet does */
+} rl_norm;
+
+typedef enum rl_grad_mode {
+    RL_GRAD_OVERWRITE = 0,  /* every entry of the gradient buffer is written */
+    RL_GRAD_ACCUMULATE = 1  /* gradient added in; only entries the loss changes are touched */
+} rl_grad_mode;
+
+typedef enum rl_mode {
+    RL_MODE_SPEC = 0,   /* SPEC.md section 5: the article's loss (default) */
+    RL_MODE_DARKNET = 1 /* SPEC.md section 7: darknet's region layer */
+} rl_mode;
+
+typedef struct rl_config {
+    int32_t H, W;          /* grid rows and columns */
+    int32_t B;             /* anchors */
+    int32_t C;             /* classes, >= 1 */
+    const float *anchors;  /* 2*B values w0,h0,w1,h1,... in grid cells; copied by rl_plan_create */
+    rl_layout layout;
+    rl_mode mode;
+    /* Loss weights.  In darknet mode they are coord_scale, class_scale,
+     * object_scale and noobject_scale. */
+    double lambda_coord, lambda_class, lambda_obj, lambda_noobj;
+    double thresh;         /* spec: noobj iff best < thresh; darknet: iff best <= thresh */
+    rl_norm norm;
+    rl_grad_mode grad_mode;
+    const char *variant;   /* NULL or "auto", or a name from rl_variant_list(); copied */
+    int32_t threads;       /* 1 = run in the calling thread (default); T > 1: plan-owned pool */
+    /* Darknet mode only. */
+    int32_t rescore;           /* 1 (default): objectness target is the IoU; 0: target 1 */
+    int32_t logistic_classes;  /* 0 (default): softmax; 1: per-class sigmoid, squared error */
+    int64_t warmup_seen;       /* warm-up while seen < warmup_seen (default 12800) */
+    double warmup_scale;       /* default 0.01 */
+} rl_config;
+
+/* Spec-mode defaults: layout NCHW, lambdas 1, 1, 5, 1, thresh 0.6, counts
+ * normalisation, overwrite, variant auto, 1 thread.  H, W, B, C and anchors
+ * are left 0/NULL for the caller. */
+RL_API void rl_config_init(rl_config *cfg);
+/* Darknet yolo-voc defaults: mode darknet, NCHW, scales 1, 1, 5, 1,
+ * thresh 0.6, rescore 1, softmax, warm-up 12800 at 0.01, plain sums. */
+RL_API void rl_config_init_darknet(rl_config *cfg);
+
+typedef struct rl_plan rl_plan;
+
+RL_API rl_status rl_plan_create(const rl_config *cfg, rl_plan **out_plan);
+RL_API void rl_plan_destroy(rl_plan *plan);
+/* The variant this plan runs ("reference", "generic", "avx2", "neon", ...). */
+RL_API const char *rl_plan_variant(const rl_plan *plan);
+/* Number of float entries of predictions (and gradient) for n images. */
+RL_API rl_status rl_plan_tensor_size(const rl_plan *plan, int32_t n_images, size_t *out_count);
+
+/* Batch-wide counts; input to sharded normalisation (see rl_batch). */
+typedef struct rl_counts {
+    int64_t n_obj;    /* slots with L_obj = 1 */
+    int64_t n_noobj;  /* slots with L_noobj = 1 */
+    int64_t n_conf;   /* n_obj + n_noobj */
+    int64_t n_images;
+} rl_counts;
+
+typedef struct rl_box {
+    float cx, cy;  /* centre, normalised to the image, in [0, 1] */
+    float w, h;    /* size, normalised to the image, in (0, 1] */
+    int32_t cls;   /* class in [0, C) */
+} rl_box;
+
+typedef struct rl_batch {
+    int32_t n_images;
+    const float *pred;            /* rl_plan_tensor_size() floats in the plan's layout */
+    const rl_box *truths;         /* all truths, image by image; NULL allowed when there are none */
+    const int64_t *truth_offsets; /* n_images + 1 entries: image k owns truths[off[k] .. off[k+1]) */
+    int64_t seen;                 /* darknet mode: images seen so far, this batch included */
+    /* Optional: normalise by these counts instead of this batch's own (sharded
+     * data parallelism: pass the all-reduced counts of the whole batch).
+     * Only used with RL_NORM_COUNTS (n_obj, n_conf) or RL_NORM_IMAGES (n_images). */
+    const rl_counts *global_counts;
+    /* Optional scratch of at least rl_workspace_size() bytes; with it the call
+     * allocates nothing.  Without it the call allocates and frees its own. */
+    void *workspace;
+    size_t workspace_size;
+} rl_batch;
+
+/* Darknet's training line (forward_region_layer's printf) and its cost. */
+typedef struct rl_darknet_stats {
+    double avg_iou;     /* over all truths, replaced ones included */
+    double recall;      /* fraction of truths with IoU > 0.5 */
+    double recall75;    /* fraction of truths with IoU > 0.75 */
+    double avg_cls;     /* mean probability of the true class, over truths */
+    double avg_obj;     /* mean objectness at each truth's slot */
+    double avg_anyobj;  /* mean objectness over every slot */
+    int64_t count;      /* truths */
+    double cost;        /* sum of squared deltas (darknet's *l.cost) */
+} rl_darknet_stats;
+
+typedef struct rl_result {
+    double loss;   /* coord + cls + obj + noobj + warmup */
+    double coord;  /* loss_xywh */
+    double cls;    /* loss_p */
+    double obj;    /* objectness at L_obj slots */
+    double noobj;  /* objectness at L_noobj slots */
+    double warmup; /* darknet warm-up prior term; 0 in spec mode */
+    int64_t n_obj, n_noobj, n_conf;
+    int64_t n_truths;
+    /* Diagnostics over L_obj slots (0 when there are none). */
+    double avg_iou;    /* IoU of the responsible prediction with its truth */
+    double recall50;   /* fraction of those with IoU > 0.5 */
+    double recall75;   /* ... > 0.75 */
+    double avg_obj;    /* mean c^ at L_obj slots */
+    double avg_noobj;  /* mean c^ at L_noobj slots */
+    double avg_cls;    /* mean p^[cls] at L_obj slots */
+    /* Raw sums behind the diagnostics, so shards can be combined exactly. */
+    double sum_iou, sum_obj, sum_noobj, sum_cls;
+    int64_t n_recall50, n_recall75;
+    rl_darknet_stats darknet; /* filled in darknet mode, zero in spec mode */
+    const char *variant;      /* the variant that computed this (static string) */
+} rl_result;
+
+/* Bytes of workspace rl_compute needs for this batch shape (depends on the
+ * plan, the number of images and the total number of truths). */
+RL_API rl_status rl_workspace_size(const rl_plan *plan, int32_t n_images,
+                                   int64_t n_truths, size_t *out_bytes);
+
+/* Loss, parts, counts and diagnostics of a batch; with grad != NULL also the
+ * gradient with respect to batch->pred (same layout and size), written or
+ * accumulated as the plan's grad_mode says. */
+RL_API rl_status rl_compute(const rl_plan *plan, const rl_batch *batch,
+                            rl_result *result, float *grad);
+
+/* Counts only (assignment and masks; no gradient): what a shard all-reduces
+ * before calling rl_compute with batch->global_counts. */
+RL_API rl_status rl_count(const rl_plan *plan, const rl_batch *batch, rl_counts *out);
+
+/* Variants compiled into this build and runnable on this CPU, best first,
+ * as a NULL-terminated array of static strings. */
+RL_API const char *const *rl_variant_list(void);
+/* RL_OK when `name` can run here; otherwise RL_ERR_UNKNOWN_VARIANT or
+ * RL_ERR_UNAVAILABLE_VARIANT with a message. */
+RL_API rl_status rl_variant_check(const char *name);
+
+/* Darknet truth buffer (boxes_per_image x 5 floats per image: x, y, w, h,
+ * class; an image's list ends at the first box with x == 0) to rl_box and
+ * offsets.  out_truths holds at least n_images*boxes_per_image boxes;
+ * out_offsets n_images + 1 entries. */
+RL_API rl_status rl_truths_from_darknet(const float *buffer, int32_t n_images,
+                                        int32_t boxes_per_image, int32_t n_classes,
+                                        rl_box *out_truths, int64_t *out_offsets);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* REGIONLOSS_H */

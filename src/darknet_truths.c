@@ -1,0 +1,47 @@
+/* Darknet's truth buffer (net.truth: boxes_per_image x {x, y, w, h, class}
+ * per image, a list ending at the first box whose x is 0) to rl_box. */
+#include <math.h>
+
+#include "internal.h"
+
+rl_status rl_truths_from_darknet(const float *buffer, int32_t n_images, int32_t boxes_per_image,
+                                 int32_t n_classes, rl_box *out_truths, int64_t *out_offsets)
+{
+    rl_clear_error();
+    if (!buffer || !out_truths || !out_offsets)
+        return rl_fail(RL_ERR_NULL_POINTER, "%s is NULL",
+                       !buffer ? "buffer" : !out_truths ? "out_truths" : "out_offsets");
+    if (n_images <= 0 || boxes_per_image <= 0 || n_classes <= 0)
+        return rl_fail(RL_ERR_BAD_SIZE,
+                       "n_images = %d, boxes_per_image = %d, n_classes = %d: all must be positive",
+                       (int)n_images, (int)boxes_per_image, (int)n_classes);
+    /* Check everything first: on failure nothing is written. */
+    for (int32_t n = 0; n < n_images; n++)
+        for (int32_t t = 0; t < boxes_per_image; t++) {
+            const float *f = buffer + ((int64_t)n * boxes_per_image + t) * 5;
+            if (f[0] == 0.0f)
+                break;
+            float c = f[4];
+            if (!isfinite(c) || c != floorf(c) || c < 0 || c >= (float)n_classes)
+                return rl_fail(RL_ERR_BAD_TRUTH,
+                               "darknet truth %d of image %d: class %g is not an integer in [0, %d)",
+                               (int)t, (int)n, (double)c, (int)n_classes);
+        }
+    int64_t k = 0;
+    out_offsets[0] = 0;
+    for (int32_t n = 0; n < n_images; n++) {
+        for (int32_t t = 0; t < boxes_per_image; t++) {
+            const float *f = buffer + ((int64_t)n * boxes_per_image + t) * 5;
+            if (f[0] == 0.0f)
+                break;
+            out_truths[k].cx = f[0];
+            out_truths[k].cy = f[1];
+            out_truths[k].w = f[2];
+            out_truths[k].h = f[3];
+            out_truths[k].cls = (int32_t)f[4];
+            k++;
+        }
+        out_offsets[n + 1] = k;
+    }
+    return RL_OK;
+}

@@ -1,0 +1,66 @@
+/* Library-internal declarations shared by the driver, the reference and the
+ * kernels.  Nothing here is installed. */
+#ifndef RL_INTERNAL_H
+#define RL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "regionloss.h"
+
+#define RL_HIDDEN __attribute__((visibility("hidden")))
+
+/* The validated, immutable numbers of a plan: what every variant reads. */
+typedef struct rl_params {
+    int32_t H, W, B, C;
+    int32_t K;          /* 5 + C: entries per slot */
+    int64_t HW;         /* H*W */
+    int64_t per_image;  /* B*K*H*W: floats per image */
+    const float *anchors; /* 2*B, owned by the plan */
+    rl_layout layout;
+    rl_mode mode;
+    double lambda_coord, lambda_class, lambda_obj, lambda_noobj;
+    double thresh;
+    rl_norm norm;
+    rl_grad_mode grad_mode;
+    int32_t rescore, logistic_classes;
+    int64_t warmup_seen;
+    double warmup_scale;
+} rl_params;
+
+struct rl_variant_desc;
+struct rl_pool;
+
+struct rl_plan {
+    rl_params p;
+    float *anchors_storage;
+    const struct rl_variant_desc *variant;
+    struct rl_pool *pool;   /* NULL when threads == 1 */
+    int32_t threads;
+};
+
+/* Offset of entry k of slot (n, i, j, b) in the plan's layout. */
+static inline int64_t rl_index(const rl_params *p, int64_t n, int64_t i, int64_t j,
+                               int64_t b, int64_t k)
+{
+    if (p->layout == RL_LAYOUT_NCHW)
+        return ((n * p->B + b) * p->K + k) * p->HW + i * p->W + j;
+    return (((n * p->H + i) * p->W + j) * p->B + b) * p->K + k;
+}
+
+/* Errors: set the thread's message and return the status. */
+RL_HIDDEN rl_status rl_fail(rl_status st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+RL_HIDDEN void rl_clear_error(void);
+
+/* Validation of a batch against a plan (truths, offsets, predictions).  The
+ * prediction check covers what the loss reads: channels 0..4 of every slot and
+ * the class logits of every responsible slot. */
+RL_HIDDEN rl_status rl_validate_batch(const rl_params *p, const rl_batch *batch);
+RL_HIDDEN rl_status rl_validate_batch_shape(const rl_params *p, const rl_batch *batch);
+
+/* Fill the averaged diagnostics of r from its raw sums and counts. */
+RL_HIDDEN void rl_finish_diagnostics(rl_result *r);
+
+#endif

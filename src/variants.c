@@ -1,0 +1,65 @@
+/* The table of variants and the choice of one for a plan. */
+#include <pthread.h>
+#include <string.h>
+
+#include "variants.h"
+
+const rl_variant_desc *const rl_all_variants[] = {
+    &rl_variant_reference,
+    NULL,
+};
+
+const rl_variant_desc *rl_find_variant(const char *name)
+{
+    for (int v = 0; rl_all_variants[v]; v++)
+        if (strcmp(rl_all_variants[v]->name, name) == 0)
+            return rl_all_variants[v];
+    return NULL;
+}
+
+const rl_variant_desc *rl_auto_variant(void)
+{
+    for (int v = 0; rl_all_variants[v]; v++)
+        if (rl_all_variants[v]->available())
+            return rl_all_variants[v];
+    return &rl_variant_reference;
+}
+
+static const char *variant_names[16];
+static pthread_once_t variant_names_once = PTHREAD_ONCE_INIT;
+
+static void fill_variant_names(void)
+{
+    int k = 0;
+    for (int v = 0; rl_all_variants[v] && k < 15; v++)
+        if (rl_all_variants[v]->available())
+            variant_names[k++] = rl_all_variants[v]->name;
+    variant_names[k] = NULL;
+}
+
+const char *const *rl_variant_list(void)
+{
+    pthread_once(&variant_names_once, fill_variant_names);
+    return variant_names;
+}
+
+rl_status rl_variant_check(const char *name)
+{
+    if (!name)
+        return rl_fail(RL_ERR_NULL_POINTER, "variant name is NULL");
+    const rl_variant_desc *v = rl_find_variant(name);
+    if (!v) {
+        char known[256] = "";
+        for (int k = 0; rl_all_variants[k]; k++) {
+            if (k)
+                strncat(known, ", ", sizeof known - strlen(known) - 1);
+            strncat(known, rl_all_variants[k]->name, sizeof known - strlen(known) - 1);
+        }
+        return rl_fail(RL_ERR_UNKNOWN_VARIANT, "variant \"%s\" does not exist (known: %s)",
+                       name, known);
+    }
+    if (!v->available())
+        return rl_fail(RL_ERR_UNAVAILABLE_VARIANT,
+                       "variant \"%s\" is not available on this CPU or in this build", name);
+    return RL_OK;
+}

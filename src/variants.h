@@ -1,0 +1,29 @@
+/* The variants a plan can run: one descriptor each, listed best first. */
+#ifndef RL_VARIANTS_H
+#define RL_VARIANTS_H
+
+#include "internal.h"
+
+typedef struct rl_variant_desc {
+    const char *name;
+    /* Non-zero when this build and this CPU can run it. */
+    int (*available)(void);
+    /* The batch is validated; write *res and grad (as the plan's grad_mode
+     * says) or fail with nothing written. */
+    rl_status (*compute)(const rl_plan *plan, const rl_batch *batch, rl_result *res,
+                         float *grad);
+    rl_status (*count)(const rl_plan *plan, const rl_batch *batch, rl_counts *out);
+    /* Bytes of workspace compute() uses for n images holding n_truths. */
+    size_t (*workspace)(const rl_params *p, int64_t n_images, int64_t n_truths);
+} rl_variant_desc;
+
+/* NULL-terminated, best first. */
+RL_HIDDEN extern const rl_variant_desc *const rl_all_variants[];
+
+RL_HIDDEN extern const rl_variant_desc rl_variant_reference;
+
+/* The variant "auto" resolves to on this CPU. */
+RL_HIDDEN const rl_variant_desc *rl_auto_variant(void);
+RL_HIDDEN const rl_variant_desc *rl_find_variant(const char *name);
+
+#endif
