@@ -1,0 +1,252 @@
+/* One training step of a data-parallel trainer over MPI.
+ *
+ * Each rank owns a contiguous shard of the batch (its images, their truths
+ * with offsets re-based to 0, and the matching slice of the network output).
+ * The spec normalises by the whole batch's N_obj and N_conf, so a step is:
+ *
+ *   1. rl_count(shard)                    -> this shard's counts
+ *   2. MPI_Allreduce(counts, SUM)         -> the whole batch's counts
+ *   3. rl_compute(shard, global_counts)   -> loss parts + gradient slice
+ *   4. MPI_Allreduce(loss parts, SUM)     -> the batch's loss (for logging)
+ *
+ * The gradient needs no reduction here: each rank's slice is already the
+ * exact slice of the whole-batch gradient, and it flows back through the
+ * rank's own copy of the network (the usual gradient all-reduce of the
+ * weights happens after the backward pass, as in any data-parallel setup).
+ *
+ * Usage: mpirun -np R mpi_shards [--images N] [--classes C] [--repeat K]
+ *   --repeat K times each phase over K steps and prints the slowest rank's
+ *   mean; rank 0 also runs the whole batch alone and prints the difference. */
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "regionloss.h"
+
+/* yolo-voc's 13 x 13 grid and its five anchors (grid cells). */
+static const float voc_anchors[10] = {1.3221f, 1.73145f, 3.19275f, 4.00944f, 5.05587f,
+                                      8.09892f, 9.47112f, 4.84053f, 11.2364f, 10.0071f};
+
+/* A stand-in for the data loader and the forward pass: every rank builds
+ * the same batch from one seed.  A real trainer loads only its own shard. */
+typedef struct batch_data {
+    int32_t n_images;
+    float *pred;
+    rl_box *truths;
+    int64_t *offsets;
+} batch_data;
+
+static double uniform01(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*s >> 11) * 0x1.0p-53;
+}
+
+static int make_batch(const rl_plan *plan, int32_t n_images, int32_t classes, batch_data *d)
+{
+    size_t count;
+    if (rl_plan_tensor_size(plan, n_images, &count) != RL_OK)
+        return -1;
+    uint64_t seed = 42;
+    d->n_images = n_images;
+    d->pred = malloc(count * sizeof *d->pred);
+    d->offsets = malloc((size_t)(n_images + 1) * sizeof *d->offsets);
+    d->truths = malloc((size_t)n_images * 8 * sizeof *d->truths);
+    if (!d->pred || !d->offsets || !d->truths)
+        return -1;
+    for (size_t x = 0; x < count; x++)
+        d->pred[x] = (float)(4.0 * uniform01(&seed) - 2.0);
+    /* 0 to 7 objects per image: shards differ in how many they hold. */
+    int64_t t = 0;
+    for (int32_t n = 0; n < n_images; n++) {
+        d->offsets[n] = t;
+        int k = (int)(8 * uniform01(&seed));
+        for (int b = 0; b < k; b++, t++) {
+            d->truths[t].cx = (float)uniform01(&seed);
+            d->truths[t].cy = (float)uniform01(&seed);
+            d->truths[t].w = (float)(0.05 + 0.9 * uniform01(&seed));
+            d->truths[t].h = (float)(0.05 + 0.9 * uniform01(&seed));
+            d->truths[t].cls = (int32_t)(classes * uniform01(&seed)) % classes;
+        }
+    }
+    d->offsets[n_images] = t;
+    return 0;
+}
+
+/* Contiguous shard of `rank`: images [lo, hi), as even as possible. */
+static void shard_range(int32_t n_images, int ranks, int rank, int32_t *lo, int32_t *hi)
+{
+    int32_t base = n_images / ranks, extra = n_images % ranks;
+    *lo = rank * base + (rank < extra ? rank : extra);
+    *hi = *lo + base + (rank < extra ? 1 : 0);
+}
+
+/* What rank 0 logs: the parts add over shards, and so do the raw sums
+ * behind the diagnostics (averages would not). */
+enum { S_LOSS, S_COORD, S_CLS, S_OBJ, S_NOOBJ, S_IOU, S_SOBJ, S_SNOOBJ, S_SCLS, S_COUNT };
+
+static void to_sums(const rl_result *r, double s[S_COUNT], int64_t recall[2])
+{
+    s[S_LOSS] = r->loss;
+    s[S_COORD] = r->coord;
+    s[S_CLS] = r->cls;
+    s[S_OBJ] = r->obj;
+    s[S_NOOBJ] = r->noobj;
+    s[S_IOU] = r->sum_iou;
+    s[S_SOBJ] = r->sum_obj;
+    s[S_SNOOBJ] = r->sum_noobj;
+    s[S_SCLS] = r->sum_cls;
+    recall[0] = r->n_recall50;
+    recall[1] = r->n_recall75;
+}
+
+typedef struct step_times {
+    double count, reduce_counts, compute, reduce_parts;
+} step_times;
+
+#define CHECK(call)                                                                   \
+    do {                                                                              \
+        rl_status st_ = (call);                                                       \
+        if (st_ != RL_OK) {                                                           \
+            fprintf(stderr, "%s: %s\n", rl_status_name(st_), rl_last_error());        \
+            MPI_Abort(MPI_COMM_WORLD, 1);                                             \
+        }                                                                             \
+    } while (0)
+
+/* The step itself: three library calls and two all-reduces. */
+static void train_step(const rl_plan *plan, rl_batch *shard, float *grad, rl_counts *global,
+                       double sums[S_COUNT], int64_t recall[2], step_times *t)
+{
+    rl_counts own;
+    double t0 = MPI_Wtime();
+    CHECK(rl_count(plan, shard, &own));
+    double t1 = MPI_Wtime();
+    /* rl_counts is four int64_t: n_obj, n_noobj, n_conf, n_images. */
+    MPI_Allreduce(&own, global, 4, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    double t2 = MPI_Wtime();
+    shard->global_counts = global;
+    rl_result r;
+    CHECK(rl_compute(plan, shard, &r, grad));
+    double t3 = MPI_Wtime();
+    double mine[S_COUNT];
+    int64_t my_recall[2];
+    to_sums(&r, mine, my_recall);
+    MPI_Allreduce(mine, sums, S_COUNT, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(my_recall, recall, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    double t4 = MPI_Wtime();
+    t->count += t1 - t0;
+    t->reduce_counts += t2 - t1;
+    t->compute += t3 - t2;
+    t->reduce_parts += t4 - t3;
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int rank, ranks;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    int32_t n_images = 16, classes = 20;
+    int repeat = 1;
+    for (int a = 1; a + 1 < argc; a += 2) {
+        if (strcmp(argv[a], "--images") == 0)
+            n_images = atoi(argv[a + 1]);
+        else if (strcmp(argv[a], "--classes") == 0)
+            classes = atoi(argv[a + 1]);
+        else if (strcmp(argv[a], "--repeat") == 0)
+            repeat = atoi(argv[a + 1]);
+    }
+    if (n_images < ranks || classes < 1 || repeat < 1) {
+        if (rank == 0)
+            fprintf(stderr, "need --images >= ranks (%d), --classes >= 1, --repeat >= 1\n",
+                    ranks);
+        MPI_Finalize();
+        return 2;
+    }
+
+    rl_config cfg;
+    rl_config_init(&cfg); /* spec mode, RL_NORM_COUNTS */
+    cfg.H = cfg.W = 13;
+    cfg.B = 5;
+    cfg.C = classes;
+    cfg.anchors = voc_anchors;
+    rl_plan *plan;
+    CHECK(rl_plan_create(&cfg, &plan));
+
+    batch_data d = {0};
+    if (make_batch(plan, n_images, classes, &d) != 0) {
+        fprintf(stderr, "out of memory\n");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+
+    /* This rank's shard: a view into the batch, truth offsets re-based. */
+    int32_t lo, hi;
+    shard_range(n_images, ranks, rank, &lo, &hi);
+    size_t per_image, shard_floats;
+    CHECK(rl_plan_tensor_size(plan, 1, &per_image));
+    CHECK(rl_plan_tensor_size(plan, hi - lo, &shard_floats));
+    int64_t *offsets = malloc((size_t)(hi - lo + 1) * sizeof *offsets);
+    float *grad = malloc(shard_floats * sizeof *grad);
+    if (!offsets || !grad)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    for (int32_t n = lo; n <= hi; n++)
+        offsets[n - lo] = d.offsets[n] - d.offsets[lo];
+    rl_batch shard = {0};
+    shard.n_images = hi - lo;
+    shard.pred = d.pred + (size_t)lo * per_image;
+    shard.truths = d.truths + d.offsets[lo];
+    shard.truth_offsets = offsets;
+
+    rl_counts global;
+    double sums[S_COUNT];
+    int64_t recall[2];
+    step_times t = {0, 0, 0, 0};
+    for (int k = 0; k < repeat; k++)
+        train_step(plan, &shard, grad, &global, sums, recall, &t);
+
+    /* The slowest rank sets the pace of a synchronous step. */
+    double mean[4] = {t.count / repeat, t.reduce_counts / repeat, t.compute / repeat,
+                      t.reduce_parts / repeat};
+    double slowest[4];
+    MPI_Reduce(mean, slowest, 4, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+
+    if (rank == 0) {
+        const double no = (double)global.n_obj, nn = (double)global.n_noobj;
+        printf("%d ranks, %d images (%s): loss %.10g = coord %.6g + cls %.6g + obj %.6g + "
+               "noobj %.6g\n",
+               ranks, (int)n_images, rl_plan_variant(plan), sums[S_LOSS], sums[S_COORD],
+               sums[S_CLS], sums[S_OBJ], sums[S_NOOBJ]);
+        printf("N_obj %lld  N_conf %lld  avg IoU %.4f  recall50 %.4f  recall75 %.4f  "
+               "obj %.4f  noobj %.4f  cls %.4f\n",
+               (long long)global.n_obj, (long long)global.n_conf,
+               no ? sums[S_IOU] / no : 0.0, no ? (double)recall[0] / no : 0.0,
+               no ? (double)recall[1] / no : 0.0, no ? sums[S_SOBJ] / no : 0.0,
+               nn ? sums[S_SNOOBJ] / nn : 0.0, no ? sums[S_SCLS] / no : 0.0);
+
+        /* The same batch in one process, for comparison. */
+        rl_batch whole = {0};
+        whole.n_images = n_images;
+        whole.pred = d.pred;
+        whole.truths = d.truths;
+        whole.truth_offsets = d.offsets;
+        rl_result one;
+        CHECK(rl_compute(plan, &whole, &one, NULL));
+        printf("single process: loss %.10g (relative difference %.2g)\n", one.loss,
+               fabs(one.loss - sums[S_LOSS]) / fmax(fabs(one.loss), 1e-300));
+        printf("per step, slowest rank, mean of %d: rl_count %.1f us, all-reduce counts "
+               "%.1f us, rl_compute %.1f us, all-reduce parts %.1f us\n",
+               repeat, 1e6 * slowest[0], 1e6 * slowest[1], 1e6 * slowest[2],
+               1e6 * slowest[3]);
+    }
+
+    free(offsets);
+    free(grad);
+    free(d.pred);
+    free(d.truths);
+    free(d.offsets);
+    rl_plan_destroy(plan);
+    MPI_Finalize();
+    return 0;
+}
