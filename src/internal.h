@@ -9,7 +9,10 @@
 
 #include "regionloss.h"
 
+#ifndef RL_HIDDEN
 #define RL_HIDDEN __attribute__((visibility("hidden")))
+#endif
+
 
 /* The validated, immutable numbers of a plan: what every variant reads. */
 typedef struct rl_params {
@@ -32,8 +35,11 @@ typedef struct rl_params {
 struct rl_variant_desc;
 struct rl_pool;
 
+#include "kernels.h"
+
 struct rl_plan {
     rl_params p;
+    rl_kernels kernels;  /* filled once from the variant at creation */
     float *anchors_storage;
     const struct rl_variant_desc *variant;
     struct rl_pool *pool;   /* NULL when threads == 1 */
@@ -54,11 +60,14 @@ RL_HIDDEN rl_status rl_fail(rl_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 RL_HIDDEN void rl_clear_error(void);
 
-/* Validation of a batch against a plan (truths, offsets, predictions).  The
- * prediction check covers what the loss reads: channels 0..4 of every slot and
- * the class logits of every responsible slot. */
+/* Validation of a batch against a plan.  rl_validate_batch checks the shape,
+ * offsets and truths; rl_validate_preds the predictions the loss reads:
+ * channels 0..4 of every slot and the class logits of every responsible slot.
+ * The reference runs it before computing; the driver finds non-finite values
+ * during its first phase (before writing) and calls it only to name them. */
 RL_HIDDEN rl_status rl_validate_batch(const rl_params *p, const rl_batch *batch);
 RL_HIDDEN rl_status rl_validate_batch_shape(const rl_params *p, const rl_batch *batch);
+RL_HIDDEN rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch);
 
 /* Fill the averaged diagnostics of r from its raw sums and counts. */
 RL_HIDDEN void rl_finish_diagnostics(rl_result *r);

@@ -178,6 +178,8 @@ rl_status rl_plan_create(const rl_config *cfg, rl_plan **out_plan)
     p->warmup_scale = cfg->mode == RL_MODE_DARKNET ? cfg->warmup_scale : 0.0;
     plan->anchors_storage = anchors;
     plan->variant = variant;
+    if (variant->init_kernels)
+        variant->init_kernels(&plan->kernels);
     plan->threads = cfg->threads;
     if (cfg->threads > 1) {
         st = rl_pool_create(cfg->threads, &plan->pool);

@@ -136,6 +136,12 @@ rl_status rl_validate_batch(const rl_params *p, const rl_batch *batch)
             if ((st = check_truth(p, &batch->truths[t], n, t - off[n])) != RL_OK)
                 return st;
 
+    return RL_OK;
+}
+
+rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch)
+{
+    const int64_t *off = batch->truth_offsets;
     const float *pred = batch->pred;
     for (int32_t n = 0; n < batch->n_images; n++) {
         /* Box and objectness channels of every slot: decoding every slot is

@@ -4,7 +4,12 @@
 
 #include "variants.h"
 
+/* Best first: "auto" takes the first one available.  The reference is last:
+ * it is the oracle, chosen only when asked for. */
 const rl_variant_desc *const rl_all_variants[] = {
+    &rl_variant_avx2,
+    &rl_variant_neon,
+    &rl_variant_generic,
     &rl_variant_reference,
     NULL,
 };

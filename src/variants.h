@@ -15,12 +15,17 @@ typedef struct rl_variant_desc {
     rl_status (*count)(const rl_plan *plan, const rl_batch *batch, rl_counts *out);
     /* Bytes of workspace compute() uses for n images holding n_truths. */
     size_t (*workspace)(const rl_params *p, int64_t n_images, int64_t n_truths);
+    /* Driver variants: fills the plan's kernel table (NULL for the reference). */
+    void (*init_kernels)(rl_kernels *k);
 } rl_variant_desc;
 
 /* NULL-terminated, best first. */
 RL_HIDDEN extern const rl_variant_desc *const rl_all_variants[];
 
 RL_HIDDEN extern const rl_variant_desc rl_variant_reference;
+RL_HIDDEN extern const rl_variant_desc rl_variant_generic;
+RL_HIDDEN extern const rl_variant_desc rl_variant_avx2;
+RL_HIDDEN extern const rl_variant_desc rl_variant_neon;
 
 /* The variant "auto" resolves to on this CPU. */
 RL_HIDDEN const rl_variant_desc *rl_auto_variant(void);

@@ -98,8 +98,8 @@ static int64_t slot_of(const rl_params *p, int32_t i, int32_t j, int32_t b)
 }
 
 /* Sections 3 and 4 (and issue 5 point 4 in darknet mode) for image n. */
-static void plan_image(const rl_params *p, const rl_batch *batch, const float *frozen, int64_t n,
-                       image_plan *ip, rl_counts *counts)
+static void plan_image(const rl_params *p, const rl_batch *batch, const float *frozen,
+                       const int8_t *forced, int64_t n, image_plan *ip, rl_counts *counts)
 {
     const int64_t lo = batch->truth_offsets[n], hi = batch->truth_offsets[n + 1];
     const int64_t slots = p->HW * p->B;
@@ -123,6 +123,8 @@ static void plan_image(const rl_params *p, const rl_batch *batch, const float *f
                 }
                 ip->best[s] = best;
                 int noobj = p->mode == RL_MODE_SPEC ? best < p->thresh : best <= p->thresh;
+                if (forced && forced[n * slots + s] >= 0)
+                    noobj = forced[n * slots + s] == RL_SLOT_NOOBJ;
                 if (ip->owner[s] >= 0) {
                     ip->kind[s] = RL_SLOT_OBJ;
                     counts->n_obj++;
@@ -154,11 +156,12 @@ static void scratch_free(scratch *s)
 
 /* Every image's assignment and masks, kept for the loss pass. */
 static rl_status plan_batch(const rl_params *p, const rl_batch *batch, const float *frozen,
-                            scratch *s, rl_counts *counts)
+                            const int8_t *forced, scratch *s, rl_counts *counts)
 {
     const int64_t N = batch->n_images, slots = p->HW * p->B;
     const int64_t nt = batch->truth_offsets[N];
     memset(s, 0, sizeof *s);
+    memset(counts, 0, sizeof *counts);
     s->images = calloc((size_t)N, sizeof *s->images);
     s->owner = malloc((size_t)(N * slots) * sizeof *s->owner);
     s->best = malloc((size_t)(N * slots) * sizeof *s->best);
@@ -169,7 +172,6 @@ static rl_status plan_batch(const rl_params *p, const rl_batch *batch, const flo
         return rl_fail(RL_ERR_NO_MEMORY, "reference: out of memory for %lld slots",
                        (long long)(N * slots));
     }
-    memset(counts, 0, sizeof *counts);
     counts->n_images = N;
     for (int64_t n = 0; n < N; n++) {
         image_plan *ip = &s->images[n];
@@ -177,7 +179,7 @@ static rl_status plan_batch(const rl_params *p, const rl_batch *batch, const flo
         ip->best = s->best + n * slots;
         ip->kind = s->kind + n * slots;
         ip->truths = s->truths + batch->truth_offsets[n];
-        plan_image(p, batch, frozen, n, ip, counts);
+        plan_image(p, batch, frozen, forced, n, ip, counts);
     }
     counts->n_conf = counts->n_obj + counts->n_noobj;
     return RL_OK;
@@ -186,7 +188,7 @@ static rl_status plan_batch(const rl_params *p, const rl_batch *batch, const flo
 rl_status rl_reference_count(const rl_params *p, const rl_batch *batch, rl_counts *counts)
 {
     scratch s;
-    rl_status st = plan_batch(p, batch, batch->pred, &s, counts);
+    rl_status st = plan_batch(p, batch, batch->pred, NULL, &s, counts);
     if (st == RL_OK)
         scratch_free(&s);
     return st;
@@ -289,6 +291,8 @@ static void spec_slot(const rl_params *p, const rl_batch *batch, const float *fr
 
     /* A constant target: no gradient flows through it (section 5). */
     const double iou = box_iou(decode(p, frozen, n, i, j, b), t->g);
+    if (g->out && g->out->obj_iou)
+        g->out->obj_iou[n * p->HW * p->B + s] = iou;
     ps->obj += (iou - c) * (iou - c);
     put(g, rl_index(p, n, i, j, b, 4), k[2] * 2 * (c - iou) * sigmoid_slope(tc));
 
@@ -356,6 +360,8 @@ static void darknet_slot(const rl_params *p, const rl_batch *batch, const float 
                           (gw - tw) * (gw - tw) + (gh - th) * (gh - th));
 
     const double iou = box_iou(decode(p, frozen, n, i, j, b), t->g); /* constant */
+    if (g->out && g->out->obj_iou)
+        g->out->obj_iou[n * p->HW * p->B + s] = iou;
     const double target = p->rescore ? iou : 1.0;
     ps->obj += 0.5 * (c - target) * (c - target);
     put(g, rl_index(p, n, i, j, b, 4), k[2] * (c - target) * sigmoid_slope(tc));
@@ -406,11 +412,18 @@ static void darknet_truth_stats(const rl_params *p, const rl_batch *batch,
 rl_status rl_reference_compute(const rl_params *p, const rl_batch *batch, const float *frozen,
                                rl_result *res, const rl_ref_out *out)
 {
+    return rl_reference_compute_forced(p, batch, frozen, NULL, res, out);
+}
+
+rl_status rl_reference_compute_forced(const rl_params *p, const rl_batch *batch,
+                                      const float *frozen, const int8_t *forced,
+                                      rl_result *res, const rl_ref_out *out)
+{
     scratch s;
     rl_counts own;
     if (!frozen)
         frozen = batch->pred;
-    rl_status st = plan_batch(p, batch, frozen, &s, &own);
+    rl_status st = plan_batch(p, batch, frozen, forced, &s, &own);
     if (st != RL_OK)
         return st;
 
@@ -437,6 +450,8 @@ rl_status rl_reference_compute(const rl_params *p, const rl_batch *batch, const 
         memset(out->grad, 0, (size_t)(N * p->per_image) * sizeof *out->grad);
     if (out && out->touched)
         memset(out->touched, 0, (size_t)(N * p->per_image));
+    if (out && out->obj_iou)
+        memset(out->obj_iou, 0, (size_t)(N * slots) * sizeof *out->obj_iou);
     grad_sink g = {p, out};
     part_sums ps = {0, 0, 0, 0, 0};
 

@@ -12,6 +12,9 @@ static rl_status ref_compute(const rl_plan *plan, const rl_batch *batch, rl_resu
                              float *grad)
 {
     const rl_params *p = &plan->p;
+    rl_status vst = rl_validate_preds(p, batch);
+    if (vst != RL_OK)
+        return vst;
     const size_t count = (size_t)batch->n_images * (size_t)p->per_image;
     rl_ref_out out = {0};
     if (grad) {
@@ -42,7 +45,8 @@ static rl_status ref_compute(const rl_plan *plan, const rl_batch *batch, rl_resu
 
 static rl_status ref_count(const rl_plan *plan, const rl_batch *batch, rl_counts *out)
 {
-    return rl_reference_count(&plan->p, batch, out);
+    rl_status st = rl_validate_preds(&plan->p, batch);
+    return st != RL_OK ? st : rl_reference_count(&plan->p, batch, out);
 }
 
 /* The oracle allocates what it needs: it is never the hot path. */
@@ -53,4 +57,4 @@ static size_t ref_workspace(const rl_params *p, int64_t n_images, int64_t n_trut
 }
 
 const rl_variant_desc rl_variant_reference = {"reference", always, ref_compute, ref_count,
-                                              ref_workspace};
+                                              ref_workspace, NULL};

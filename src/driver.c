@@ -1,0 +1,512 @@
+/* The optimised driver shared by every SIMD variant: layout handling, target
+ * assignment, the per-object terms (in double: there are few objects),
+ * reductions, normalisation and diagnostics, over a small per-ISA kernel
+ * table for the per-slot hot loops.
+ *
+ * A call runs in three steps so that nothing is written before everything
+ * the loss reads has been checked, and so that the batch-wide counts are
+ * known before any gradient entry is scaled by them:
+ *   assign   (serial, cheap)     each truth's slot; N_obj; truth edges
+ *   phase 1  (parallel, images)  decode, best IoU, masks, finiteness
+ *   phase 2  (parallel, images)  gradient and the per-object terms
+ * Per-image partial sums are combined in image order, so the result does not
+ * depend on the number of threads. */
+#include "driver.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+typedef struct obj_entry {
+    int32_t kidx;   /* (b*H + i)*W + j: index into the image's kind array */
+    int32_t truth;  /* the winning truth, index within the image */
+    int32_t i, j, b;
+    double lse;     /* log-sum-exp of the class logits, set in phase 2 */
+} obj_entry;
+
+typedef struct image_sums {
+    rl_mask_sums m;
+    double coord, cls, obj;               /* before weighting */
+    double sum_iou, sum_obj, sum_cls;
+    int64_t n_r50, n_r75;
+    double cost_obj;                      /* darknet cost of the responsible slots */
+    double dn_iou, dn_obj, dn_cls;        /* darknet per-truth statistics */
+    int64_t dn_r50, dn_r75;
+    int nonfinite_class;                  /* a class logit read by the loss is not finite */
+} image_sums;
+
+#define ALIGN 64
+static size_t align_up(size_t x) { return (x + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
+
+typedef struct workspace {
+    uint8_t *kind;         /* N * slots */
+    obj_entry *entries;    /* image n's entries start at truth_offsets[n] */
+    int64_t *n_entries;    /* N */
+    float *edges;          /* 5 * n_truths: x0, x1, y0, y1, area per truth */
+    image_sums *sums;      /* N */
+} workspace;
+
+static size_t ws_bytes(const rl_params *p, int64_t N, int64_t nt)
+{
+    const int64_t slots = p->HW * p->B;
+    return align_up((size_t)(N * slots)) + align_up((size_t)nt * sizeof(obj_entry)) +
+           align_up((size_t)N * sizeof(int64_t)) + align_up((size_t)nt * 5 * sizeof(float)) +
+           align_up((size_t)N * sizeof(image_sums)) + ALIGN;
+}
+
+size_t rl_driver_workspace(const rl_params *p, int64_t n_images, int64_t n_truths)
+{
+    return ws_bytes(p, n_images, n_truths);
+}
+
+static void ws_carve(const rl_params *p, int64_t N, int64_t nt, void *base, workspace *w)
+{
+    const int64_t slots = p->HW * p->B;
+    uintptr_t a = ((uintptr_t)base + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
+    w->kind = (uint8_t *)a;
+    a += align_up((size_t)(N * slots));
+    w->entries = (obj_entry *)a;
+    a += align_up((size_t)nt * sizeof(obj_entry));
+    w->n_entries = (int64_t *)a;
+    a += align_up((size_t)N * sizeof(int64_t));
+    w->edges = (float *)a;
+    a += align_up((size_t)nt * 5 * sizeof(float));
+    w->sums = (image_sums *)a;
+}
+
+typedef struct call {
+    const rl_params *p;
+    const rl_kernels *k;
+    const rl_batch *batch;
+    float *grad;
+    workspace w;
+    int64_t slots;
+    /* set between the phases */
+    double kc, kp, ko, kn, kw;
+    int warmup;
+    const rl_driver_probe *probe;
+} call;
+
+/* SPEC section 3, in double exactly as the reference decides it. */
+static void assign(const rl_params *p, const rl_box *t, int32_t *ci, int32_t *cj, int32_t *cb)
+{
+    const double X = (double)t->cx * p->W, Y = (double)t->cy * p->H;
+    const double Wg = (double)t->w * p->W, Hg = (double)t->h * p->H;
+    const double fj = floor(X), fi = floor(Y);
+    *cj = fj > p->W - 1 ? p->W - 1 : (int32_t)fj;
+    *ci = fi > p->H - 1 ? p->H - 1 : (int32_t)fi;
+    double best = -1.0;
+    *cb = 0;
+    for (int32_t b = 0; b < p->B; b++) {
+        const double aw = p->anchors[2 * b], ah = p->anchors[2 * b + 1];
+        const double inter = fmin(Wg, aw) * fmin(Hg, ah);
+        const double iou = inter / (Wg * Hg + aw * ah - inter);
+        if (iou > best) {
+            best = iou;
+            *cb = b;
+        }
+    }
+}
+
+/* Marks responsible slots (the last truth on a slot wins, so walk backwards
+ * and keep the first seen) and prepares the truths' float edges. */
+static int64_t assign_image(const call *c, int64_t n)
+{
+    const rl_params *p = c->p;
+    const int64_t lo = c->batch->truth_offsets[n], hi = c->batch->truth_offsets[n + 1];
+    uint8_t *kind = c->w.kind + n * c->slots;
+    memset(kind, RL_KIND_IGNORED, (size_t)c->slots);
+    int64_t cnt = 0;
+    for (int64_t t = hi - 1; t >= lo; t--) {
+        int32_t i, j, b;
+        assign(p, &c->batch->truths[t], &i, &j, &b);
+        const int32_t kidx = (b * p->H + i) * p->W + j;
+        if (kind[kidx] == RL_KIND_OBJ)
+            continue;
+        kind[kidx] = RL_KIND_OBJ;
+        c->w.entries[lo + cnt++] = (obj_entry){kidx, (int32_t)(t - lo), i, j, b, 0.0};
+    }
+    c->w.n_entries[n] = cnt;
+    /* Image n's edges: five columns of hi - lo floats from edges + 5*lo. */
+    const int64_t nt = hi - lo;
+    float *e = c->w.edges + 5 * lo;
+    for (int64_t t = 0; t < nt; t++) {
+        const rl_box *bx = &c->batch->truths[lo + t];
+        const double X = (double)bx->cx * p->W, Y = (double)bx->cy * p->H;
+        const double Wg = (double)bx->w * p->W, Hg = (double)bx->h * p->H;
+        e[t] = (float)(X - Wg / 2);
+        e[nt + t] = (float)(X + Wg / 2);
+        e[2 * nt + t] = (float)(Y - Hg / 2);
+        e[3 * nt + t] = (float)(Y + Hg / 2);
+        e[4 * nt + t] = (float)(Wg * Hg);
+    }
+    return cnt;
+}
+
+static rl_run make_run(const call *c, int64_t n, int32_t i, int32_t b)
+{
+    const rl_params *p = c->p;
+    const int64_t off = rl_index(p, n, i, 0, b, 0);
+    rl_run r;
+    r.t = c->batch->pred + off;
+    r.grad = c->grad ? c->grad + off : NULL;
+    r.slot_stride = p->layout == RL_LAYOUT_NCHW ? 1 : (int64_t)p->B * p->K;
+    r.ch_stride = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
+    r.count = p->W;
+    r.i = i;
+    r.aw = p->anchors[2 * b];
+    r.ah = p->anchors[2 * b + 1];
+    return r;
+}
+
+static void phase1_image(void *arg, int64_t n)
+{
+    call *c = arg;
+    const rl_params *p = c->p;
+    const int64_t lo = c->batch->truth_offsets[n], hi = c->batch->truth_offsets[n + 1];
+    const int64_t nt = hi - lo;
+    image_sums *s = &c->w.sums[n];
+    memset(s, 0, sizeof *s);
+
+    const float *e = c->w.edges + 5 * lo;
+    rl_truth_soa soa;
+    soa.x0 = e;
+    soa.x1 = e + nt;
+    soa.y0 = e + 2 * nt;
+    soa.y1 = e + 3 * nt;
+    soa.area = e + 4 * nt;
+    soa.n = (int32_t)nt;
+
+    uint8_t *kind = c->w.kind + n * c->slots;
+    for (int32_t b = 0; b < p->B; b++)
+        for (int32_t i = 0; i < p->H; i++) {
+            const int64_t k0 = ((int64_t)b * p->H + i) * p->W;
+            rl_mask_args a = {make_run(c, n, i, b),
+                              &soa,
+                              kind + k0,
+                              (float)p->thresh,
+                              p->mode == RL_MODE_DARKNET,
+                              c->warmup,
+                              c->probe && c->probe->best ? c->probe->best + n * c->slots + k0
+                                                         : NULL};
+            c->k->mask(&a, &s->m);
+        }
+
+    /* Class logits are read only at responsible slots; check them here,
+     * before phase 2 writes anything. */
+    const obj_entry *en = c->w.entries + lo;
+    for (int64_t q = 0; q < c->w.n_entries[n]; q++)
+        for (int32_t cc = 0; cc < p->C; cc++) {
+            float v = c->batch->pred[rl_index(p, n, en[q].i, en[q].j, en[q].b, 5 + cc)];
+            if (!isfinite(v))
+                s->nonfinite_class = 1;
+        }
+}
+
+static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
+static double slope(double z) { return sigmoid(z) * sigmoid(-z); }
+
+static double iou_d(double px, double py, double pw, double ph, const rl_box *t,
+                    const rl_params *p)
+{
+    const double X = (double)t->cx * p->W, Y = (double)t->cy * p->H;
+    const double Wg = (double)t->w * p->W, Hg = (double)t->h * p->H;
+    const double ap = pw * ph, at = Wg * Hg;
+    if (!(ap > 0) || isinf(ap) || !(at > 0) || isinf(at))
+        return 0.0;
+    const double ox = fmin(px + pw / 2, X + Wg / 2) - fmax(px - pw / 2, X - Wg / 2);
+    const double oy = fmin(py + ph / 2, Y + Hg / 2) - fmax(py - ph / 2, Y - Hg / 2);
+    const double inter = fmax(0.0, ox) * fmax(0.0, oy);
+    const double u = ap + at - inter;
+    return u > 0 ? inter / u : 0.0;
+}
+
+static void put(float *g, int64_t idx, double v, int accumulate)
+{
+    if (accumulate)
+        g[idx] += (float)v;
+    else
+        g[idx] = (float)v;
+}
+
+/* Logistic classes (darknet softmax=0): rare, so plain double code. */
+static void logistic_classes(const call *c, int64_t n, const obj_entry *e, int32_t cls,
+                             double *loss, double *p_true, double *cost, int accumulate)
+{
+    const rl_params *p = c->p;
+    *loss = 0;
+    for (int32_t cc = 0; cc < p->C; cc++) {
+        const int64_t idx = rl_index(p, n, e->i, e->j, e->b, 5 + cc);
+        const double t = c->batch->pred[idx], s = sigmoid(t), y = cc == cls ? 1.0 : 0.0;
+        *loss += 0.5 * (s - y) * (s - y);
+        *cost += p->lambda_class * p->lambda_class * (y - s) * (y - s);
+        if (c->grad)
+            put(c->grad, idx, c->kp * (s - y) * slope(t), accumulate);
+        if (cc == cls)
+            *p_true = s;
+    }
+}
+
+static void phase2_image(void *arg, int64_t n)
+{
+    call *c = arg;
+    const rl_params *p = c->p;
+    const int accumulate = p->grad_mode == RL_GRAD_ACCUMULATE;
+    const int darknet = p->mode == RL_MODE_DARKNET;
+    const int64_t lo = c->batch->truth_offsets[n];
+    image_sums *s = &c->w.sums[n];
+    const uint8_t *kind = c->w.kind + n * c->slots;
+    const float *pred = c->batch->pred;
+
+    if (c->grad) {
+        if (!accumulate)
+            memset(c->grad + n * p->per_image, 0, (size_t)p->per_image * sizeof(float));
+        const float k_noobj = (float)(darknet ? c->kn : 2.0 * c->kn);
+        const float k_warm = c->warmup ? (float)c->kw : 0.0f;
+        for (int32_t b = 0; b < p->B; b++)
+            for (int32_t i = 0; i < p->H; i++) {
+                rl_grad_args a = {make_run(c, n, i, b), kind + ((int64_t)b * p->H + i) * p->W,
+                                  k_noobj, k_warm, accumulate};
+                c->k->grad(&a);
+            }
+    }
+
+    obj_entry *en = c->w.entries + lo;
+    for (int64_t q = 0; q < c->w.n_entries[n]; q++) {
+        obj_entry *e = &en[q];
+        const rl_box *t = &c->batch->truths[lo + e->truth];
+        const int64_t i0 = rl_index(p, n, e->i, e->j, e->b, 0);
+        const int64_t cs = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
+        const double tx = pred[i0], ty = pred[i0 + cs], tw = pred[i0 + 2 * cs],
+                     th = pred[i0 + 3 * cs], tc = pred[i0 + 4 * cs];
+        const double aw = p->anchors[2 * e->b], ah = p->anchors[2 * e->b + 1];
+        const double sx = sigmoid(tx), sy = sigmoid(ty), cc = sigmoid(tc);
+        const double px = e->j + sx, py = e->i + sy, pw = aw * exp(tw), ph = ah * exp(th);
+        const double X = (double)t->cx * p->W, Y = (double)t->cy * p->H;
+        const double Wg = (double)t->w * p->W, Hg = (double)t->h * p->H;
+        const double iou = iou_d(px, py, pw, ph, t, p);
+        double g[5];
+        if (!darknet) {
+            s->coord += (X - px) * (X - px) + (Y - py) * (Y - py) + (Wg - pw) * (Wg - pw) +
+                        (Hg - ph) * (Hg - ph);
+            g[0] = c->kc * 2 * (px - X) * slope(tx);
+            g[1] = c->kc * 2 * (py - Y) * slope(ty);
+            g[2] = c->kc * 2 * (pw - Wg) * pw;
+            g[3] = c->kc * 2 * (ph - Hg) * ph;
+            s->obj += (iou - cc) * (iou - cc);
+            g[4] = c->ko * 2 * (cc - iou) * slope(tc);
+        } else {
+            const double sc = 2.0 - (double)t->w * (double)t->h;
+            const double gx = X - e->j, gy = Y - e->i, gw = log(Wg / aw), gh = log(Hg / ah);
+            const double sq = (sx - gx) * (sx - gx) + (sy - gy) * (sy - gy) +
+                              (tw - gw) * (tw - gw) + (th - gh) * (th - gh);
+            s->coord += sc * 0.5 * sq;
+            g[0] = c->kc * sc * (sx - gx) * slope(tx);
+            g[1] = c->kc * sc * (sy - gy) * slope(ty);
+            g[2] = c->kc * sc * (tw - gw);
+            g[3] = c->kc * sc * (th - gh);
+            const double target = p->rescore ? iou : 1.0;
+            s->obj += 0.5 * (cc - target) * (cc - target);
+            g[4] = c->ko * (cc - target) * slope(tc);
+            const double dsc = p->lambda_coord * sc;
+            s->cost_obj += dsc * dsc * sq +
+                           p->lambda_obj * p->lambda_obj * (target - cc) * (target - cc);
+        }
+        if (c->grad)
+            for (int k = 0; k < 5; k++)
+                put(c->grad, i0 + k * cs, g[k], accumulate);
+
+        double p_true = 0.0;
+        if (darknet && p->logistic_classes) {
+            double loss;
+            logistic_classes(c, n, e, t->cls, &loss, &p_true, &s->cost_obj, accumulate);
+            s->cls += loss;
+        } else {
+            rl_softmax_out so;
+            const int64_t l0 = i0 + 5 * cs;
+            c->k->softmax(pred + l0, cs, p->C, t->cls, c->kp, c->grad ? c->grad + l0 : NULL,
+                          accumulate, &so);
+            e->lse = so.lse;
+            s->cls += so.neg_log_p;
+            p_true = so.p_cls;
+            if (darknet) /* sum_c (class_scale([c == cls] - p_c))^2 */
+                s->cost_obj += p->lambda_class * p->lambda_class *
+                               (so.sum_p2 - 2 * so.p_cls + 1.0);
+        }
+        s->sum_iou += iou;
+        s->n_r50 += iou > 0.5;
+        s->n_r75 += iou > 0.75;
+        s->sum_obj += cc;
+        s->sum_cls += p_true;
+    }
+
+    if (!darknet)
+        return;
+    /* Darknet's per-truth statistics: every truth, replaced ones included,
+     * against the prediction of the slot it was assigned to. */
+    const int64_t hi = c->batch->truth_offsets[n + 1];
+    for (int64_t tt = lo; tt < hi; tt++) {
+        const rl_box *t = &c->batch->truths[tt];
+        int32_t i, j, b;
+        assign(p, t, &i, &j, &b);
+        const int64_t i0 = rl_index(p, n, i, j, b, 0);
+        const int64_t cs = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
+        const double px = j + sigmoid(pred[i0]), py = i + sigmoid(pred[i0 + cs]);
+        const double pw = p->anchors[2 * b] * exp((double)pred[i0 + 2 * cs]);
+        const double ph = p->anchors[2 * b + 1] * exp((double)pred[i0 + 3 * cs]);
+        const double iou = iou_d(px, py, pw, ph, t, p);
+        s->dn_iou += iou;
+        s->dn_r50 += iou > 0.5;
+        s->dn_r75 += iou > 0.75;
+        s->dn_obj += sigmoid(pred[i0 + 4 * cs]);
+        const double tcl = pred[i0 + (5 + t->cls) * cs];
+        if (p->logistic_classes) {
+            s->dn_cls += sigmoid(tcl);
+        } else {
+            const int32_t kidx = (b * p->H + i) * p->W + j;
+            double lse = 0.0;
+            for (int64_t q = 0; q < c->w.n_entries[n]; q++)
+                if (en[q].kidx == kidx)
+                    lse = en[q].lse;
+            s->dn_cls += exp(tcl - lse);
+        }
+    }
+}
+
+static double weight(double lambda, double divisor) { return divisor > 0 ? lambda / divisor : 0.0; }
+
+rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch *batch,
+                        rl_result *res, rl_counts *counts_only, float *grad,
+                        const rl_driver_probe *probe)
+{
+    const rl_params *p = &plan->p;
+    const int64_t N = batch->n_images, nt = batch->truth_offsets[N];
+    call c;
+    memset(&c, 0, sizeof c);
+    c.p = p;
+    c.k = k;
+    c.batch = batch;
+    c.grad = counts_only ? NULL : grad;
+    c.slots = p->HW * p->B;
+    c.probe = probe;
+    c.warmup = p->mode == RL_MODE_DARKNET && batch->seen < p->warmup_seen;
+
+    void *mem = batch->workspace, *owned = NULL;
+    if (!mem) {
+        owned = mem = malloc(ws_bytes(p, N, nt));
+        if (!mem)
+            return rl_fail(RL_ERR_NO_MEMORY, "workspace: out of memory for %zu bytes",
+                           ws_bytes(p, N, nt));
+    }
+    ws_carve(p, N, nt, mem, &c.w);
+
+    int64_t n_obj = 0;
+    for (int64_t n = 0; n < N; n++)
+        n_obj += assign_image(&c, n);
+    rl_pool_run(plan->pool, N, phase1_image, &c);
+
+    if (probe && probe->kind)
+        memcpy(probe->kind, c.w.kind, (size_t)(N * c.slots));
+    rl_counts own = {n_obj, 0, 0, N};
+    int nonfinite = 0;
+    for (int64_t n = 0; n < N; n++) {
+        own.n_noobj += c.w.sums[n].m.n_noobj;
+        nonfinite |= c.w.sums[n].m.nonfinite | c.w.sums[n].nonfinite_class;
+    }
+    own.n_conf = own.n_obj + own.n_noobj;
+    if (nonfinite) {
+        /* The scalar validator finds and names the entry. */
+        free(owned);
+        rl_status st = rl_validate_preds(p, batch);
+        return st != RL_OK ? st
+                           : rl_fail(RL_ERR_NONFINITE_PRED, "a prediction is not finite");
+    }
+    if (counts_only) {
+        *counts_only = own;
+        free(owned);
+        return RL_OK;
+    }
+
+    const rl_counts *nc = batch->global_counts ? batch->global_counts : &own;
+    double div_obj = 1.0, div_conf = 1.0;
+    if (p->norm == RL_NORM_COUNTS) {
+        div_obj = (double)nc->n_obj;
+        div_conf = (double)nc->n_conf;
+    } else if (p->norm == RL_NORM_IMAGES) {
+        div_obj = div_conf = (double)nc->n_images;
+    }
+    if (p->mode == RL_MODE_SPEC) {
+        c.kc = weight(p->lambda_coord, div_obj);
+        c.kp = weight(p->lambda_class, div_obj);
+        c.ko = weight(p->lambda_obj, div_conf);
+        c.kn = weight(p->lambda_noobj, div_conf);
+    } else {
+        c.kc = weight(p->lambda_coord, div_obj);
+        c.kp = weight(p->lambda_class, div_obj);
+        c.ko = weight(p->lambda_obj, div_obj);
+        c.kn = weight(p->lambda_noobj, div_obj);
+        c.kw = weight(p->warmup_scale, div_obj);
+    }
+    rl_pool_run(plan->pool, N, phase2_image, &c);
+
+    /* Fixed order: image by image. */
+    rl_result r;
+    memset(&r, 0, sizeof r);
+    double coord = 0, cls = 0, obj = 0, c2 = 0, warm = 0, c_all = 0, cost = 0;
+    for (int64_t n = 0; n < N; n++) {
+        const image_sums *s = &c.w.sums[n];
+        coord += s->coord;
+        cls += s->cls;
+        obj += s->obj;
+        c2 += s->m.c2_noobj;
+        warm += s->m.warm;
+        c_all += s->m.c_all;
+        r.sum_iou += s->sum_iou;
+        r.sum_obj += s->sum_obj;
+        r.sum_cls += s->sum_cls;
+        r.sum_noobj += s->m.c_noobj;
+        r.n_recall50 += s->n_r50;
+        r.n_recall75 += s->n_r75;
+        cost += s->cost_obj;
+        r.darknet.avg_iou += s->dn_iou;
+        r.darknet.avg_obj += s->dn_obj;
+        r.darknet.avg_cls += s->dn_cls;
+        r.darknet.recall += (double)s->dn_r50;
+        r.darknet.recall75 += (double)s->dn_r75;
+    }
+    r.n_obj = own.n_obj;
+    r.n_noobj = own.n_noobj;
+    r.n_conf = own.n_conf;
+    r.n_truths = nt;
+    if (p->mode == RL_MODE_SPEC) {
+        r.coord = c.kc * coord;
+        r.cls = c.kp * cls;
+        r.obj = c.ko * obj;
+        r.noobj = c.kn * c2;
+        memset(&r.darknet, 0, sizeof r.darknet);
+    } else {
+        r.coord = c.kc * coord;
+        r.cls = c.kp * cls;
+        r.obj = c.ko * obj;
+        r.noobj = c.kn * 0.5 * c2;
+        r.warmup = c.warmup ? c.kw * 0.5 * warm : 0.0;
+        r.darknet.count = nt;
+        if (nt > 0) {
+            r.darknet.avg_iou /= (double)nt;
+            r.darknet.avg_obj /= (double)nt;
+            r.darknet.avg_cls /= (double)nt;
+            r.darknet.recall /= (double)nt;
+            r.darknet.recall75 /= (double)nt;
+        }
+        r.darknet.avg_anyobj = c_all / (double)(N * c.slots);
+        r.darknet.cost = cost + p->lambda_noobj * p->lambda_noobj * c2 +
+                         (c.warmup ? p->warmup_scale * p->warmup_scale * warm : 0.0);
+    }
+    r.loss = r.coord + r.cls + r.obj + r.noobj + r.warmup;
+    rl_finish_diagnostics(&r);
+    free(owned);
+    *res = r;
+    return RL_OK;
+}

@@ -1,0 +1,23 @@
+/* The optimised driver (driver.c) and the variants built on it. */
+#ifndef RL_DRIVER_H
+#define RL_DRIVER_H
+
+#include "internal.h"
+
+/* Runs a validated-shape batch (truths checked; predictions are checked in
+ * phase 1).  With counts_only != NULL only the counts are produced.
+ * probe (optional, tests): each slot's best IoU and decision, indexed
+ * n*H*W*B + (b*H + i)*W + j (best is -1 at responsible slots). */
+typedef struct rl_driver_probe {
+    float *best;
+    uint8_t *kind;
+} rl_driver_probe;
+
+RL_HIDDEN rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k,
+                                  const rl_batch *batch, rl_result *res,
+                                  rl_counts *counts_only, float *grad,
+                                  const rl_driver_probe *probe);
+
+RL_HIDDEN size_t rl_driver_workspace(const rl_params *p, int64_t n_images, int64_t n_truths);
+
+#endif

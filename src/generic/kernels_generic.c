@@ -1,0 +1,138 @@
+/* Portable float kernels: the driver's baseline on any CPU, and the
+ * readable statement of what each SIMD kernel computes lane by lane. */
+#include <math.h>
+#include <string.h>
+
+#include "../kernels.h"
+
+static float sigf(float z) { return 1.0f / (1.0f + expf(-z)); }
+
+static int finite_bits(float v)
+{
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    return (b & 0x7f800000u) != 0x7f800000u;
+}
+
+/* Best IoU of the decoded box [x0, x1] x [y0, y1] (area `ap`) with the
+ * image's truths; a box of zero, infinite or undefined area has IoU 0. */
+static float best_iou(float x0, float x1, float y0, float y1, float ap, const rl_truth_soa *T)
+{
+    if (!(ap > 0.0f) || isinf(ap))
+        return 0.0f;
+    float best = 0.0f;
+    for (int32_t t = 0; t < T->n; t++) {
+        float ox = fminf(x1, T->x1[t]) - fmaxf(x0, T->x0[t]);
+        float oy = fminf(y1, T->y1[t]) - fmaxf(y0, T->y0[t]);
+        float inter = fmaxf(ox, 0.0f) * fmaxf(oy, 0.0f);
+        float u = ap + T->area[t] - inter;
+        float iou = u > 0.0f ? inter / u : 0.0f;
+        best = iou > best ? iou : best;
+    }
+    return best;
+}
+
+static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
+{
+    const rl_run *r = &a->run;
+    const int64_t cs = r->ch_stride;
+    for (int32_t j = 0; j < r->count; j++) {
+        const float *t = r->t + j * r->slot_stride;
+        const float tx = t[0], ty = t[cs], tw = t[2 * cs], th = t[3 * cs], tc = t[4 * cs];
+        if (!(finite_bits(tx) && finite_bits(ty) && finite_bits(tw) && finite_bits(th) &&
+              finite_bits(tc))) {
+            s->nonfinite = 1;
+            continue;
+        }
+        const float c = sigf(tc);
+        s->c_all += c;
+        if (a->kind[j] == RL_KIND_OBJ) {
+            if (a->best)
+                a->best[j] = -1.0f;
+            continue;
+        }
+        const float sx = sigf(tx), sy = sigf(ty);
+        const float px = (float)j + sx, py = (float)r->i + sy;
+        const float pw = r->aw * expf(tw), ph = r->ah * expf(th);
+        const float best = best_iou(px - 0.5f * pw, px + 0.5f * pw, py - 0.5f * ph,
+                                    py + 0.5f * ph, pw * ph, a->truths);
+        if (a->best)
+            a->best[j] = best;
+        const int noobj = a->noobj_inclusive ? best <= a->thresh : best < a->thresh;
+        a->kind[j] = noobj ? RL_KIND_NOOBJ : RL_KIND_IGNORED;
+        if (noobj) {
+            s->n_noobj++;
+            s->c_noobj += c;
+            s->c2_noobj += (double)c * c;
+        }
+        if (a->warmup)
+            s->warm += (double)(sx - 0.5f) * (sx - 0.5f) + (double)(sy - 0.5f) * (sy - 0.5f) +
+                       (double)tw * tw + (double)th * th;
+    }
+}
+
+static void store(float *g, float v, int accumulate)
+{
+    if (accumulate)
+        *g += v;
+    else
+        *g = v;
+}
+
+static void grad_generic(const rl_grad_args *a)
+{
+    const rl_run *r = &a->run;
+    const int64_t cs = r->ch_stride;
+    for (int32_t j = 0; j < r->count; j++) {
+        if (a->kind[j] == RL_KIND_OBJ)
+            continue;
+        const float *t = r->t + j * r->slot_stride;
+        float *g = r->grad + j * r->slot_stride;
+        if (a->kind[j] == RL_KIND_NOOBJ) {
+            const float tc = t[4 * cs];
+            const float c = sigf(tc);
+            store(&g[4 * cs], a->k_noobj * c * (c * sigf(-tc)), a->accumulate);
+        }
+        if (a->k_warm != 0.0f) {
+            const float tx = t[0], ty = t[cs];
+            const float sx = sigf(tx), sy = sigf(ty);
+            store(&g[0], a->k_warm * (sx - 0.5f) * (sx * sigf(-tx)), a->accumulate);
+            store(&g[cs], a->k_warm * (sy - 0.5f) * (sy * sigf(-ty)), a->accumulate);
+            store(&g[2 * cs], a->k_warm * t[2 * cs], a->accumulate);
+            store(&g[3 * cs], a->k_warm * t[3 * cs], a->accumulate);
+        }
+    }
+}
+
+static void softmax_generic(const float *x, int64_t stride, int32_t C, int32_t cls, double k,
+                            float *grad, int accumulate, rl_softmax_out *out)
+{
+    float m = x[0];
+    for (int32_t c = 1; c < C; c++)
+        m = fmaxf(m, x[c * stride]);
+    double sum = 0.0;
+    for (int32_t c = 0; c < C; c++)
+        sum += expf(x[c * stride] - m);
+    const double log_sum = log(sum);
+    /* (m - t_cls) + log(sum) rather than lse - t_cls: no cancellation when the
+     * true class dominates and the logits are large. */
+    out->neg_log_p = (double)(m - x[cls * stride]) + log_sum;
+    out->lse = (double)m + log_sum;
+    const float inv = (float)(1.0 / sum);
+    double p2 = 0.0;
+    for (int32_t c = 0; c < C; c++) {
+        const float pc = expf(x[c * stride] - m) * inv;
+        p2 += (double)pc * pc;
+        if (grad)
+            store(&grad[c * stride], (float)(k * (pc - (c == cls ? 1.0f : 0.0f))), accumulate);
+    }
+    out->p_cls = exp(-out->neg_log_p);
+    out->sum_p2 = p2;
+}
+
+void rl_kernels_init_generic(rl_kernels *k)
+{
+    k->mask = mask_generic;
+    k->grad = grad_generic;
+    k->softmax = softmax_generic;
+}

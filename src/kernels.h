@@ -1,0 +1,103 @@
+/* The per-ISA kernel table of the optimised driver (driver.c).  Each
+ * signature is declared once here; each ISA fills one rl_kernels in its own
+ * unit.  Kept small on purpose: every entry is code written once per ISA.
+ * Kernels compute in float and add into double accumulators, so sums do not
+ * lose precision with the number of slots. */
+#ifndef RL_KERNELS_H
+#define RL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef RL_HIDDEN
+#define RL_HIDDEN __attribute__((visibility("hidden")))
+#endif
+
+/* Truths of one image in grid units, as float edges ready for IoU. */
+typedef struct rl_truth_soa {
+    const float *x0, *x1, *y0, *y1, *area;
+    int32_t n;
+} rl_truth_soa;
+
+/* One run of slots: row i of the grid, anchor b, cells j = 0 .. count-1.
+ * Entry k of cell j is t[j*slot_stride + k*ch_stride] (NCHW: slot_stride 1,
+ * ch_stride H*W; NHWC: slot_stride B*(5+C), ch_stride 1).  The gradient
+ * buffer, when present, has the same offsets. */
+typedef struct rl_run {
+    const float *t;
+    float *grad;
+    int64_t slot_stride, ch_stride;
+    int32_t count;
+    int32_t i;
+    float aw, ah;
+} rl_run;
+
+enum { RL_KIND_IGNORED = 0, RL_KIND_OBJ = 1, RL_KIND_NOOBJ = 2 };
+
+/* What the mask kernel adds up over the non-responsible slots of a run. */
+typedef struct rl_mask_sums {
+    int64_t n_noobj;
+    double c_noobj;    /* sum of c^ over noobj slots */
+    double c2_noobj;   /* sum of c^2 over noobj slots */
+    double c_all;      /* sum of c^ over every slot (darknet's Avg Any Obj) */
+    double warm;       /* darknet warm-up: sum over non-responsible slots of
+                          (s(tx)-1/2)^2 + (s(ty)-1/2)^2 + tw^2 + th^2 */
+    int nonfinite;     /* some channel 0..4 of the run is NaN or infinite */
+} rl_mask_sums;
+
+typedef struct rl_mask_args {
+    rl_run run;
+    const rl_truth_soa *truths;
+    uint8_t *kind;       /* per cell of the run; RL_KIND_OBJ is set on entry and kept */
+    float thresh;
+    int noobj_inclusive; /* darknet: noobj iff best <= thresh; spec: best < thresh */
+    int warmup;          /* accumulate `warm` */
+    float *best;         /* optional: each cell's best IoU (tests) */
+} rl_mask_args;
+
+/* Decode every cell of the run, its best IoU with the image's truths, and
+ * mark non-responsible cells RL_KIND_NOOBJ or RL_KIND_IGNORED. */
+typedef void (*rl_mask_fn)(const rl_mask_args *a, rl_mask_sums *sums);
+
+typedef struct rl_grad_args {
+    rl_run run;
+    const uint8_t *kind;
+    float k_noobj;     /* gradient w.r.t. tc at a noobj cell is k_noobj * c^ * c^(1-c^) */
+    float k_warm;      /* darknet warm-up weight; 0 when off */
+    int accumulate;    /* add into grad, touching only the entries written */
+} rl_grad_args;
+
+/* Objectness and warm-up gradient of the non-responsible cells of a run.
+ * In overwrite mode the driver has zeroed the image's gradient first, so the
+ * kernel writes only entries that can be non-zero; responsible cells are
+ * left to the driver. */
+typedef void (*rl_grad_fn)(const rl_grad_args *a);
+
+typedef struct rl_softmax_out {
+    double neg_log_p;  /* -log p^[cls] */
+    double lse;        /* log-sum-exp of the logits */
+    double p_cls;      /* p^[cls] */
+    double sum_p2;     /* sum_c p^[c]^2, for darknet's cost */
+} rl_softmax_out;
+
+/* Softmax cross-entropy of one responsible slot: C logits at `logits` with
+ * `stride`; writes k * (p^[c] - [c == cls]) to grad (same stride) unless grad
+ * is NULL, adding when `accumulate`. */
+typedef void (*rl_softmax_fn)(const float *logits, int64_t stride, int32_t C, int32_t cls,
+                              double k, float *grad, int accumulate, rl_softmax_out *out);
+
+typedef struct rl_kernels {
+    rl_mask_fn mask;
+    rl_grad_fn grad;
+    rl_softmax_fn softmax;
+} rl_kernels;
+
+RL_HIDDEN void rl_kernels_init_generic(rl_kernels *k);
+#if defined(__x86_64__) || defined(_M_X64)
+RL_HIDDEN void rl_kernels_init_avx2(rl_kernels *k);
+#endif
+#if defined(__aarch64__)
+RL_HIDDEN void rl_kernels_init_neon(rl_kernels *k);
+#endif
+
+#endif

@@ -1,0 +1,400 @@
+/* The differential oracle: every variant against the reference on one case,
+ * within the bounds of tolerance.h (reasoning in docs/numerics.md). */
+#include "diffcheck.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "scalar/reference.h"
+#include "tolerance.h"
+#include "variants.h"
+
+static const char *only_variant;
+
+void rl_diffcheck_only(const char *name) { only_variant = name; }
+
+/* Where entry e of the tensor sits, for messages. */
+static void entry_coords(const rl_params *p, int64_t e, int64_t *n, int64_t *i, int64_t *j,
+                         int64_t *b, int64_t *k)
+{
+    *n = e / p->per_image;
+    int64_t r = e % p->per_image;
+    if (p->layout == RL_LAYOUT_NCHW) {
+        int64_t ch = r / p->HW, cell = r % p->HW;
+        *b = ch / p->K;
+        *k = ch % p->K;
+        *i = cell / p->W;
+        *j = cell % p->W;
+    } else {
+        *k = r % p->K;
+        r /= p->K;
+        *b = r % p->B;
+        r /= p->B;
+        *j = r % p->W;
+        *i = r / p->W;
+    }
+}
+
+typedef struct weights {
+    double kc, kp, ko, kn, kw;
+} weights;
+
+/* The weight that multiplies entry k of a slot, for the absolute part of
+ * the gradient bound. */
+static double entry_weight(const weights *w, int64_t k)
+{
+    if (k < 4)
+        return fmax(w->kc, w->kw);
+    if (k == 4)
+        return fmax(w->ko, w->kn);
+    return w->kp;
+}
+
+static weights weights_of(const rl_params *p, const rl_batch *batch, const rl_result *r)
+{
+    const rl_counts own = {r->n_obj, r->n_noobj, r->n_conf, batch->n_images};
+    const rl_counts *c = batch->global_counts ? batch->global_counts : &own;
+    double dobj = 1, dconf = 1;
+    if (p->norm == RL_NORM_COUNTS) {
+        dobj = (double)c->n_obj;
+        dconf = (double)c->n_conf;
+    } else if (p->norm == RL_NORM_IMAGES) {
+        dobj = dconf = (double)c->n_images;
+    }
+    if (p->mode == RL_MODE_DARKNET)
+        dconf = dobj;
+    weights w;
+    w.kc = dobj > 0 ? p->lambda_coord / dobj : 0;
+    w.kp = dobj > 0 ? p->lambda_class / dobj : 0;
+    w.ko = dconf > 0 ? p->lambda_obj / dconf : 0;
+    w.kn = dconf > 0 ? p->lambda_noobj / dconf : 0;
+    w.kw = p->mode == RL_MODE_DARKNET && batch->seen < p->warmup_seen && dobj > 0
+               ? p->warmup_scale / dobj
+               : 0;
+    /* darknet's coordinate scale reaches 2 * coord_scale */
+    if (p->mode == RL_MODE_DARKNET)
+        w.kc *= 2;
+    else /* the spec's factor 2 of the squared errors */
+        w.kc *= 2, w.ko *= 2, w.kn *= 2;
+    return w;
+}
+
+static int close_enough(double got, double ref, double abs_scale)
+{
+    if (isnan(got) || isnan(ref))
+        return 0;
+    if (isinf(ref) || isinf(got))
+        return got == ref;
+    return fabs(got - ref) <= RL_TOL_REL * fabs(ref) + RL_TOL_ABS * abs_scale;
+}
+
+typedef struct part {
+    const char *name;
+    double got, ref, scale;
+} part;
+
+static int compare_results(const char *variant, const char *what, FILE *log,
+                           const rl_result *g, const rl_result *r, const weights *w,
+                           int64_t recall50_slack, int64_t recall75_slack, double all_slots)
+{
+    int bad = 0;
+    /* Absolute scale of each part: its weight times its number of terms. */
+    const double no = (double)r->n_obj, nn = (double)r->n_noobj;
+    const part parts[] = {
+        {"coord", g->coord, r->coord, w->kc * no},
+        {"class", g->cls, r->cls, w->kp * no},
+        {"obj", g->obj, r->obj, w->ko * no},
+        {"noobj", g->noobj, r->noobj, w->kn * nn},
+        {"warmup", g->warmup, r->warmup, w->kw * all_slots},
+        {"loss", g->loss, r->loss, w->kc * no + w->kp * no + w->ko * no + w->kn * nn + w->kw * all_slots},
+        {"avg_iou", g->avg_iou, r->avg_iou, 1},
+        {"avg_obj", g->avg_obj, r->avg_obj, 1},
+        {"avg_noobj", g->avg_noobj, r->avg_noobj, 1},
+        {"avg_cls", g->avg_cls, r->avg_cls, 1},
+        {"darknet.avg_iou", g->darknet.avg_iou, r->darknet.avg_iou, 1},
+        {"darknet.avg_obj", g->darknet.avg_obj, r->darknet.avg_obj, 1},
+        {"darknet.avg_cls", g->darknet.avg_cls, r->darknet.avg_cls, 1},
+        {"darknet.avg_anyobj", g->darknet.avg_anyobj, r->darknet.avg_anyobj, 1},
+        /* a sum of squares: relative error only */
+        {"darknet.cost", g->darknet.cost, r->darknet.cost, 0},
+    };
+    for (size_t q = 0; q < sizeof parts / sizeof parts[0]; q++)
+        if (!close_enough(parts[q].got, parts[q].ref, parts[q].scale)) {
+            fprintf(log, "%s: variant %s: %s = %.17g, reference %.17g (bound %.3g)\n", what,
+                    variant, parts[q].name, parts[q].got, parts[q].ref,
+                    RL_TOL_REL * fabs(parts[q].ref) + RL_TOL_ABS * parts[q].scale);
+            bad++;
+        }
+    if (g->n_obj != r->n_obj || g->n_noobj != r->n_noobj || g->n_conf != r->n_conf ||
+        g->n_truths != r->n_truths) {
+        fprintf(log, "%s: variant %s: counts obj/noobj/conf/truths %lld/%lld/%lld/%lld, "
+                     "reference %lld/%lld/%lld/%lld\n",
+                what, variant, (long long)g->n_obj, (long long)g->n_noobj, (long long)g->n_conf,
+                (long long)g->n_truths, (long long)r->n_obj, (long long)r->n_noobj,
+                (long long)r->n_conf, (long long)r->n_truths);
+        bad++;
+    }
+    if (llabs(g->n_recall50 - r->n_recall50) > recall50_slack ||
+        llabs(g->n_recall75 - r->n_recall75) > recall75_slack) {
+        fprintf(log, "%s: variant %s: recall counts %lld/%lld, reference %lld/%lld\n", what,
+                variant, (long long)g->n_recall50, (long long)g->n_recall75,
+                (long long)r->n_recall50, (long long)r->n_recall75);
+        bad++;
+    }
+    return bad;
+}
+
+/* Guard pattern for overwrite mode: a NaN payload no kernel produces. */
+static const uint32_t GUARD = 0x7fa5a5a5u;
+
+static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, const rl_batch *batch,
+                       const char *what, FILE *log, const rl_plan *refplan,
+                       const rl_result *ref_res_in, const double *best, const int8_t *ref_kind,
+                       const double *obj_iou)
+{
+    rl_config cfg = *cfg0;
+    cfg.variant = v->name;
+    rl_plan *plan;
+    if (rl_plan_create(&cfg, &plan) != RL_OK) {
+        fprintf(log, "%s: variant %s: plan creation failed: %s\n", what, v->name,
+                rl_last_error());
+        return 1;
+    }
+    const rl_params *p = &plan->p;
+    const int64_t N = batch->n_images, slots = p->HW * p->B;
+    const size_t count = (size_t)N * (size_t)p->per_image;
+    const int accumulate = p->grad_mode == RL_GRAD_ACCUMULATE;
+    float *grad = malloc(count * sizeof *grad), *prior = malloc(count * sizeof *prior);
+    rl_driver_probe probe = {malloc((size_t)(N * slots) * sizeof(float)),
+                             malloc((size_t)(N * slots))};
+    int8_t *forced = malloc((size_t)(N * slots));
+    double *rgrad = malloc(count * sizeof *rgrad);
+    uint8_t *touched = malloc(count);
+    int bad = 0;
+    /* Accumulate mode adds into a buffer of varied values; overwrite mode
+     * must replace a guard pattern everywhere. */
+    uint32_t seed = 0x9e3779b9u ^ (uint32_t)count;
+    for (size_t x = 0; x < count; x++) {
+        if (accumulate) {
+            seed = seed * 1664525u + 1013904223u;
+            prior[x] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * 0.1f;
+        } else {
+            memcpy(&prior[x], &GUARD, sizeof GUARD);
+        }
+    }
+    memcpy(grad, prior, count * sizeof *grad);
+
+    rl_result got;
+    rl_status st = rl_driver_run(plan, &plan->kernels, batch, &got, NULL, grad, &probe);
+    if (st != RL_OK) {
+        fprintf(log, "%s: variant %s failed on a valid batch: %s\n", what, v->name,
+                rl_last_error());
+        bad = 1;
+        goto out;
+    }
+
+    /* Decisions: a different one is accepted only within RL_TOL_THRESH of
+     * thresh, and then the reference is rerun with the variant's decision. */
+    int differs = 0;
+    int64_t r50 = 0, r75 = 0;
+    for (int64_t n = 0; n < N; n++)
+        for (int32_t i = 0; i < p->H; i++)
+            for (int32_t j = 0; j < p->W; j++)
+                for (int32_t b = 0; b < p->B; b++) {
+                    const int64_t rs = n * slots + ((int64_t)i * p->W + j) * p->B + b;
+                    const int64_t ds = n * slots + ((int64_t)b * p->H + i) * p->W + j;
+                    const int vk = probe.kind[ds], rk = ref_kind[rs];
+                    forced[rs] = -1;
+                    if (rk == RL_SLOT_OBJ) {
+                        r50 += fabs(obj_iou[rs] - 0.5) <= RL_TOL_THRESH;
+                        r75 += fabs(obj_iou[rs] - 0.75) <= RL_TOL_THRESH;
+                    }
+                    if (vk == rk)
+                        continue;
+                    if (rk == RL_SLOT_OBJ || vk == RL_KIND_OBJ ||
+                        fabs(best[rs] - p->thresh) > RL_TOL_THRESH) {
+                        fprintf(log,
+                                "%s: variant %s: slot (n=%lld, i=%d, j=%d, b=%d) decided %d, "
+                                "reference %d (reference best IoU %.17g, variant %.9g, thresh "
+                                "%.17g)\n",
+                                what, v->name, (long long)n, i, j, b, vk, rk, best[rs],
+                                (double)probe.best[ds], p->thresh);
+                        bad++;
+                    }
+                    forced[rs] = (int8_t)vk;
+                    differs = 1;
+                }
+    if (bad)
+        goto out;
+
+    rl_result ref = *ref_res_in;
+    rl_ref_out rout = {rgrad, touched, NULL, NULL, NULL};
+    if (rl_reference_compute_forced(&refplan->p, batch, NULL, differs ? forced : NULL, &ref,
+                                     &rout) != RL_OK) {
+        fprintf(log, "%s: reference rerun failed: %s\n", what, rl_last_error());
+        bad = 1;
+        goto out;
+    }
+    const weights w = weights_of(p, batch, &ref);
+    bad += compare_results(v->name, what, log, &got, &ref, &w, r50, r75, (double)slots * N);
+
+    for (size_t x = 0; x < count && bad < 8; x++) {
+        int64_t n, i, j, b, k;
+        double want;
+        double slack = 0;
+        if (!touched[x]) {
+            /* Untouched: overwrite writes 0, accumulate leaves the bits. */
+            uint32_t gb, pb;
+            memcpy(&gb, &grad[x], 4);
+            memcpy(&pb, &prior[x], 4);
+            if (accumulate ? gb == pb : grad[x] == 0.0f && !signbit(grad[x]))
+                continue;
+            entry_coords(p, (int64_t)x, &n, &i, &j, &b, &k);
+            fprintf(log, "%s: variant %s: entry %zu (n=%lld, i=%lld, j=%lld, b=%lld, k=%lld) "
+                         "has no loss term but is %.9g (bits %08x), expected %s\n",
+                    what, v->name, x, (long long)n, (long long)i, (long long)j, (long long)b,
+                    (long long)k, (double)grad[x], gb, accumulate ? "its prior bits" : "+0");
+            bad++;
+            continue;
+        }
+        want = rgrad[x];
+        if (accumulate) {
+            want += prior[x];
+            /* one float rounding of the sum */
+            slack = ldexp(fabs(want) + fabs(prior[x]), -23);
+        }
+        entry_coords(p, (int64_t)x, &n, &i, &j, &b, &k);
+        const double abs_scale = entry_weight(&w, k);
+        if (isinf(want) || isinf(grad[x]) || fabs(want) > 3.0e38) {
+            /* beyond float range: both must overflow the same way */
+            if ((float)want == grad[x])
+                continue;
+        } else if (!isnan(grad[x]) && fabs(grad[x] - want) <=
+                                          RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack) {
+            continue;
+        }
+        fprintf(log, "%s: variant %s: gradient entry %zu (n=%lld, i=%lld, j=%lld, b=%lld, "
+                     "k=%lld): got %.9g, reference %.17g (bound %.3g)\n",
+                what, v->name, x, (long long)n, (long long)i, (long long)j, (long long)b,
+                (long long)k, (double)grad[x], want,
+                RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack);
+        bad++;
+    }
+out:
+    free(grad);
+    free(prior);
+    free(probe.best);
+    free(probe.kind);
+    free(forced);
+    free(rgrad);
+    free(touched);
+    rl_plan_destroy(plan);
+    return bad;
+}
+
+/* An invalid batch: every variant must fail with the reference's status and
+ * write nothing. */
+static int check_rejection(const rl_config *cfg0, const rl_variant_desc *v,
+                           const rl_batch *batch, rl_status want, const char *what, FILE *log,
+                           size_t count)
+{
+    rl_config cfg = *cfg0;
+    cfg.variant = v->name;
+    rl_plan *plan;
+    if (rl_plan_create(&cfg, &plan) != RL_OK)
+        return 1;
+    float *grad = malloc((count ? count : 1) * sizeof *grad);
+    for (size_t x = 0; x < count; x++)
+        memcpy(&grad[x], &GUARD, 4);
+    rl_result res;
+    memset(&res, 0x5a, sizeof res);
+    rl_result res0 = res;
+    rl_status st = rl_compute(plan, batch, &res, count ? grad : NULL);
+    int bad = 0;
+    if (st != want) {
+        fprintf(log, "%s: variant %s returned %s, reference %s\n", what, v->name,
+                rl_status_name(st), rl_status_name(want));
+        bad++;
+    }
+    for (size_t x = 0; x < count && !bad; x++) {
+        uint32_t gb;
+        memcpy(&gb, &grad[x], 4);
+        if (gb != GUARD) {
+            fprintf(log, "%s: variant %s wrote gradient entry %zu of a rejected batch\n", what,
+                    v->name, x);
+            bad++;
+        }
+    }
+    if (memcmp(&res, &res0, sizeof res) != 0) {
+        fprintf(log, "%s: variant %s wrote the result of a rejected batch\n", what, v->name);
+        bad++;
+    }
+    free(grad);
+    rl_plan_destroy(plan);
+    return bad;
+}
+
+int rl_diffcheck(const rl_config *cfg0, const rl_batch *batch, const char *what, FILE *log,
+                 rl_diffcheck_report *report)
+{
+    rl_diffcheck_report rep = {0, 0};
+    rl_config cfg = *cfg0;
+    cfg.variant = "reference";
+    rl_plan *refplan;
+    if (rl_plan_create(&cfg, &refplan) != RL_OK) {
+        if (report)
+            *report = rep;
+        return 0; /* plan validation is shared by all variants */
+    }
+    const rl_params *p = &refplan->p;
+    rl_status st = rl_validate_batch(p, batch);
+    if (st == RL_OK)
+        st = rl_validate_preds(p, batch);
+    size_t count = 0;
+    if (rl_validate_batch_shape(p, batch) == RL_OK)
+        count = (size_t)batch->n_images * (size_t)p->per_image;
+    if (st != RL_OK) {
+        for (int v = 0; rl_all_variants[v]; v++) {
+            const rl_variant_desc *d = rl_all_variants[v];
+            if (d == &rl_variant_reference || !d->available() ||
+                (only_variant && strcmp(only_variant, d->name) != 0))
+                continue;
+            rep.variants_checked++;
+            rep.mismatches += check_rejection(&cfg, d, batch, st, what, log, count) != 0;
+        }
+        rl_plan_destroy(refplan);
+        if (report)
+            *report = rep;
+        return rep.mismatches;
+    }
+
+    const int64_t slots = (int64_t)batch->n_images * p->HW * p->B;
+    double *best = malloc((size_t)slots * sizeof *best);
+    double *obj_iou = malloc((size_t)slots * sizeof *obj_iou);
+    int8_t *kind = malloc((size_t)slots);
+    rl_ref_out out = {NULL, NULL, best, kind, obj_iou};
+    rl_result ref;
+    if (rl_reference_compute(p, batch, NULL, &ref, &out) != RL_OK) {
+        fprintf(log, "%s: reference failed: %s\n", what, rl_last_error());
+        rep.mismatches++;
+    } else {
+        for (int v = 0; rl_all_variants[v]; v++) {
+            const rl_variant_desc *d = rl_all_variants[v];
+            if (d == &rl_variant_reference || !d->available() ||
+                (only_variant && strcmp(only_variant, d->name) != 0))
+                continue;
+            rep.variants_checked++;
+            rep.mismatches +=
+                run_variant(&cfg, d, batch, what, log, refplan, &ref, best, kind, obj_iou) != 0;
+        }
+    }
+    free(best);
+    free(obj_iou);
+    free(kind);
+    rl_plan_destroy(refplan);
+    if (report)
+        *report = rep;
+    return rep.mismatches;
+}

@@ -1,0 +1,28 @@
+/* The stated tolerance of every float variant against the double reference.
+ * docs/numerics.md gives the reasoning; the differential tests and the
+ * fuzzers enforce exactly these numbers.
+ *
+ * A value v (loss part, diagnostic or gradient entry) agrees with the
+ * reference r when
+ *     |v - r| <= RL_TOL_REL * |r| + RL_TOL_ABS * S
+ * where S is the absolute scale of that value: for a gradient entry the
+ * weight multiplying its term (lambda / divisor, times the constant factor of
+ * the formula); for a loss part the weight times its number of terms; 1 for
+ * diagnostics (which lie in [0, 1]).  In accumulate mode one float rounding
+ * of the sum, 2^-23 (|sum| + |prior|), is added. */
+#ifndef RL_TOLERANCE_H
+#define RL_TOLERANCE_H
+
+/* Float kernels carry a few roundings per value (SLEEF _u10: <= 1 ulp per
+ * exp/log; about 10 operations in the longest chain): 32 ulp of float. */
+#define RL_TOL_REL 4.0e-6
+/* Absolute error of an O(1) float quantity per unit weight, e.g. a
+ * probability near 0 or a difference c^ - IoU near 0. */
+#define RL_TOL_ABS 1.0e-6
+/* A slot whose reference best IoU is this close to thresh (or a responsible
+ * IoU this close to 0.5 / 0.75 for the recall counts) may be decided either
+ * way.  The float IoU's absolute error is a few float ulp of 1 (about 1e-6
+ * at worst); this allows ten times that. */
+#define RL_TOL_THRESH 1.0e-5
+
+#endif
