@@ -1,0 +1,368 @@
+/* Command-line parsing.  Options are checked against the subcommand they are
+ * given to, and the darknet-only ones against the mode, so that a typo or a
+ * misplaced flag is an error rather than silently ignored. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    C_LOSS = 1 << CMD_LOSS,
+    C_GOLDEN = 1 << CMD_GOLDEN,
+    C_CHECK = 1 << CMD_CHECK,
+    C_DEMO = 1 << CMD_DEMO,
+    C_RUN = C_LOSS | C_GOLDEN | C_CHECK,
+    C_CONF = C_RUN | C_DEMO
+};
+
+typedef enum opt_id {
+    O_PRED, O_LABELS, O_ANCHORS, O_LAYOUT, O_MODE, O_LCOORD, O_LCLASS, O_LOBJ, O_LNOOBJ,
+    O_THRESH, O_NORM, O_VARIANT, O_THREADS, O_GRAD_OUT, O_JSON, O_SEEN, O_NO_RESCORE,
+    O_LOGISTIC, O_WARMUP_SEEN, O_WARMUP_SCALE, O_OUT, O_GOLDEN, O_GRAD_GOLDEN, O_RTOL,
+    O_ATOL, O_DATA, O_HELP, O_COUNT
+} opt_id;
+
+typedef struct opt_def {
+    const char *name;
+    int has_value;
+    unsigned cmds;
+    int darknet_only;
+} opt_def;
+
+static const opt_def opts[O_COUNT] = {
+    [O_PRED] = {"--pred", 1, C_RUN, 0},
+    [O_LABELS] = {"--labels", 1, C_RUN, 0},
+    [O_ANCHORS] = {"--anchors", 1, C_RUN, 0},
+    [O_LAYOUT] = {"--layout", 1, C_RUN, 0},
+    [O_MODE] = {"--mode", 1, C_CONF, 0},
+    [O_LCOORD] = {"--lambda-coord", 1, C_CONF, 0},
+    [O_LCLASS] = {"--lambda-class", 1, C_CONF, 0},
+    [O_LOBJ] = {"--lambda-obj", 1, C_CONF, 0},
+    [O_LNOOBJ] = {"--lambda-noobj", 1, C_CONF, 0},
+    [O_THRESH] = {"--thresh", 1, C_CONF, 0},
+    [O_NORM] = {"--norm", 1, C_CONF, 0},
+    [O_VARIANT] = {"--variant", 1, C_RUN, 0},
+    [O_THREADS] = {"--threads", 1, C_CONF, 0},
+    [O_GRAD_OUT] = {"--grad-out", 1, C_LOSS | C_GOLDEN, 0},
+    [O_JSON] = {"--json", 0, C_LOSS, 0},
+    [O_SEEN] = {"--seen", 1, C_CONF, 1},
+    [O_NO_RESCORE] = {"--no-rescore", 0, C_CONF, 1},
+    [O_LOGISTIC] = {"--logistic-classes", 0, C_CONF, 1},
+    [O_WARMUP_SEEN] = {"--warmup-seen", 1, C_CONF, 1},
+    [O_WARMUP_SCALE] = {"--warmup-scale", 1, C_CONF, 1},
+    [O_OUT] = {"--out", 1, C_GOLDEN, 0},
+    [O_GOLDEN] = {"--golden", 1, C_CHECK, 0},
+    [O_GRAD_GOLDEN] = {"--grad-golden", 1, C_CHECK, 0},
+    [O_RTOL] = {"--rtol", 1, C_CHECK, 0},
+    [O_ATOL] = {"--atol", 1, C_CHECK, 0},
+    [O_DATA] = {"--data", 1, C_DEMO, 0},
+    [O_HELP] = {"--help", 0, ~0u, 0},
+};
+
+static const struct {
+    const char *name;
+    tool_cmd cmd;
+} commands[] = {
+    {"loss", CMD_LOSS},     {"golden", CMD_GOLDEN},     {"check", CMD_CHECK},
+    {"demo", CMD_DEMO},     {"variants", CMD_VARIANTS}, {"help", CMD_HELP},
+    {"--help", CMD_HELP},   {"-h", CMD_HELP},           {"--version", CMD_VERSION},
+};
+
+void cli_usage(FILE *f)
+{
+    fputs(
+        "usage: regionloss loss   --pred P.npy --labels L.txt --anchors w1,h1,... [options]\n"
+        "       regionloss golden --pred P.npy --labels L.txt --anchors ... --out G.json\n"
+        "                         [--grad-out GG.npy] [options]\n"
+        "       regionloss check  --pred P.npy --labels L.txt --anchors ... --golden G.json\n"
+        "                         [--grad-golden GG.npy] [--rtol R] [--atol A] [options]\n"
+        "       regionloss demo   [--data DIR] [configuration options]\n"
+        "       regionloss variants | --help | --version\n"
+        "\n"
+        "Inputs\n"
+        "  --pred P.npy          raw outputs, float32 (float64 is converted), C order:\n"
+        "                        [N, B*(5+C), H, W] (nchw) or [N, H, W, B, 5+C] (nhwc)\n"
+        "  --labels L.txt        lines 'image_index class cx cy w h'; '#' comments\n"
+        "  --anchors w1,h1,...   B anchor sizes in grid cells\n"
+        "  --layout nchw|nhwc    memory layout of P.npy (default nchw)\n"
+        "Configuration\n"
+        "  --mode spec|darknet   spec: the article's loss (alias: seed); darknet: darknet's\n"
+        "                        region layer (default spec)\n"
+        "  --lambda-coord X --lambda-class X --lambda-obj X --lambda-noobj X\n"
+        "                        loss weights (default 1, 1, 5, 1); in darknet mode\n"
+        "                        coord_scale, class_scale, object_scale, noobject_scale\n"
+        "  --thresh X            objectness threshold (default 0.6)\n"
+        "  --norm batch|sum|images  divide by the batch's counts (spec default), not at\n"
+        "                        all (darknet default), or by the number of images\n"
+        "  --variant NAME        kernel variant (see 'regionloss variants'; default auto)\n"
+        "  --threads T           worker threads (default 1)\n"
+        "Darknet mode\n"
+        "  --seen S              images seen so far, this batch included (required)\n"
+        "  --no-rescore          objectness target 1 instead of the IoU\n"
+        "  --logistic-classes    per-class sigmoid and squared error (softmax=0)\n"
+        "  --warmup-seen N       warm-up while seen < N (default 12800)\n"
+        "  --warmup-scale X      warm-up scale (default 0.01)\n"
+        "Outputs\n"
+        "  --json                print one JSON object (loss only)\n"
+        "  --grad-out G.npy      write the gradient, float32, in P.npy's layout and shape\n"
+        "  --out G.json          the golden result (golden only)\n"
+        "Check\n"
+        "  --golden G.json --grad-golden GG.npy  what golden recorded\n"
+        "  --rtol R --atol A     pass when |got - expected| <= A + R*|expected|\n"
+        "                        (default R = 1e-5, A = 1e-8)\n"
+        "Demo\n"
+        "  --data DIR            directory with pred.npy, labels.txt, anchors.txt\n"
+        "\n"
+        "Exit status: 0 success, 1 check found differences, 2 bad usage, bad file or\n"
+        "library error.\n",
+        f);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("regionloss: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n\n", stderr);
+    cli_usage(stderr);
+    return EXIT_ERROR;
+}
+
+static int parse_double(const char *opt, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno == ERANGE || !isfinite(v))
+        return usage_error("%s: '%s' is not a finite number", opt, s);
+    *out = v;
+    return 0;
+}
+
+static int parse_int64(const char *opt, const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || errno)
+        return usage_error("%s: '%s' is not an integer", opt, s);
+    *out = v;
+    return 0;
+}
+
+static int parse_choice(const char *opt, const char *s, const char *const *names,
+                        const int *values, int n, int *out)
+{
+    for (int k = 0; k < n; k++)
+        if (strcmp(s, names[k]) == 0) {
+            *out = values[k];
+            return 0;
+        }
+    return usage_error("%s: '%s' is not one of the accepted values", opt, s);
+}
+
+int cli_parse_anchors(const char *text, const char *origin, float **anchors, int32_t *B)
+{
+    size_t n = 1;
+    for (const char *p = text; *p; p++)
+        n += *p == ',';
+    if (n % 2 || n > (size_t)INT32_MAX) {
+        fprintf(stderr, "regionloss: %s: %zu values; anchors come in pairs w,h\n", origin, n);
+        return EXIT_ERROR;
+    }
+    float *a = malloc(n * sizeof *a);
+    if (!a) {
+        fprintf(stderr, "regionloss: %s: out of memory\n", origin);
+        return EXIT_ERROR;
+    }
+    const char *p = text;
+    for (size_t k = 0; k < n; k++) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        /* strtod skips leading spaces; the value must also end at a comma. */
+        if (end == p || (*end != ',' && *end != '\0') || errno == ERANGE) {
+            size_t len = strcspn(p, ",");
+            fprintf(stderr, "regionloss: %s: value %zu '%.*s' is not a number\n", origin, k + 1,
+                    (int)len, p);
+            free(a);
+            return EXIT_ERROR;
+        }
+        a[k] = (float)v;
+        p = *end ? end + 1 : end;
+    }
+    *anchors = a;
+    *B = (int32_t)(n / 2);
+    return 0;
+}
+
+/* Values given on the command line, applied over the mode's defaults once
+ * the mode is known. */
+typedef struct given {
+    int set[O_COUNT];
+    const char *value[O_COUNT];
+} given;
+
+static int build_config(const given *g, tool_opts *o)
+{
+    int mode = RL_MODE_SPEC;
+    if (g->set[O_MODE]) {
+        static const char *const names[] = {"spec", "seed", "darknet"};
+        static const int values[] = {RL_MODE_SPEC, RL_MODE_SPEC, RL_MODE_DARKNET};
+        if (parse_choice("--mode", g->value[O_MODE], names, values, 3, &mode))
+            return EXIT_ERROR;
+    }
+    rl_config *c = &o->cfg;
+    if (mode == RL_MODE_DARKNET)
+        rl_config_init_darknet(c);
+    else
+        rl_config_init(c);
+    if (mode == RL_MODE_SPEC)
+        for (int k = 0; k < O_COUNT; k++)
+            if (g->set[k] && opts[k].darknet_only)
+                return usage_error("%s applies only to --mode darknet", opts[k].name);
+    if (mode == RL_MODE_DARKNET && !g->set[O_SEEN])
+        return usage_error("--mode darknet needs --seen S (images seen so far, this batch "
+                           "included)");
+    if (g->set[O_LAYOUT]) {
+        static const char *const names[] = {"nchw", "nhwc"};
+        static const int values[] = {RL_LAYOUT_NCHW, RL_LAYOUT_NHWC};
+        int v = 0;
+        if (parse_choice("--layout", g->value[O_LAYOUT], names, values, 2, &v))
+            return EXIT_ERROR;
+        c->layout = (rl_layout)v;
+    }
+    if (g->set[O_NORM]) {
+        static const char *const names[] = {"batch", "sum", "images"};
+        static const int values[] = {RL_NORM_COUNTS, RL_NORM_SUM, RL_NORM_IMAGES};
+        int v = 0;
+        if (parse_choice("--norm", g->value[O_NORM], names, values, 3, &v))
+            return EXIT_ERROR;
+        c->norm = (rl_norm)v;
+    }
+    const struct {
+        int id;
+        double *dst;
+    } doubles[] = {{O_LCOORD, &c->lambda_coord}, {O_LCLASS, &c->lambda_class},
+                   {O_LOBJ, &c->lambda_obj},     {O_LNOOBJ, &c->lambda_noobj},
+                   {O_THRESH, &c->thresh},       {O_WARMUP_SCALE, &c->warmup_scale},
+                   {O_RTOL, &o->rtol},           {O_ATOL, &o->atol}};
+    for (size_t k = 0; k < sizeof doubles / sizeof doubles[0]; k++)
+        if (g->set[doubles[k].id] &&
+            parse_double(opts[doubles[k].id].name, g->value[doubles[k].id], doubles[k].dst))
+            return EXIT_ERROR;
+    if ((g->set[O_RTOL] && o->rtol < 0) || (g->set[O_ATOL] && o->atol < 0))
+        return usage_error("%s must not be negative", o->rtol < 0 ? "--rtol" : "--atol");
+    int64_t v = 0;
+    if (g->set[O_THREADS]) {
+        if (parse_int64("--threads", g->value[O_THREADS], &v))
+            return EXIT_ERROR;
+        if (v < 1 || v > INT32_MAX)
+            return usage_error("--threads: '%s' is not a positive thread count",
+                               g->value[O_THREADS]);
+        c->threads = (int32_t)v;
+    }
+    if (g->set[O_SEEN] && parse_int64("--seen", g->value[O_SEEN], &o->seen))
+        return EXIT_ERROR;
+    if (g->set[O_WARMUP_SEEN] &&
+        parse_int64("--warmup-seen", g->value[O_WARMUP_SEEN], &c->warmup_seen))
+        return EXIT_ERROR;
+    if (g->set[O_NO_RESCORE])
+        c->rescore = 0;
+    if (g->set[O_LOGISTIC])
+        c->logistic_classes = 1;
+    c->variant = g->set[O_VARIANT] ? g->value[O_VARIANT] : NULL;
+    o->json = g->set[O_JSON];
+    o->pred = g->value[O_PRED];
+    o->labels = g->value[O_LABELS];
+    o->anchors = g->value[O_ANCHORS];
+    o->grad_out = g->value[O_GRAD_OUT];
+    o->out = g->value[O_OUT];
+    o->golden = g->value[O_GOLDEN];
+    o->grad_golden = g->value[O_GRAD_GOLDEN];
+    o->data_dir = g->value[O_DATA];
+    return 0;
+}
+
+static const char *required_missing(const given *g, tool_cmd cmd)
+{
+    if (cmd == CMD_LOSS || cmd == CMD_GOLDEN || cmd == CMD_CHECK) {
+        if (!g->set[O_PRED])
+            return "--pred";
+        if (!g->set[O_LABELS])
+            return "--labels";
+        if (!g->set[O_ANCHORS])
+            return "--anchors";
+    }
+    if (cmd == CMD_GOLDEN && !g->set[O_OUT])
+        return "--out";
+    if (cmd == CMD_CHECK && !g->set[O_GOLDEN])
+        return "--golden";
+    return NULL;
+}
+
+int cli_parse(int argc, char **argv, tool_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->rtol = 1e-5;
+    o->atol = 1e-8;
+    if (argc < 2)
+        return usage_error("no command given");
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        if (strcmp(argv[1], commands[k].name) == 0)
+            o->cmd = commands[k].cmd;
+    if (o->cmd == CMD_NONE)
+        return usage_error("unknown command '%s'", argv[1]);
+    if (o->cmd == CMD_HELP || o->cmd == CMD_VERSION) {
+        if (argc > 2)
+            return usage_error("%s takes no arguments", argv[1]);
+        return 0;
+    }
+
+    given g;
+    memset(&g, 0, sizeof g);
+    for (int a = 2; a < argc; a++) {
+        const char *arg = argv[a], *eq = strchr(arg, '=');
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        int id = -1;
+        for (int k = 0; k < O_COUNT; k++)
+            if (strlen(opts[k].name) == name_len && strncmp(arg, opts[k].name, name_len) == 0)
+                id = k;
+        if (id < 0)
+            return usage_error(strncmp(arg, "--", 2) == 0 ? "unknown option '%s'"
+                                                          : "unexpected argument '%s'",
+                               arg);
+        if (!(opts[id].cmds & (1u << o->cmd)))
+            return usage_error("option %s does not apply to '%s'", opts[id].name, argv[1]);
+        if (id == O_HELP) {
+            o->cmd = CMD_HELP;
+            return 0;
+        }
+        if (g.set[id])
+            return usage_error("option %s given twice", opts[id].name);
+        g.set[id] = 1;
+        if (!opts[id].has_value) {
+            if (eq)
+                return usage_error("option %s takes no value", opts[id].name);
+            continue;
+        }
+        if (eq) {
+            g.value[id] = eq + 1;
+        } else if (a + 1 < argc) {
+            g.value[id] = argv[++a];
+        } else {
+            return usage_error("option %s needs a value", opts[id].name);
+        }
+    }
+    const char *missing = required_missing(&g, o->cmd);
+    if (missing)
+        return usage_error("'%s' needs %s", argv[1], missing);
+    return build_config(&g, o);
+}

@@ -1,0 +1,46 @@
+/* Reading a batch from files: predictions (.npy), labels (text) and anchors,
+ * checked against each other, with messages that name the file and the
+ * field or line. */
+#ifndef RL_TOOL_INPUTS_H
+#define RL_TOOL_INPUTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "npy.h"
+#include "regionloss.h"
+
+typedef struct tool_inputs {
+    int32_t N, H, W, B, C;
+    int ndim;
+    uint64_t shape[5]; /* the prediction's shape, which the gradient file repeats */
+    float *pred;
+    size_t count;
+    float *anchors; /* 2*B */
+    rl_box *truths;
+    int64_t *offsets; /* N + 1 */
+} tool_inputs;
+
+/* Reads a whole file.  Returns 0, or -1 with a message in err. */
+int read_file(const char *path, uint8_t **data, size_t *len, char *err, size_t errlen);
+
+/* Loads everything; anchors_text is "w1,h1,...", anchors_origin names where
+ * it came from for messages.  Returns 0, or EXIT_ERROR after printing the
+ * problem. */
+int inputs_load(const char *pred_path, const char *labels_path, const char *anchors_text,
+                const char *anchors_origin, rl_layout layout, tool_inputs *in);
+
+void inputs_free(tool_inputs *in);
+
+/* The library configuration for these inputs: cfg with H, W, B, C and the
+ * anchors filled in. */
+void inputs_configure(const tool_inputs *in, rl_config *cfg);
+
+/* The batch over these inputs (pointers into in). */
+rl_batch inputs_batch(const tool_inputs *in, int64_t seen);
+
+/* Prints "regionloss: RL_ERR_...: message" for a failed library call and
+ * returns EXIT_ERROR. */
+int library_error(rl_status st, const char *context);
+
+#endif
