@@ -15,8 +15,11 @@
  * weights happens after the backward pass, as in any data-parallel setup).
  *
  * Usage: mpirun -np R mpi_shards [--images N] [--classes C] [--repeat K]
- *   --repeat K times each phase over K steps and prints the slowest rank's
- *   mean; rank 0 also runs the whole batch alone and prints the difference. */
+ *   --repeat K runs K steps and prints, for each phase, the slowest rank's
+ *   fastest step (least disturbed by other load on the machine) and mean;
+ *   an all-reduce inside a step also waits for the slowest rank, so the
+ *   all-reduce's own latency is measured apart, back to back.  Rank 0 also
+ *   runs the whole batch alone and prints the difference. */
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -102,9 +105,20 @@ static void to_sums(const rl_result *r, double s[S_COUNT], int64_t recall[2])
     recall[1] = r->n_recall75;
 }
 
+enum { T_COUNT, T_REDUCE_COUNTS, T_COMPUTE, T_REDUCE_PARTS, T_PHASES };
+static const char *const phase_names[T_PHASES] = {"rl_count", "all-reduce counts",
+                                                  "rl_compute", "all-reduce parts"};
+
 typedef struct step_times {
-    double count, reduce_counts, compute, reduce_parts;
+    double sum[T_PHASES], min[T_PHASES];
 } step_times;
+
+static void record(step_times *t, int phase, double seconds)
+{
+    t->sum[phase] += seconds;
+    if (seconds < t->min[phase])
+        t->min[phase] = seconds;
+}
 
 #define CHECK(call)                                                                   \
     do {                                                                              \
@@ -136,10 +150,22 @@ static void train_step(const rl_plan *plan, rl_batch *shard, float *grad, rl_cou
     MPI_Allreduce(mine, sums, S_COUNT, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     MPI_Allreduce(my_recall, recall, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     double t4 = MPI_Wtime();
-    t->count += t1 - t0;
-    t->reduce_counts += t2 - t1;
-    t->compute += t3 - t2;
-    t->reduce_parts += t4 - t3;
+    record(t, T_COUNT, t1 - t0);
+    record(t, T_REDUCE_COUNTS, t2 - t1);
+    record(t, T_COMPUTE, t3 - t2);
+    record(t, T_REDUCE_PARTS, t4 - t3);
+}
+
+/* The all-reduce of the four counts on its own: every rank arrives together,
+ * so this is the latency a step pays for global normalisation. */
+static double allreduce_latency(int rounds)
+{
+    rl_counts own = {1, 2, 3, 4}, global;
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    for (int k = 0; k < rounds; k++)
+        MPI_Allreduce(&own, &global, 4, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    return (MPI_Wtime() - t0) / rounds;
 }
 
 int main(int argc, char **argv)
@@ -202,15 +228,23 @@ int main(int argc, char **argv)
     rl_counts global;
     double sums[S_COUNT];
     int64_t recall[2];
-    step_times t = {0, 0, 0, 0};
+    step_times t;
+    for (int p = 0; p < T_PHASES; p++) {
+        t.sum[p] = 0;
+        t.min[p] = INFINITY;
+    }
     for (int k = 0; k < repeat; k++)
         train_step(plan, &shard, grad, &global, sums, recall, &t);
+    const double latency = allreduce_latency(1000);
 
     /* The slowest rank sets the pace of a synchronous step. */
-    double mean[4] = {t.count / repeat, t.reduce_counts / repeat, t.compute / repeat,
-                      t.reduce_parts / repeat};
-    double slowest[4];
-    MPI_Reduce(mean, slowest, 4, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    double mine[2 * T_PHASES + 1], slowest[2 * T_PHASES + 1];
+    for (int p = 0; p < T_PHASES; p++) {
+        mine[p] = t.min[p];
+        mine[T_PHASES + p] = t.sum[p] / repeat;
+    }
+    mine[2 * T_PHASES] = latency;
+    MPI_Reduce(mine, slowest, 2 * T_PHASES + 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
 
     if (rank == 0) {
         const double no = (double)global.n_obj, nn = (double)global.n_noobj;
@@ -235,10 +269,11 @@ int main(int argc, char **argv)
         CHECK(rl_compute(plan, &whole, &one, NULL));
         printf("single process: loss %.10g (relative difference %.2g)\n", one.loss,
                fabs(one.loss - sums[S_LOSS]) / fmax(fabs(one.loss), 1e-300));
-        printf("per step, slowest rank, mean of %d: rl_count %.1f us, all-reduce counts "
-               "%.1f us, rl_compute %.1f us, all-reduce parts %.1f us\n",
-               repeat, 1e6 * slowest[0], 1e6 * slowest[1], 1e6 * slowest[2],
-               1e6 * slowest[3]);
+        printf("per step over %d steps, slowest rank (us):   fastest      mean\n", repeat);
+        for (int p = 0; p < T_PHASES; p++)
+            printf("  %-40s %9.1f %9.1f\n", phase_names[p], 1e6 * slowest[p],
+                   1e6 * slowest[T_PHASES + p]);
+        printf("  %-40s %9.1f\n", "all-reduce of 4 int64, back to back", 1e6 * slowest[2 * T_PHASES]);
     }
 
     free(offsets);

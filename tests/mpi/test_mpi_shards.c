@@ -12,7 +12,9 @@
  *  - its gradient is bit for bit the matching slice of the whole gradient;
  *  - for a normalising mode with 2+ ranks, per-shard normalisation (no
  *    global_counts) gives a different loss, so the batch really tells the
- *    two apart.
+ *    two apart;
+ *  - the one-pass alternative (sum mode, all-reduce the counts it returns,
+ *    divide the gradient by channel) matches within two float roundings.
  * A plain MPI program (Criterion forks, which mpirun does not want): it
  * prints every failure with its rank and a closing "P passed, F failed"
  * summed over ranks, and exits 1 on any failure. */
@@ -310,6 +312,102 @@ done:
     rl_plan_destroy(plan);
 }
 
+/* Channel k (0 .. 4+C) of gradient entry x of an image-aligned buffer. */
+static int64_t channel_of(const rl_config *cfg, int64_t x)
+{
+    const int64_t K = 5 + cfg->C, HW = (int64_t)cfg->H * cfg->W;
+    return cfg->layout == RL_LAYOUT_NCHW ? (x / HW) % K : x % K;
+}
+
+/* The one-pass alternative docs/data-parallel.md describes: the shard runs
+ * in sum mode (its counts come back in the result), the counts are
+ * all-reduced, and the caller divides the gradient itself: channel 4 by
+ * N_conf and the others by N_obj (counts mode), or everything by the images
+ * (images mode).  The divided gradient is rounded twice (once by the
+ * library, once by the division) against once for the direct call, each
+ * rounding within 2^-24 relative, and the double-precision factor order
+ * adds ~1e-16: so every entry is within 3 * 2^-24 of the whole batch's,
+ * checked as 2^-22 relative.  The parts divided by the global counts match
+ * to the same 1e-12 as the direct call. */
+static void run_sum_rescale(const shard_case *c)
+{
+    if (c->cfg.norm == RL_NORM_SUM || c->cfg.grad_mode != RL_GRAD_OVERWRITE)
+        return; /* nothing to divide; accumulate would divide what was there */
+    char what[160];
+    snprintf(what, sizeof what, "%s [reference, sum + divide]", c->name);
+    rl_config cfg = c->cfg;
+    cfg.variant = "reference";
+    rl_plan *direct = NULL, *sum = NULL;
+    rl_status st = rl_plan_create(&cfg, &direct);
+    cfg.norm = RL_NORM_SUM;
+    if (st == RL_OK)
+        st = rl_plan_create(&cfg, &sum);
+    check(st == RL_OK, "%s: rl_plan_create: %s", what, rl_last_error());
+    const int64_t entries = c->n_images * c->per_image;
+    float *whole_g = malloc((size_t)entries * sizeof *whole_g);
+    shard s = {0};
+    int ok = st == RL_OK && whole_g && shard_make(c, &s) == 0;
+    const int64_t shard_entries = (int64_t)(s.hi - s.lo) * c->per_image;
+    float *shard_g = ok ? malloc((size_t)shard_entries * sizeof *shard_g) : NULL;
+    rl_batch whole_b = {0};
+    whole_b.n_images = c->n_images;
+    whole_b.pred = c->pred;
+    whole_b.truths = c->truths;
+    whole_b.truth_offsets = c->offsets;
+    whole_b.seen = c->seen;
+    rl_result whole, part;
+    if (ok && shard_g) {
+        st = rl_compute(direct, &whole_b, &whole, whole_g);
+        if (st == RL_OK)
+            st = rl_compute(sum, &s.batch, &part, shard_g);
+        check(st == RL_OK, "%s: rl_compute: %s", what, rl_last_error());
+    } else {
+        check(0, "%s: out of memory", what);
+    }
+    if (all_ok(ok && shard_g && st == RL_OK)) {
+        int64_t own[3] = {part.n_obj, part.n_conf, s.hi - s.lo}, g[3];
+        MPI_Allreduce(own, g, 3, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+        const int images = c->cfg.norm == RL_NORM_IMAGES;
+        const double div_obj = images ? (double)g[2] : (double)g[0];
+        const double div_conf = images ? (double)g[2] : (double)g[1];
+        const int64_t first = (int64_t)s.lo * c->per_image;
+        int64_t bad = 0, first_bad = -1;
+        float first_got = 0;
+        for (int64_t x = 0; x < shard_entries; x++) {
+            const double div = channel_of(&c->cfg, x) == 4 ? div_conf : div_obj;
+            const float got = div > 0 ? (float)(shard_g[x] / div) : 0.0f;
+            const double want = whole_g[first + x];
+            if (!(fabs(got - want) <= 0x1.0p-22 * fabs(want))) {
+                if (first_bad < 0) {
+                    first_bad = x;
+                    first_got = got;
+                }
+                bad++;
+            }
+        }
+        check(bad == 0,
+              "%s: %lld divided gradient entries off by more than 2^-22 relative; first at "
+              "entry %lld: divided %.9g, whole batch %.9g",
+              what, (long long)bad, (long long)(first + first_bad), (double)first_got,
+              bad ? (double)whole_g[first + first_bad] : 0.0);
+        /* Parts: coord and class by N_obj, objectness by N_conf. */
+        double mine[5] = {part.coord, part.cls, part.obj, part.noobj, part.warmup}, sums[5];
+        MPI_Allreduce(mine, sums, 5, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        const double divs[5] = {div_obj, div_obj, div_conf, div_conf, div_obj};
+        const double wants[5] = {whole.coord, whole.cls, whole.obj, whole.noobj, whole.warmup};
+        for (int k = 0; k < 5; k++) {
+            const double got = divs[k] > 0 ? sums[k] / divs[k] : 0.0;
+            check(rel_close(got, wants[k], 1e-12), "%s: %s divided: %.17g, whole batch %.17g",
+                  what, d_names[D_COORD + k], got, wants[k]);
+        }
+    }
+    free(shard_g);
+    free(whole_g);
+    free(s.offsets);
+    rl_plan_destroy(sum);
+    rl_plan_destroy(direct);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -333,6 +431,7 @@ int main(int argc, char **argv)
         } else {
             for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
                 run_case(&c, variants[v]);
+            run_sum_rescale(&c);
         }
         shard_case_free(&c);
     }
