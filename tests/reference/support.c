@@ -50,6 +50,7 @@ void compute_ok(const rl_plan *plan, const rl_batch *batch, rl_result *res, floa
 void ref_bufs_alloc(ref_bufs *rb, const rl_plan *plan, int32_t n_images)
 {
     const rl_params *p = &plan->p;
+    memset(rb, 0, sizeof *rb); /* outputs not listed here stay NULL: not wanted */
     rb->count = (size_t)n_images * (size_t)p->per_image;
     rb->slots = (size_t)n_images * (size_t)(p->HW * p->B);
     rb->out.grad = calloc(rb->count, sizeof *rb->out.grad);
