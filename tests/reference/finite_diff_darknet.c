@@ -14,20 +14,7 @@ static void run(int warmup, int rescore, int logistic, rl_norm norm)
     for (uint64_t s = 0; s < CASES; s++) {
         rcase rc;
         rcase_random(&rc, base + s, s % 2 ? RL_LAYOUT_NHWC : RL_LAYOUT_NCHW);
-        const rl_config spec = rc.cfg;
-        rl_config_init_darknet(&rc.cfg);
-        rc.cfg.H = spec.H;
-        rc.cfg.W = spec.W;
-        rc.cfg.B = spec.B;
-        rc.cfg.C = spec.C;
-        rc.cfg.anchors = spec.anchors;
-        rc.cfg.layout = spec.layout;
-        rc.cfg.thresh = spec.thresh;
-        rc.cfg.rescore = rescore;
-        rc.cfg.logistic_classes = logistic;
-        rc.cfg.norm = norm;
-        /* seen counts this batch already; warm-up while seen < 12800 */
-        rc.seen = warmup ? 64 : 12800;
+        rcase_darknet(&rc, rescore, logistic, norm, warmup);
         char what[96];
         snprintf(what, sizeof what, "darknet warmup %d rescore %d logistic %d norm %d", warmup,
                  rescore, logistic, (int)norm);

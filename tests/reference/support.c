@@ -171,6 +171,23 @@ void rcase_random(rcase *rc, uint64_t seed, rl_layout layout)
     rcase_relayout(rc);
 }
 
+void rcase_darknet(rcase *rc, int rescore, int logistic, rl_norm norm, int warmup)
+{
+    const rl_config spec = rc->cfg;
+    rl_config_init_darknet(&rc->cfg);
+    rc->cfg.H = spec.H;
+    rc->cfg.W = spec.W;
+    rc->cfg.B = spec.B;
+    rc->cfg.C = spec.C;
+    rc->cfg.anchors = spec.anchors;
+    rc->cfg.layout = spec.layout;
+    rc->cfg.thresh = spec.thresh;
+    rc->cfg.rescore = rescore;
+    rc->cfg.logistic_classes = logistic;
+    rc->cfg.norm = norm;
+    rc->seen = warmup ? 64 : rc->cfg.warmup_seen;
+}
+
 void rcase_relayout(rcase *rc)
 {
     to_layout(&rc->cfg, rc->N, rc->logical, rc->cfg.layout, rc->pred);
@@ -193,6 +210,25 @@ void rcase_free(rcase *rc)
     free(rc->logical);
     free(rc->pred);
     rc->logical = rc->pred = NULL;
+}
+
+static int same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+void assert_results_identical(const rl_result *a, const rl_result *b, const char *what)
+{
+#define SAME_D(f) cr_assert(same_bits(a->f, b->f), "%s: " #f " %.17g vs %.17g", what, a->f, b->f)
+#define SAME_I(f) cr_assert(a->f == b->f, "%s: " #f " %lld vs %lld", what, (long long)a->f, \
+                            (long long)b->f)
+    SAME_D(loss); SAME_D(coord); SAME_D(cls); SAME_D(obj); SAME_D(noobj); SAME_D(warmup);
+    SAME_I(n_obj); SAME_I(n_noobj); SAME_I(n_conf); SAME_I(n_truths);
+    SAME_D(avg_iou); SAME_D(recall50); SAME_D(recall75); SAME_D(avg_obj); SAME_D(avg_noobj);
+    SAME_D(avg_cls); SAME_D(sum_iou); SAME_D(sum_obj); SAME_D(sum_noobj); SAME_D(sum_cls);
+    SAME_I(n_recall50); SAME_I(n_recall75);
+    SAME_D(darknet.avg_iou); SAME_D(darknet.recall); SAME_D(darknet.recall75);
+    SAME_D(darknet.avg_cls); SAME_D(darknet.avg_obj); SAME_D(darknet.avg_anyobj);
+    SAME_I(darknet.count); SAME_D(darknet.cost);
+#undef SAME_D
+#undef SAME_I
 }
 
 void fill_guard(void *p, size_t bytes, unsigned char byte) { memset(p, byte, bytes); }

@@ -129,6 +129,9 @@ typedef struct rcase {
  * per image (some on cell borders), predictions on a 2^-12 grid (box and
  * class logits in [-2, 2], tw/th in [-1, 1]), thresh 0.3, 0.5 or 0.6. */
 void rcase_random(rcase *rc, uint64_t seed, rl_layout layout);
+/* Turn a random case into a darknet-mode one (same shape, anchors, layout
+ * and thresh); warm-up on means seen = 64 < 12800, off means seen = 12800. */
+void rcase_darknet(rcase *rc, int rescore, int logistic, rl_norm norm, int warmup);
 /* Recopy logical into pred after editing logical or changing cfg.layout. */
 void rcase_relayout(rcase *rc);
 rl_batch rcase_batch(const rcase *rc);
@@ -136,6 +139,9 @@ void rcase_free(rcase *rc);
 
 /* The responsible slot of a truth, from SPEC.md section 3 written again. */
 void spec_responsible(const rl_config *cfg, const rl_box *t, int32_t *i, int32_t *j, int32_t *b);
+
+/* Every numeric field of two results, bit for bit. */
+void assert_results_identical(const rl_result *a, const rl_result *b, const char *what);
 
 /* Fill with a repeating byte so that any write shows. */
 void fill_guard(void *p, size_t bytes, unsigned char byte);
