@@ -14,7 +14,10 @@
  * rank's own copy of the network (the usual gradient all-reduce of the
  * weights happens after the backward pass, as in any data-parallel setup).
  *
- * Usage: mpirun -np R mpi_shards [--images N] [--classes C] [--repeat K]
+ * --one-pass shows the alternative of docs/data-parallel.md: the shard runs
+ * in sum mode (no rl_count), and the caller divides after the all-reduce.
+ *
+ * Usage: mpirun -np R mpi_shards [--images N] [--classes C] [--repeat K] [--one-pass]
  *   --repeat K runs K steps and prints, for each phase, the slowest rank's
  *   fastest step (least disturbed by other load on the machine) and mean;
  *   an all-reduce inside a step also waits for the slowest rank, so the
@@ -105,9 +108,13 @@ static void to_sums(const rl_result *r, double s[S_COUNT], int64_t recall[2])
     recall[1] = r->n_recall75;
 }
 
-enum { T_COUNT, T_REDUCE_COUNTS, T_COMPUTE, T_REDUCE_PARTS, T_PHASES };
-static const char *const phase_names[T_PHASES] = {"rl_count", "all-reduce counts",
-                                                  "rl_compute", "all-reduce parts"};
+/* rl_counts goes over the wire as four int64_t. */
+_Static_assert(sizeof(rl_counts) == 4 * sizeof(int64_t), "rl_counts is four int64_t");
+
+enum { T_PHASES = 4 };
+static const char *const phase_names[2][T_PHASES] = {
+    {"rl_count", "all-reduce counts", "rl_compute (global counts)", "all-reduce parts"},
+    {"rl_compute (sum mode)", "all-reduce counts", "divide the gradient", "all-reduce parts"}};
 
 typedef struct step_times {
     double sum[T_PHASES], min[T_PHASES];
@@ -150,10 +157,60 @@ static void train_step(const rl_plan *plan, rl_batch *shard, float *grad, rl_cou
     MPI_Allreduce(mine, sums, S_COUNT, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     MPI_Allreduce(my_recall, recall, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     double t4 = MPI_Wtime();
-    record(t, T_COUNT, t1 - t0);
-    record(t, T_REDUCE_COUNTS, t2 - t1);
-    record(t, T_COMPUTE, t3 - t2);
-    record(t, T_REDUCE_PARTS, t4 - t3);
+    record(t, 0, t1 - t0);
+    record(t, 1, t2 - t1);
+    record(t, 2, t3 - t2);
+    record(t, 3, t4 - t3);
+}
+
+/* The caller's share of the one-pass wiring (spec mode, counts
+ * normalisation, overwrite): objectness entries (channel 4) divided by
+ * N_conf, the others by N_obj; a term whose divisor is 0 is 0. */
+static void divide_gradient(const rl_config *cfg, float *grad, int32_t n_images,
+                            const rl_counts *g)
+{
+    const int64_t K = 5 + cfg->C, HW = (int64_t)cfg->H * cfg->W;
+    const int64_t slots = (int64_t)n_images * HW * cfg->B;
+    /* NCHW: runs of H*W entries share a channel; NHWC: the channel is innermost. */
+    const int64_t run = cfg->layout == RL_LAYOUT_NCHW ? HW : 1;
+    for (int64_t r = 0; r < slots * K / run; r++) {
+        const double div = (double)(r % K == 4 ? g->n_conf : g->n_obj);
+        float *x = grad + r * run;
+        for (int64_t e = 0; e < run; e++)
+            x[e] = div > 0 ? (float)(x[e] / div) : 0.0f;
+    }
+}
+
+static void train_step_one_pass(const rl_plan *sum_plan, const rl_config *cfg,
+                                const rl_batch *shard, float *grad, rl_counts *global,
+                                double sums[S_COUNT], int64_t recall[2], step_times *t)
+{
+    double t0 = MPI_Wtime();
+    rl_result r;
+    CHECK(rl_compute(sum_plan, shard, &r, grad)); /* plain sums, shard's counts in r */
+    double t1 = MPI_Wtime();
+    rl_counts own = {r.n_obj, r.n_noobj, r.n_conf, shard->n_images};
+    MPI_Allreduce(&own, global, 4, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    double t2 = MPI_Wtime();
+    divide_gradient(cfg, grad, shard->n_images, global);
+    double t3 = MPI_Wtime();
+    double mine[S_COUNT];
+    int64_t my_recall[2];
+    to_sums(&r, mine, my_recall);
+    MPI_Allreduce(mine, sums, S_COUNT, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(my_recall, recall, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    /* The summed parts, divided as the spec does. */
+    const double no = (double)global->n_obj, nc = (double)global->n_conf;
+    sums[S_COORD] = no > 0 ? sums[S_COORD] / no : 0.0;
+    sums[S_CLS] = no > 0 ? sums[S_CLS] / no : 0.0;
+    sums[S_OBJ] = nc > 0 ? sums[S_OBJ] / nc : 0.0;
+    sums[S_NOOBJ] = nc > 0 ? sums[S_NOOBJ] / nc : 0.0;
+    sums[S_LOSS] = sums[S_COORD] + sums[S_CLS] + sums[S_OBJ] + sums[S_NOOBJ];
+    double t4 = MPI_Wtime();
+    record(t, 0, t1 - t0);
+    record(t, 1, t2 - t1);
+    record(t, 2, t3 - t2);
+    record(t, 3, t4 - t3);
 }
 
 /* The all-reduce of the four counts on its own: every rank arrives together,
@@ -175,14 +232,16 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     int32_t n_images = 16, classes = 20;
-    int repeat = 1;
-    for (int a = 1; a + 1 < argc; a += 2) {
-        if (strcmp(argv[a], "--images") == 0)
-            n_images = atoi(argv[a + 1]);
-        else if (strcmp(argv[a], "--classes") == 0)
-            classes = atoi(argv[a + 1]);
-        else if (strcmp(argv[a], "--repeat") == 0)
-            repeat = atoi(argv[a + 1]);
+    int repeat = 1, one_pass = 0;
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--one-pass") == 0)
+            one_pass = 1;
+        else if (a + 1 < argc && strcmp(argv[a], "--images") == 0)
+            n_images = atoi(argv[++a]);
+        else if (a + 1 < argc && strcmp(argv[a], "--classes") == 0)
+            classes = atoi(argv[++a]);
+        else if (a + 1 < argc && strcmp(argv[a], "--repeat") == 0)
+            repeat = atoi(argv[++a]);
     }
     if (n_images < ranks || classes < 1 || repeat < 1) {
         if (rank == 0)
@@ -198,8 +257,11 @@ int main(int argc, char **argv)
     cfg.B = 5;
     cfg.C = classes;
     cfg.anchors = voc_anchors;
-    rl_plan *plan;
+    rl_plan *plan, *sum_plan;
     CHECK(rl_plan_create(&cfg, &plan));
+    rl_config sum_cfg = cfg;
+    sum_cfg.norm = RL_NORM_SUM;
+    CHECK(rl_plan_create(&sum_cfg, &sum_plan));
 
     batch_data d = {0};
     if (make_batch(plan, n_images, classes, &d) != 0) {
@@ -233,8 +295,12 @@ int main(int argc, char **argv)
         t.sum[p] = 0;
         t.min[p] = INFINITY;
     }
-    for (int k = 0; k < repeat; k++)
-        train_step(plan, &shard, grad, &global, sums, recall, &t);
+    for (int k = 0; k < repeat; k++) {
+        if (one_pass)
+            train_step_one_pass(sum_plan, &cfg, &shard, grad, &global, sums, recall, &t);
+        else
+            train_step(plan, &shard, grad, &global, sums, recall, &t);
+    }
     const double latency = allreduce_latency(1000);
 
     /* The slowest rank sets the pace of a synchronous step. */
@@ -271,7 +337,7 @@ int main(int argc, char **argv)
                fabs(one.loss - sums[S_LOSS]) / fmax(fabs(one.loss), 1e-300));
         printf("per step over %d steps, slowest rank (us):   fastest      mean\n", repeat);
         for (int p = 0; p < T_PHASES; p++)
-            printf("  %-40s %9.1f %9.1f\n", phase_names[p], 1e6 * slowest[p],
+            printf("  %-40s %9.1f %9.1f\n", phase_names[one_pass][p], 1e6 * slowest[p],
                    1e6 * slowest[T_PHASES + p]);
         printf("  %-40s %9.1f\n", "all-reduce of 4 int64, back to back", 1e6 * slowest[2 * T_PHASES]);
     }
@@ -281,6 +347,7 @@ int main(int argc, char **argv)
     free(d.pred);
     free(d.truths);
     free(d.offsets);
+    rl_plan_destroy(sum_plan);
     rl_plan_destroy(plan);
     MPI_Finalize();
     return 0;

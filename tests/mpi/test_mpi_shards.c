@@ -286,13 +286,13 @@ static void run_case(const shard_case *c, const char *variant)
 
     /* Control: without global_counts each shard normalises by its own counts,
      * and the sum of the shards' losses is not the batch's loss. */
+    double naive_sum = NAN;
     if (c->naive_differs && g_ranks > 1) {
         rl_result naive;
         s.batch.global_counts = NULL;
         st = rl_compute(plan, &s.batch, &naive, NULL);
         check(st == RL_OK, "%s: rl_compute without global counts: %s", what, rl_last_error());
         if (all_ok(st == RL_OK)) {
-            double naive_sum = 0;
             MPI_Allreduce(&naive.loss, &naive_sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
             check(!rel_close(naive_sum, whole.loss, 1e-6),
                   "%s: per-shard normalisation gave the whole batch's loss %.17g; this "
@@ -300,10 +300,14 @@ static void run_case(const shard_case *c, const char *variant)
                   what, whole.loss);
         }
     }
-    if (g_rank == 0)
-        printf("%-36s %-10s loss %.15g  n_obj %lld n_conf %lld\n", c->name,
+    if (g_rank == 0) {
+        printf("%-34s %-10s loss %.15g  n_obj %lld n_conf %lld", c->name,
                rl_plan_variant(plan), dsum[D_LOSS], (long long)global.n_obj,
                (long long)global.n_conf);
+        if (!isnan(naive_sum))
+            printf("  (per-shard normalisation: %.6g)", naive_sum);
+        putchar('\n');
+    }
 
 done:
     free(shard_g);
