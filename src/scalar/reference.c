@@ -213,10 +213,16 @@ static void put(const grad_sink *g, int64_t idx, double v)
         g->out->touched[idx] = 1;
 }
 
-/* Softmax over the C class logits of a slot: log-sum-exp with the maximum
- * taken out, so that logits of any finite size give finite numbers. */
-static double class_lse(const rl_params *p, const float *pred, int64_t n, int32_t i,
-                        int32_t j, int32_t b)
+/* Softmax over the C class logits of a slot as log p^[c] = (t_c - m) -
+ * log(sum), with m the largest logit.  Kept as two numbers: folding them into
+ * one log-sum-exp m + log(sum) loses log(sum) entirely once |m| exceeds
+ * about 2^53 * log(sum), and every probability then comes out as 1. */
+typedef struct class_lse {
+    double m, log_sum;
+} class_lse_t;
+
+static class_lse_t class_lse(const rl_params *p, const float *pred, int64_t n, int32_t i,
+                             int32_t j, int32_t b)
 {
     double m = -INFINITY;
     for (int32_t c = 0; c < p->C; c++)
@@ -224,8 +230,10 @@ static double class_lse(const rl_params *p, const float *pred, int64_t n, int32_
     double sum = 0.0;
     for (int32_t c = 0; c < p->C; c++)
         sum += exp(pred[rl_index(p, n, i, j, b, 5 + c)] - m);
-    return m + log(sum);
+    return (class_lse_t){m, log(sum)};
 }
+
+static double log_prob(class_lse_t l, double t) { return (t - l.m) - l.log_sum; }
 
 /* The class term of a responsible slot: returns the loss before its weight
  * and writes weight * gradient; *p_true gets the probability of cls. */
@@ -246,15 +254,15 @@ static double class_term(const rl_params *p, const float *pred, const grad_sink 
         }
         return loss;
     }
-    double lse = class_lse(p, pred, n, i, j, b);
+    const class_lse_t lse = class_lse(p, pred, n, i, j, b);
     for (int32_t c = 0; c < p->C; c++) {
         int64_t idx = rl_index(p, n, i, j, b, 5 + c);
-        double pc = exp(pred[idx] - lse), y = c == cls ? 1.0 : 0.0;
+        double pc = exp(log_prob(lse, pred[idx])), y = c == cls ? 1.0 : 0.0;
         put(g, idx, k * (pc - y));
     }
-    double t_cls = pred[rl_index(p, n, i, j, b, 5 + cls)];
-    *p_true = exp(t_cls - lse);
-    return lse - t_cls; /* -log p^[cls] */
+    const double lp = log_prob(lse, pred[rl_index(p, n, i, j, b, 5 + cls)]);
+    *p_true = exp(lp);
+    return -lp; /* -log p^[cls] */
 }
 
 /* Sums of one batch before weighting, one per loss part. */
@@ -370,10 +378,11 @@ static void darknet_slot(const rl_params *p, const rl_batch *batch, const float 
     double p_true = 0.0;
     ps->cls += class_term(p, pred, g, n, i, j, b, t->cls, k[1], &p_true);
     /* darknet's class deltas: class_scale * ([c == cls] - o_c) */
-    const double lse = p->logistic_classes ? 0.0 : class_lse(p, pred, n, i, j, b);
+    const class_lse_t lse = p->logistic_classes ? (class_lse_t){0.0, 0.0}
+                                                : class_lse(p, pred, n, i, j, b);
     for (int32_t cc = 0; cc < p->C; cc++) {
         double t_c = pred[rl_index(p, n, i, j, b, 5 + cc)];
-        double o = p->logistic_classes ? sigmoid(t_c) : exp(t_c - lse);
+        double o = p->logistic_classes ? sigmoid(t_c) : exp(log_prob(lse, t_c));
         double dlt = p->lambda_class * ((cc == t->cls ? 1.0 : 0.0) - o);
         *cost += dlt * dlt;
     }
@@ -403,7 +412,8 @@ static void darknet_truth_stats(const rl_params *p, const rl_batch *batch,
         if (p->logistic_classes)
             pt = sigmoid(batch->pred[idx]);
         else
-            pt = exp(batch->pred[idx] - class_lse(p, batch->pred, n, g->i, g->j, g->b));
+            pt = exp(log_prob(class_lse(p, batch->pred, n, g->i, g->j, g->b),
+                              batch->pred[idx]));
         r->darknet.avg_cls += pt;
         r->darknet.count++;
     }
