@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Runs every test of regionloss: the README's second command, and .ci/run.
+#
+#   scripts/test-all.sh [--fuzz | --no-fuzz] [--fuzz-time SECONDS]
+#                       [--skip-sanitize] [--skip-cross]
+#
+# Stages, each in its own build folder (reused when present):
+#   deps       scripts/install-deps.sh
+#   native     gcc, release: meson test (Criterion suites + fuzz corpus replay)
+#   sanitize   clang, AddressSanitizer + UndefinedBehaviorSanitizer, whole suite
+#   aarch64    cross build (cross/aarch64-linux-gnu.txt), whole suite under qemu
+#   afl        AFL++ on every harness, --fuzz-time seconds each (default 120);
+#              on when CI=true or with --fuzz, fails on any crash or hang
+# Every stage runs even when an earlier one failed; the exit status is
+# non-zero when any failed, and the summary at the end gives each stage's
+# result and time.
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+fuzz=0
+[ "${CI:-}" = true ] && fuzz=1
+fuzz_time=120
+skip_sanitize=0
+skip_cross=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --fuzz) fuzz=1 ;;
+    --no-fuzz) fuzz=0 ;;
+    --fuzz-time) fuzz_time="$2"; shift ;;
+    --fuzz-time=*) fuzz_time="${1#*=}" ;;
+    --skip-sanitize) skip_sanitize=1 ;;
+    --skip-cross) skip_cross=1 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "test-all.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+results=()
+overall=0
+banner() { printf '\n==================== %s ====================\n' "$*"; }
+
+# run_stage NAME FUNCTION: times it and records PASS/FAIL.
+run_stage() {
+    local name="$1" fn="$2" start=$SECONDS rc
+    banner "stage $name"
+    "$fn"
+    rc=$?
+    local secs=$((SECONDS - start))
+    if [ $rc -eq 0 ]; then
+        results+=("$(printf '%-9s PASS  %5ds' "$name" "$secs")")
+    else
+        results+=("$(printf '%-9s FAIL  %5ds  (exit %d)' "$name" "$secs" "$rc")")
+        overall=1
+    fi
+    echo "stage $name: $([ $rc -eq 0 ] && echo PASS || echo FAIL) in ${secs}s"
+    return 0
+}
+
+skipped() { results+=("$(printf '%-9s skip' "$1")"); }
+
+# setup_build DIR ARGS...: configure, or reconfigure a folder that exists.
+setup_build() {
+    local dir="$1"
+    shift
+    if [ -f "$dir/meson-private/coredata.dat" ]; then
+        meson setup --reconfigure "$dir" "$@" || { rm -rf "$dir" && meson setup "$dir" "$@"; }
+    else
+        rm -rf "$dir"
+        meson setup "$dir" "$@"
+    fi
+}
+
+# build_and_test DIR LABEL MESON_TEST_ARGS...
+build_and_test() {
+    local dir="$1" label="$2" rc
+    shift 2
+    meson compile -C "$dir" || return 1
+    meson test -C "$dir" --print-errorlogs "$@"
+    rc=$?
+    python3 "$root/scripts/test-summary.py" "$dir" "$label"
+    return $rc
+}
+
+stage_deps() { bash "$root/scripts/install-deps.sh"; }
+
+stage_native() {
+    setup_build build-ci-native || return 1
+    build_and_test build-ci-native native
+}
+
+stage_sanitize() {
+    CC=clang CXX=clang++ setup_build build-ci-asan -Dbuildtype=debugoptimized \
+        -Db_sanitize=address,undefined -Db_lundef=false || return 1
+    # halt_on_error turns every UBSan report into a failing test.
+    ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        build_and_test build-ci-asan sanitize --timeout-multiplier 4
+}
+
+stage_aarch64() {
+    if [ "$(uname -m)" != aarch64 ] && ! grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
+        echo "qemu-aarch64 is not registered with binfmt_misc; Criterion's test processes"
+        echo "cannot start under qemu-user without it (scripts/install-deps.sh registers it"
+        echo "as root; a container needs the privilege to mount binfmt_misc)."
+        return 1
+    fi
+    setup_build build-ci-aarch64 --cross-file "$root/cross/aarch64-linux-gnu.txt" || return 1
+    build_and_test build-ci-aarch64 aarch64 --timeout-multiplier 10
+}
+
+stage_afl() { bash "$root/scripts/fuzz.sh" --time "$fuzz_time"; }
+
+total_start=$SECONDS
+run_stage deps stage_deps
+run_stage native stage_native
+if [ $skip_sanitize -eq 0 ]; then run_stage sanitize stage_sanitize; else skipped sanitize; fi
+if [ $skip_cross -eq 0 ]; then run_stage aarch64 stage_aarch64; else skipped aarch64; fi
+if [ $fuzz -eq 1 ]; then run_stage afl stage_afl; else skipped afl; fi
+
+banner "summary"
+for r in "${results[@]}"; do echo "  $r"; done
+echo "  total            $((SECONDS - total_start))s"
+if [ $overall -eq 0 ]; then
+    echo "ALL STAGES PASSED"
+else
+    echo "SOME STAGES FAILED"
+fi
+exit $overall
