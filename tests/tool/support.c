@@ -1,0 +1,290 @@
+/* Test helpers; see support.h. */
+#include "support.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *scratch_dir(void)
+{
+    const char *base = getenv("TMPDIR");
+    char *tmpl = malloc(4096);
+    cr_assert(tmpl);
+    snprintf(tmpl, 4096, "%s/rl_tool_test_XXXXXX", base && *base ? base : "/tmp");
+    cr_assert(mkdtemp(tmpl), "mkdtemp %s failed", tmpl);
+    return tmpl;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void scratch_remove(char *dir)
+{
+    if (dir)
+        nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+}
+
+char *path_in(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    cr_assert(p);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+void write_bytes(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "cannot create %s", path);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+}
+
+void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
+
+char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    cr_assert(buf);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            cr_assert(buf);
+        }
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    cr_assert(d, "cannot open directory %s", dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+uint8_t *npy_bytes(const char *dict, int version, const void *data, size_t data_len,
+                   size_t *out_len)
+{
+    size_t pre = version == 1 ? 10 : 12;
+    size_t hlen = strlen(dict) + 1;
+    hlen += (64 - (pre + hlen) % 64) % 64;
+    size_t total = pre + hlen + data_len;
+    uint8_t *b = malloc(total ? total : 1);
+    cr_assert(b);
+    memcpy(b, "\x93NUMPY", 6);
+    b[6] = (uint8_t)version;
+    b[7] = 0;
+    for (size_t k = 0; k < pre - 8; k++)
+        b[8 + k] = (uint8_t)(hlen >> (8 * k));
+    memset(b + pre, ' ', hlen);
+    memcpy(b + pre, dict, strlen(dict));
+    b[pre + hlen - 1] = '\n';
+    if (data_len)
+        memcpy(b + pre + hlen, data, data_len);
+    *out_len = total;
+    return b;
+}
+
+run_result run_tool(const char *dir, const char *const *argv)
+{
+    const char *tool = getenv("REGIONLOSS_TOOL");
+    cr_assert(tool && *tool, "REGIONLOSS_TOOL is not set (meson test sets it)");
+    char *out_path = path_in(dir, ".stdout"), *err_path = path_in(dir, ".stderr");
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    cr_assert(args);
+    args[0] = (char *)tool;
+    for (int k = 0; k < argc; k++)
+        args[k + 1] = (char *)argv[k];
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+            _exit(127);
+        execv(tool, args);
+        _exit(127);
+    }
+    int ws;
+    cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    run_result r;
+    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    r.out = read_all(out_path, NULL);
+    r.err = read_all(err_path, NULL);
+    cr_assert(r.out && r.err);
+    unlink(out_path);
+    unlink(err_path);
+    free(out_path);
+    free(err_path);
+    free(args);
+    return r;
+}
+
+void run_free(run_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+const float tb_anchors[2 * TB_B] = {1.0f, 1.5f, 2.5f, 2.0f};
+const char *const tb_anchor_text = "1.0,1.5,2.5,2.0";
+
+/* Two truths of image 0 fall on the same slot (cell (1, 1), anchor 0), the
+ * last box of image 0 sits on the far corner (its cell is clamped), image 2
+ * has none; blank lines, comments, a tab and a CRLF line end are allowed. */
+const char *const tb_labels_text =
+    "# tool test batch: image_index class cx cy w h\n"
+    "0 1 0.30 0.40 0.20 0.30\n"
+    "\n"
+    "0 2 0.32 0.45 0.25 0.35   # replaces the first on its slot\n"
+    "1 0 0.70 0.60 0.50 0.40\n"
+    "\t1 2 0.10 0.90 0.15 0.20\r\n"
+    "0 0 1.0 1.0 0.9 0.8\n";
+
+void tb_truths(rl_box *t, int64_t *off)
+{
+    const rl_box boxes[TB_TRUTHS] = {
+        {0.30f, 0.40f, 0.20f, 0.30f, 1}, {0.32f, 0.45f, 0.25f, 0.35f, 2},
+        {1.0f, 1.0f, 0.9f, 0.8f, 0},     {0.70f, 0.60f, 0.50f, 0.40f, 0},
+        {0.10f, 0.90f, 0.15f, 0.20f, 2},
+    };
+    memcpy(t, boxes, sizeof boxes);
+    const int64_t o[TB_N + 1] = {0, 3, 5, 5};
+    memcpy(off, o, sizeof o);
+}
+
+/* A hash of the logical index, so both layouts hold the same numbers. */
+static float tb_value(int n, int i, int j, int b, int k)
+{
+    uint64_t x = ((((uint64_t)n * TB_H + i) * TB_W + j) * TB_B + b) * TB_K + k;
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    double u = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
+    double span = k < 2 ? 2.0 : k < 4 ? 1.0 : 3.0;
+    return (float)((2.0 * u - 1.0) * span);
+}
+
+void tb_pred(rl_layout layout, float *out)
+{
+    for (int n = 0; n < TB_N; n++)
+        for (int i = 0; i < TB_H; i++)
+            for (int j = 0; j < TB_W; j++)
+                for (int b = 0; b < TB_B; b++)
+                    for (int k = 0; k < TB_K; k++) {
+                        size_t off = layout == RL_LAYOUT_NCHW
+                                         ? (((size_t)n * TB_B + b) * TB_K + k) * TB_H * TB_W +
+                                               (size_t)i * TB_W + j
+                                         : ((((size_t)n * TB_H + i) * TB_W + j) * TB_B + b) *
+                                                   TB_K +
+                                               k;
+                        out[off] = tb_value(n, i, j, b, k);
+                    }
+}
+
+char *tb_write_pred(const char *dir, rl_layout layout, int float64)
+{
+    static float pred[TB_COUNT];
+    tb_pred(layout, pred);
+    char dict[160];
+    if (layout == RL_LAYOUT_NCHW)
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, "
+                                    "%d, %d), }",
+                 float64 ? "<f8" : "<f4", TB_N, TB_B * TB_K, TB_H, TB_W);
+    else
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, "
+                                    "%d, %d, %d), }",
+                 float64 ? "<f8" : "<f4", TB_N, TB_H, TB_W, TB_B, TB_K);
+    size_t len;
+    uint8_t *bytes;
+    if (float64) {
+        static double wide[TB_COUNT];
+        for (size_t k = 0; k < TB_COUNT; k++)
+            wide[k] = pred[k];
+        bytes = npy_bytes(dict, 1, wide, sizeof wide, &len);
+    } else {
+        bytes = npy_bytes(dict, 1, pred, sizeof pred, &len);
+    }
+    char *path = path_in(dir, float64 ? "pred64.npy" : "pred.npy");
+    write_bytes(path, bytes, len);
+    free(bytes);
+    return path;
+}
+
+char *tb_write_labels(const char *dir)
+{
+    char *path = path_in(dir, "labels.txt");
+    write_text(path, tb_labels_text);
+    return path;
+}
+
+rl_result tb_api(rl_config cfg, int64_t seen, float *grad)
+{
+    static float pred[TB_COUNT];
+    rl_box truths[TB_TRUTHS];
+    int64_t off[TB_N + 1];
+    tb_pred(cfg.layout, pred);
+    tb_truths(truths, off);
+    cfg.H = TB_H;
+    cfg.W = TB_W;
+    cfg.B = TB_B;
+    cfg.C = TB_C;
+    cfg.anchors = tb_anchors;
+    rl_plan *plan = NULL;
+    rl_status st = rl_plan_create(&cfg, &plan);
+    cr_assert_eq(st, RL_OK, "rl_plan_create: %s", rl_last_error());
+    rl_batch batch;
+    memset(&batch, 0, sizeof batch);
+    batch.n_images = TB_N;
+    batch.pred = pred;
+    batch.truths = truths;
+    batch.truth_offsets = off;
+    batch.seen = seen;
+    rl_result r;
+    st = rl_compute(plan, &batch, &r, grad);
+    cr_assert_eq(st, RL_OK, "rl_compute: %s", rl_last_error());
+    rl_plan_destroy(plan);
+    return r;
+}

@@ -1,0 +1,66 @@
+/* Helpers for the tool's tests: a scratch directory, files written byte by
+ * byte (so malformed ones are easy), running the tool, and a small batch
+ * whose result the tests also compute through the API. */
+#ifndef RL_TEST_TOOL_SUPPORT_H
+#define RL_TEST_TOOL_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "regionloss.h"
+
+/* A fresh directory under $TMPDIR (or /tmp); removed by scratch_remove. */
+char *scratch_dir(void);
+void scratch_remove(char *dir);
+
+/* dir/name, malloc'ed. */
+char *path_in(const char *dir, const char *name);
+
+void write_bytes(const char *path, const void *data, size_t len);
+void write_text(const char *path, const char *text);
+/* Whole file, NUL-terminated; NULL when it does not exist. */
+char *read_all(const char *path, size_t *len);
+int file_exists(const char *path);
+/* Number of directory entries other than . and .. */
+int dir_entries(const char *dir);
+
+/* A .npy file from a literal header dict, padded the way NumPy pads it;
+ * version 1, 2 or 3.  Returns malloc'ed bytes. */
+uint8_t *npy_bytes(const char *dict, int version, const void *data, size_t data_len,
+                   size_t *out_len);
+
+typedef struct run_result {
+    int status;    /* exit code, or 128 + signal */
+    char *out;     /* stdout, NUL-terminated */
+    char *err;     /* stderr */
+} run_result;
+
+/* Runs the tool ($REGIONLOSS_TOOL) with argv (NULL-terminated, without the
+ * program name); stdout and stderr go through files in dir. */
+run_result run_tool(const char *dir, const char *const *argv);
+void run_free(run_result *r);
+
+/* The small test batch.  Shapes chosen unequal (H != W, C small, B = 2) so a
+ * transposed index shows; image 2 has no truth and two truths of image 0
+ * share a slot. */
+enum { TB_N = 3, TB_H = 4, TB_W = 5, TB_B = 2, TB_C = 3, TB_K = 5 + TB_C };
+#define TB_COUNT ((size_t)TB_N * TB_B * TB_K * TB_H * TB_W)
+extern const float tb_anchors[2 * TB_B];
+extern const char *const tb_anchor_text;
+extern const char *const tb_labels_text;
+
+/* Deterministic predictions in the given layout (the same numbers for each
+ * (n, i, j, b, k) whatever the layout). */
+void tb_pred(rl_layout layout, float *out);
+/* pred.npy for tb_pred in dir, float32 or float64; returns the path. */
+char *tb_write_pred(const char *dir, rl_layout layout, int float64);
+char *tb_write_labels(const char *dir);
+/* The truths of tb_labels_text, as the tests' own reading of it. */
+void tb_truths(rl_box *truths, int64_t *offsets);
+#define TB_TRUTHS 5
+
+/* rl_compute through the API for the batch, with cfg's options (H, W, B, C
+ * and anchors filled in here).  grad may be NULL. */
+rl_result tb_api(rl_config cfg, int64_t seen, float *grad);
+
+#endif
