@@ -146,11 +146,14 @@ Test(toolio_npy, strictness_and_overflow)
         size_t len;
         uint8_t *b = npy_bytes(cases[c].dict, 1, data, 8, &len);
         npy_array a;
+        memset(&a, 0xA5, sizeof a);
         char err[256] = "";
         cr_expect_eq(parse_npy_copy(b, len, &a, err, sizeof err), -1, "accepted: %s",
                      cases[c].dict);
         cr_expect(strstr(err, cases[c].want), "%s: message '%s' lacks '%s'", cases[c].dict, err,
                   cases[c].want);
+        cr_expect(a.data == NULL && a.count == 0 && a.ndim == 0, "%s: *out not zeroed",
+                  cases[c].dict);
         free(b);
     }
 }
@@ -271,13 +274,17 @@ Test(toolio_labels, rejections)
         {"0 1 0.5 0.5 0.5 0.5x\n", 0, "h '0.5x'"},
         {"99999999999999999999 1 0.5 0.5 0.5 0.5\n", 0, "image_index"},
         {"0 1 -0.0001 0.5 0.5 0.5\n", 0, "cx = -0.0001"},
+        {"-2 1 0.5 0.5 0.5 0.5\n", 0, "image_index -2 is negative"},
+        {"0 -3 0.5 0.5 0.5 0.5\n", 0, "class -3 is negative"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         size_t len = cases[c].len ? cases[c].len : strlen(cases[c].text);
         label_list l;
+        memset(&l, 0xA5, sizeof l); /* a caller's uninitialised variable */
         char err[256] = "";
         cr_expect_eq(parse_labels_copy(cases[c].text, len, &l, err, sizeof err), -1,
                      "accepted case %zu", c);
+        cr_expect(l.count == 0 && l.items == NULL, "case %zu: list not empty after failure", c);
         cr_expect(strstr(err, "line 1: ") && strstr(err, cases[c].want),
                   "case %zu: '%s' lacks '%s'", c, err, cases[c].want);
     }
@@ -368,9 +375,12 @@ Test(toolio_json, rejects_what_the_tool_never_writes)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         json_object o;
+        memset(&o, 0xA5, sizeof o);
         char err[256] = "";
         cr_expect_eq(parse_json_copy(cases[c], strlen(cases[c]), &o, err, sizeof err), -1,
                      "accepted: %s", cases[c]);
+        cr_expect(o.count == 0 && o.fields == NULL, "%s: object not empty after failure",
+                  cases[c]);
         cr_expect(err[0], "no message for %s", cases[c]);
     }
 }

@@ -197,6 +197,7 @@ int json_parse(const char *text, size_t len, json_object *out, char *err, size_t
 {
     parser ps;
     memset(&ps, 0, sizeof ps);
+    *out = ps.obj; /* empty on every failure */
     ps.start = ps.p = text;
     ps.end = text ? text + len : text;
     ps.err = err;

@@ -27,8 +27,8 @@ typedef struct json_object {
     size_t count;
 } json_object;
 
-/* Returns 0, or -1 with "line L, column C: ..." in err.  Duplicate keys and
- * numbers outside double range are errors. */
+/* Returns 0, or -1 with "line L, column C: ..." in err and *out empty.
+ * Duplicate keys and numbers outside double range are errors. */
 int json_parse(const char *text, size_t len, json_object *out, char *err, size_t errlen);
 
 /* NULL when absent. */

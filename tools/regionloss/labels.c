@@ -110,6 +110,10 @@ static int parse_line(const char *s, size_t n, int64_t line, label_entry *e, int
     if (parse_int(fields[1], &e->cls))
         return fail(err, errlen, "line %lld: class '%s' is not an integer", (long long)line,
                     fields[1]);
+    if (e->image < 0 || e->cls < 0)
+        return fail(err, errlen, "line %lld: %s %lld is negative", (long long)line,
+                    e->image < 0 ? "image_index" : "class",
+                    (long long)(e->image < 0 ? e->image : e->cls));
     float *v[4] = {&e->cx, &e->cy, &e->w, &e->h};
     for (int f = 0; f < 4; f++) {
         const char *name = field_names[2 + f];
@@ -133,6 +137,8 @@ int labels_parse(const char *text, size_t len, label_list *out, char *err, size_
     label_list l = {NULL, 0, 0};
     int64_t line = 0;
     size_t pos = 0;
+    /* Empty from the start, so every failure below leaves it empty. */
+    *out = l;
     if (!text && len)
         return fail(err, errlen, "no text");
     while (pos < len) {

@@ -221,6 +221,7 @@ int npy_parse(const uint8_t *data, size_t len, npy_array *out, char *err, size_t
 {
     npy_array a;
     memset(&a, 0, sizeof a);
+    *out = a; /* zeroed on every failure */
     if (!data && len)
         return fail(err, errlen, "no data");
     if (len < sizeof npy_magic || memcmp(data, npy_magic, sizeof npy_magic) != 0)

@@ -27,7 +27,7 @@ typedef struct npy_array {
 
 /* Parses a whole .npy file held in data[0 .. len).  Returns 0, or -1 with a
  * message in err naming the part that is wrong ("header: 'fortran_order' is
- * True ...").  Bytes after the array data are an error: they mean the shape
+ * True ...") and *out zeroed.  Bytes after the array data are an error: they mean the shape
  * does not describe the file. */
 int npy_parse(const uint8_t *data, size_t len, npy_array *out, char *err, size_t errlen);
 
