@@ -28,6 +28,9 @@
 #include "regionloss.h"
 #include "shard_cases.h"
 
+/* Counts go over the wire as four int64_t. */
+_Static_assert(sizeof(rl_counts) == 4 * sizeof(int64_t), "rl_counts is four int64_t");
+
 static int g_rank, g_ranks;
 static long g_passed, g_failed;
 
