@@ -200,6 +200,12 @@ static double weight(double lambda, double divisor)
     return divisor > 0 ? lambda / divisor : 0.0;
 }
 
+/* A weight of 0 removes its term exactly.  For finite logits w^ = aw e^tw
+ * can overflow (its square for tw > ~355, w^ itself for tw > ~710), and
+ * 0 * inf is NaN where the term is 0 (section 8: finite inputs never give
+ * NaN).  A positive weight keeps the overflow: inf is the rounded value. */
+static double weighted(double k, double v) { return k == 0.0 ? 0.0 : k * v; }
+
 typedef struct grad_sink {
     const rl_params *p;
     const rl_ref_out *out;
@@ -294,8 +300,8 @@ static void spec_slot(const rl_params *p, const rl_batch *batch, const float *fr
                  (t->g.w - d.w) * (t->g.w - d.w) + (t->g.h - d.h) * (t->g.h - d.h);
     put(g, rl_index(p, n, i, j, b, 0), k[0] * 2 * (d.x - t->g.x) * sigmoid_slope(tx));
     put(g, rl_index(p, n, i, j, b, 1), k[0] * 2 * (d.y - t->g.y) * sigmoid_slope(ty));
-    put(g, rl_index(p, n, i, j, b, 2), k[0] * 2 * (d.w - t->g.w) * d.w);
-    put(g, rl_index(p, n, i, j, b, 3), k[0] * 2 * (d.h - t->g.h) * d.h);
+    put(g, rl_index(p, n, i, j, b, 2), k[0] == 0.0 ? 0.0 : k[0] * 2 * (d.w - t->g.w) * d.w);
+    put(g, rl_index(p, n, i, j, b, 3), k[0] == 0.0 ? 0.0 : k[0] * 2 * (d.h - t->g.h) * d.h);
 
     /* A constant target: no gradient flows through it (section 5). */
     const double iou = box_iou(decode(p, frozen, n, i, j, b), t->g);
@@ -473,10 +479,10 @@ rl_status rl_reference_compute_forced(const rl_params *p, const rl_batch *batch,
                 for (int32_t j = 0; j < p->W; j++)
                     for (int32_t b = 0; b < p->B; b++)
                         spec_slot(p, batch, frozen, &g, &s.images[n], n, i, j, b, k, &ps, &r);
-        r.coord = k[0] * ps.coord;
-        r.cls = k[1] * ps.cls;
-        r.obj = k[2] * ps.obj;
-        r.noobj = k[3] * ps.noobj;
+        r.coord = weighted(k[0], ps.coord);
+        r.cls = weighted(k[1], ps.cls);
+        r.obj = weighted(k[2], ps.obj);
+        r.noobj = weighted(k[3], ps.noobj);
     } else {
         /* Darknet sums everything; the optional division is by images. */
         const double k[5] = {weight(p->lambda_coord, div_obj), weight(p->lambda_class, div_obj),
@@ -491,11 +497,11 @@ rl_status rl_reference_compute_forced(const rl_params *p, const rl_batch *batch,
             darknet_truth_stats(p, batch, &s.images[n],
                                 n, batch->truth_offsets[n + 1] - batch->truth_offsets[n], &r);
         }
-        r.coord = k[0] * ps.coord;
-        r.cls = k[1] * ps.cls;
-        r.obj = k[2] * ps.obj;
-        r.noobj = k[3] * ps.noobj;
-        r.warmup = k[4] * ps.warmup;
+        r.coord = weighted(k[0], ps.coord);
+        r.cls = weighted(k[1], ps.cls);
+        r.obj = weighted(k[2], ps.obj);
+        r.noobj = weighted(k[3], ps.noobj);
+        r.warmup = weighted(k[4], ps.warmup);
         if (r.darknet.count > 0) {
             double cnt = (double)r.darknet.count;
             r.darknet.avg_iou /= cnt;
