@@ -110,7 +110,8 @@ static long run_dir(const char *dir)
         n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, by_name);
+    if (n > 1) /* qsort wants a non-NULL array even when there is nothing to sort */
+        qsort(names, n, sizeof *names, by_name);
     long run = 0;
     for (size_t k = 0; k < n; k++) {
         struct stat st;
