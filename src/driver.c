@@ -145,17 +145,17 @@ static int64_t assign_image(const call *c, int64_t n)
     return cnt;
 }
 
-static rl_run make_run(const call *c, int64_t n, int32_t i, int32_t b)
+static rl_run make_run(const call *c, int64_t n, int32_t b)
 {
     const rl_params *p = c->p;
-    const int64_t off = rl_index(p, n, i, 0, b, 0);
+    const int64_t off = rl_index(p, n, 0, 0, b, 0);
     rl_run r;
     r.t = c->batch->pred + off;
     r.grad = c->grad ? c->grad + off : NULL;
     r.slot_stride = p->layout == RL_LAYOUT_NCHW ? 1 : (int64_t)p->B * p->K;
     r.ch_stride = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
-    r.count = p->W;
-    r.i = i;
+    r.count = (int32_t)p->HW;
+    r.W = p->W;
     r.aw = p->anchors[2 * b];
     r.ah = p->anchors[2 * b + 1];
     return r;
@@ -180,10 +180,9 @@ static void phase1_image(void *arg, int64_t n)
     soa.n = (int32_t)nt;
 
     uint8_t *kind = c->w.kind + n * c->slots;
-    for (int32_t b = 0; b < p->B; b++)
-        for (int32_t i = 0; i < p->H; i++) {
-            const int64_t k0 = ((int64_t)b * p->H + i) * p->W;
-            rl_mask_args a = {make_run(c, n, i, b),
+    for (int32_t b = 0; b < p->B; b++) {
+            const int64_t k0 = (int64_t)b * p->HW;
+            rl_mask_args a = {make_run(c, n, b),
                               &soa,
                               kind + k0,
                               (float)p->thresh,
@@ -265,12 +264,11 @@ static void phase2_image(void *arg, int64_t n)
             memset(c->grad + n * p->per_image, 0, (size_t)p->per_image * sizeof(float));
         const float k_noobj = (float)(darknet ? c->kn : 2.0 * c->kn);
         const float k_warm = c->warmup ? (float)c->kw : 0.0f;
-        for (int32_t b = 0; b < p->B; b++)
-            for (int32_t i = 0; i < p->H; i++) {
-                rl_grad_args a = {make_run(c, n, i, b), kind + ((int64_t)b * p->H + i) * p->W,
-                                  k_noobj, k_warm, accumulate};
-                c->k->grad(&a);
-            }
+        for (int32_t b = 0; b < p->B; b++) {
+            rl_grad_args a = {make_run(c, n, b), kind + (int64_t)b * p->HW, k_noobj, k_warm,
+                              accumulate};
+            c->k->grad(&a);
+        }
     }
 
     obj_entry *en = c->w.entries + lo;

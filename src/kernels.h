@@ -19,16 +19,17 @@ typedef struct rl_truth_soa {
     int32_t n;
 } rl_truth_soa;
 
-/* One run of slots: row i of the grid, anchor b, cells j = 0 .. count-1.
- * Entry k of cell j is t[j*slot_stride + k*ch_stride] (NCHW: slot_stride 1,
- * ch_stride H*W; NHWC: slot_stride B*(5+C), ch_stride 1).  The gradient
- * buffer, when present, has the same offsets. */
+/* One run of slots: every cell of one anchor's plane, cells q = i*W + j in
+ * order.  Entry k of cell q is t[q*slot_stride + k*ch_stride] (NCHW:
+ * slot_stride 1, ch_stride H*W; NHWC: slot_stride B*(5+C), ch_stride 1), in
+ * both layouts a uniform stride.  The gradient buffer, when present, has the
+ * same offsets. */
 typedef struct rl_run {
     const float *t;
     float *grad;
     int64_t slot_stride, ch_stride;
-    int32_t count;
-    int32_t i;
+    int32_t count; /* H*W */
+    int32_t W;     /* row length: i = q / W, j = q % W */
     float aw, ah;
 } rl_run;
 

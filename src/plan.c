@@ -62,6 +62,10 @@ static rl_status check_config(const rl_config *cfg)
         return rl_fail(RL_ERR_BAD_SIZE,
                        "config: H*W*B*(5+C) = %d*%d*%d*%lld overflows", (int)cfg->H,
                        (int)cfg->W, (int)cfg->B, (long long)K);
+    /* Slot indices within an image are 32-bit in the optimised driver. */
+    if ((int64_t)cfg->H * cfg->W * cfg->B > (1 << 30))
+        return rl_fail(RL_ERR_BAD_SIZE, "config: H*W*B = %d*%d*%d exceeds 2^30 slots per image",
+                       (int)cfg->H, (int)cfg->W, (int)cfg->B);
     if (!cfg->anchors)
         return rl_fail(RL_ERR_NULL_POINTER, "config: anchors is NULL");
     for (int32_t b = 0; b < cfg->B; b++)

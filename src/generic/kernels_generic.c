@@ -36,8 +36,9 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride;
-    for (int32_t j = 0; j < r->count; j++) {
-        const float *t = r->t + j * r->slot_stride;
+    for (int32_t q = 0; q < r->count; q++) {
+        const float *t = r->t + q * r->slot_stride;
+        const int32_t i = q / r->W, j = q % r->W;
         const float tx = t[0], ty = t[cs], tw = t[2 * cs], th = t[3 * cs], tc = t[4 * cs];
         if (!(finite_bits(tx) && finite_bits(ty) && finite_bits(tw) && finite_bits(th) &&
               finite_bits(tc))) {
@@ -46,20 +47,20 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
         }
         const float c = sigf(tc);
         s->c_all += c;
-        if (a->kind[j] == RL_KIND_OBJ) {
+        if (a->kind[q] == RL_KIND_OBJ) {
             if (a->best)
-                a->best[j] = -1.0f;
+                a->best[q] = -1.0f;
             continue;
         }
         const float sx = sigf(tx), sy = sigf(ty);
-        const float px = (float)j + sx, py = (float)r->i + sy;
+        const float px = (float)j + sx, py = (float)i + sy;
         const float pw = r->aw * expf(tw), ph = r->ah * expf(th);
         const float best = best_iou(px - 0.5f * pw, px + 0.5f * pw, py - 0.5f * ph,
                                     py + 0.5f * ph, pw * ph, a->truths);
         if (a->best)
-            a->best[j] = best;
+            a->best[q] = best;
         const int noobj = a->noobj_inclusive ? best <= a->thresh : best < a->thresh;
-        a->kind[j] = noobj ? RL_KIND_NOOBJ : RL_KIND_IGNORED;
+        a->kind[q] = noobj ? RL_KIND_NOOBJ : RL_KIND_IGNORED;
         if (noobj) {
             s->n_noobj++;
             s->c_noobj += c;
@@ -83,12 +84,12 @@ static void grad_generic(const rl_grad_args *a)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride;
-    for (int32_t j = 0; j < r->count; j++) {
-        if (a->kind[j] == RL_KIND_OBJ)
+    for (int32_t q = 0; q < r->count; q++) {
+        if (a->kind[q] == RL_KIND_OBJ)
             continue;
-        const float *t = r->t + j * r->slot_stride;
-        float *g = r->grad + j * r->slot_stride;
-        if (a->kind[j] == RL_KIND_NOOBJ) {
+        const float *t = r->t + q * r->slot_stride;
+        float *g = r->grad + q * r->slot_stride;
+        if (a->kind[q] == RL_KIND_NOOBJ) {
             const float tc = t[4 * cs];
             const float c = sigf(tc);
             store(&g[4 * cs], a->k_noobj * c * (c * sigf(-tc)), a->accumulate);

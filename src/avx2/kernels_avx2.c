@@ -1,0 +1,314 @@
+/* AVX2 + FMA kernels; they mirror src/generic/kernels_generic.c lane by lane
+ * (mask_generic, grad_generic, softmax_generic).  Only this unit is built with
+ * -mavx2 -mfma: the dispatcher (cpu.c) runs on any x86-64 and enters here
+ * only after CPUID and XGETBV said the CPU and the OS support it. */
+#if !defined(__AVX2__) || !defined(__FMA__)
+#error "kernels_avx2.c must be compiled with -mavx2 -mfma"
+#endif
+
+#include <immintrin.h>
+#include <math.h>
+#include <sleef.h>
+#include <string.h>
+
+#include "../kernels.h"
+
+#define exp8 Sleef_expf8_u10avx2
+
+static const int32_t tail_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+/* Lanes [0, n) set, n in [0, 8]. */
+static inline __m256i lanes(int n) { return _mm256_loadu_si256((const __m256i *)(tail_table + 8 - n)); }
+
+/* Eight entries of one channel starting at cell q (stride in floats); lanes
+ * outside `m` read as 0. */
+static inline __m256 load8(const float *p, int64_t stride, __m256i m, int full)
+{
+    if (stride == 1)
+        return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32((int32_t)stride));
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, idx, _mm256_castsi256_ps(m), 4);
+}
+
+static inline void store8(float *p, int64_t stride, __m256 v, __m256i m, int full)
+{
+    if (stride == 1) {
+        if (full)
+            _mm256_storeu_ps(p, v);
+        else
+            _mm256_maskstore_ps(p, m, v);
+        return;
+    }
+    float tmp[8];
+    int32_t mm[8];
+    _mm256_storeu_ps(tmp, v);
+    _mm256_storeu_si256((__m256i *)mm, m);
+    for (int l = 0; l < 8; l++)
+        if (mm[l])
+            p[l * stride] = tmp[l];
+}
+
+/* s(z) and s(z)s(-z) from one exp of -|z|: no overflow, no cancellation. */
+static inline __m256 sigmoid8(__m256 z, __m256 *slope)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 absz = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), absz));
+    const __m256 sp = _mm256_div_ps(one, _mm256_add_ps(one, e)); /* s(|z|) */
+    const __m256 sn = _mm256_mul_ps(e, sp);                       /* s(-|z|) */
+    if (slope)
+        *slope = _mm256_mul_ps(sp, sn);
+    return _mm256_blendv_ps(sp, sn, _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+
+static inline __m256d add_ps_to_pd(__m256d acc, __m256 v)
+{
+    acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    return _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+
+static inline double hsum_pd(__m256d v)
+{
+    __m128d lo = _mm256_castpd256_pd128(v), hi = _mm256_extractf128_pd(v, 1);
+    lo = _mm_add_pd(lo, hi);
+    return _mm_cvtsd_f64(_mm_add_sd(lo, _mm_unpackhi_pd(lo, lo)));
+}
+
+static inline __m256i kinds8(const uint8_t *k, int n)
+{
+    uint64_t bytes = 0;
+    memcpy(&bytes, k, (size_t)n);
+    return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)bytes));
+}
+
+static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
+{
+    const rl_run *r = &a->run;
+    const int64_t cs = r->ch_stride, ss = r->slot_stride;
+    const rl_truth_soa *T = a->truths;
+    const __m256 zero = _mm256_setzero_ps(), half = _mm256_set1_ps(0.5f);
+    const __m256 aw = _mm256_set1_ps(r->aw), ah = _mm256_set1_ps(r->ah);
+    const __m256 thresh = _mm256_set1_ps(a->thresh), inf = _mm256_set1_ps(INFINITY);
+    const __m256i expmask = _mm256_set1_epi32(0x7f800000);
+    __m256d acc_c_all = _mm256_setzero_pd(), acc_c = _mm256_setzero_pd();
+    __m256d acc_c2 = _mm256_setzero_pd(), acc_warm = _mm256_setzero_pd();
+    __m256i bad = _mm256_setzero_si256();
+    int64_t n_noobj = 0;
+    /* cell coordinates of the 8 lanes, advanced by 8 cells per step */
+    __m256i jv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), iv = _mm256_setzero_si256();
+    const __m256i Wv = _mm256_set1_epi32(r->W), W1 = _mm256_set1_epi32(r->W - 1);
+    for (;;) { /* bring the first lanes into [0, W) */
+        const __m256i over = _mm256_cmpgt_epi32(jv, W1);
+        if (_mm256_testz_si256(over, over))
+            break;
+        jv = _mm256_sub_epi32(jv, _mm256_and_si256(over, Wv));
+        iv = _mm256_sub_epi32(iv, over);
+    }
+
+    for (int32_t q = 0; q < r->count; q += 8) {
+        const int n = r->count - q < 8 ? r->count - q : 8, full = n == 8;
+        const __m256i valid = lanes(n);
+        const float *t = r->t + q * ss;
+        const __m256 tx = load8(t, ss, valid, full), ty = load8(t + cs, ss, valid, full);
+        const __m256 tw = load8(t + 2 * cs, ss, valid, full);
+        const __m256 th = load8(t + 3 * cs, ss, valid, full);
+        const __m256 tc = load8(t + 4 * cs, ss, valid, full);
+        /* an exponent of all ones in any channel: NaN or infinity */
+        __m256i e = _mm256_and_si256(_mm256_castps_si256(tx), expmask);
+        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
+        e = _mm256_and_si256(_mm256_castps_si256(ty), expmask);
+        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
+        e = _mm256_and_si256(_mm256_castps_si256(tw), expmask);
+        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
+        e = _mm256_and_si256(_mm256_castps_si256(th), expmask);
+        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
+        e = _mm256_and_si256(_mm256_castps_si256(tc), expmask);
+        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
+
+        const __m256 c = sigmoid8(tc, NULL);
+        const __m256 vmask = _mm256_castsi256_ps(valid);
+        acc_c_all = add_ps_to_pd(acc_c_all, _mm256_and_ps(c, vmask));
+
+        const __m256i kd = kinds8(a->kind + q, n);
+        const __m256 is_obj = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ)));
+        const __m256 live = _mm256_andnot_ps(is_obj, vmask); /* cells this kernel decides */
+
+        const __m256 sx = sigmoid8(tx, NULL), sy = sigmoid8(ty, NULL);
+        const __m256 px = _mm256_add_ps(_mm256_cvtepi32_ps(jv), sx);
+        const __m256 py = _mm256_add_ps(_mm256_cvtepi32_ps(iv), sy);
+        const __m256 pw = _mm256_mul_ps(aw, exp8(tw)), ph = _mm256_mul_ps(ah, exp8(th));
+        const __m256 hw = _mm256_mul_ps(half, pw), hh = _mm256_mul_ps(half, ph);
+        const __m256 x0 = _mm256_sub_ps(px, hw), x1 = _mm256_add_ps(px, hw);
+        const __m256 y0 = _mm256_sub_ps(py, hh), y1 = _mm256_add_ps(py, hh);
+        const __m256 ap = _mm256_mul_ps(pw, ph);
+        __m256 best = zero;
+        for (int32_t k = 0; k < T->n; k++) {
+            const __m256 ox = _mm256_sub_ps(_mm256_min_ps(x1, _mm256_broadcast_ss(&T->x1[k])),
+                                            _mm256_max_ps(x0, _mm256_broadcast_ss(&T->x0[k])));
+            const __m256 oy = _mm256_sub_ps(_mm256_min_ps(y1, _mm256_broadcast_ss(&T->y1[k])),
+                                            _mm256_max_ps(y0, _mm256_broadcast_ss(&T->y0[k])));
+            const __m256 inter = _mm256_mul_ps(_mm256_max_ps(ox, zero), _mm256_max_ps(oy, zero));
+            const __m256 u = _mm256_sub_ps(_mm256_add_ps(ap, _mm256_broadcast_ss(&T->area[k])), inter);
+            const __m256 iou = _mm256_and_ps(_mm256_div_ps(inter, u),
+                                             _mm256_cmp_ps(u, zero, _CMP_GT_OQ));
+            best = _mm256_max_ps(best, iou);
+        }
+        /* a box of zero, infinite or undefined area has IoU 0 */
+        const __m256 area_ok = _mm256_and_ps(_mm256_cmp_ps(ap, zero, _CMP_GT_OQ),
+                                             _mm256_cmp_ps(ap, inf, _CMP_LT_OQ));
+        best = _mm256_and_ps(best, area_ok);
+        const __m256 below = a->noobj_inclusive ? _mm256_cmp_ps(best, thresh, _CMP_LE_OQ)
+                                                : _mm256_cmp_ps(best, thresh, _CMP_LT_OQ);
+        const __m256 noobj = _mm256_and_ps(below, live);
+
+        const int nm = _mm256_movemask_ps(noobj), lm = _mm256_movemask_ps(live);
+        for (int l = 0; l < n; l++)
+            if ((lm >> l) & 1)
+                a->kind[q + l] = ((nm >> l) & 1) ? RL_KIND_NOOBJ : RL_KIND_IGNORED;
+        if (a->best) {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, _mm256_blendv_ps(best, _mm256_set1_ps(-1.0f), is_obj));
+            memcpy(a->best + q, tmp, (size_t)n * sizeof(float));
+        }
+        n_noobj += __builtin_popcount((unsigned)nm);
+        const __m256 cn = _mm256_and_ps(c, noobj);
+        acc_c = add_ps_to_pd(acc_c, cn);
+        acc_c2 = add_ps_to_pd(acc_c2, _mm256_mul_ps(cn, cn));
+        if (a->warmup) {
+            const __m256 dx = _mm256_sub_ps(sx, half), dy = _mm256_sub_ps(sy, half);
+            __m256 w = _mm256_mul_ps(dx, dx);
+            w = _mm256_fmadd_ps(dy, dy, w);
+            w = _mm256_fmadd_ps(tw, tw, w);
+            w = _mm256_fmadd_ps(th, th, w);
+            acc_warm = add_ps_to_pd(acc_warm, _mm256_and_ps(w, live));
+        }
+
+        jv = _mm256_add_epi32(jv, _mm256_set1_epi32(8));
+        for (;;) {
+            const __m256i over = _mm256_cmpgt_epi32(jv, W1);
+            if (_mm256_testz_si256(over, over))
+                break;
+            jv = _mm256_sub_epi32(jv, _mm256_and_si256(over, Wv));
+            iv = _mm256_sub_epi32(iv, over);
+        }
+    }
+    s->n_noobj += n_noobj;
+    s->c_all += hsum_pd(acc_c_all);
+    s->c_noobj += hsum_pd(acc_c);
+    s->c2_noobj += hsum_pd(acc_c2);
+    s->warm += hsum_pd(acc_warm);
+    if (!_mm256_testz_si256(bad, bad))
+        s->nonfinite = 1;
+}
+
+static void grad_avx2(const rl_grad_args *a)
+{
+    const rl_run *r = &a->run;
+    const int64_t cs = r->ch_stride, ss = r->slot_stride;
+    const __m256 kn = _mm256_set1_ps(a->k_noobj), kw = _mm256_set1_ps(a->k_warm);
+    const __m256 half = _mm256_set1_ps(0.5f);
+    for (int32_t q = 0; q < r->count; q += 8) {
+        const int n = r->count - q < 8 ? r->count - q : 8, full = n == 8;
+        const __m256i valid = lanes(n);
+        const __m256i kd = kinds8(a->kind + q, n);
+        const __m256i noobj = _mm256_and_si256(
+            valid, _mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_NOOBJ)));
+        const __m256i notobj = _mm256_andnot_si256(
+            _mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ)), valid);
+        const float *t = r->t + q * ss;
+        float *g = r->grad + q * ss;
+        if (!_mm256_testz_si256(noobj, noobj)) {
+            const __m256 tc = load8(t + 4 * cs, ss, valid, full);
+            __m256 slope;
+            const __m256 c = sigmoid8(tc, &slope);
+            __m256 v = _mm256_mul_ps(_mm256_mul_ps(kn, c), slope);
+            if (a->accumulate)
+                store8(g + 4 * cs, ss, _mm256_add_ps(load8(g + 4 * cs, ss, noobj, 0), v), noobj, 0);
+            else
+                store8(g + 4 * cs, ss, v, noobj, 0);
+        }
+        if (a->k_warm != 0.0f && !_mm256_testz_si256(notobj, notobj)) {
+            __m256 slx, sly;
+            const __m256 sx = sigmoid8(load8(t, ss, valid, full), &slx);
+            const __m256 sy = sigmoid8(load8(t + cs, ss, valid, full), &sly);
+            const __m256 v[4] = {
+                _mm256_mul_ps(_mm256_mul_ps(kw, _mm256_sub_ps(sx, half)), slx),
+                _mm256_mul_ps(_mm256_mul_ps(kw, _mm256_sub_ps(sy, half)), sly),
+                _mm256_mul_ps(kw, load8(t + 2 * cs, ss, valid, full)),
+                _mm256_mul_ps(kw, load8(t + 3 * cs, ss, valid, full))};
+            for (int k = 0; k < 4; k++) {
+                float *gk = g + k * cs;
+                if (a->accumulate)
+                    store8(gk, ss, _mm256_add_ps(load8(gk, ss, notobj, 0), v[k]), notobj, 0);
+                else
+                    store8(gk, ss, v[k], notobj, 0);
+            }
+        }
+    }
+}
+
+static inline __m256 load_logits(const float *x, int64_t stride, int32_t c, int n, __m256 fill)
+{
+    const __m256i m = lanes(n);
+    if (stride == 1)
+        return n == 8 ? _mm256_loadu_ps(x + c)
+                      : _mm256_blendv_ps(fill, _mm256_maskload_ps(x + c, m), _mm256_castsi256_ps(m));
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32((int32_t)stride));
+    return _mm256_mask_i32gather_ps(fill, x + (int64_t)c * stride, idx, _mm256_castsi256_ps(m), 4);
+}
+
+static void softmax_avx2(const float *x, int64_t stride, int32_t C, int32_t cls, double k,
+                         float *grad, int accumulate, rl_softmax_out *out)
+{
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 mv = ninf;
+    for (int32_t c = 0; c < C; c += 8)
+        mv = _mm256_max_ps(mv, load_logits(x, stride, c, C - c < 8 ? C - c : 8, ninf));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    const float m = _mm_cvtss_f32(m4);
+    const __m256 mb = _mm256_set1_ps(m);
+
+    __m256d acc = _mm256_setzero_pd();
+    for (int32_t c = 0; c < C; c += 8) {
+        const int n = C - c < 8 ? C - c : 8;
+        const __m256 e = exp8(_mm256_sub_ps(load_logits(x, stride, c, n, ninf), mb));
+        acc = add_ps_to_pd(acc, e); /* exp(-inf) = 0 in the tail */
+    }
+    const double sum = hsum_pd(acc), log_sum = log(sum);
+    out->neg_log_p = (double)(m - x[(int64_t)cls * stride]) + log_sum;
+    out->lse = (double)m + log_sum;
+    out->p_cls = exp(-out->neg_log_p);
+
+    const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+    const __m256 kf = _mm256_set1_ps((float)k);
+    __m256d p2 = _mm256_setzero_pd();
+    for (int32_t c = 0; c < C; c += 8) {
+        const int n = C - c < 8 ? C - c : 8;
+        const __m256i m8 = lanes(n);
+        const __m256 p = _mm256_mul_ps(exp8(_mm256_sub_ps(load_logits(x, stride, c, n, ninf), mb)), inv);
+        p2 = add_ps_to_pd(p2, _mm256_mul_ps(p, p));
+        if (!grad)
+            continue;
+        /* p - [c == cls] */
+        const __m256i ci = _mm256_add_epi32(_mm256_set1_epi32(c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256 is_cls = _mm256_castsi256_ps(_mm256_cmpeq_epi32(ci, _mm256_set1_epi32(cls)));
+        const __m256 d = _mm256_sub_ps(p, _mm256_and_ps(is_cls, _mm256_set1_ps(1.0f)));
+        __m256 v = _mm256_mul_ps(kf, d);
+        float *g = grad + (int64_t)c * stride;
+        if (accumulate)
+            v = _mm256_add_ps(load8(g, stride, m8, n == 8), v);
+        store8(g, stride, v, m8, n == 8);
+    }
+    out->sum_p2 = hsum_pd(p2);
+}
+
+void rl_kernels_init_avx2(rl_kernels *k)
+{
+    k->mask = mask_avx2;
+    k->grad = grad_avx2;
+    k->softmax = softmax_avx2;
+}

@@ -1,0 +1,288 @@
+/* AArch64 NEON kernels; they mirror src/generic/kernels_generic.c lane by
+ * lane (mask_generic, grad_generic, softmax_generic) with 4 float lanes.
+ * Advanced SIMD is part of the AArch64 baseline, so no run-time check is
+ * needed beyond the architecture. */
+#if !defined(__aarch64__)
+#error "kernels_neon.c is for AArch64"
+#endif
+
+#include <arm_neon.h>
+#include <math.h>
+#include <sleef.h>
+#include <string.h>
+
+#include "../kernels.h"
+
+#define exp4 Sleef_expf4_u10advsimd
+
+static const uint32_t tail_table[8] = {~0u, ~0u, ~0u, ~0u, 0, 0, 0, 0};
+
+/* Lanes [0, n) set, n in [0, 4]. */
+static inline uint32x4_t lanes(int n) { return vld1q_u32(tail_table + 4 - n); }
+
+static inline float32x4_t load4(const float *p, int64_t stride, int n)
+{
+    if (stride == 1 && n == 4)
+        return vld1q_f32(p);
+    float tmp[4] = {0, 0, 0, 0};
+    for (int l = 0; l < n; l++)
+        tmp[l] = p[l * stride];
+    return vld1q_f32(tmp);
+}
+
+static inline void store4(float *p, int64_t stride, float32x4_t v, uint32x4_t m, int n)
+{
+    if (stride == 1 && n == 4 && vminvq_u32(m) == ~0u) {
+        vst1q_f32(p, v);
+        return;
+    }
+    float tmp[4];
+    uint32_t mm[4];
+    vst1q_f32(tmp, v);
+    vst1q_u32(mm, m);
+    for (int l = 0; l < n; l++)
+        if (mm[l])
+            p[l * stride] = tmp[l];
+}
+
+/* s(z) and s(z)s(-z) from one exp of -|z|: no overflow, no cancellation. */
+static inline float32x4_t sigmoid4(float32x4_t z, float32x4_t *slope)
+{
+    const float32x4_t one = vdupq_n_f32(1.0f);
+    const float32x4_t e = exp4(vnegq_f32(vabsq_f32(z)));
+    const float32x4_t sp = vdivq_f32(one, vaddq_f32(one, e)); /* s(|z|) */
+    const float32x4_t sn = vmulq_f32(e, sp);                  /* s(-|z|) */
+    if (slope)
+        *slope = vmulq_f32(sp, sn);
+    return vbslq_f32(vcltq_f32(z, vdupq_n_f32(0.0f)), sn, sp);
+}
+
+static inline float64x2_t add_ps_to_pd(float64x2_t acc, float32x4_t v)
+{
+    acc = vaddq_f64(acc, vcvt_f64_f32(vget_low_f32(v)));
+    return vaddq_f64(acc, vcvt_high_f64_f32(v));
+}
+
+static inline uint32x4_t kinds4(const uint8_t *k, int n)
+{
+    uint32_t v[4] = {0, 0, 0, 0};
+    for (int l = 0; l < n; l++)
+        v[l] = k[l];
+    return vld1q_u32(v);
+}
+
+static inline float32x4_t and_f32(float32x4_t v, uint32x4_t m)
+{
+    return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(v), m));
+}
+
+static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
+{
+    const rl_run *r = &a->run;
+    const int64_t cs = r->ch_stride, ss = r->slot_stride;
+    const rl_truth_soa *T = a->truths;
+    const float32x4_t zero = vdupq_n_f32(0.0f), half = vdupq_n_f32(0.5f);
+    const float32x4_t aw = vdupq_n_f32(r->aw), ah = vdupq_n_f32(r->ah);
+    const float32x4_t thresh = vdupq_n_f32(a->thresh), inf = vdupq_n_f32(INFINITY);
+    const uint32x4_t expmask = vdupq_n_u32(0x7f800000u);
+    float64x2_t acc_c_all = vdupq_n_f64(0), acc_c = vdupq_n_f64(0);
+    float64x2_t acc_c2 = vdupq_n_f64(0), acc_warm = vdupq_n_f64(0);
+    uint32x4_t bad = vdupq_n_u32(0);
+    int64_t n_noobj = 0;
+    /* cell coordinates of the 4 lanes, advanced by 4 cells per step */
+    static const int32_t iota[4] = {0, 1, 2, 3};
+    int32x4_t jv = vld1q_s32(iota), iv = vdupq_n_s32(0);
+    const int32x4_t Wv = vdupq_n_s32(r->W);
+    for (;;) {
+        const uint32x4_t over = vcgeq_s32(jv, Wv);
+        if (vmaxvq_u32(over) == 0)
+            break;
+        jv = vsubq_s32(jv, vandq_s32(vreinterpretq_s32_u32(over), Wv));
+        iv = vsubq_s32(iv, vreinterpretq_s32_u32(over));
+    }
+
+    for (int32_t q = 0; q < r->count; q += 4) {
+        const int n = r->count - q < 4 ? r->count - q : 4;
+        const uint32x4_t valid = lanes(n);
+        const float *t = r->t + q * ss;
+        const float32x4_t tx = load4(t, ss, n), ty = load4(t + cs, ss, n);
+        const float32x4_t tw = load4(t + 2 * cs, ss, n), th = load4(t + 3 * cs, ss, n);
+        const float32x4_t tc = load4(t + 4 * cs, ss, n);
+        const float32x4_t ch[5] = {tx, ty, tw, th, tc};
+        for (int k = 0; k < 5; k++)
+            bad = vorrq_u32(bad, vceqq_u32(vandq_u32(vreinterpretq_u32_f32(ch[k]), expmask),
+                                           expmask));
+
+        const float32x4_t c = sigmoid4(tc, NULL);
+        acc_c_all = add_ps_to_pd(acc_c_all, and_f32(c, valid));
+
+        const uint32x4_t is_obj = vceqq_u32(kinds4(a->kind + q, n), vdupq_n_u32(RL_KIND_OBJ));
+        const uint32x4_t live = vbicq_u32(valid, is_obj);
+
+        const float32x4_t sx = sigmoid4(tx, NULL), sy = sigmoid4(ty, NULL);
+        const float32x4_t px = vaddq_f32(vcvtq_f32_s32(jv), sx);
+        const float32x4_t py = vaddq_f32(vcvtq_f32_s32(iv), sy);
+        const float32x4_t pw = vmulq_f32(aw, exp4(tw)), ph = vmulq_f32(ah, exp4(th));
+        const float32x4_t hw = vmulq_f32(half, pw), hh = vmulq_f32(half, ph);
+        const float32x4_t x0 = vsubq_f32(px, hw), x1 = vaddq_f32(px, hw);
+        const float32x4_t y0 = vsubq_f32(py, hh), y1 = vaddq_f32(py, hh);
+        const float32x4_t ap = vmulq_f32(pw, ph);
+        float32x4_t best = zero;
+        for (int32_t k = 0; k < T->n; k++) {
+            const float32x4_t ox = vsubq_f32(vminq_f32(x1, vdupq_n_f32(T->x1[k])),
+                                             vmaxq_f32(x0, vdupq_n_f32(T->x0[k])));
+            const float32x4_t oy = vsubq_f32(vminq_f32(y1, vdupq_n_f32(T->y1[k])),
+                                             vmaxq_f32(y0, vdupq_n_f32(T->y0[k])));
+            const float32x4_t inter = vmulq_f32(vmaxq_f32(ox, zero), vmaxq_f32(oy, zero));
+            const float32x4_t u = vsubq_f32(vaddq_f32(ap, vdupq_n_f32(T->area[k])), inter);
+            const float32x4_t iou = and_f32(vdivq_f32(inter, u), vcgtq_f32(u, zero));
+            best = vmaxq_f32(best, iou);
+        }
+        /* a box of zero, infinite or undefined area has IoU 0 */
+        best = and_f32(best, vandq_u32(vcgtq_f32(ap, zero), vcltq_f32(ap, inf)));
+        const uint32x4_t below = a->noobj_inclusive ? vcleq_f32(best, thresh)
+                                                    : vcltq_f32(best, thresh);
+        const uint32x4_t noobj = vandq_u32(below, live);
+
+        uint32_t nm[4], lm[4];
+        vst1q_u32(nm, noobj);
+        vst1q_u32(lm, live);
+        for (int l = 0; l < n; l++)
+            if (lm[l]) {
+                a->kind[q + l] = nm[l] ? RL_KIND_NOOBJ : RL_KIND_IGNORED;
+                n_noobj += nm[l] != 0;
+            }
+        if (a->best) {
+            float tmp[4];
+            vst1q_f32(tmp, vbslq_f32(is_obj, vdupq_n_f32(-1.0f), best));
+            memcpy(a->best + q, tmp, (size_t)n * sizeof(float));
+        }
+        const float32x4_t cn = and_f32(c, noobj);
+        acc_c = add_ps_to_pd(acc_c, cn);
+        acc_c2 = add_ps_to_pd(acc_c2, vmulq_f32(cn, cn));
+        if (a->warmup) {
+            const float32x4_t dx = vsubq_f32(sx, half), dy = vsubq_f32(sy, half);
+            float32x4_t w = vmulq_f32(dx, dx);
+            w = vfmaq_f32(w, dy, dy);
+            w = vfmaq_f32(w, tw, tw);
+            w = vfmaq_f32(w, th, th);
+            acc_warm = add_ps_to_pd(acc_warm, and_f32(w, live));
+        }
+
+        jv = vaddq_s32(jv, vdupq_n_s32(4));
+        for (;;) {
+            const uint32x4_t over = vcgeq_s32(jv, Wv);
+            if (vmaxvq_u32(over) == 0)
+                break;
+            jv = vsubq_s32(jv, vandq_s32(vreinterpretq_s32_u32(over), Wv));
+            iv = vsubq_s32(iv, vreinterpretq_s32_u32(over));
+        }
+    }
+    s->n_noobj += n_noobj;
+    s->c_all += vaddvq_f64(acc_c_all);
+    s->c_noobj += vaddvq_f64(acc_c);
+    s->c2_noobj += vaddvq_f64(acc_c2);
+    s->warm += vaddvq_f64(acc_warm);
+    if (vmaxvq_u32(bad) != 0)
+        s->nonfinite = 1;
+}
+
+static void grad_neon(const rl_grad_args *a)
+{
+    const rl_run *r = &a->run;
+    const int64_t cs = r->ch_stride, ss = r->slot_stride;
+    const float32x4_t kn = vdupq_n_f32(a->k_noobj), kw = vdupq_n_f32(a->k_warm);
+    const float32x4_t half = vdupq_n_f32(0.5f);
+    for (int32_t q = 0; q < r->count; q += 4) {
+        const int n = r->count - q < 4 ? r->count - q : 4;
+        const uint32x4_t valid = lanes(n);
+        const uint32x4_t kd = kinds4(a->kind + q, n);
+        const uint32x4_t noobj = vandq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_NOOBJ)));
+        const uint32x4_t notobj = vbicq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_OBJ)));
+        const float *t = r->t + q * ss;
+        float *g = r->grad + q * ss;
+        if (vmaxvq_u32(noobj)) {
+            float32x4_t slope;
+            const float32x4_t c = sigmoid4(load4(t + 4 * cs, ss, n), &slope);
+            float32x4_t v = vmulq_f32(vmulq_f32(kn, c), slope);
+            if (a->accumulate)
+                v = vaddq_f32(load4(g + 4 * cs, ss, n), v);
+            store4(g + 4 * cs, ss, v, noobj, n);
+        }
+        if (a->k_warm != 0.0f && vmaxvq_u32(notobj)) {
+            float32x4_t slx, sly;
+            const float32x4_t sx = sigmoid4(load4(t, ss, n), &slx);
+            const float32x4_t sy = sigmoid4(load4(t + cs, ss, n), &sly);
+            const float32x4_t v[4] = {vmulq_f32(vmulq_f32(kw, vsubq_f32(sx, half)), slx),
+                                      vmulq_f32(vmulq_f32(kw, vsubq_f32(sy, half)), sly),
+                                      vmulq_f32(kw, load4(t + 2 * cs, ss, n)),
+                                      vmulq_f32(kw, load4(t + 3 * cs, ss, n))};
+            for (int k = 0; k < 4; k++) {
+                float *gk = g + k * cs;
+                float32x4_t w = v[k];
+                if (a->accumulate)
+                    w = vaddq_f32(load4(gk, ss, n), w);
+                store4(gk, ss, w, notobj, n);
+            }
+        }
+    }
+}
+
+static inline float32x4_t load_logits(const float *x, int64_t stride, int32_t c, int n,
+                                      float fill)
+{
+    if (stride == 1 && n == 4)
+        return vld1q_f32(x + c);
+    float tmp[4] = {fill, fill, fill, fill};
+    for (int l = 0; l < n; l++)
+        tmp[l] = x[(int64_t)(c + l) * stride];
+    return vld1q_f32(tmp);
+}
+
+static void softmax_neon(const float *x, int64_t stride, int32_t C, int32_t cls, double k,
+                         float *grad, int accumulate, rl_softmax_out *out)
+{
+    float32x4_t mv = vdupq_n_f32(-INFINITY);
+    for (int32_t c = 0; c < C; c += 4)
+        mv = vmaxq_f32(mv, load_logits(x, stride, c, C - c < 4 ? C - c : 4, -INFINITY));
+    const float m = vmaxvq_f32(mv);
+    const float32x4_t mb = vdupq_n_f32(m);
+
+    float64x2_t acc = vdupq_n_f64(0);
+    for (int32_t c = 0; c < C; c += 4) {
+        const int n = C - c < 4 ? C - c : 4;
+        acc = add_ps_to_pd(acc, exp4(vsubq_f32(load_logits(x, stride, c, n, -INFINITY), mb)));
+    }
+    const double sum = vaddvq_f64(acc), log_sum = log(sum);
+    out->neg_log_p = (double)(m - x[(int64_t)cls * stride]) + log_sum;
+    out->lse = (double)m + log_sum;
+    out->p_cls = exp(-out->neg_log_p);
+
+    const float32x4_t inv = vdupq_n_f32((float)(1.0 / sum)), kf = vdupq_n_f32((float)k);
+    float64x2_t p2 = vdupq_n_f64(0);
+    static const int32_t iota[4] = {0, 1, 2, 3};
+    for (int32_t c = 0; c < C; c += 4) {
+        const int n = C - c < 4 ? C - c : 4;
+        const float32x4_t p =
+            vmulq_f32(exp4(vsubq_f32(load_logits(x, stride, c, n, -INFINITY), mb)), inv);
+        p2 = add_ps_to_pd(p2, vmulq_f32(p, p));
+        if (!grad)
+            continue;
+        const uint32x4_t is_cls = vceqq_s32(vaddq_s32(vdupq_n_s32(c), vld1q_s32(iota)),
+                                            vdupq_n_s32(cls));
+        const float32x4_t d = vsubq_f32(p, and_f32(vdupq_n_f32(1.0f), is_cls));
+        float32x4_t v = vmulq_f32(kf, d);
+        float *g = grad + (int64_t)c * stride;
+        if (accumulate)
+            v = vaddq_f32(load4(g, stride, n), v);
+        store4(g, stride, v, lanes(n), n);
+    }
+    out->sum_p2 = vaddvq_f64(p2);
+}
+
+void rl_kernels_init_neon(rl_kernels *k)
+{
+    k->mask = mask_neon;
+    k->grad = grad_neon;
+    k->softmax = softmax_neon;
+}
