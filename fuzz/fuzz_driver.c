@@ -6,8 +6,10 @@
  *   harness           one input from stdin, or, when built by afl-clang-fast,
  *                     AFL++'s persistent loop over shared-memory test cases
  *
- * The harness aborts on the first violated property; replay therefore stops
- * at the first bad file and names it. */
+ * The harness aborts on the first violated property.  Replay runs each file
+ * in a child process so that one failing file does not hide the next; the
+ * closing line counts both (RL_FUZZ_NO_FORK=1 runs in-process, for a
+ * debugger). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
 #endif
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h> /* read(), used by the AFL++ macros */
 
 #include "fuzz_driver.h"
@@ -57,7 +60,9 @@ static int read_all(FILE *f, uint8_t **out, size_t *out_len)
     return 0;
 }
 
-static int run_file(const char *path)
+/* Runs one file; returns 0 when it passed, 1 when the harness failed on it,
+ * -1 when it could not be read. */
+static int run_file_here(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -78,18 +83,61 @@ static int run_file(const char *path)
     return 0;
 }
 
+static int run_file(const char *path)
+{
+    static int no_fork = -1;
+    if (no_fork < 0)
+        no_fork = getenv("RL_FUZZ_NO_FORK") != NULL;
+    if (no_fork)
+        return run_file_here(path);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        return run_file_here(path);
+    if (pid == 0)
+        _exit(run_file_here(path) == 0 ? 0 : 2);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+        return -1;
+    fprintf(stderr, "FAILED: %s (%s %d)\n", path,
+            WIFSIGNALED(status) ? "signal" : "exit status",
+            WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    return 1;
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Runs every regular file of dir; returns the number run, or -1. */
-static long run_dir(const char *dir)
+typedef struct tally {
+    long passed, failed, unreadable;
+} tally;
+
+static void count(tally *t, int rc)
+{
+    if (rc == 0)
+        t->passed++;
+    else if (rc > 0)
+        t->failed++;
+    else
+        t->unreadable++;
+}
+
+/* Runs every regular file of dir, in name order. */
+static void run_dir(const char *dir, tally *t)
 {
     DIR *d = opendir(dir);
     if (!d) {
         fprintf(stderr, "fuzz replay: cannot open directory %s: %s\n", dir, strerror(errno));
-        return -1;
+        t->unreadable++;
+        return;
     }
     char **names = NULL;
     size_t n = 0, cap = 0;
@@ -112,48 +160,40 @@ static long run_dir(const char *dir)
     closedir(d);
     if (n > 1) /* qsort wants a non-NULL array even when there is nothing to sort */
         qsort(names, n, sizeof *names, by_name);
-    long run = 0;
+    tally here = {0, 0, 0};
     for (size_t k = 0; k < n; k++) {
         struct stat st;
-        if (stat(names[k], &st) == 0 && S_ISREG(st.st_mode)) {
-            if (run_file(names[k]) != 0)
-                run = -1;
-            else if (run >= 0)
-                run++;
-        }
+        if (stat(names[k], &st) == 0 && S_ISREG(st.st_mode))
+            count(&here, run_file(names[k]));
         free(names[k]);
     }
     free(names);
-    return run;
+    printf("%s: %ld inputs, %ld passed, %ld failed\n", dir, here.passed + here.failed,
+           here.passed, here.failed);
+    t->passed += here.passed;
+    t->failed += here.failed;
+    t->unreadable += here.unreadable;
 }
 
 int main(int argc, char **argv)
 {
     if (argc > 1) {
-        long total = 0;
-        int failed = 0;
+        tally t = {0, 0, 0};
         for (int a = 1; a < argc; a++) {
             struct stat st;
             if (stat(argv[a], &st) != 0) {
                 fprintf(stderr, "fuzz replay: %s: %s\n", argv[a], strerror(errno));
-                failed = 1;
+                t.unreadable++;
             } else if (S_ISDIR(st.st_mode)) {
-                long r = run_dir(argv[a]);
-                if (r < 0)
-                    failed = 1;
-                else
-                    total += r;
-                printf("%s: %ld inputs passed\n", argv[a], r < 0 ? 0 : r);
-            } else if (run_file(argv[a]) != 0) {
-                failed = 1;
+                run_dir(argv[a], &t);
             } else {
-                total++;
+                count(&t, run_file(argv[a]));
             }
         }
-        /* Reaching this line means no input aborted. */
-        printf("%s: %ld inputs replayed, %d passed, 0 failed%s\n", argv[0], total,
-               (int)total, failed ? " (but some paths could not be read)" : "");
-        return failed;
+        printf("%s: %ld inputs replayed, %ld passed, %ld failed%s\n", argv[0],
+               t.passed + t.failed, t.passed, t.failed,
+               t.unreadable ? " (and some paths could not be read)" : "");
+        return t.failed || t.unreadable;
     }
 #ifdef __AFL_FUZZ_TESTCASE_LEN
     rl_fuzz_input_name = "afl";

@@ -22,8 +22,13 @@ ANSI = re.compile(r'\x1b\[[0-9;]*m')
 def closing_line(text):
     lines = [ANSI.sub('', l).strip() for l in (text or '').splitlines()]
     lines = [l for l in lines if l]
+    # A failure's own words first, then the runner's tally, then the last line.
+    for pattern in ('FUZZ CHECK FAILED', 'SUMMARY: ', 'Synthesis:', 'replayed'):
+        for l in reversed(lines):
+            if pattern in l:
+                return l
     for l in reversed(lines):
-        if 'Synthesis:' in l or 'replayed' in l or re.search(r'\d+ passed', l):
+        if re.search(r'\d+ passed', l):
             return l
     return lines[-1] if lines else ''
 
