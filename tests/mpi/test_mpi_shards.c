@@ -330,11 +330,12 @@ static int64_t channel_of(const rl_config *cfg, int64_t x)
  * in sum mode (its counts come back in the result), the counts are
  * all-reduced, and the caller divides the gradient itself: channel 4 by
  * N_conf and the others by N_obj (counts mode), or everything by the images
- * (images mode).  The divided gradient is rounded twice (once by the
- * library, once by the division) against once for the direct call, each
- * rounding within 2^-24 relative, and the double-precision factor order
- * adds ~1e-16: so every entry is within 3 * 2^-24 of the whole batch's,
- * checked as 2^-22 relative.  The parts divided by the global counts match
+ * (images mode), as a multiply by the double reciprocal, as the example
+ * does.  The divided gradient is rounded to float twice (once by the
+ * library, once after the multiply) against once for the direct call, each
+ * rounding within 2^-24 relative, and the double-precision reciprocal and
+ * factor order add ~1e-16: so every entry is within 3 * 2^-24 of the whole
+ * batch's, checked as 2^-22 relative.  The parts divided by the global counts match
  * to the same 1e-12 as the direct call. */
 static void run_sum_rescale(const shard_case *c)
 {
@@ -382,7 +383,7 @@ static void run_sum_rescale(const shard_case *c)
         float first_got = 0;
         for (int64_t x = 0; x < shard_entries; x++) {
             const double div = channel_of(&c->cfg, x) == 4 ? div_conf : div_obj;
-            const float got = div > 0 ? (float)(shard_g[x] / div) : 0.0f;
+            const float got = div > 0 ? (float)(shard_g[x] * (1.0 / div)) : 0.0f;
             const double want = whole_g[first + x];
             if (!(fabs(got - want) <= 0x1.0p-22 * fabs(want))) {
                 if (first_bad < 0) {
