@@ -341,12 +341,12 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
     const double lambdas[4] = {cfg->lambda_coord, cfg->lambda_class, cfg->lambda_obj,
                                cfg->lambda_noobj};
     for (int k = 0; k < 4; k++)
-        if (!isfinite(lambdas[k]) || lambdas[k] < 0)
+        if (!(lambdas[k] >= 0 && lambdas[k] <= RL_LAMBDA_MAX))
             loss_expect_fail(ce, RL_ERR_BAD_LAMBDA, "config: lambda %d = %g", k, lambdas[k]);
     if (!(cfg->thresh >= 0 && cfg->thresh <= 1))
         loss_expect_fail(ce, RL_ERR_BAD_THRESH, "config: thresh = %g", cfg->thresh);
     if (cfg->mode == RL_MODE_DARKNET) {
-        if (!isfinite(cfg->warmup_scale) || cfg->warmup_scale < 0)
+        if (!(cfg->warmup_scale >= 0 && cfg->warmup_scale <= RL_LAMBDA_MAX))
             loss_expect_fail(ce, RL_ERR_BAD_LAMBDA, "config: warmup_scale = %g",
                              cfg->warmup_scale);
         if (cfg->rescore != 0 && cfg->rescore != 1)

@@ -33,6 +33,10 @@ extern "C" {
 #define RL_VERSION_NUMBER \
     (RL_VERSION_MAJOR * 10000 + RL_VERSION_MINOR * 100 + RL_VERSION_PATCH)
 
+/* Limits of a configuration (docs/api.md says why). */
+#define RL_LAMBDA_MAX 1e6      /* loss weights and the warm-up scale lie in [0, 1e6] */
+#define RL_MAX_CLASSES (1 << 24)
+
 #if defined(_WIN32)
 #define RL_API
 #elif defined(__GNUC__)
@@ -46,7 +50,7 @@ typedef enum rl_status {
     RL_ERR_NULL_POINTER = 1,   /* a required pointer is NULL */
     RL_ERR_BAD_SIZE = 2,       /* a size <= 0, or sizes whose product overflows */
     RL_ERR_BAD_ANCHOR = 3,     /* an anchor w or h not finite or <= 0 */
-    RL_ERR_BAD_LAMBDA = 4,     /* a loss weight negative or not finite */
+    RL_ERR_BAD_LAMBDA = 4,     /* a loss weight outside [0, RL_LAMBDA_MAX] or not finite */
     RL_ERR_BAD_THRESH = 5,     /* thresh outside [0, 1] or not finite */
     RL_ERR_BAD_ENUM = 6,       /* layout, normalisation, gradient mode or loss mode unknown */
     RL_ERR_BAD_TRUTH = 7,      /* a truth box field out of range or not finite */
@@ -169,7 +173,8 @@ typedef struct rl_darknet_stats {
     double avg_obj;     /* mean objectness at each truth's slot */
     double avg_anyobj;  /* mean objectness over every slot */
     int64_t count;      /* truths */
-    double cost;        /* sum of squared deltas (darknet's *l.cost) */
+    double cost;        /* sum of squared deltas (darknet's *l.cost); never normalised:
+                           the same number whatever rl_norm says */
 } rl_darknet_stats;
 
 typedef struct rl_result {

@@ -23,7 +23,7 @@ typedef struct obj_entry {
     int32_t kidx;   /* (b*H + i)*W + j: index into the image's kind array */
     int32_t truth;  /* the winning truth, index within the image */
     int32_t i, j, b;
-    double lse;     /* log-sum-exp of the class logits, set in phase 2 */
+    double max, log_sum; /* of the class logits (softmax), set in phase 2 */
 } obj_entry;
 
 typedef struct image_sums {
@@ -126,7 +126,7 @@ static int64_t assign_image(const call *c, int64_t n)
         if (kind[kidx] == RL_KIND_OBJ)
             continue;
         kind[kidx] = RL_KIND_OBJ;
-        c->w.entries[lo + cnt++] = (obj_entry){kidx, (int32_t)(t - lo), i, j, b, 0.0};
+        c->w.entries[lo + cnt++] = (obj_entry){kidx, (int32_t)(t - lo), i, j, b, 0.0, 0.0};
     }
     c->w.n_entries[n] = cnt;
     /* Image n's edges: five columns of hi - lo floats from edges + 5*lo. */
@@ -178,6 +178,9 @@ static void phase1_image(void *arg, int64_t n)
     soa.y1 = e + 3 * nt;
     soa.area = e + 4 * nt;
     soa.n = (int32_t)nt;
+    soa.boxes = c->batch->truths + lo;
+    soa.H = p->H;
+    soa.W = p->W;
 
     uint8_t *kind = c->w.kind + n * c->slots;
     for (int32_t b = 0; b < p->B; b++) {
@@ -186,6 +189,7 @@ static void phase1_image(void *arg, int64_t n)
                               &soa,
                               kind + k0,
                               (float)p->thresh,
+                              p->thresh,
                               p->mode == RL_MODE_DARKNET,
                               c->warmup,
                               c->probe && c->probe->best ? c->probe->best + n * c->slots + k0
@@ -222,6 +226,10 @@ static double iou_d(double px, double py, double pw, double ph, const rl_box *t,
     return u > 0 ? inter / u : 0.0;
 }
 
+/* k * v where a zero weight switches the term off even when v overflowed:
+ * finite inputs never give NaN (SPEC section 8). */
+static double mul0(double k, double v) { return k == 0.0 ? 0.0 : k * v; }
+
 static void put(float *g, int64_t idx, double v, int accumulate)
 {
     if (accumulate)
@@ -242,7 +250,7 @@ static void logistic_classes(const call *c, int64_t n, const obj_entry *e, int32
         *loss += 0.5 * (s - y) * (s - y);
         *cost += p->lambda_class * p->lambda_class * (y - s) * (y - s);
         if (c->grad)
-            put(c->grad, idx, c->kp * (s - y) * slope(t), accumulate);
+            put(c->grad, idx, mul0(c->kp, (s - y) * slope(t)), accumulate);
         if (cc == cls)
             *p_true = s;
     }
@@ -289,27 +297,27 @@ static void phase2_image(void *arg, int64_t n)
         if (!darknet) {
             s->coord += (X - px) * (X - px) + (Y - py) * (Y - py) + (Wg - pw) * (Wg - pw) +
                         (Hg - ph) * (Hg - ph);
-            g[0] = c->kc * 2 * (px - X) * slope(tx);
-            g[1] = c->kc * 2 * (py - Y) * slope(ty);
-            g[2] = c->kc * 2 * (pw - Wg) * pw;
-            g[3] = c->kc * 2 * (ph - Hg) * ph;
+            g[0] = mul0(c->kc, 2 * (px - X) * slope(tx));
+            g[1] = mul0(c->kc, 2 * (py - Y) * slope(ty));
+            g[2] = mul0(c->kc, 2 * (pw - Wg) * pw);
+            g[3] = mul0(c->kc, 2 * (ph - Hg) * ph);
             s->obj += (iou - cc) * (iou - cc);
-            g[4] = c->ko * 2 * (cc - iou) * slope(tc);
+            g[4] = mul0(c->ko, 2 * (cc - iou) * slope(tc));
         } else {
             const double sc = 2.0 - (double)t->w * (double)t->h;
             const double gx = X - e->j, gy = Y - e->i, gw = log(Wg / aw), gh = log(Hg / ah);
             const double sq = (sx - gx) * (sx - gx) + (sy - gy) * (sy - gy) +
                               (tw - gw) * (tw - gw) + (th - gh) * (th - gh);
             s->coord += sc * 0.5 * sq;
-            g[0] = c->kc * sc * (sx - gx) * slope(tx);
-            g[1] = c->kc * sc * (sy - gy) * slope(ty);
-            g[2] = c->kc * sc * (tw - gw);
-            g[3] = c->kc * sc * (th - gh);
+            g[0] = mul0(c->kc, sc * (sx - gx) * slope(tx));
+            g[1] = mul0(c->kc, sc * (sy - gy) * slope(ty));
+            g[2] = mul0(c->kc, sc * (tw - gw));
+            g[3] = mul0(c->kc, sc * (th - gh));
             const double target = p->rescore ? iou : 1.0;
             s->obj += 0.5 * (cc - target) * (cc - target);
-            g[4] = c->ko * (cc - target) * slope(tc);
+            g[4] = mul0(c->ko, (cc - target) * slope(tc));
             const double dsc = p->lambda_coord * sc;
-            s->cost_obj += dsc * dsc * sq +
+            s->cost_obj += mul0(dsc * dsc, sq) +
                            p->lambda_obj * p->lambda_obj * (target - cc) * (target - cc);
         }
         if (c->grad)
@@ -326,7 +334,8 @@ static void phase2_image(void *arg, int64_t n)
             const int64_t l0 = i0 + 5 * cs;
             c->k->softmax(pred + l0, cs, p->C, t->cls, c->kp, c->grad ? c->grad + l0 : NULL,
                           accumulate, &so);
-            e->lse = so.lse;
+            e->max = so.max;
+            e->log_sum = so.log_sum;
             s->cls += so.neg_log_p;
             p_true = so.p_cls;
             if (darknet) /* sum_c (class_scale([c == cls] - p_c))^2 */
@@ -364,11 +373,11 @@ static void phase2_image(void *arg, int64_t n)
             s->dn_cls += sigmoid(tcl);
         } else {
             const int32_t kidx = (b * p->H + i) * p->W + j;
-            double lse = 0.0;
+            const obj_entry *slot = NULL;
             for (int64_t q = 0; q < c->w.n_entries[n]; q++)
                 if (en[q].kidx == kidx)
-                    lse = en[q].lse;
-            s->dn_cls += exp(tcl - lse);
+                    slot = &en[q];
+            s->dn_cls += exp((tcl - slot->max) - slot->log_sum);
         }
     }
 }
@@ -479,17 +488,17 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
     r.n_conf = own.n_conf;
     r.n_truths = nt;
     if (p->mode == RL_MODE_SPEC) {
-        r.coord = c.kc * coord;
-        r.cls = c.kp * cls;
-        r.obj = c.ko * obj;
-        r.noobj = c.kn * c2;
+        r.coord = mul0(c.kc, coord);
+        r.cls = mul0(c.kp, cls);
+        r.obj = mul0(c.ko, obj);
+        r.noobj = mul0(c.kn, c2);
         memset(&r.darknet, 0, sizeof r.darknet);
     } else {
-        r.coord = c.kc * coord;
-        r.cls = c.kp * cls;
-        r.obj = c.ko * obj;
-        r.noobj = c.kn * 0.5 * c2;
-        r.warmup = c.warmup ? c.kw * 0.5 * warm : 0.0;
+        r.coord = mul0(c.kc, coord);
+        r.cls = mul0(c.kp, cls);
+        r.obj = mul0(c.ko, obj);
+        r.noobj = mul0(c.kn, 0.5 * c2);
+        r.warmup = c.warmup ? mul0(c.kw, 0.5 * warm) : 0.0;
         r.darknet.count = nt;
         if (nt > 0) {
             r.darknet.avg_iou /= (double)nt;
@@ -500,7 +509,7 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
         }
         r.darknet.avg_anyobj = c_all / (double)(N * c.slots);
         r.darknet.cost = cost + p->lambda_noobj * p->lambda_noobj * c2 +
-                         (c.warmup ? p->warmup_scale * p->warmup_scale * warm : 0.0);
+                         (c.warmup ? mul0(p->warmup_scale * p->warmup_scale, warm) : 0.0);
     }
     r.loss = r.coord + r.cls + r.obj + r.noobj + r.warmup;
     rl_finish_diagnostics(&r);

@@ -30,7 +30,7 @@ static const struct {
     [RL_ERR_NULL_POINTER] = {"RL_ERR_NULL_POINTER", "a required pointer is NULL"},
     [RL_ERR_BAD_SIZE] = {"RL_ERR_BAD_SIZE", "a size is not positive or the sizes overflow"},
     [RL_ERR_BAD_ANCHOR] = {"RL_ERR_BAD_ANCHOR", "an anchor is not finite or not positive"},
-    [RL_ERR_BAD_LAMBDA] = {"RL_ERR_BAD_LAMBDA", "a loss weight is negative or not finite"},
+    [RL_ERR_BAD_LAMBDA] = {"RL_ERR_BAD_LAMBDA", "a loss weight is outside [0, RL_LAMBDA_MAX] or not finite"},
     [RL_ERR_BAD_THRESH] = {"RL_ERR_BAD_THRESH", "thresh is outside [0, 1]"},
     [RL_ERR_BAD_ENUM] = {"RL_ERR_BAD_ENUM", "an enumeration value is unknown"},
     [RL_ERR_BAD_TRUTH] = {"RL_ERR_BAD_TRUTH", "a truth box is out of range or not finite"},

@@ -17,6 +17,9 @@
 typedef struct rl_truth_soa {
     const float *x0, *x1, *y0, *y1, *area;
     int32_t n;
+    /* The same truths as the user gave them, for rl_best_iou_exact. */
+    const struct rl_box *boxes;
+    int32_t H, W;
 } rl_truth_soa;
 
 /* One run of slots: every cell of one anchor's plane, cells q = i*W + j in
@@ -51,14 +54,26 @@ typedef struct rl_mask_args {
     const rl_truth_soa *truths;
     uint8_t *kind;       /* per cell of the run; RL_KIND_OBJ is set on entry and kept */
     float thresh;
+    double thresh_d;     /* for cells decided by rl_best_iou_exact */
     int noobj_inclusive; /* darknet: noobj iff best <= thresh; spec: best < thresh */
     int warmup;          /* accumulate `warm` */
     float *best;         /* optional: each cell's best IoU (tests) */
 } rl_mask_args;
 
 /* Decode every cell of the run, its best IoU with the image's truths, and
- * mark non-responsible cells RL_KIND_NOOBJ or RL_KIND_IGNORED. */
+ * mark non-responsible cells RL_KIND_NOOBJ or RL_KIND_IGNORED.  A cell whose
+ * float box size leaves [RL_BOX_MIN, RL_BOX_MAX] (exp over- or underflow,
+ * extreme anchors) is decided by rl_best_iou_exact instead: float cannot
+ * carry its IoU to the stated tolerance. */
 typedef void (*rl_mask_fn)(const rl_mask_args *a, rl_mask_sums *sums);
+
+#define RL_BOX_MIN 0x1p-40f
+#define RL_BOX_MAX 0x1p+40f
+
+/* The best IoU of cell (i, j)'s decoded box with the image's truths, in
+ * double exactly as the reference computes it. */
+RL_HIDDEN double rl_best_iou_exact(float tx, float ty, float tw, float th, int32_t i, int32_t j,
+                                   float aw, float ah, const rl_truth_soa *T);
 
 typedef struct rl_grad_args {
     rl_run run;
@@ -76,7 +91,8 @@ typedef void (*rl_grad_fn)(const rl_grad_args *a);
 
 typedef struct rl_softmax_out {
     double neg_log_p;  /* -log p^[cls] */
-    double lse;        /* log-sum-exp of the logits */
+    double max;        /* the largest logit m */
+    double log_sum;    /* log sum_c exp(t_c - m): log p^[c] = (t_c - m) - log_sum */
     double p_cls;      /* p^[cls] */
     double sum_p2;     /* sum_c p^[c]^2, for darknet's cost */
 } rl_softmax_out;

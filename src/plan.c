@@ -1,6 +1,7 @@
 /* Configuration defaults, plan creation (where every config field is
  * validated once) and the public entry points that run a plan. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,10 +39,13 @@ void rl_config_init_darknet(rl_config *cfg)
     cfg->norm = RL_NORM_SUM;
 }
 
+/* Weights are bounded above so that a weight times a float-sized term stays
+ * within float range in the SIMD kernels (docs/numerics.md). */
 static rl_status check_lambda(const char *name, double v)
 {
-    if (!isfinite(v) || v < 0)
-        return rl_fail(RL_ERR_BAD_LAMBDA, "config: %s = %g is not a finite value >= 0", name, v);
+    if (!(v >= 0 && v <= RL_LAMBDA_MAX))
+        return rl_fail(RL_ERR_BAD_LAMBDA, "config: %s = %.17g is not in [0, %g]", name, v,
+                       RL_LAMBDA_MAX);
     return RL_OK;
 }
 
@@ -56,6 +60,11 @@ static rl_status check_config(const rl_config *cfg)
         if (sizes[s].v <= 0)
             return rl_fail(RL_ERR_BAD_SIZE, "config: %s = %d is not positive", sizes[s].name,
                            (int)sizes[s].v);
+    if (cfg->C > RL_MAX_CLASSES)
+        return rl_fail(RL_ERR_BAD_SIZE,
+                       "config: C = %d exceeds the limit of %d classes (the per-image size "
+                       "would overflow the index arithmetic)",
+                       (int)cfg->C, RL_MAX_CLASSES);
     /* B*(5+C)*H*W floats per image, with room for a batch index and bytes. */
     const int64_t K = 5 + (int64_t)cfg->C;
     if ((int64_t)cfg->H * cfg->W > INT64_MAX / 16 / K / cfg->B)
@@ -72,7 +81,7 @@ static rl_status check_config(const rl_config *cfg)
         for (int d = 0; d < 2; d++) {
             float v = cfg->anchors[2 * b + d];
             if (!isfinite(v) || !(v > 0))
-                return rl_fail(RL_ERR_BAD_ANCHOR, "config: anchor %d: %s = %g is not finite and > 0",
+                return rl_fail(RL_ERR_BAD_ANCHOR, "config: anchor %d: %s = %.9g is not finite and > 0",
                                (int)b, d ? "h" : "w", (double)v);
         }
     if (cfg->layout != RL_LAYOUT_NCHW && cfg->layout != RL_LAYOUT_NHWC)
@@ -99,7 +108,7 @@ static rl_status check_config(const rl_config *cfg)
         (st = check_lambda("lambda_noobj", cfg->lambda_noobj)))
         return st;
     if (!(cfg->thresh >= 0.0 && cfg->thresh <= 1.0))
-        return rl_fail(RL_ERR_BAD_THRESH, "config: thresh = %g is not in [0, 1]", cfg->thresh);
+        return rl_fail(RL_ERR_BAD_THRESH, "config: thresh = %.17g is not in [0, 1]", cfg->thresh);
     if (cfg->mode == RL_MODE_DARKNET) {
         if ((st = check_lambda("warmup_scale", cfg->warmup_scale)))
             return st;
@@ -130,8 +139,11 @@ static rl_status choose_variant(const rl_config *cfg, const rl_variant_desc **ou
         return RL_OK;
     }
     rl_status st = rl_variant_check(name);
-    if (st != RL_OK)
-        return rl_fail(st, "%s: %s", origin, rl_last_error());
+    if (st != RL_OK) {
+        char inner[400]; /* rl_fail writes the buffer rl_last_error reads */
+        snprintf(inner, sizeof inner, "%s", rl_last_error());
+        return rl_fail(st, "%s: %s", origin, inner);
+    }
     *out = rl_find_variant(name);
     return RL_OK;
 }

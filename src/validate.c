@@ -2,6 +2,7 @@
  * message names the field and where it is, in the user's own indices. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -52,22 +53,36 @@ rl_status rl_validate_batch_shape(const rl_params *p, const rl_batch *batch)
     return RL_OK;
 }
 
+/* The shortest decimal that reads back as the same float: "1e+30" for
+ * 1e30f, "1.00000012" for the float just above 1, so a value just outside a
+ * bound never prints as the bound itself. */
+static const char *float_str(float v, char buf[32])
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, 32, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v || v != v)
+            break;
+    }
+    return buf;
+}
+
 static rl_status check_truth(const rl_params *p, const rl_box *t, int32_t n, int64_t k)
 {
     const float v[4] = {t->cx, t->cy, t->w, t->h};
     static const char *const names[4] = {"cx", "cy", "w", "h"};
+    char buf[32];
     for (int f = 0; f < 4; f++)
         if (!isfinite(v[f]))
-            return rl_fail(RL_ERR_BAD_TRUTH, "truth %lld of image %d: %s = %g is not finite",
-                           (long long)k, (int)n, names[f], (double)v[f]);
+            return rl_fail(RL_ERR_BAD_TRUTH, "truth %lld of image %d: %s = %s is not finite",
+                           (long long)k, (int)n, names[f], float_str(v[f], buf));
     for (int f = 0; f < 2; f++)
         if (!(v[f] >= 0.0f && v[f] <= 1.0f))
-            return rl_fail(RL_ERR_BAD_TRUTH, "truth %lld of image %d: %s = %g is not in [0, 1]",
-                           (long long)k, (int)n, names[f], (double)v[f]);
+            return rl_fail(RL_ERR_BAD_TRUTH, "truth %lld of image %d: %s = %s is not in [0, 1]",
+                           (long long)k, (int)n, names[f], float_str(v[f], buf));
     for (int f = 2; f < 4; f++)
         if (!(v[f] > 0.0f && v[f] <= 1.0f))
-            return rl_fail(RL_ERR_BAD_TRUTH, "truth %lld of image %d: %s = %g is not in (0, 1]",
-                           (long long)k, (int)n, names[f], (double)v[f]);
+            return rl_fail(RL_ERR_BAD_TRUTH, "truth %lld of image %d: %s = %s is not in (0, 1]",
+                           (long long)k, (int)n, names[f], float_str(v[f], buf));
     if (t->cls < 0 || t->cls >= p->C)
         return rl_fail(RL_ERR_BAD_TRUTH, "truth %lld of image %d: class %d is not in [0, %d)",
                        (long long)k, (int)n, (int)t->cls, (int)p->C);
@@ -82,11 +97,12 @@ static rl_status nonfinite_pred(const rl_params *p, int32_t n, int64_t i, int64_
         snprintf(entry, sizeof entry, "%s", entry_names[k]);
     else
         snprintf(entry, sizeof entry, "class %lld logit", (long long)(k - 5));
+    char buf[32];
     return rl_fail(RL_ERR_NONFINITE_PRED,
                    "prediction of image %d, cell (i=%lld, j=%lld), anchor %lld, entry %lld "
-                   "(%s, offset %lld): %g is not finite",
+                   "(%s, offset %lld): %s is not finite",
                    (int)n, (long long)i, (long long)j, (long long)b, (long long)k, entry,
-                   (long long)rl_index(p, n, i, j, b, k), (double)v);
+                   (long long)rl_index(p, n, i, j, b, k), float_str(v, buf));
 }
 
 /* The same assignment rule as the spec's section 3, needed here only to know

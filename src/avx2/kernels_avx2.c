@@ -160,7 +160,37 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
         best = _mm256_and_ps(best, area_ok);
         const __m256 below = a->noobj_inclusive ? _mm256_cmp_ps(best, thresh, _CMP_LE_OQ)
                                                 : _mm256_cmp_ps(best, thresh, _CMP_LT_OQ);
-        const __m256 noobj = _mm256_and_ps(below, live);
+        __m256 noobj = _mm256_and_ps(below, live);
+        /* boxes float cannot size to tolerance: decided in double */
+        const __m256 bmin = _mm256_set1_ps(RL_BOX_MIN), bmax = _mm256_set1_ps(RL_BOX_MAX);
+        const __m256 sane = _mm256_and_ps(
+            _mm256_and_ps(_mm256_cmp_ps(pw, bmin, _CMP_GE_OQ), _mm256_cmp_ps(pw, bmax, _CMP_LE_OQ)),
+            _mm256_and_ps(_mm256_cmp_ps(ph, bmin, _CMP_GE_OQ), _mm256_cmp_ps(ph, bmax, _CMP_LE_OQ)));
+        const int extreme = _mm256_movemask_ps(_mm256_andnot_ps(sane, live));
+        if (extreme) {
+            float vb[8], vn[8], vx[8], vy[8], vw[8], vh[8];
+            int32_t vi[8], vj[8];
+            _mm256_storeu_ps(vb, best);
+            _mm256_storeu_ps(vn, noobj);
+            _mm256_storeu_ps(vx, tx);
+            _mm256_storeu_ps(vy, ty);
+            _mm256_storeu_ps(vw, tw);
+            _mm256_storeu_ps(vh, th);
+            _mm256_storeu_si256((__m256i *)vi, iv);
+            _mm256_storeu_si256((__m256i *)vj, jv);
+            for (int l = 0; l < 8; l++) {
+                if (!((extreme >> l) & 1))
+                    continue;
+                const double bd = rl_best_iou_exact(vx[l], vy[l], vw[l], vh[l], vi[l], vj[l],
+                                                    r->aw, r->ah, T);
+                const int no = a->noobj_inclusive ? bd <= a->thresh_d : bd < a->thresh_d;
+                const uint32_t bits = no ? ~0u : 0u;
+                memcpy(&vn[l], &bits, 4);
+                vb[l] = (float)bd;
+            }
+            best = _mm256_loadu_ps(vb);
+            noobj = _mm256_loadu_ps(vn);
+        }
 
         const int nm = _mm256_movemask_ps(noobj), lm = _mm256_movemask_ps(live);
         for (int l = 0; l < n; l++)
@@ -175,13 +205,19 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
         const __m256 cn = _mm256_and_ps(c, noobj);
         acc_c = add_ps_to_pd(acc_c, cn);
         acc_c2 = add_ps_to_pd(acc_c2, _mm256_mul_ps(cn, cn));
-        if (a->warmup) {
+        if (a->warmup) { /* tw^2, th^2 in double: a float square overflows past 1.8e19 */
             const __m256 dx = _mm256_sub_ps(sx, half), dy = _mm256_sub_ps(sy, half);
-            __m256 w = _mm256_mul_ps(dx, dx);
-            w = _mm256_fmadd_ps(dy, dy, w);
-            w = _mm256_fmadd_ps(tw, tw, w);
-            w = _mm256_fmadd_ps(th, th, w);
-            acc_warm = add_ps_to_pd(acc_warm, _mm256_and_ps(w, live));
+            const __m256 w = _mm256_and_ps(_mm256_fmadd_ps(dy, dy, _mm256_mul_ps(dx, dx)), live);
+            acc_warm = add_ps_to_pd(acc_warm, w);
+            const __m256 twl = _mm256_and_ps(tw, live), thl = _mm256_and_ps(th, live);
+            const __m256d w0 = _mm256_cvtps_pd(_mm256_castps256_ps128(twl));
+            const __m256d w1 = _mm256_cvtps_pd(_mm256_extractf128_ps(twl, 1));
+            const __m256d h0 = _mm256_cvtps_pd(_mm256_castps256_ps128(thl));
+            const __m256d h1 = _mm256_cvtps_pd(_mm256_extractf128_ps(thl, 1));
+            acc_warm = _mm256_fmadd_pd(w0, w0, acc_warm);
+            acc_warm = _mm256_fmadd_pd(w1, w1, acc_warm);
+            acc_warm = _mm256_fmadd_pd(h0, h0, acc_warm);
+            acc_warm = _mm256_fmadd_pd(h1, h1, acc_warm);
         }
 
         jv = _mm256_add_epi32(jv, _mm256_set1_epi32(8));
@@ -279,8 +315,9 @@ static void softmax_avx2(const float *x, int64_t stride, int32_t C, int32_t cls,
         acc = add_ps_to_pd(acc, e); /* exp(-inf) = 0 in the tail */
     }
     const double sum = hsum_pd(acc), log_sum = log(sum);
-    out->neg_log_p = (double)(m - x[(int64_t)cls * stride]) + log_sum;
-    out->lse = (double)m + log_sum;
+    out->neg_log_p = ((double)m - (double)x[(int64_t)cls * stride]) + log_sum;
+    out->max = m;
+    out->log_sum = log_sum;
     out->p_cls = exp(-out->neg_log_p);
 
     const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));

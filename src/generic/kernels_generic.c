@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../kernels.h"
+#include "regionloss.h"
 
 static float sigf(float z) { return 1.0f / (1.0f + expf(-z)); }
 
@@ -32,6 +33,33 @@ static float best_iou(float x0, float x1, float y0, float y1, float ap, const rl
     return best;
 }
 
+double rl_best_iou_exact(float tx, float ty, float tw, float th, int32_t i, int32_t j, float aw,
+                         float ah, const rl_truth_soa *T)
+{
+    const double px = j + 1.0 / (1.0 + exp(-(double)tx)), py = i + 1.0 / (1.0 + exp(-(double)ty));
+    const double pw = aw * exp((double)tw), ph = ah * exp((double)th);
+    const double ap = pw * ph;
+    if (!(ap > 0.0) || isinf(ap))
+        return 0.0;
+    double best = 0.0;
+    for (int32_t t = 0; t < T->n; t++) {
+        const rl_box *b = &T->boxes[t];
+        const double X = (double)b->cx * T->W, Y = (double)b->cy * T->H;
+        const double Wg = (double)b->w * T->W, Hg = (double)b->h * T->H;
+        const double at = Wg * Hg;
+        if (!(at > 0.0) || isinf(at))
+            continue;
+        const double ox = fmin(px + pw / 2, X + Wg / 2) - fmax(px - pw / 2, X - Wg / 2);
+        const double oy = fmin(py + ph / 2, Y + Hg / 2) - fmax(py - ph / 2, Y - Hg / 2);
+        const double inter = fmax(0.0, ox) * fmax(0.0, oy);
+        const double u = ap + at - inter;
+        const double iou = u > 0.0 ? inter / u : 0.0;
+        if (iou > best)
+            best = iou;
+    }
+    return best;
+}
+
 static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
 {
     const rl_run *r = &a->run;
@@ -55,19 +83,27 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
         const float sx = sigf(tx), sy = sigf(ty);
         const float px = (float)j + sx, py = (float)i + sy;
         const float pw = r->aw * expf(tw), ph = r->ah * expf(th);
-        const float best = best_iou(px - 0.5f * pw, px + 0.5f * pw, py - 0.5f * ph,
-                                    py + 0.5f * ph, pw * ph, a->truths);
+        int noobj;
+        float best;
+        if (pw >= RL_BOX_MIN && pw <= RL_BOX_MAX && ph >= RL_BOX_MIN && ph <= RL_BOX_MAX) {
+            best = best_iou(px - 0.5f * pw, px + 0.5f * pw, py - 0.5f * ph, py + 0.5f * ph,
+                            pw * ph, a->truths);
+            noobj = a->noobj_inclusive ? best <= a->thresh : best < a->thresh;
+        } else {
+            const double bd = rl_best_iou_exact(tx, ty, tw, th, i, j, r->aw, r->ah, a->truths);
+            noobj = a->noobj_inclusive ? bd <= a->thresh_d : bd < a->thresh_d;
+            best = (float)bd;
+        }
         if (a->best)
             a->best[q] = best;
-        const int noobj = a->noobj_inclusive ? best <= a->thresh : best < a->thresh;
         a->kind[q] = noobj ? RL_KIND_NOOBJ : RL_KIND_IGNORED;
         if (noobj) {
             s->n_noobj++;
             s->c_noobj += c;
             s->c2_noobj += (double)c * c;
         }
-        if (a->warmup)
-            s->warm += (double)(sx - 0.5f) * (sx - 0.5f) + (double)(sy - 0.5f) * (sy - 0.5f) +
+        if (a->warmup) /* tw^2 in double: a float square overflows past 1.8e19 */
+            s->warm += (double)((sx - 0.5f) * (sx - 0.5f) + (sy - 0.5f) * (sy - 0.5f)) +
                        (double)tw * tw + (double)th * th;
     }
 }
@@ -115,10 +151,12 @@ static void softmax_generic(const float *x, int64_t stride, int32_t C, int32_t c
     for (int32_t c = 0; c < C; c++)
         sum += expf(x[c * stride] - m);
     const double log_sum = log(sum);
-    /* (m - t_cls) + log(sum) rather than lse - t_cls: no cancellation when the
-     * true class dominates and the logits are large. */
-    out->neg_log_p = (double)(m - x[cls * stride]) + log_sum;
-    out->lse = (double)m + log_sum;
+    /* (m - t_cls) + log(sum), in double: no cancellation when the true class
+     * dominates, no overflow when the logits are far apart, and log(sum) is
+     * never absorbed into a huge m. */
+    out->neg_log_p = ((double)m - (double)x[cls * stride]) + log_sum;
+    out->max = m;
+    out->log_sum = log_sum;
     const float inv = (float)(1.0 / sum);
     double p2 = 0.0;
     for (int32_t c = 0; c < C; c++) {

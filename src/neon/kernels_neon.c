@@ -142,7 +142,36 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
         best = and_f32(best, vandq_u32(vcgtq_f32(ap, zero), vcltq_f32(ap, inf)));
         const uint32x4_t below = a->noobj_inclusive ? vcleq_f32(best, thresh)
                                                     : vcltq_f32(best, thresh);
-        const uint32x4_t noobj = vandq_u32(below, live);
+        uint32x4_t noobj = vandq_u32(below, live);
+        /* boxes float cannot size to tolerance: decided in double */
+        const float32x4_t bmin = vdupq_n_f32(RL_BOX_MIN), bmax = vdupq_n_f32(RL_BOX_MAX);
+        const uint32x4_t sane = vandq_u32(vandq_u32(vcgeq_f32(pw, bmin), vcleq_f32(pw, bmax)),
+                                          vandq_u32(vcgeq_f32(ph, bmin), vcleq_f32(ph, bmax)));
+        const uint32x4_t extreme = vbicq_u32(live, sane);
+        if (vmaxvq_u32(extreme)) {
+            float vb[4], vx[4], vy[4], vw[4], vh[4];
+            uint32_t vn[4], ve[4];
+            int32_t vi[4], vj[4];
+            vst1q_f32(vb, best);
+            vst1q_u32(vn, noobj);
+            vst1q_u32(ve, extreme);
+            vst1q_f32(vx, tx);
+            vst1q_f32(vy, ty);
+            vst1q_f32(vw, tw);
+            vst1q_f32(vh, th);
+            vst1q_s32(vi, iv);
+            vst1q_s32(vj, jv);
+            for (int l = 0; l < 4; l++) {
+                if (!ve[l])
+                    continue;
+                const double bd = rl_best_iou_exact(vx[l], vy[l], vw[l], vh[l], vi[l], vj[l],
+                                                    r->aw, r->ah, T);
+                vn[l] = (a->noobj_inclusive ? bd <= a->thresh_d : bd < a->thresh_d) ? ~0u : 0u;
+                vb[l] = (float)bd;
+            }
+            best = vld1q_f32(vb);
+            noobj = vld1q_u32(vn);
+        }
 
         uint32_t nm[4], lm[4];
         vst1q_u32(nm, noobj);
@@ -160,13 +189,16 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
         const float32x4_t cn = and_f32(c, noobj);
         acc_c = add_ps_to_pd(acc_c, cn);
         acc_c2 = add_ps_to_pd(acc_c2, vmulq_f32(cn, cn));
-        if (a->warmup) {
+        if (a->warmup) { /* tw^2, th^2 in double: a float square overflows past 1.8e19 */
             const float32x4_t dx = vsubq_f32(sx, half), dy = vsubq_f32(sy, half);
-            float32x4_t w = vmulq_f32(dx, dx);
-            w = vfmaq_f32(w, dy, dy);
-            w = vfmaq_f32(w, tw, tw);
-            w = vfmaq_f32(w, th, th);
-            acc_warm = add_ps_to_pd(acc_warm, and_f32(w, live));
+            acc_warm = add_ps_to_pd(acc_warm, and_f32(vfmaq_f32(vmulq_f32(dx, dx), dy, dy), live));
+            const float32x4_t twl = and_f32(tw, live), thl = and_f32(th, live);
+            const float64x2_t w0 = vcvt_f64_f32(vget_low_f32(twl)), w1 = vcvt_high_f64_f32(twl);
+            const float64x2_t h0 = vcvt_f64_f32(vget_low_f32(thl)), h1 = vcvt_high_f64_f32(thl);
+            acc_warm = vfmaq_f64(acc_warm, w0, w0);
+            acc_warm = vfmaq_f64(acc_warm, w1, w1);
+            acc_warm = vfmaq_f64(acc_warm, h0, h0);
+            acc_warm = vfmaq_f64(acc_warm, h1, h1);
         }
 
         jv = vaddq_s32(jv, vdupq_n_s32(4));
@@ -254,8 +286,9 @@ static void softmax_neon(const float *x, int64_t stride, int32_t C, int32_t cls,
         acc = add_ps_to_pd(acc, exp4(vsubq_f32(load_logits(x, stride, c, n, -INFINITY), mb)));
     }
     const double sum = vaddvq_f64(acc), log_sum = log(sum);
-    out->neg_log_p = (double)(m - x[(int64_t)cls * stride]) + log_sum;
-    out->lse = (double)m + log_sum;
+    out->neg_log_p = ((double)m - (double)x[(int64_t)cls * stride]) + log_sum;
+    out->max = m;
+    out->log_sum = log_sum;
     out->p_cls = exp(-out->neg_log_p);
 
     const float32x4_t inv = vdupq_n_f32((float)(1.0 / sum)), kf = vdupq_n_f32((float)k);

@@ -87,7 +87,7 @@ static int close_enough(double got, double ref, double abs_scale)
         return 0;
     if (isinf(ref) || isinf(got))
         return got == ref;
-    return fabs(got - ref) <= RL_TOL_REL * fabs(ref) + RL_TOL_ABS * abs_scale;
+    return fabs(got - ref) <= RL_TOL_REL * fabs(ref) + RL_TOL_ABS * abs_scale + RL_TOL_FLOOR;
 }
 
 typedef struct part {
@@ -124,7 +124,7 @@ static int compare_results(const char *variant, const char *what, FILE *log,
         if (!close_enough(parts[q].got, parts[q].ref, parts[q].scale)) {
             fprintf(log, "%s: variant %s: %s = %.17g, reference %.17g (bound %.3g)\n", what,
                     variant, parts[q].name, parts[q].got, parts[q].ref,
-                    RL_TOL_REL * fabs(parts[q].ref) + RL_TOL_ABS * parts[q].scale);
+                    RL_TOL_REL * fabs(parts[q].ref) + RL_TOL_ABS * parts[q].scale + RL_TOL_FLOOR);
             bad++;
         }
     if (g->n_obj != r->n_obj || g->n_noobj != r->n_noobj || g->n_conf != r->n_conf ||
@@ -271,15 +271,16 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, const rl
             /* beyond float range: both must overflow the same way */
             if ((float)want == grad[x])
                 continue;
-        } else if (!isnan(grad[x]) && fabs(grad[x] - want) <=
-                                          RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack) {
+        } else if (!isnan(grad[x]) &&
+                   fabs(grad[x] - want) <=
+                       RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack + RL_TOL_FLOOR) {
             continue;
         }
         fprintf(log, "%s: variant %s: gradient entry %zu (n=%lld, i=%lld, j=%lld, b=%lld, "
                      "k=%lld): got %.9g, reference %.17g (bound %.3g)\n",
                 what, v->name, x, (long long)n, (long long)i, (long long)j, (long long)b,
                 (long long)k, (double)grad[x], want,
-                RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack);
+                RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack + RL_TOL_FLOOR);
         bad++;
     }
 out:

@@ -4,7 +4,7 @@
  *
  * A value v (loss part, diagnostic or gradient entry) agrees with the
  * reference r when
- *     |v - r| <= RL_TOL_REL * |r| + RL_TOL_ABS * S
+ *     |v - r| <= RL_TOL_REL * |r| + RL_TOL_ABS * S + RL_TOL_FLOOR
  * where S is the absolute scale of that value: for a gradient entry the
  * weight multiplying its term (lambda / divisor, times the constant factor of
  * the formula); for a loss part the weight times its number of terms; 1 for
@@ -24,5 +24,10 @@
  * way.  The float IoU's absolute error is a few float ulp of 1 (about 1e-6
  * at worst); this allows ten times that. */
 #define RL_TOL_THRESH 1.0e-5
+/* Below this magnitude values compare absolutely: float's normal range ends
+ * at 1.2e-38 and a product of two float quantities under 1e-19 underflows, so
+ * a float kernel cannot carry relative precision there (a loss part or a
+ * gradient entry of 1e-30 is zero for any training purpose). */
+#define RL_TOL_FLOOR 1.0e-30
 
 #endif

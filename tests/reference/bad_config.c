@@ -217,14 +217,10 @@ Test(bad_config, other_fields)
     expect_plan_rejects(&cfg, RL_ERR_UNKNOWN_VARIANT, FRAGS("variant"));
 }
 
-/* The message of an unknown variant should name it.  Disabled: src/plan.c's
- * choose_variant() formats rl_last_error() into the very buffer it reads
- * (rl_fail(st, "%s: %s", origin, rl_last_error())), an overlapping
- * vsnprintf, and the message comes out garbled, e.g.
- * "config: variant: config: variant: variant" does not exist (known: ...)"
- * without the name.  Reported; enable once plan.c copies the inner message
- * first. */
-Test(bad_config, unknown_variant_message_names_it, .disabled = true)
+/* The message of an unknown variant names it and where it came from (a
+ * regression guard: the inner message was once formatted into the buffer it
+ * was read from, garbling it). */
+Test(bad_config, unknown_variant_message_names_it)
 {
     base_case bc;
     rl_config cfg = base_cfg(&bc);

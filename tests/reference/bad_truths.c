@@ -176,12 +176,9 @@ Test(bad_truths, other_batch_fields)
     rl_plan_destroy(plan);
 }
 
-/* A value just outside a closed end should not be printed as the end
- * itself.  Disabled: src/validate.c (and plan.c for thresh) print with %g,
- * six significant digits, so cx = 1.0000001f reads "cx = 1 is not in
- * [0, 1]" and w = 1.0000001f "w = 1 is not in (0, 1]".  Reported; enable
- * once the messages print floats with %.9g (doubles with %.17g). */
-Test(bad_truths, value_just_outside_is_printed_distinctly, .disabled = true)
+/* A value just outside a closed end must not be printed as the end itself
+ * ("cx = 1 is not in [0, 1]" would read as a contradiction). */
+Test(bad_truths, value_just_outside_is_printed_distinctly)
 {
     rl_box t = base_truth();
     t.cx = nextafterf(1.0f, 2.0f);
