@@ -200,12 +200,17 @@ static void phase1_image(void *arg, int64_t n)
     /* Class logits are read only at responsible slots; check them here,
      * before phase 2 writes anything. */
     const obj_entry *en = c->w.entries + lo;
-    for (int64_t q = 0; q < c->w.n_entries[n]; q++)
+    const int64_t cs = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
+    uint32_t bad = 0;
+    for (int64_t q = 0; q < c->w.n_entries[n]; q++) {
+        const float *x = c->batch->pred + rl_index(p, n, en[q].i, en[q].j, en[q].b, 5);
         for (int32_t cc = 0; cc < p->C; cc++) {
-            float v = c->batch->pred[rl_index(p, n, en[q].i, en[q].j, en[q].b, 5 + cc)];
-            if (!isfinite(v))
-                s->nonfinite_class = 1;
+            uint32_t bits;
+            memcpy(&bits, &x[cc * cs], sizeof bits);
+            bad |= (bits & 0x7f800000u) == 0x7f800000u; /* NaN or infinity */
         }
+    }
+    s->nonfinite_class = bad != 0;
 }
 
 static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
