@@ -166,7 +166,10 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, const rl
     const int64_t N = batch->n_images, slots = p->HW * p->B;
     const size_t count = (size_t)N * (size_t)p->per_image;
     const int accumulate = p->grad_mode == RL_GRAD_ACCUMULATE;
-    float *grad = malloc(count * sizeof *grad), *prior = malloc(count * sizeof *prior);
+    /* Half the cases write through a gradient pointer that is not 32-byte
+     * aligned (one float in), as a caller's sub-buffer may be. */
+    float *grad_base = malloc((count + 1) * sizeof *grad_base);
+    float *grad = grad_base + (count & 1), *prior = malloc(count * sizeof *prior);
     rl_driver_probe probe = {malloc((size_t)(N * slots) * sizeof(float)),
                              malloc((size_t)(N * slots))};
     int8_t *forced = malloc((size_t)(N * slots));
@@ -284,7 +287,7 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, const rl
         bad++;
     }
 out:
-    free(grad);
+    free(grad_base);
     free(prior);
     free(probe.best);
     free(probe.kind);
