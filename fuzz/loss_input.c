@@ -46,7 +46,8 @@ static void expect_allow(loss_expect *e, rl_status st)
 static int32_t size_code(uint8_t b, int32_t bound, bool is_b)
 {
     static const int32_t bad[8] = {0, -1, -2, -9, -1000, INT32_MIN, 0, -65536};
-    static const int32_t big[8] = {17, 32, 100, 1000, 46341, 65536, 1 << 24, INT32_MAX};
+    static const int32_t big[8] = {17, 32, 100, RL_MAX_CLASSES + 1, 46341, 65536,
+                                   RL_MAX_CLASSES, INT32_MAX};
     static const int32_t big_b[8] = {10, 16, 17, 32, 64, 100, 255, 1000};
     if (b < 0xF0)
         return 1 + (int32_t)(b % (uint8_t)bound);
@@ -60,6 +61,10 @@ static double lambda_code(fuzz_bytes *in)
 {
     static const double common[16] = {1, 0, 5, 0.5, 2, 0.1, 10, 1e-3,
                                       100, 3, 0.25, 1e6, 7.5, 1.5, 0.9, 4};
+    /* Far past RL_LAMBDA_MAX, and down to the smallest denormal (valid).
+     * The seeds reach RL_LAMBDA_MAX itself and the next double through raw
+     * bits.  Committed regressions depend on these tables: extend, never
+     * reorder. */
     static const double special[16] = {-1, -0.0, NAN, INFINITY, -INFINITY, DBL_MAX, DBL_MIN,
                                        1e300, -1e-300, 4.9e-324, 1e-300, 1e30, -DBL_MAX,
                                        1e-30, 3.4e38, 1e150};
@@ -302,6 +307,9 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
         if (dims[d] <= 0) {
             loss_expect_fail(ce, RL_ERR_BAD_SIZE, "config: %s = %d", dim_names[d], (int)dims[d]);
             sizes_ok = false;
+        } else if (d == 3 && dims[d] > RL_MAX_CLASSES) {
+            loss_expect_fail(ce, RL_ERR_BAD_SIZE, "config: C = %d", (int)dims[d]);
+            sizes_ok = false;
         } else if (dims[d] > bounds[d]) {
             sizes_bounded = false;
         }
@@ -323,7 +331,7 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
     } else if (cfg->B > 0) {
         for (int32_t a = 0; a < 2 * cfg->B; a++)
             if (!anchor_ok(c->anchors[a])) {
-                loss_expect_fail(ce, RL_ERR_BAD_ANCHOR, "config: anchor value %d = %g", (int)a,
+                loss_expect_fail(ce, RL_ERR_BAD_ANCHOR, "config: anchor value %d = %.9g", (int)a,
                                  (double)c->anchors[a]);
                 break;
             }
@@ -342,12 +350,12 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
                                cfg->lambda_noobj};
     for (int k = 0; k < 4; k++)
         if (!(lambdas[k] >= 0 && lambdas[k] <= RL_LAMBDA_MAX))
-            loss_expect_fail(ce, RL_ERR_BAD_LAMBDA, "config: lambda %d = %g", k, lambdas[k]);
+            loss_expect_fail(ce, RL_ERR_BAD_LAMBDA, "config: lambda %d = %.17g", k, lambdas[k]);
     if (!(cfg->thresh >= 0 && cfg->thresh <= 1))
-        loss_expect_fail(ce, RL_ERR_BAD_THRESH, "config: thresh = %g", cfg->thresh);
+        loss_expect_fail(ce, RL_ERR_BAD_THRESH, "config: thresh = %.17g", cfg->thresh);
     if (cfg->mode == RL_MODE_DARKNET) {
         if (!(cfg->warmup_scale >= 0 && cfg->warmup_scale <= RL_LAMBDA_MAX))
-            loss_expect_fail(ce, RL_ERR_BAD_LAMBDA, "config: warmup_scale = %g",
+            loss_expect_fail(ce, RL_ERR_BAD_LAMBDA, "config: warmup_scale = %.17g",
                              cfg->warmup_scale);
         if (cfg->rescore != 0 && cfg->rescore != 1)
             loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: rescore = %d", (int)cfg->rescore);

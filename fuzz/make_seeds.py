@@ -20,6 +20,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 F_DARKNET, F_NHWC, F_ACCUM, F_RESCORE, F_LOGISTIC, F_GLOBAL, F_WS, F_THREADS = (
     1 << k for k in range(8))
 NORM_COUNTS, NORM_SUM, NORM_IMAGES, NORM_INVALID = range(4)
+LAMBDA_MAX = 1e6  # RL_LAMBDA_MAX in include/regionloss.h
+ABOVE_LAMBDA_MAX = struct.unpack('<d', struct.pack('<q', struct.unpack('<q', struct.pack('<d', LAMBDA_MAX))[0] + 1))[0]
 
 
 def size(v, bound):
@@ -59,7 +61,9 @@ def loss_case(flags=0, norm=NORM_COUNTS, enum_break=0, null_sel=0, misc_sel=0, o
            (128 if no_grad else 0),
            (1 if misaligned else 0) | (2 if null_truths else 0)]
     out += [H, W, B, C, N]  # already codes
-    out += list(lambdas) + [thresh, seen, warm] + list(gcounts)
+    for code in lambdas:  # a code byte, or a raw double (0xF0 and 8 bytes)
+        out += [0xF0] + list(struct.pack('<d', code)) if isinstance(code, float) else [code]
+    out += [thresh, seen, warm] + list(gcounts)
     if anchors is None:
         anchors = anchor(1.0) + anchor(1.5) + anchor(3.0) + anchor(2.0)
     out += anchors
@@ -133,7 +137,10 @@ def loss_seeds():
     add('pred_huge_logits', kind=3, pred=struct.pack('<4f', 1e20, 1e20, 1e20, 1e20))
     add('pred_exp_overflow', kind=2, pred=bytes([8, 9, 10, 7]))  # 89, -89, 100, 88.7
     add('lambdas_zero', lambdas=(1, 1, 1, 1, 1))
-    add('lambdas_extreme', lambdas=(0xE5, 0xE6, 0xEB, 0xE9, 0))  # DBL_MAX, DBL_MIN, ...
+    # RL_LAMBDA_MAX (the largest valid weight), DBL_MIN, RL_LAMBDA_MAX, a denormal
+    add('lambdas_extreme', lambdas=(LAMBDA_MAX, 0xE6, LAMBDA_MAX, 0xE9, 0))
+    add('darknet_warmup_scale_max', flags=F_DARKNET | F_RESCORE, norm=NORM_SUM,
+        lambdas=(0, 0, 0, 0, LAMBDA_MAX))
     add('thresh_zero', thresh=2)
     add('thresh_one', thresh=3)
     # invalid inputs, one per rule
@@ -148,6 +155,9 @@ def loss_seeds():
     add('bad_lambda_negative', lambdas=(0xE0, 0, 0, 0, 0))
     add('bad_lambda_nan', lambdas=(0, 0, 0xE2, 0, 0))
     add('bad_lambda_inf', lambdas=(0, 0, 0, 0xE3, 0))
+    add('bad_lambda_above_max', lambdas=(0, ABOVE_LAMBDA_MAX, 0, 0, 0))
+    add('bad_lambda_dbl_max', lambdas=(0, 0, 0, 0xE5, 0))
+    add('bad_size_C_above_max', C=0xFB)
     add('bad_warmup_scale', flags=F_DARKNET, norm=NORM_SUM, lambdas=(0, 0, 0, 0, 0xE0))
     add('bad_thresh_above', thresh=0xE6)
     add('bad_thresh_nan', thresh=0xE3)
