@@ -1,0 +1,421 @@
+/* regionloss_bench: times every variant on the issue 7 workloads against
+ * a memory roofline measured in the same run, and the thread scaling of the
+ * N = 64 rows.
+ *
+ * Samples are interleaved (roofline, then each variant, then again) rather
+ * than taken variant after variant: the machine is shared, and a burst of
+ * someone else's load then lands on every contender alike, so the ratios
+ * stay meaningful even when the absolute times move. */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "pool.h"
+#include "report.h"
+#include "roofline.h"
+#include "scalar/reference.h"
+#include "stats.h"
+#include "workloads.h"
+
+typedef struct options {
+    int reps, ref_reps, threads, json, scaling, max_threads;
+    const char *filter;   /* comma-separated globs over row names */
+    const char *variants; /* comma-separated names; NULL: all available */
+    int modes;            /* bit 0 overwrite, bit 1 accumulate */
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: regionloss_bench [--reps R] [--ref-reps R] [--filter ROW[,ROW...]]\n"
+            "                        [--threads T] [--variant NAME[,NAME...]]\n"
+            "                        [--mode overwrite|accumulate|both] [--max-threads P]\n"
+            "                        [--no-scaling] [--json] [--list]\n"
+            "  ROW is a glob over the row names (--list shows them).\n"
+            "  --reps: timed calls per variant after one warm-up (default 11);\n"
+            "  --ref-reps: of those, how many the slow reference gets (default 3);\n"
+            "  --threads: threads of the main table (default 1);\n"
+            "  --max-threads: thread scaling goes 1..P (default: online CPUs).\n");
+}
+
+static int parse_int(const char *s, int lo, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < lo || v > 1000000)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int in_list(const char *list, const char *name, int glob)
+{
+    if (!list)
+        return 1;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (glob ? fnmatch(tok, name, 0) == 0 : strcmp(tok, name) == 0)
+            return 1;
+    return 0;
+}
+
+static rl_plan *make_plan(const bench_row *row, int accumulate, const char *variant, int threads)
+{
+    rl_config cfg;
+    rl_config_init(&cfg);
+    cfg.H = row->H;
+    cfg.W = row->W;
+    cfg.B = row->B;
+    cfg.C = row->C;
+    cfg.anchors = row->anchors;
+    cfg.layout = RL_LAYOUT_NCHW;
+    cfg.grad_mode = accumulate ? RL_GRAD_ACCUMULATE : RL_GRAD_OVERWRITE;
+    cfg.variant = variant;
+    cfg.threads = threads;
+    rl_plan *plan = NULL;
+    if (rl_plan_create(&cfg, &plan) != RL_OK) {
+        fprintf(stderr, "bench: %s %s threads %d: %s\n", row->name, variant, threads,
+                rl_last_error());
+        return NULL;
+    }
+    return plan;
+}
+
+/* Everything one row needs: its batch, a gradient, a workspace, the
+ * reference's decisions (for the accumulate roofline and as the check). */
+typedef struct row_ctx {
+    const bench_row *row;
+    bench_input in;
+    rl_batch batch;
+    float *grad;
+    void *ws;
+    size_t ws_size;
+    rl_result ref; /* the reference's result, against which every call is checked */
+    uint8_t *noobj;
+    int64_t *obj_base, *obj_off;
+    uint32_t *sink;
+    roofline rf;
+} row_ctx;
+
+static void row_free(row_ctx *x)
+{
+    bench_input_free(&x->in);
+    free(x->grad);
+    free(x->ws);
+    free(x->noobj);
+    free(x->obj_base);
+    free(x->obj_off);
+    free(x->sink);
+}
+
+static int row_setup(const bench_row *row, row_ctx *x)
+{
+    memset(x, 0, sizeof *x);
+    x->row = row;
+    if (bench_input_make(row, &x->in) != 0)
+        return -1;
+    x->grad = bench_alloc_floats(x->in.count);
+    const int64_t N = row->N, HW = (int64_t)row->H * row->W, K = 5 + (int64_t)row->C;
+    const int64_t slots = N * HW * row->B;
+    x->noobj = calloc((size_t)slots, 1);
+    x->obj_base = malloc((size_t)(x->in.n_truths + 1) * sizeof(int64_t));
+    x->obj_off = malloc((size_t)(N + 1) * sizeof(int64_t));
+    x->sink = calloc((size_t)N, sizeof(uint32_t));
+    int8_t *kind = malloc((size_t)slots);
+    rl_plan *ref = make_plan(row, 0, "reference", 1);
+    if (!x->grad || !x->noobj || !x->obj_base || !x->obj_off || !x->sink || !kind || !ref) {
+        free(kind);
+        rl_plan_destroy(ref);
+        return -1;
+    }
+    x->batch.n_images = row->N;
+    x->batch.pred = x->in.pred;
+    x->batch.truths = x->in.truths;
+    x->batch.truth_offsets = x->in.offsets;
+
+    /* The oracle's slot decisions, straight from the reference (setup, not
+     * timed): which entries accumulate mode cannot avoid touching. */
+    rl_ref_out out;
+    memset(&out, 0, sizeof out);
+    out.slot_kind = kind;
+    rl_status st = rl_validate_batch(&ref->p, &x->batch);
+    if (st == RL_OK)
+        st = rl_reference_compute(&ref->p, &x->batch, NULL, &x->ref, &out);
+    rl_plan_destroy(ref);
+    if (st != RL_OK) {
+        fprintf(stderr, "bench: %s: reference: %s\n", row->name, rl_last_error());
+        free(kind);
+        return -1;
+    }
+    int64_t n_obj = 0;
+    for (int64_t n = 0; n < N; n++) {
+        x->obj_off[n] = n_obj;
+        for (int32_t b = 0; b < row->B; b++)
+            for (int64_t q = 0; q < HW; q++) {
+                const int8_t k = kind[(n * HW + q) * row->B + b];
+                x->noobj[(n * row->B + b) * HW + q] = k == RL_SLOT_NOOBJ;
+                if (k == RL_SLOT_OBJ)
+                    x->obj_base[n_obj++] = (n * row->B + b) * K * HW + q;
+            }
+    }
+    x->obj_off[N] = n_obj;
+    free(kind);
+
+    x->rf = (roofline){x->in.pred, x->grad, row->N,      row->B, HW, K, x->noobj,
+                       x->obj_base, x->obj_off, x->sink, 1e-30f};
+    return 0;
+}
+
+/* Workspace big enough for every driver plan of this row (the reference
+ * asks for none and allocates its own: it is the oracle, not a fast path). */
+static int row_workspace(row_ctx *x, rl_plan *const *plans, int n_plans)
+{
+    size_t need = 0;
+    for (int v = 0; v < n_plans; v++) {
+        size_t s = 0;
+        if (rl_workspace_size(plans[v], x->row->N, x->in.n_truths, &s) != RL_OK)
+            return -1;
+        need = s > need ? s : need;
+    }
+    if (need > x->ws_size) {
+        free(x->ws);
+        x->ws = calloc(1, need);
+        if (!x->ws)
+            return -1;
+        x->ws_size = need;
+    }
+    x->batch.workspace = x->ws;
+    x->batch.workspace_size = x->ws_size;
+    return 0;
+}
+
+static double time_call(row_ctx *x, const rl_plan *plan, bench_report *rep, int check)
+{
+    rl_result r;
+    const double t0 = bench_now_ns();
+    const rl_status st = rl_compute(plan, &x->batch, &r, x->grad);
+    const double t1 = bench_now_ns();
+    if (st != RL_OK) {
+        fprintf(stderr, "bench: %s %s: %s\n", x->row->name, rl_plan_variant(plan),
+                rl_last_error());
+        rep->failures++;
+        return t1 - t0;
+    }
+    if (check) { /* a sanity check that this is the loss, not a differential test */
+        const double tol = 1e-3 * (x->ref.loss > 1 ? x->ref.loss : 1);
+        if (r.n_obj != x->ref.n_obj || !(r.loss - x->ref.loss <= tol && x->ref.loss - r.loss <= tol)) {
+            fprintf(stderr, "bench: %s %s: loss %.9g n_obj %lld, reference %.9g n_obj %lld\n",
+                    x->row->name, rl_plan_variant(plan), r.loss, (long long)r.n_obj, x->ref.loss,
+                    (long long)x->ref.n_obj);
+            rep->failures++;
+        }
+    }
+    return t1 - t0;
+}
+
+static double time_roofline(row_ctx *x, int accumulate, rl_pool *pool)
+{
+    const double t0 = bench_now_ns();
+    if (accumulate)
+        roofline_accumulate(&x->rf, pool);
+    else
+        roofline_overwrite(&x->rf, pool);
+    return bench_now_ns() - t0;
+}
+
+/* One pass: plans[v] (with plan_threads[v]) against the roofline run by
+ * roof_pool[v]'s thread count.  The reference, if present, gets ref_reps
+ * samples; everything else `reps`. */
+static int measure(row_ctx *x, int accumulate, rl_plan *const *plans, const int *threads,
+                   rl_pool *const *pools, int n, const options *o, int scaling, bench_report *rep)
+{
+    const int reps = o->reps;
+    double *samples = calloc((size_t)n * (size_t)reps, sizeof(double));
+    double *roof = calloc((size_t)n * (size_t)reps, sizeof(double));
+    if (!samples || !roof || row_workspace(x, plans, n) != 0) {
+        free(samples);
+        free(roof);
+        return -1;
+    }
+    memset(x->grad, 0, x->in.count * sizeof(float));
+    for (int v = 0; v < n; v++) { /* warm-up and check */
+        time_roofline(x, accumulate, pools[v]);
+        time_call(x, plans[v], rep, 1);
+    }
+    for (int r = 0; r < reps; r++)
+        for (int v = 0; v < n; v++) {
+            const int is_ref = strcmp(rl_plan_variant(plans[v]), "reference") == 0;
+            roof[v * reps + r] = time_roofline(x, accumulate, pools[v]);
+            if (!is_ref || r < o->ref_reps)
+                samples[v * reps + r] = time_call(x, plans[v], rep, 0);
+        }
+    double ref_ns = 0;
+    for (int v = 0; v < n; v++)
+        if (strcmp(rl_plan_variant(plans[v]), "reference") == 0)
+            ref_ns = bench_median(samples + v * reps, o->ref_reps < reps ? o->ref_reps : reps);
+    for (int v = 0; v < n; v++) {
+        const int is_ref = strcmp(rl_plan_variant(plans[v]), "reference") == 0;
+        const int k = is_ref && o->ref_reps < reps ? o->ref_reps : reps;
+        bench_meas m = {x->row, accumulate, rl_plan_variant(plans[v]), threads[v], scaling,
+                        bench_median(samples + v * reps, k), k,
+                        bench_min(roof + v * reps, reps), ref_ns};
+        bench_report_add(rep, &m);
+    }
+    free(samples);
+    free(roof);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o = {11, 3, 1, 0, 1, 0, NULL, NULL, 3};
+    for (int a = 1; a < argc; a++) {
+        const char *s = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
+        int bad = 0;
+        if (strcmp(s, "--json") == 0)
+            o.json = 1;
+        else if (strcmp(s, "--no-scaling") == 0)
+            o.scaling = 0;
+        else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(s, "--list") == 0) {
+            for (int r = 0; r < bench_n_rows; r++)
+                printf("%-10s N=%-3d %s\n", bench_rows[r].name, (int)bench_rows[r].N,
+                       bench_rows[r].what);
+            return 0;
+        } else if (!v)
+            bad = 1;
+        else if (strcmp(s, "--reps") == 0)
+            bad = parse_int(v, 1, &o.reps), a++;
+        else if (strcmp(s, "--ref-reps") == 0)
+            bad = parse_int(v, 1, &o.ref_reps), a++;
+        else if (strcmp(s, "--threads") == 0)
+            bad = parse_int(v, 1, &o.threads), a++;
+        else if (strcmp(s, "--max-threads") == 0)
+            bad = parse_int(v, 1, &o.max_threads), a++;
+        else if (strcmp(s, "--filter") == 0)
+            o.filter = v, a++;
+        else if (strcmp(s, "--variant") == 0)
+            o.variants = v, a++;
+        else if (strcmp(s, "--mode") == 0) {
+            o.modes = strcmp(v, "overwrite") == 0 ? 1 : strcmp(v, "accumulate") == 0 ? 2
+                      : strcmp(v, "both") == 0     ? 3
+                                                   : 0;
+            bad = o.modes == 0;
+            a++;
+        } else
+            bad = 1;
+        if (bad) {
+            fprintf(stderr, "regionloss_bench: bad argument \"%s\"\n", s);
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    bench_report rep;
+    memset(&rep, 0, sizeof rep);
+    bench_machine_read(&rep.start);
+    rep.reps = o.reps;
+    rep.ref_reps = o.ref_reps < o.reps ? o.ref_reps : o.reps;
+    rep.threads = o.threads;
+    if (o.max_threads == 0)
+        o.max_threads = rep.start.cpus > 0 ? rep.start.cpus : 1;
+    const int max_t = o.max_threads > o.threads ? o.max_threads : o.threads;
+
+    const char *const *avail = rl_variant_list();
+    const char *names[16];
+    int n_names = 0;
+    for (int v = 0; avail[v] && n_names < 16; v++)
+        if (in_list(o.variants, avail[v], 0))
+            names[n_names++] = avail[v];
+    if (n_names == 0) {
+        fprintf(stderr, "regionloss_bench: no available variant matches \"%s\"\n", o.variants);
+        return 2;
+    }
+
+    /* Roofline pools, one per thread count (NULL: the calling thread). */
+    rl_pool **pools = calloc((size_t)max_t + 1, sizeof *pools);
+    for (int t = 2; pools && t <= max_t; t++)
+        if (rl_pool_create(t, &pools[t]) != RL_OK) {
+            fprintf(stderr, "regionloss_bench: %s\n", rl_last_error());
+            return 1;
+        }
+
+    int selected = 0;
+    for (int ri = 0; ri < bench_n_rows; ri++) {
+        const bench_row *row = &bench_rows[ri];
+        if (!in_list(o.filter, row->name, 1))
+            continue;
+        selected++;
+        fprintf(stderr, "bench: %s ...\n", row->name);
+        row_ctx x;
+        if (row_setup(row, &x) != 0) {
+            fprintf(stderr, "regionloss_bench: %s: setup failed (out of memory?)\n", row->name);
+            row_free(&x);
+            return 1;
+        }
+        for (int acc = 0; acc < 2; acc++) {
+            if (!((o.modes >> acc) & 1))
+                continue;
+            rl_plan *plans[16];
+            int threads[16];
+            rl_pool *pp[16];
+            for (int v = 0; v < n_names; v++) {
+                plans[v] = make_plan(row, acc, names[v], o.threads);
+                threads[v] = o.threads;
+                pp[v] = pools[o.threads];
+                if (!plans[v])
+                    return 1;
+            }
+            if (measure(&x, acc, plans, threads, pp, n_names, &o, 0, &rep) != 0)
+                return 1;
+            for (int v = 0; v < n_names; v++)
+                rl_plan_destroy(plans[v]);
+
+            /* Thread scaling of the batch-of-64 rows, every fast variant. */
+            if (!o.scaling || row->N != 64)
+                continue;
+            for (int v = 0; v < n_names; v++) {
+                if (strcmp(names[v], "reference") == 0)
+                    continue;
+                rl_plan *sp[16];
+                int st[16];
+                rl_pool *spp[16];
+                int ns = 0;
+                for (int t = 1; t <= o.max_threads && ns < 16; t++, ns++) {
+                    sp[ns] = make_plan(row, acc, names[v], t);
+                    st[ns] = t;
+                    spp[ns] = pools[t];
+                    if (!sp[ns])
+                        return 1;
+                }
+                if (measure(&x, acc, sp, st, spp, ns, &o, 1, &rep) != 0)
+                    return 1;
+                for (int s = 0; s < ns; s++)
+                    rl_plan_destroy(sp[s]);
+            }
+        }
+        row_free(&x);
+    }
+    for (int t = 2; t <= max_t; t++)
+        rl_pool_destroy(pools[t]);
+    free(pools);
+    if (selected == 0) {
+        fprintf(stderr, "regionloss_bench: no row matches \"%s\" (--list shows them)\n", o.filter);
+        return 2;
+    }
+    bench_machine_read(&rep.end);
+    if (o.json)
+        bench_report_json(&rep, stdout);
+    else
+        bench_report_table(&rep, stdout);
+    if (rep.failures)
+        fprintf(stderr, "regionloss_bench: %d call(s) failed or disagreed with the reference\n",
+                rep.failures);
+    free(rep.m);
+    return rep.failures ? 1 : 0;
+}

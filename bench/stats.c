@@ -1,0 +1,67 @@
+#include "stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_median(const double *x, int n)
+{
+    double *tmp = malloc((size_t)n * sizeof *x);
+    if (!tmp)
+        return x[0];
+    memcpy(tmp, x, (size_t)n * sizeof *x);
+    qsort(tmp, (size_t)n, sizeof *tmp, cmp_double);
+    const double m = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+    free(tmp);
+    return m;
+}
+
+double bench_min(const double *x, int n)
+{
+    double m = x[0];
+    for (int k = 1; k < n; k++)
+        m = x[k] < m ? x[k] : m;
+    return m;
+}
+
+void bench_machine_read(bench_machine *m)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->cpu, sizeof m->cpu, "unknown CPU");
+    m->cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    m->load[0] = m->load[1] = m->load[2] = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf %lf %lf", &m->load[0], &m->load[1], &m->load[2]) != 3)
+            m->load[0] = m->load[1] = m->load[2] = -1;
+        fclose(f);
+    }
+    f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            const char *colon = strchr(line, ':');
+            if (strncmp(line, "model name", 10) == 0 && colon) {
+                snprintf(m->cpu, sizeof m->cpu, "%s", colon + 2);
+                m->cpu[strcspn(m->cpu, "\n")] = '\0';
+                break;
+            }
+        }
+        fclose(f);
+    }
+}

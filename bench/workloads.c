@@ -1,0 +1,136 @@
+/* Workloads sized like the YOLOv2 trainings people run (issue 7), with
+ * inputs that look like a half-trained detector's: objectness mostly low,
+ * box offsets and sizes of moderate magnitude, and about half of the
+ * responsible predictions already near their truth, so that the IoUs, the
+ * masks and therefore the branches taken are the ones training sees. */
+#include "workloads.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Anchors in grid cells, as the published configs give them. */
+static const float voc_anchors[10] = {1.3221f,  1.73145f, 3.19275f, 4.00944f, 5.05587f,
+                                      8.09892f, 9.47112f, 4.84053f, 11.2364f, 10.0071f};
+static const float coco_anchors[10] = {0.57273f, 0.677385f, 1.87446f, 2.06253f, 3.33843f,
+                                       5.47434f, 7.88282f,  3.52778f, 9.77052f, 9.16828f};
+/* The nine YOLOv3 pixel anchors over a stride of 8 (a 416 input, 52x52). */
+static const float large_anchors[18] = {1.25f,  1.625f, 2.0f,   3.75f,   4.125f,  2.875f,
+                                        3.75f,  7.625f, 7.75f,  5.625f,  7.375f,  14.875f,
+                                        14.5f,  11.25f, 19.5f,  24.75f,  46.625f, 40.75f};
+static const float yolo9000_anchors[6] = {0.77871f, 1.14074f, 3.00525f,
+                                          4.31277f, 9.22725f, 9.61974f};
+
+const bench_row bench_rows[] = {
+    {"voc-2", "VOC 13x13 B5 C20, 2 truths", 64, 13, 13, 5, 20, 2, voc_anchors},
+    {"voc-8", "VOC 13x13 B5 C20, 8 truths", 64, 13, 13, 5, 20, 8, voc_anchors},
+    {"voc-30", "VOC 13x13 B5 C20, 30 truths", 64, 13, 13, 5, 20, 30, voc_anchors},
+    {"coco13-8", "COCO 13x13 B5 C80, 8 truths", 64, 13, 13, 5, 80, 8, coco_anchors},
+    {"coco13-30", "COCO 13x13 B5 C80, 30 truths", 64, 13, 13, 5, 80, 30, coco_anchors},
+    {"coco19-8", "COCO 19x19 B5 C80, 8 truths", 64, 19, 19, 5, 80, 8, coco_anchors},
+    {"coco19-30", "COCO 19x19 B5 C80, 30 truths", 64, 19, 19, 5, 80, 30, coco_anchors},
+    {"large-100", "large 52x52 B9 C80, 100 truths", 16, 52, 52, 9, 80, 100, large_anchors},
+    {"c9418-8", "many classes 13x13 B3 C9418, 8 truths", 16, 13, 13, 3, 9418, 8,
+     yolo9000_anchors},
+};
+const int bench_n_rows = (int)(sizeof bench_rows / sizeof bench_rows[0]);
+
+typedef struct rng {
+    uint64_t s;
+} rng;
+
+static uint64_t next(rng *r)
+{ /* splitmix64: the same stream on every machine */
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double unif(rng *r) { return (double)(next(r) >> 11) / 9007199254740992.0; }
+static float between(rng *r, double lo, double hi) { return (float)(lo + (hi - lo) * unif(r)); }
+
+static uint64_t name_seed(const char *s)
+{ /* FNV-1a: each row its own stream, independent of the table's order */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
+}
+
+float *bench_alloc_floats(size_t count)
+{
+    const size_t bytes = (count * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+int bench_input_make(const bench_row *row, bench_input *in)
+{
+    memset(in, 0, sizeof *in);
+    rng r = {name_seed(row->name)};
+    const int64_t HW = (int64_t)row->H * row->W, K = 5 + (int64_t)row->C;
+    in->count = (size_t)row->N * (size_t)row->B * (size_t)K * (size_t)HW;
+    in->n_truths = (int64_t)row->N * row->truths;
+    in->pred = bench_alloc_floats(in->count);
+    in->truths = malloc((size_t)(in->n_truths ? in->n_truths : 1) * sizeof(rl_box));
+    in->offsets = malloc((size_t)(row->N + 1) * sizeof(int64_t));
+    if (!in->pred || !in->truths || !in->offsets) {
+        bench_input_free(in);
+        return -1;
+    }
+
+    for (int32_t n = 0; n < row->N; n++)
+        for (int32_t b = 0; b < row->B; b++) {
+            float *plane = in->pred + ((int64_t)n * row->B + b) * K * HW;
+            for (int64_t q = 0; q < HW; q++) {
+                plane[q] = between(&r, -2.0, 2.0);          /* tx */
+                plane[HW + q] = between(&r, -2.0, 2.0);     /* ty */
+                plane[2 * HW + q] = between(&r, -1.0, 1.0); /* tw */
+                plane[3 * HW + q] = between(&r, -1.0, 1.0); /* th */
+                plane[4 * HW + q] = between(&r, -7.0, 1.0); /* tc: mostly "no object" */
+            }
+            for (int64_t x = 5 * HW; x < K * HW; x++)
+                plane[x] = between(&r, -4.0, 4.0);
+        }
+
+    /* Truths on a jittered grid (spread over the image, a few per region),
+     * sizes log-uniform from 3% to 80% of the image. */
+    const int32_t g = (int32_t)ceil(sqrt((double)(row->truths ? row->truths : 1)));
+    in->offsets[0] = 0;
+    for (int32_t n = 0; n < row->N; n++) {
+        for (int32_t t = 0; t < row->truths; t++) {
+            rl_box *bx = &in->truths[(int64_t)n * row->truths + t];
+            const int32_t cell = (t + n) % (g * g);
+            bx->cx = (float)(((cell % g) + unif(&r)) / g);
+            bx->cy = (float)(((cell / g) + unif(&r)) / g);
+            bx->w = (float)exp(log(0.03) + (log(0.8) - log(0.03)) * unif(&r));
+            bx->h = (float)exp(log(0.03) + (log(0.8) - log(0.03)) * unif(&r));
+            bx->cls = (int32_t)(next(&r) % (uint64_t)row->C);
+            if (unif(&r) < 0.5) { /* this truth's slot has nearly learnt its box */
+                const int32_t j = (int32_t)fmin(floor((double)bx->cx * row->W), row->W - 1);
+                const int32_t i = (int32_t)fmin(floor((double)bx->cy * row->H), row->H - 1);
+                for (int32_t b = 0; b < row->B; b++) {
+                    float *s = in->pred + ((int64_t)n * row->B + b) * K * HW + (int64_t)i * row->W + j;
+                    s[2 * HW] = (float)log((double)bx->w * row->W / row->anchors[2 * b]) +
+                                between(&r, -0.2, 0.2);
+                    s[3 * HW] = (float)log((double)bx->h * row->H / row->anchors[2 * b + 1]) +
+                                between(&r, -0.2, 0.2);
+                    s[4 * HW] = between(&r, -1.0, 3.0);
+                }
+            }
+        }
+        in->offsets[n + 1] = in->offsets[n] + row->truths;
+    }
+    return 0;
+}
+
+void bench_input_free(bench_input *in)
+{
+    free(in->pred);
+    free(in->truths);
+    free(in->offsets);
+    memset(in, 0, sizeof *in);
+}

@@ -1,0 +1,38 @@
+/* The benchmark's standard workloads (issue 7) and their deterministic
+ * synthetic inputs. */
+#ifndef BENCH_WORKLOADS_H
+#define BENCH_WORKLOADS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "regionloss.h"
+
+typedef struct bench_row {
+    const char *name;     /* what --filter matches */
+    const char *what;     /* one line for the table's legend */
+    int32_t N, H, W, B, C;
+    int32_t truths;       /* per image */
+    const float *anchors; /* 2*B, grid cells */
+} bench_row;
+
+extern const bench_row bench_rows[];
+extern const int bench_n_rows;
+
+/* One row's batch.  pred is 64-byte aligned and NCHW. */
+typedef struct bench_input {
+    float *pred;
+    size_t count; /* floats in pred (and in a gradient) */
+    rl_box *truths;
+    int64_t *offsets;
+    int64_t n_truths;
+} bench_input;
+
+/* 0 on success.  The same row always gives the same bytes. */
+int bench_input_make(const bench_row *row, bench_input *in);
+void bench_input_free(bench_input *in);
+
+/* 64-byte aligned, zero-filled (so every page is mapped before timing). */
+float *bench_alloc_floats(size_t count);
+
+#endif
