@@ -55,6 +55,11 @@ static double iou(nbox a, nbox b)
     return uni > 0 ? inter / uni : 0;
 }
 
+/* Anchor n's size normalised to the image, in double (float / int would
+ * round to float in C). */
+static double anchor_w(const dn_region *l, int n) { return (double)l->biases[2 * n] / l->w; }
+static double anchor_h(const dn_region *l, int n) { return (double)l->biases[2 * n + 1] / l->h; }
+
 /* The predicted box of anchor n at column i, row j, from the activated
  * output: x, y already through the logistic, w, h still raw. */
 static nbox region_box(const dn_region *l, int b, int n, int j, int i)
@@ -62,8 +67,8 @@ static nbox region_box(const dn_region *l, int b, int n, int j, int i)
     nbox p;
     p.x = (i + l->output[dn_entry(l, b, n, j, i, 0)]) / l->w;
     p.y = (j + l->output[dn_entry(l, b, n, j, i, 1)]) / l->h;
-    p.w = exp(l->output[dn_entry(l, b, n, j, i, 2)]) * l->biases[2 * n] / l->w;
-    p.h = exp(l->output[dn_entry(l, b, n, j, i, 3)]) * l->biases[2 * n + 1] / l->h;
+    p.w = exp(l->output[dn_entry(l, b, n, j, i, 2)]) * anchor_w(l, n);
+    p.h = exp(l->output[dn_entry(l, b, n, j, i, 3)]) * anchor_h(l, n);
     return p;
 }
 
@@ -76,8 +81,8 @@ static double box_delta(dn_region *l, nbox truth, int b, int n, int j, int i, do
     const double target[4] = {
         truth.x * l->w - i,
         truth.y * l->h - j,
-        log(truth.w * l->w / l->biases[2 * n]),
-        log(truth.h * l->h / l->biases[2 * n + 1]),
+        log(truth.w * l->w / (double)l->biases[2 * n]),
+        log(truth.h * l->h / (double)l->biases[2 * n + 1]),
     };
     for (int e = 0; e < 4; e++) {
         const int at = dn_entry(l, b, n, j, i, e);
@@ -172,8 +177,7 @@ void dn_forward(dn_region *l, const float *input, const float *truth, int64_t se
                     if (seen < l->warmup_seen) {
                         /* the anchor itself, centred in the cell */
                         const nbox prior = {(i + .5) / l->w, (j + .5) / l->h,
-                                            l->biases[2 * n] / l->w,
-                                            l->biases[2 * n + 1] / l->h};
+                                            anchor_w(l, n), anchor_h(l, n)};
                         box_delta(l, prior, b, n, j, i, l->warmup_scale);
                     }
                 }
@@ -193,7 +197,7 @@ void dn_forward(dn_region *l, const float *input, const float *truth, int64_t se
             int best_n = 0;
             double best_shape = 0;
             for (int n = 0; n < l->n; n++) {
-                const nbox a = {0, 0, l->biases[2 * n] / l->w, l->biases[2 * n + 1] / l->h};
+                const nbox a = {0, 0, anchor_w(l, n), anchor_h(l, n)};
                 const nbox s = {0, 0, g.w, g.h};
                 const double v = iou(a, s);
                 if (v > best_shape) {
