@@ -20,10 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diffcheck.h"
-#include "dn_model.h"
+#include "dn_compare.h"
 #include "dn_support.h"
-#include "tolerance.h"
 
 #define MAX_BOXES 30
 
@@ -167,194 +165,6 @@ static void free_case(dcase *c)
     free(c->truth);
 }
 
-static void run_model(const dcase *c, dn_region *l)
-{
-    memset(l, 0, sizeof *l);
-    l->batch = c->N;
-    l->w = c->cfg.W;
-    l->h = c->cfg.H;
-    l->n = c->cfg.B;
-    l->classes = c->cfg.C;
-    l->max_boxes = MAX_BOXES;
-    l->biases = c->anchors;
-    l->coord_scale = c->cfg.lambda_coord;
-    l->class_scale = c->cfg.lambda_class;
-    l->object_scale = c->cfg.lambda_obj;
-    l->noobject_scale = c->cfg.lambda_noobj;
-    l->thresh = c->cfg.thresh;
-    l->rescore = c->cfg.rescore;
-    l->softmax = !c->cfg.logistic_classes;
-    l->warmup_seen = c->cfg.warmup_seen;
-    l->warmup_scale = c->cfg.warmup_scale;
-    dn_alloc(l);
-    dn_forward(l, c->pred, c->truth, c->seen);
-}
-
-/* The same tensor in NHWC (SPEC section 1), for the layout variant. */
-static int64_t nhwc_off(const rl_config *cfg, int64_t n, int64_t i, int64_t j, int64_t b,
-                        int64_t k)
-{
-    return (((n * cfg->H + i) * cfg->W + j) * cfg->B + b) * (5 + cfg->C) + k;
-}
-
-typedef struct cmp {
-    int bad;
-    const char *what;
-} cmp;
-
-static void fail(cmp *m, const char *fmt, double got, double want)
-{
-    if (m->bad++ < 8)
-        cr_expect_fail("%s: %s: got %.17g, darknet %.17g", m->what, fmt, got, want);
-}
-
-/* The reference (through the internal double gradient) against l.delta,
- * in the given layout. */
-static void reference_vs_model(const dcase *c, const dn_region *l, rl_layout layout, cmp *m)
-{
-    rl_config cfg = c->cfg;
-    cfg.layout = layout;
-    const size_t count = dn_count(&cfg, c->N);
-    float *pred = malloc(count * sizeof *pred);
-    double *g = malloc(count * sizeof *g);
-    cr_assert(pred && g);
-    for (int n = 0; n < c->N; n++)
-        for (int i = 0; i < cfg.H; i++)
-            for (int j = 0; j < cfg.W; j++)
-                for (int b = 0; b < cfg.B; b++)
-                    for (int k = 0; k < 5 + cfg.C; k++)
-                        pred[layout == RL_LAYOUT_NCHW ? dn_off(&cfg, n, i, j, b, k)
-                                                      : nhwc_off(&cfg, n, i, j, b, k)] =
-                            c->pred[dn_off(&cfg, n, i, j, b, k)];
-    const rl_batch batch = {.n_images = c->N, .pred = pred, .truths = c->boxes,
-                            .truth_offsets = c->off, .seen = c->seen};
-    rl_result r;
-    dn_reference_grad(&cfg, &batch, g, &r);
-    const double div = cfg.norm == RL_NORM_IMAGES ? c->N : 1;
-
-    for (int n = 0; n < c->N; n++)
-        for (int i = 0; i < cfg.H; i++)
-            for (int j = 0; j < cfg.W; j++)
-                for (int b = 0; b < cfg.B; b++)
-                    for (int k = 0; k < 5 + cfg.C; k++) {
-                        const int64_t at = layout == RL_LAYOUT_NCHW
-                                               ? dn_off(&cfg, n, i, j, b, k)
-                                               : nhwc_off(&cfg, n, i, j, b, k);
-                        const double want = l->delta[dn_entry(l, n, b, i, j, k)];
-                        const double got = dn_delta_from_grad(
-                            &cfg, k, c->pred[dn_off(&cfg, n, i, j, b, k)], g[at], div);
-                        const int ok = want == 0 ? g[at] == 0
-                                                 : fabs(got - want) <= DN_DELTA_REL * fabs(want);
-                        if (!ok) {
-                            char where[96];
-                            snprintf(where, sizeof where, "l.delta (n %d, i %d, j %d, b %d, k %d)",
-                                     n, i, j, b, k);
-                            fail(m, where, got, want);
-                        }
-                    }
-
-    const struct {
-        const char *name;
-        double got, want;
-    } line[] = {
-        {"cost", r.darknet.cost, l->cost},
-        {"Avg IOU", r.darknet.avg_iou, l->line.avg_iou},
-        {"Class", r.darknet.avg_cls, l->line.avg_cat},
-        {"Obj", r.darknet.avg_obj, l->line.avg_obj},
-        {"No Obj", r.darknet.avg_anyobj, l->line.avg_anyobj},
-        {"Avg Recall", r.darknet.recall, l->line.recall},
-        {"recall75", r.darknet.recall75, l->line.recall75},
-    };
-    for (size_t q = 0; q < sizeof line / sizeof line[0]; q++)
-        if (!(fabs(line[q].got - line[q].want) <= DN_DELTA_REL * fabs(line[q].want)))
-            fail(m, line[q].name, line[q].got, line[q].want);
-    if (r.darknet.count != l->line.count)
-        fail(m, "count", (double)r.darknet.count, l->line.count);
-    free(pred);
-    free(g);
-}
-
-static int near(double a, double b) { return fabs(a - b) <= RL_TOL_THRESH; }
-
-/* A float variant's gradient, line and cost against l.delta. */
-static void variant_vs_model(const dcase *c, const dn_region *l, const char *variant, cmp *m)
-{
-    rl_config cfg = c->cfg;
-    cfg.variant = variant;
-    rl_plan *plan;
-    cr_assert(rl_plan_create(&cfg, &plan) == RL_OK, "%s", rl_last_error());
-    const size_t count = dn_count(&cfg, c->N);
-    float *g = malloc(count * sizeof *g);
-    cr_assert(g);
-    const rl_batch batch = {.n_images = c->N, .pred = c->pred, .truths = c->boxes,
-                            .truth_offsets = c->off, .seen = c->seen};
-    rl_result r;
-    cr_assert(rl_compute(plan, &batch, &r, g) == RL_OK, "%s: %s", variant, rl_last_error());
-    const double div = cfg.norm == RL_NORM_IMAGES ? c->N : 1;
-    const double warm = c->seen < cfg.warmup_seen ? cfg.warmup_scale : 0;
-    const double wk[3] = {fmax(2 * cfg.lambda_coord, warm) / div,
-                          fmax(cfg.lambda_obj, cfg.lambda_noobj) / div, cfg.lambda_class / div};
-    int decision_near = 0;
-    for (int n = 0; n < c->N; n++)
-        for (int i = 0; i < cfg.H; i++)
-            for (int j = 0; j < cfg.W; j++)
-                for (int b = 0; b < cfg.B; b++) {
-                    const double best = l->best_iou[((n * cfg.B + b) * cfg.H + i) * cfg.W + j];
-                    const int near_thresh = near(best, cfg.thresh);
-                    decision_near |= near_thresh;
-                    for (int k = 0; k < 5 + cfg.C; k++) {
-                        if (k == 4 && near_thresh)
-                            continue;
-                        const int64_t at = dn_off(&cfg, n, i, j, b, k);
-                        const double t = c->pred[at];
-                        const int logistic = k == 0 || k == 1 || k == 4 ||
-                                             (k >= 5 && cfg.logistic_classes);
-                        /* the gradient darknet's delta stands for */
-                        const double d = l->delta[dn_entry(l, n, b, i, j, k)];
-                        const double want = -d * (logistic ? dn_slope(t) : 1.0) / div;
-                        const double w = wk[k < 4 ? 0 : k == 4 ? 1 : 2];
-                        const int ok = d == 0 ? g[at] == 0
-                                              : fabs(g[at] - want) <= RL_TOL_REL * fabs(want) +
-                                                                          RL_TOL_ABS * w +
-                                                                          RL_TOL_FLOOR;
-                        if (!ok) {
-                            char where[128];
-                            snprintf(where, sizeof where, "%s: gradient (n %d, i %d, j %d, b %d, k %d)",
-                                     variant, n, i, j, b, k);
-                            fail(m, where, g[at], want);
-                        }
-                    }
-                }
-    for (int q = 0; q < c->N * MAX_BOXES; q++)
-        decision_near |= near(l->truth_iou[q], 0.5) || near(l->truth_iou[q], 0.75);
-    const struct {
-        const char *name;
-        double got, want, scale;
-    } line[] = {
-        {"cost", r.darknet.cost, l->cost, 0},
-        {"Avg IOU", r.darknet.avg_iou, l->line.avg_iou, 1},
-        {"Class", r.darknet.avg_cls, l->line.avg_cat, 1},
-        {"Obj", r.darknet.avg_obj, l->line.avg_obj, 1},
-        {"No Obj", r.darknet.avg_anyobj, l->line.avg_anyobj, 1},
-        {"Avg Recall", r.darknet.recall, l->line.recall, 0},
-        {"recall75", r.darknet.recall75, l->line.recall75, 0},
-    };
-    for (size_t q = 0; q < sizeof line / sizeof line[0]; q++) {
-        if (decision_near && (q == 0 || q >= 5))
-            continue; /* a flipped decision moves these by a whole term */
-        if (!(fabs(line[q].got - line[q].want) <=
-              RL_TOL_REL * fabs(line[q].want) + RL_TOL_ABS * line[q].scale + RL_TOL_FLOOR)) {
-            char where[64];
-            snprintf(where, sizeof where, "%s: %s", variant, line[q].name);
-            fail(m, where, line[q].got, line[q].want);
-        }
-    }
-    if (r.darknet.count != l->line.count)
-        fail(m, "count", (double)r.darknet.count, l->line.count);
-    free(g);
-    rl_plan_destroy(plan);
-}
-
 static uint64_t env_u64(const char *name, uint64_t dflt)
 {
     const char *v = getenv(name);
@@ -377,17 +187,18 @@ Test(delta_equivalence, random_batches, .timeout = 600)
     for (uint64_t q = first; q < last && failed < 3; q++) {
         dcase c;
         make_case(&c, seed, q);
+        const dn_batch db = {&c.cfg, c.N, c.pred, c.truth, MAX_BOXES, c.boxes, c.off, c.seen};
         dn_region l;
-        run_model(&c, &l);
+        dn_model_run(&db, &l);
         char what[300];
         snprintf(what, sizeof what, "seed %llu case %llu (%s)", (unsigned long long)seed,
                  (unsigned long long)q, c.desc);
-        cmp m = {0, what};
-        reference_vs_model(&c, &l, RL_LAYOUT_NCHW, &m);
-        reference_vs_model(&c, &l, RL_LAYOUT_NHWC, &m);
+        dn_cmp m = {0, what};
+        dn_compare_reference(&db, &l, RL_LAYOUT_NCHW, &m);
+        dn_compare_reference(&db, &l, RL_LAYOUT_NHWC, &m);
         for (const char *const *v = rl_variant_list(); *v; v++)
             if (strcmp(*v, "reference") != 0)
-                variant_vs_model(&c, &l, *v, &m);
+                dn_compare_variant(&db, &l, *v, &m);
         const rl_batch batch = {.n_images = c.N, .pred = c.pred, .truths = c.boxes,
                                 .truth_offsets = c.off, .seen = c.seen};
         dn_diffcheck_all(&c.cfg, &batch, what);
