@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "breakdown.h"
 #include "internal.h"
 #include "pool.h"
 #include "report.h"
@@ -20,7 +21,7 @@
 #include "workloads.h"
 
 typedef struct options {
-    int reps, ref_reps, threads, json, scaling, max_threads;
+    int reps, ref_reps, threads, json, scaling, max_threads, breakdown, cpu_time;
     const char *filter;   /* comma-separated globs over row names */
     const char *variants; /* comma-separated names; NULL: all available */
     int modes;            /* bit 0 overwrite, bit 1 accumulate */
@@ -32,12 +33,16 @@ static void usage(FILE *f)
             "usage: regionloss_bench [--reps R] [--ref-reps R] [--filter ROW[,ROW...]]\n"
             "                        [--threads T] [--variant NAME[,NAME...]]\n"
             "                        [--mode overwrite|accumulate|both] [--max-threads P]\n"
-            "                        [--no-scaling] [--json] [--list]\n"
+            "                        [--no-scaling] [--json] [--list] [--breakdown] [--cpu-time]\n"
             "  ROW is a glob over the row names (--list shows them).\n"
             "  --reps: timed calls per variant after one warm-up (default 11);\n"
             "  --ref-reps: of those, how many the slow reference gets (default 3);\n"
             "  --threads: threads of the main table (default 1);\n"
-            "  --max-threads: thread scaling goes 1..P (default: online CPUs).\n");
+            "  --max-threads: thread scaling goes 1..P (default: online CPUs);\n"
+            "  --cpu-time: time the 1-thread measurements by the calling thread's CPU\n"
+            "    time rather than the wall clock (a loaded machine; scaling stays wall);\n"
+            "  --breakdown: instead of the table, time each kernel of every selected\n"
+            "    driver variant alone (1 thread) and show where a call's time goes.\n");
 }
 
 static int parse_int(const char *s, int lo, int *out)
@@ -95,6 +100,7 @@ typedef struct row_ctx {
     size_t ws_size;
     rl_result ref; /* the reference's result, against which every call is checked */
     uint8_t *noobj;
+    uint8_t *objkind; /* 1 at responsible slots, plane order (breakdown.h) */
     int64_t *obj_base, *obj_off;
     uint32_t *sink;
     roofline rf;
@@ -106,6 +112,7 @@ static void row_free(row_ctx *x)
     free(x->grad);
     free(x->ws);
     free(x->noobj);
+    free(x->objkind);
     free(x->obj_base);
     free(x->obj_off);
     free(x->sink);
@@ -121,12 +128,13 @@ static int row_setup(const bench_row *row, row_ctx *x)
     const int64_t N = row->N, HW = (int64_t)row->H * row->W, K = 5 + (int64_t)row->C;
     const int64_t slots = N * HW * row->B;
     x->noobj = calloc((size_t)slots, 1);
+    x->objkind = calloc((size_t)slots, 1);
     x->obj_base = malloc((size_t)(x->in.n_truths + 1) * sizeof(int64_t));
     x->obj_off = malloc((size_t)(N + 1) * sizeof(int64_t));
     x->sink = calloc((size_t)N, sizeof(uint32_t));
     int8_t *kind = malloc((size_t)slots);
     rl_plan *ref = make_plan(row, 0, "reference", 1);
-    if (!x->grad || !x->noobj || !x->obj_base || !x->obj_off || !x->sink || !kind || !ref) {
+    if (!x->grad || !x->noobj || !x->objkind || !x->obj_base || !x->obj_off || !x->sink || !kind || !ref) {
         free(kind);
         rl_plan_destroy(ref);
         return -1;
@@ -157,6 +165,7 @@ static int row_setup(const bench_row *row, row_ctx *x)
             for (int64_t q = 0; q < HW; q++) {
                 const int8_t k = kind[(n * HW + q) * row->B + b];
                 x->noobj[(n * row->B + b) * HW + q] = k == RL_SLOT_NOOBJ;
+                x->objkind[(n * row->B + b) * HW + q] = k == RL_SLOT_OBJ ? RL_KIND_OBJ : 0;
                 if (k == RL_SLOT_OBJ)
                     x->obj_base[n_obj++] = (n * row->B + b) * K * HW + q;
             }
@@ -233,6 +242,8 @@ static int measure(row_ctx *x, int accumulate, rl_plan *const *plans, const int 
                    rl_pool *const *pools, int n, const options *o, int scaling, bench_report *rep)
 {
     const int reps = o->reps;
+    /* Pooled calls run on several threads: only the wall clock sees them. */
+    bench_use_thread_cpu_time(o->cpu_time && !scaling);
     double *samples = calloc((size_t)n * (size_t)reps, sizeof(double));
     double *roof = calloc((size_t)n * (size_t)reps, sizeof(double));
     if (!samples || !roof || row_workspace(x, plans, n) != 0) {
@@ -271,7 +282,7 @@ static int measure(row_ctx *x, int accumulate, rl_plan *const *plans, const int 
 
 int main(int argc, char **argv)
 {
-    options o = {11, 3, 1, 0, 1, 0, NULL, NULL, 3};
+    options o = {11, 3, 1, 0, 1, 0, 0, 0, NULL, NULL, 3};
     for (int a = 1; a < argc; a++) {
         const char *s = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
         int bad = 0;
@@ -279,6 +290,10 @@ int main(int argc, char **argv)
             o.json = 1;
         else if (strcmp(s, "--no-scaling") == 0)
             o.scaling = 0;
+        else if (strcmp(s, "--breakdown") == 0)
+            o.breakdown = 1;
+        else if (strcmp(s, "--cpu-time") == 0)
+            o.cpu_time = 1;
         else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             usage(stdout);
             return 0;
@@ -316,8 +331,13 @@ int main(int argc, char **argv)
         }
     }
 
+    if (o.cpu_time && o.threads != 1) {
+        fprintf(stderr, "regionloss_bench: --cpu-time measures one thread; drop --threads\n");
+        return 2;
+    }
     bench_report rep;
     memset(&rep, 0, sizeof rep);
+    rep.cpu_time = o.cpu_time;
     bench_machine_read(&rep.start);
     rep.reps = o.reps;
     rep.ref_reps = o.ref_reps < o.reps ? o.ref_reps : o.reps;
@@ -357,6 +377,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "regionloss_bench: %s: setup failed (out of memory?)\n", row->name);
             row_free(&x);
             return 1;
+        }
+        if (o.breakdown) {
+            bench_use_thread_cpu_time(o.cpu_time);
+            const breakdown_input bi = {row, &x.in, x.objkind, x.obj_base, x.obj_off, x.grad};
+            for (int v = 0; v < n_names; v++)
+                if (strcmp(names[v], "reference") != 0 &&
+                    bench_breakdown(&bi, names[v], o.reps, stdout) != 0)
+                    return 1;
+            fflush(stdout);
+            row_free(&x);
+            continue;
         }
         for (int acc = 0; acc < 2; acc++) {
             if (!((o.modes >> acc) & 1))
@@ -409,7 +440,12 @@ int main(int argc, char **argv)
         return 2;
     }
     bench_machine_read(&rep.end);
-    if (o.json)
+    if (o.breakdown) {
+        char l0[64], l1[64];
+        snprintf(l0, sizeof l0, "%.2f %.2f %.2f", rep.start.load[0], rep.start.load[1], rep.start.load[2]);
+        snprintf(l1, sizeof l1, "%.2f %.2f %.2f", rep.end.load[0], rep.end.load[1], rep.end.load[2]);
+        printf("\nload average %s at start, %s at end\n", l0, l1);
+    } else if (o.json)
         bench_report_json(&rep, stdout);
     else
         bench_report_table(&rep, stdout);

@@ -120,8 +120,11 @@ void bench_report_table(const bench_report *r, FILE *out)
     fprintf(out, "regionloss_bench %s: NCHW, spec mode; median of %d calls after a warm-up "
                  "(reference: %d); roofline: best of the same run\n",
             rl_version(), r->reps, r->ref_reps);
-    fprintf(out, "machine: %s, %d CPUs; load average %s at start, %s at end\n\n", r->start.cpu,
+    fprintf(out, "machine: %s, %d CPUs; load average %s at start, %s at end\n", r->start.cpu,
             r->start.cpus, l0, l1);
+    fprintf(out, "clock: %s\n\n",
+            r->cpu_time ? "CPU time of the calling thread (thread scaling: wall clock)"
+                        : "wall clock");
 
     fprintf(out, "threads = %d\n%-10s %-10s %-10s %12s %12s %11s\n", r->threads, "row", "mode",
             "variant", "ns/image", "x reference", "x roofline");
@@ -202,6 +205,7 @@ void bench_report_json(const bench_report *r, FILE *out)
             rl_version());
     fprintf(out, "  \"reps\": %d,\n  \"reference_reps\": %d,\n  \"threads\": %d,\n", r->reps,
             r->ref_reps, r->threads);
+    fprintf(out, "  \"clock\": \"%s\",\n", r->cpu_time ? "thread_cpu" : "wall");
     json_machine(out, "machine_start", &r->start);
     fprintf(out, ",\n");
     json_machine(out, "machine_end", &r->end);

@@ -23,6 +23,7 @@ typedef struct bench_meas {
 typedef struct bench_report {
     bench_machine start, end;
     int reps, ref_reps, threads;
+    int cpu_time; /* the main table used thread CPU time (the scaling, wall time) */
     bench_meas *m;
     int n, cap;
     int failures; /* calls that failed or disagreed with the reference */

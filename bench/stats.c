@@ -6,10 +6,15 @@
 #include <time.h>
 #include <unistd.h>
 
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
+void bench_use_thread_cpu_time(int on) { bench_clock = on ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC; }
+int bench_using_thread_cpu_time(void) { return bench_clock == CLOCK_THREAD_CPUTIME_ID; }
+
 double bench_now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 

@@ -5,7 +5,13 @@
 
 #include <stddef.h>
 
+/* Wall time, or with bench_use_thread_cpu_time(1) the CPU time of the
+ * calling thread: on a loaded machine a long call is often descheduled
+ * part-way, and the wall clock then charges it for someone else's work.
+ * CPU time is only meaningful for work done by the calling thread alone. */
 double bench_now_ns(void);
+void bench_use_thread_cpu_time(int on);
+int bench_using_thread_cpu_time(void);
 /* Median and minimum of n > 0 samples (the array is not reordered). */
 double bench_median(const double *x, int n);
 double bench_min(const double *x, int n);

@@ -1,0 +1,224 @@
+#include "breakdown.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "stats.h"
+
+enum { P_OVER, P_ACC, P_CNT, P_MEMSET, P_MASK, P_MASK0, P_GRAD, P_GRAD_ACC, P_SOFT, P_SOFT_ACC, P_SOFT_X4, P_COUNT };
+
+
+typedef struct bd {
+    const breakdown_input *b;
+    const rl_kernels *k;
+    rl_plan *over, *acc;
+    rl_batch batch;
+    uint8_t *kind;   /* working copy: the mask kernel fills the non-responsible cells */
+    float *edges;    /* 5 floats per truth, image by image, as the driver lays them out */
+    int64_t HW, K;
+} bd;
+
+static rl_plan *plan_for(const bench_row *row, int accumulate, const char *variant)
+{
+    rl_config cfg;
+    rl_config_init(&cfg);
+    cfg.H = row->H;
+    cfg.W = row->W;
+    cfg.B = row->B;
+    cfg.C = row->C;
+    cfg.anchors = row->anchors;
+    cfg.grad_mode = accumulate ? RL_GRAD_ACCUMULATE : RL_GRAD_OVERWRITE;
+    cfg.variant = variant;
+    rl_plan *p = NULL;
+    return rl_plan_create(&cfg, &p) == RL_OK ? p : NULL;
+}
+
+static rl_run run_of(const bd *d, int64_t n, int32_t b)
+{
+    const bench_row *row = d->b->row;
+    const int64_t off = (n * row->B + b) * d->K * d->HW;
+    rl_run r = {d->b->in->pred + off, d->b->grad + off, 1, d->HW, (int32_t)d->HW, row->W,
+                row->anchors[2 * b], row->anchors[2 * b + 1]};
+    return r;
+}
+
+static rl_truth_soa soa_of(const bd *d, int64_t n, int with_truths)
+{
+    const bench_row *row = d->b->row;
+    const int64_t lo = d->b->in->offsets[n], nt = d->b->in->offsets[n + 1] - lo;
+    const float *e = d->edges + 5 * lo;
+    rl_truth_soa s = {e, e + nt, e + 2 * nt, e + 3 * nt, e + 4 * nt, with_truths ? (int32_t)nt : 0,
+                      d->b->in->truths + lo, row->H, row->W};
+    return s;
+}
+
+static void masks(const bd *d, int with_truths)
+{
+    const bench_row *row = d->b->row;
+    for (int64_t n = 0; n < row->N; n++) {
+        rl_truth_soa soa = soa_of(d, n, with_truths);
+        rl_mask_sums sums;
+        memset(&sums, 0, sizeof sums);
+        for (int32_t b = 0; b < row->B; b++) {
+            rl_mask_args a = {run_of(d, n, b), &soa, d->kind + (n * row->B + b) * d->HW, 0.6f, 0.6,
+                              0, 0, NULL};
+            d->k->mask(&a, &sums);
+        }
+    }
+}
+
+static void grads(const bd *d, int accumulate)
+{
+    const bench_row *row = d->b->row;
+    for (int64_t n = 0; n < row->N; n++)
+        for (int32_t b = 0; b < row->B; b++) {
+            rl_grad_args a = {run_of(d, n, b), d->kind + (n * row->B + b) * d->HW, 1e-4f, 0.0f,
+                              accumulate};
+            d->k->grad(&a);
+        }
+}
+
+/* times > 1: each slot several times in a row, the later calls with its
+ * lines in cache, which separates the kernel's arithmetic from its misses. */
+static void softmaxes(const bd *d, int accumulate, int times)
+{
+    const bench_row *row = d->b->row;
+    for (int64_t o = 0; o < d->b->obj_off[row->N]; o++) {
+        const int64_t base = d->b->obj_base[o] + 5 * d->HW;
+        rl_softmax_out out;
+        for (int t = 0; t < times; t++)
+            d->k->softmax(d->b->in->pred + base, d->HW, row->C, (int32_t)(o % row->C), 1e-2,
+                          d->b->grad + base, accumulate, &out);
+    }
+}
+
+static double piece(bd *d, int p)
+{
+    const bench_row *row = d->b->row;
+    const int64_t per_image = row->B * d->K * d->HW;
+    rl_result r;
+    const double t0 = bench_now_ns();
+    switch (p) {
+    case P_OVER:
+        rl_compute(d->over, &d->batch, &r, d->b->grad);
+        break;
+    case P_ACC:
+        rl_compute(d->acc, &d->batch, &r, d->b->grad);
+        break;
+    case P_CNT: {
+        rl_counts c;
+        rl_count(d->over, &d->batch, &c);
+        break;
+    }
+    case P_MEMSET:
+        for (int64_t n = 0; n < row->N; n++)
+            memset(d->b->grad + n * per_image, 0, (size_t)per_image * sizeof(float));
+        break;
+    case P_MASK:
+        masks(d, 1);
+        break;
+    case P_MASK0:
+        masks(d, 0);
+        break;
+    case P_GRAD:
+    case P_GRAD_ACC:
+        grads(d, p == P_GRAD_ACC);
+        break;
+    case P_SOFT:
+    case P_SOFT_ACC:
+        softmaxes(d, p == P_SOFT_ACC, 1);
+        break;
+    case P_SOFT_X4:
+        softmaxes(d, 1, 4);
+        break;
+    }
+    return bench_now_ns() - t0;
+}
+
+int bench_breakdown(const breakdown_input *b, const char *variant, int reps, FILE *out)
+{
+    const bench_row *row = b->row;
+    bd d;
+    memset(&d, 0, sizeof d);
+    d.b = b;
+    d.HW = (int64_t)row->H * row->W;
+    d.K = 5 + (int64_t)row->C;
+    d.over = plan_for(row, 0, variant);
+    d.acc = plan_for(row, 1, variant);
+    const int64_t slots = (int64_t)row->N * row->B * d.HW;
+    d.kind = malloc((size_t)slots);
+    d.edges = malloc((size_t)(5 * b->in->n_truths + 1) * sizeof(float));
+    size_t ws = 0;
+    if (d.over)
+        rl_workspace_size(d.over, row->N, b->in->n_truths, &ws);
+    void *space = malloc(ws ? ws : 1);
+    int rc = -1;
+    if (!d.over || !d.acc || !d.kind || !d.edges || !space || !d.over->variant ||
+        !d.over->kernels.mask) {
+        fprintf(stderr, "breakdown: %s: not a driver variant, or out of memory\n", variant);
+        goto done;
+    }
+    d.k = &d.over->kernels;
+    memcpy(d.kind, b->objkind, (size_t)slots);
+    d.batch = (rl_batch){row->N, b->in->pred, b->in->truths, b->in->offsets, 0, NULL, space, ws};
+    /* Truth edges exactly as the driver prepares them. */
+    for (int64_t n = 0; n < row->N; n++) {
+        const int64_t lo = b->in->offsets[n], nt = b->in->offsets[n + 1] - lo;
+        float *e = d.edges + 5 * lo;
+        for (int64_t t = 0; t < nt; t++) {
+            const rl_box *bx = &b->in->truths[lo + t];
+            const double X = (double)bx->cx * row->W, Y = (double)bx->cy * row->H;
+            const double Wg = (double)bx->w * row->W, Hg = (double)bx->h * row->H;
+            e[t] = (float)(X - Wg / 2);
+            e[nt + t] = (float)(X + Wg / 2);
+            e[2 * nt + t] = (float)(Y - Hg / 2);
+            e[3 * nt + t] = (float)(Y + Hg / 2);
+            e[4 * nt + t] = (float)(Wg * Hg);
+        }
+    }
+    double *s = calloc((size_t)P_COUNT * (size_t)reps, sizeof(double));
+    if (!s)
+        goto done;
+    for (int p = 0; p < P_COUNT; p++) /* warm-up; the masks leave kinds for grad */
+        piece(&d, p == P_MASK0 ? P_MASK : p);
+    for (int r = 0; r < reps; r++)
+        for (int p = 0; p < P_COUNT; p++) {
+            s[p * reps + r] = piece(&d, p);
+            if (p == P_MASK0) /* grad must see the kinds of the real masks */
+                piece(&d, P_MASK);
+        }
+    double m[P_COUNT];
+    for (int p = 0; p < P_COUNT; p++)
+        m[p] = bench_median(s + p * reps, reps) / row->N;
+    free(s);
+
+    const double over = m[P_OVER], acc = m[P_ACC];
+    const double rest_o = over - m[P_MEMSET] - m[P_MASK] - m[P_GRAD] - m[P_SOFT];
+    const double rest_a = acc - m[P_MASK] - m[P_GRAD_ACC] - m[P_SOFT_ACC];
+#define LINE(name, v_o, v_a)                                                               \
+    fprintf(out, "  %-44s %10.0f %5.1f%%  %10.0f %5.1f%%\n", name, v_o, 100 * (v_o) / over, v_a, \
+            100 * (v_a) / acc)
+    fprintf(out, "\nbreakdown: %s on %s (%s), ns/image, 1 thread, medians of %d\n", variant,
+            row->name, row->what, reps);
+    fprintf(out, "  %-44s %17s  %17s\n", "", "overwrite", "accumulate");
+    LINE("rl_compute", over, acc);
+    LINE("rl_count (assignment and masks, no gradient)", m[P_CNT], m[P_CNT]);
+    LINE("memset of the image's gradient", m[P_MEMSET], 0.0);
+    LINE("mask kernel (decode, best IoU, masks)", m[P_MASK], m[P_MASK]);
+    LINE("  of which the loop over truths", m[P_MASK] - m[P_MASK0], m[P_MASK] - m[P_MASK0]);
+    LINE("grad kernel (noobj objectness)", m[P_GRAD], m[P_GRAD_ACC]);
+    LINE("softmax kernel (responsible slots)", m[P_SOFT], m[P_SOFT_ACC]);
+    const double hot = (m[P_SOFT_X4] - m[P_SOFT_ACC]) / 3;
+    LINE("  the same with its lines in cache", hot, hot);
+    LINE("rest of the driver (call minus the above)", rest_o, rest_a);
+#undef LINE
+    rc = 0;
+done:
+    rl_plan_destroy(d.over);
+    rl_plan_destroy(d.acc);
+    free(d.kind);
+    free(d.edges);
+    free(space);
+    return rc;
+}
