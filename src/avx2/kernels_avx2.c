@@ -75,6 +75,20 @@ static inline double hsum_pd(__m256d v)
     return _mm_cvtsd_f64(_mm_add_sd(lo, _mm_unpackhi_pd(lo, lo)));
 }
 
+static inline float hmin8(__m256 v)
+{
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_min_ss(m, _mm_shuffle_ps(m, m, 1)));
+}
+
+static inline float hmax8(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+}
+
 static inline __m256i kinds8(const uint8_t *k, int n)
 {
     uint64_t bytes = 0;
@@ -143,16 +157,42 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
         const __m256 y0 = _mm256_sub_ps(py, hh), y1 = _mm256_add_ps(py, hh);
         const __m256 ap = _mm256_mul_ps(pw, ph);
         __m256 best = zero;
-        for (int32_t k = 0; k < T->n; k++) {
-            const __m256 ox = _mm256_sub_ps(_mm256_min_ps(x1, _mm256_broadcast_ss(&T->x1[k])),
-                                            _mm256_max_ps(x0, _mm256_broadcast_ss(&T->x0[k])));
-            const __m256 oy = _mm256_sub_ps(_mm256_min_ps(y1, _mm256_broadcast_ss(&T->y1[k])),
-                                            _mm256_max_ps(y0, _mm256_broadcast_ss(&T->y0[k])));
-            const __m256 inter = _mm256_mul_ps(_mm256_max_ps(ox, zero), _mm256_max_ps(oy, zero));
-            const __m256 u = _mm256_sub_ps(_mm256_add_ps(ap, _mm256_broadcast_ss(&T->area[k])), inter);
-            const __m256 iou = _mm256_and_ps(_mm256_div_ps(inter, u),
-                                             _mm256_cmp_ps(u, zero, _CMP_GT_OQ));
-            best = _mm256_max_ps(best, iou);
+        /* Only truths that overlap the bounding extent of this vector's live
+         * boxes can have a non-zero IoU with any of them; the others are
+         * skipped eight at a time, which is exact (their IoU is 0). */
+        __m256 ext[4];
+        const int any_live = !_mm256_testz_ps(live, live);
+        if (any_live) {
+            ext[0] = _mm256_set1_ps(hmin8(_mm256_blendv_ps(inf, x0, live)));
+            ext[1] = _mm256_set1_ps(hmax8(_mm256_blendv_ps(_mm256_sub_ps(zero, inf), x1, live)));
+            ext[2] = _mm256_set1_ps(hmin8(_mm256_blendv_ps(inf, y0, live)));
+            ext[3] = _mm256_set1_ps(hmax8(_mm256_blendv_ps(_mm256_sub_ps(zero, inf), y1, live)));
+        }
+        for (int32_t k0 = 0; any_live && k0 < T->n; k0 += 8) {
+            const __m256i tm = lanes(T->n - k0 < 8 ? T->n - k0 : 8);
+            /* NaN-safe: a comparison with NaN keeps the truth (no skip) */
+            __m256 skip = _mm256_cmp_ps(_mm256_maskload_ps(T->x1 + k0, tm), ext[0], _CMP_LE_OQ);
+            skip = _mm256_or_ps(skip, _mm256_cmp_ps(_mm256_maskload_ps(T->x0 + k0, tm), ext[1],
+                                                    _CMP_GE_OQ));
+            skip = _mm256_or_ps(skip, _mm256_cmp_ps(_mm256_maskload_ps(T->y1 + k0, tm), ext[2],
+                                                    _CMP_LE_OQ));
+            skip = _mm256_or_ps(skip, _mm256_cmp_ps(_mm256_maskload_ps(T->y0 + k0, tm), ext[3],
+                                                    _CMP_GE_OQ));
+            unsigned hits = (unsigned)_mm256_movemask_ps(
+                _mm256_andnot_ps(skip, _mm256_castsi256_ps(tm)));
+            while (hits) {
+                const int32_t k = k0 + __builtin_ctz(hits);
+                hits &= hits - 1;
+                const __m256 ox = _mm256_sub_ps(_mm256_min_ps(x1, _mm256_broadcast_ss(&T->x1[k])),
+                                                _mm256_max_ps(x0, _mm256_broadcast_ss(&T->x0[k])));
+                const __m256 oy = _mm256_sub_ps(_mm256_min_ps(y1, _mm256_broadcast_ss(&T->y1[k])),
+                                                _mm256_max_ps(y0, _mm256_broadcast_ss(&T->y0[k])));
+                const __m256 inter = _mm256_mul_ps(_mm256_max_ps(ox, zero), _mm256_max_ps(oy, zero));
+                const __m256 u = _mm256_sub_ps(_mm256_add_ps(ap, _mm256_broadcast_ss(&T->area[k])), inter);
+                const __m256 iou = _mm256_and_ps(_mm256_div_ps(inter, u),
+                                                 _mm256_cmp_ps(u, zero, _CMP_GT_OQ));
+                best = _mm256_max_ps(best, iou);
+            }
         }
         /* a box of zero, infinite or undefined area has IoU 0 */
         const __m256 area_ok = _mm256_and_ps(_mm256_cmp_ps(ap, zero, _CMP_GT_OQ),
