@@ -336,30 +336,33 @@ static inline __m256 load_logits(const float *x, int64_t stride, int32_t c, int 
 }
 
 /* Up to this many classes the logits are gathered once into a contiguous
- * stack buffer, which then holds their exponentials: one strided read of
- * the logits instead of three. */
+ * stack buffer, which then holds their exponentials: one strided read of the
+ * logits instead of three (in NCHW a slot's logits are H*W floats apart, each
+ * on its own cache line).  Beyond it they are read and exponentiated again. */
 #define SOFTMAX_LOCAL 2048
 
-static void softmax_local(const float *x, int64_t stride, int32_t C, int32_t cls, double k,
-                          float *grad, int accumulate, rl_softmax_out *out)
+static void softmax_avx2(const float *x, int64_t stride, int32_t C, int32_t cls, double k,
+                         float *grad, int accumulate, rl_softmax_out *out)
 {
     float buf[SOFTMAX_LOCAL + 8] __attribute__((aligned(32)));
+    const int local = C <= SOFTMAX_LOCAL;
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     __m256 mv = ninf;
     for (int32_t c = 0; c < C; c += 8) {
         const __m256 v = load_logits(x, stride, c, C - c < 8 ? C - c : 8, ninf);
-        _mm256_store_ps(buf + c, v);
+        if (local)
+            _mm256_store_ps(buf + c, v);
         mv = _mm256_max_ps(mv, v);
     }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
-    const float m = _mm_cvtss_f32(m4);
+    const float m = hmax8(mv);
     const __m256 mb = _mm256_set1_ps(m);
     __m256d acc = _mm256_setzero_pd();
     for (int32_t c = 0; c < C; c += 8) {
-        const __m256 e = exp8(_mm256_sub_ps(_mm256_load_ps(buf + c), mb)); /* tail: exp(-inf) = 0 */
-        _mm256_store_ps(buf + c, e);
+        const __m256 v = local ? _mm256_load_ps(buf + c)
+                               : load_logits(x, stride, c, C - c < 8 ? C - c : 8, ninf);
+        const __m256 e = exp8(_mm256_sub_ps(v, mb)); /* the tail's exp(-inf) is 0 */
+        if (local)
+            _mm256_store_ps(buf + c, e);
         acc = add_ps_to_pd(acc, e);
     }
     const double sum = hsum_pd(acc), log_sum = log(sum);
@@ -367,71 +370,23 @@ static void softmax_local(const float *x, int64_t stride, int32_t C, int32_t cls
     out->max = m;
     out->log_sum = log_sum;
     out->p_cls = exp(-out->neg_log_p);
+
     const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
     const __m256 kf = _mm256_set1_ps((float)k);
     __m256d p2 = _mm256_setzero_pd();
     for (int32_t c = 0; c < C; c += 8) {
         const int n = C - c < 8 ? C - c : 8;
-        const __m256 p = _mm256_mul_ps(_mm256_load_ps(buf + c), inv);
+        const __m256 e = local ? _mm256_load_ps(buf + c)
+                               : exp8(_mm256_sub_ps(load_logits(x, stride, c, n, ninf), mb));
+        const __m256 p = _mm256_mul_ps(e, inv);
         p2 = add_ps_to_pd(p2, _mm256_mul_ps(p, p));
         if (!grad)
             continue;
+        /* k (p - [c == cls]) */
         const __m256i ci = _mm256_add_epi32(_mm256_set1_epi32(c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         const __m256 is_cls = _mm256_castsi256_ps(_mm256_cmpeq_epi32(ci, _mm256_set1_epi32(cls)));
         __m256 v = _mm256_mul_ps(kf, _mm256_sub_ps(p, _mm256_and_ps(is_cls, _mm256_set1_ps(1.0f))));
         const __m256i m8 = lanes(n);
-        float *g = grad + (int64_t)c * stride;
-        if (accumulate)
-            v = _mm256_add_ps(load8(g, stride, m8, n == 8), v);
-        store8(g, stride, v, m8, n == 8);
-    }
-    out->sum_p2 = hsum_pd(p2);
-}
-
-static void softmax_avx2(const float *x, int64_t stride, int32_t C, int32_t cls, double k,
-                         float *grad, int accumulate, rl_softmax_out *out)
-{
-    if (C <= SOFTMAX_LOCAL) {
-        softmax_local(x, stride, C, cls, k, grad, accumulate, out);
-        return;
-    }
-    const __m256 ninf = _mm256_set1_ps(-INFINITY);
-    __m256 mv = ninf;
-    for (int32_t c = 0; c < C; c += 8)
-        mv = _mm256_max_ps(mv, load_logits(x, stride, c, C - c < 8 ? C - c : 8, ninf));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
-    const float m = _mm_cvtss_f32(m4);
-    const __m256 mb = _mm256_set1_ps(m);
-
-    __m256d acc = _mm256_setzero_pd();
-    for (int32_t c = 0; c < C; c += 8) {
-        const int n = C - c < 8 ? C - c : 8;
-        const __m256 e = exp8(_mm256_sub_ps(load_logits(x, stride, c, n, ninf), mb));
-        acc = add_ps_to_pd(acc, e); /* exp(-inf) = 0 in the tail */
-    }
-    const double sum = hsum_pd(acc), log_sum = log(sum);
-    out->neg_log_p = ((double)m - (double)x[(int64_t)cls * stride]) + log_sum;
-    out->max = m;
-    out->log_sum = log_sum;
-    out->p_cls = exp(-out->neg_log_p);
-
-    const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
-    const __m256 kf = _mm256_set1_ps((float)k);
-    __m256d p2 = _mm256_setzero_pd();
-    for (int32_t c = 0; c < C; c += 8) {
-        const int n = C - c < 8 ? C - c : 8;
-        const __m256i m8 = lanes(n);
-        const __m256 p = _mm256_mul_ps(exp8(_mm256_sub_ps(load_logits(x, stride, c, n, ninf), mb)), inv);
-        p2 = add_ps_to_pd(p2, _mm256_mul_ps(p, p));
-        if (!grad)
-            continue;
-        /* p - [c == cls] */
-        const __m256i ci = _mm256_add_epi32(_mm256_set1_epi32(c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        const __m256 is_cls = _mm256_castsi256_ps(_mm256_cmpeq_epi32(ci, _mm256_set1_epi32(cls)));
-        const __m256 d = _mm256_sub_ps(p, _mm256_and_ps(is_cls, _mm256_set1_ps(1.0f)));
-        __m256 v = _mm256_mul_ps(kf, d);
         float *g = grad + (int64_t)c * stride;
         if (accumulate)
             v = _mm256_add_ps(load8(g, stride, m8, n == 8), v);

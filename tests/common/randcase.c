@@ -51,7 +51,12 @@ void rl_case_make(rl_case *c, uint64_t seed, uint64_t index)
     g->H = big ? range(&r, 13, 32) : range(&r, 1, 13);
     g->W = unif(&r) < 0.5 ? g->H : (big ? range(&r, 8, 32) : range(&r, 1, 13));
     g->B = range(&r, 1, 9);
-    g->C = unif(&r) < 0.1 ? range(&r, 100, 300) : range(&r, 1, 40);
+    const double cu = unif(&r);
+    g->C = cu < 0.02 ? range(&r, 2040, 3000) : cu < 0.12 ? range(&r, 100, 300) : range(&r, 1, 40);
+    if (g->C > 2000) { /* kernels switch strategy past 2048 classes; keep it cheap */
+        g->H = range(&r, 1, 3);
+        g->W = range(&r, 1, 3);
+    }
     for (int b = 0; b < g->B; b++) {
         c->anchors[2 * b] = (float)(0.2 + unif(&r) * 8);
         c->anchors[2 * b + 1] = (float)(0.2 + unif(&r) * 8);
