@@ -98,6 +98,11 @@ static double piece(bd *d, int p)
     const bench_row *row = d->b->row;
     const int64_t per_image = row->B * d->K * d->HW;
     rl_result r;
+    const int acc_state = p == P_ACC || p == P_GRAD_ACC || p == P_SOFT_ACC || p == P_SOFT_X4;
+    if (acc_state)
+        roofline_accumulate(d->b->rf, NULL);
+    else
+        roofline_overwrite(d->b->rf, NULL);
     const double t0 = bench_now_ns();
     switch (p) {
     case P_OVER:

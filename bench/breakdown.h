@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "roofline.h"
 #include "workloads.h"
 
 typedef struct breakdown_input {
@@ -19,6 +20,10 @@ typedef struct breakdown_input {
     const uint8_t *objkind;
     const int64_t *obj_base, *obj_off; /* as in roofline.h */
     float *grad;
+    /* Run (untimed) before every timed piece, in the piece's gradient mode,
+     * exactly as the main table runs it before every sample: each piece then
+     * starts from the cache state the table's calls start from. */
+    const roofline *rf;
 } breakdown_input;
 
 /* Prints the breakdown of `variant` (a driver variant) on this row. */

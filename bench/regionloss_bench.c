@@ -270,9 +270,17 @@ static int measure(row_ctx *x, int accumulate, rl_plan *const *plans, const int 
     for (int v = 0; v < n; v++) {
         const int is_ref = strcmp(rl_plan_variant(plans[v]), "reference") == 0;
         const int k = is_ref && o->ref_reps < reps ? o->ref_reps : reps;
-        bench_meas m = {x->row, accumulate, rl_plan_variant(plans[v]), threads[v], scaling,
-                        bench_median(samples + v * reps, k), k,
-                        bench_min(roof + v * reps, reps), ref_ns};
+        bench_meas m = {x->row,
+                        accumulate,
+                        rl_plan_variant(plans[v]),
+                        threads[v],
+                        scaling,
+                        bench_median(samples + v * reps, k),
+                        bench_min(samples + v * reps, k),
+                        k,
+                        /* main pass: one roofline for all; scaling: one per thread count */
+                        scaling ? bench_min(roof + v * reps, reps) : bench_min(roof, n * reps),
+                        ref_ns};
         bench_report_add(rep, &m);
     }
     free(samples);
@@ -380,7 +388,8 @@ int main(int argc, char **argv)
         }
         if (o.breakdown) {
             bench_use_thread_cpu_time(o.cpu_time);
-            const breakdown_input bi = {row, &x.in, x.objkind, x.obj_base, x.obj_off, x.grad};
+            const breakdown_input bi = {row,       &x.in,  x.objkind, x.obj_base,
+                                        x.obj_off, x.grad, &x.rf};
             for (int v = 0; v < n_names; v++)
                 if (strcmp(names[v], "reference") != 0 &&
                     bench_breakdown(&bi, names[v], o.reps, stdout) != 0)

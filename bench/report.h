@@ -15,6 +15,7 @@ typedef struct bench_meas {
     int threads;
     int scaling;     /* 1: from the thread-scaling pass */
     double ns;       /* median time of one call */
+    double best_ns;  /* fastest call: what an undisturbed run approaches */
     int reps;
     double roof_ns;  /* roofline, best of the run, same mode and threads */
     double ref_ns;   /* reference median in the same pass (0: not measured) */
