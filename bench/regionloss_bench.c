@@ -39,8 +39,9 @@ static void usage(FILE *f)
             "  --ref-reps: of those, how many the slow reference gets (default 3);\n"
             "  --threads: threads of the main table (default 1);\n"
             "  --max-threads: thread scaling goes 1..P (default: online CPUs);\n"
-            "  --cpu-time: time the 1-thread measurements by the calling thread's CPU\n"
-            "    time rather than the wall clock (a loaded machine; scaling stays wall);\n"
+            "  --cpu-time: on a loaded machine, time by CPU time instead of the wall\n"
+            "    clock: the calling thread's for 1 thread, the busiest thread's for the\n"
+            "    scaling pass (what the call would take with its threads running at once);\n"
             "  --breakdown: instead of the table, time each kernel of every selected\n"
             "    driver variant alone (1 thread) and show where a call's time goes.\n");
 }
@@ -201,17 +202,43 @@ static int row_workspace(row_ctx *x, rl_plan *const *plans, int n_plans)
     return 0;
 }
 
+/* How a sample is timed: the clock (wall or the calling thread's CPU time),
+ * or with `span` the busiest thread's CPU time (pooled calls, --cpu-time). */
+typedef struct tmark {
+    double t;
+    bench_cpu_snap s;
+} tmark;
+
+static int span_timing;
+static double last_sum; /* all threads' CPU time of the last span-timed sample */
+
+static void mark(tmark *m)
+{
+    if (span_timing)
+        bench_cpu_snap_take(&m->s);
+    else
+        m->t = bench_now_ns();
+}
+
+static double since(const tmark *a)
+{
+    tmark b;
+    mark(&b);
+    return span_timing ? bench_cpu_span(&a->s, &b.s, &last_sum) : b.t - a->t;
+}
+
 static double time_call(row_ctx *x, const rl_plan *plan, bench_report *rep, int check)
 {
     rl_result r;
-    const double t0 = bench_now_ns();
+    tmark t0;
+    mark(&t0);
     const rl_status st = rl_compute(plan, &x->batch, &r, x->grad);
-    const double t1 = bench_now_ns();
+    const double dt = since(&t0);
     if (st != RL_OK) {
         fprintf(stderr, "bench: %s %s: %s\n", x->row->name, rl_plan_variant(plan),
                 rl_last_error());
         rep->failures++;
-        return t1 - t0;
+        return dt;
     }
     if (check) { /* a sanity check that this is the loss, not a differential test */
         const double tol = 1e-3 * (x->ref.loss > 1 ? x->ref.loss : 1);
@@ -222,17 +249,18 @@ static double time_call(row_ctx *x, const rl_plan *plan, bench_report *rep, int 
             rep->failures++;
         }
     }
-    return t1 - t0;
+    return dt;
 }
 
 static double time_roofline(row_ctx *x, int accumulate, rl_pool *pool)
 {
-    const double t0 = bench_now_ns();
+    tmark t0;
+    mark(&t0);
     if (accumulate)
         roofline_accumulate(&x->rf, pool);
     else
         roofline_overwrite(&x->rf, pool);
-    return bench_now_ns() - t0;
+    return since(&t0);
 }
 
 /* One pass: plans[v] (with plan_threads[v]) against the roofline run by
@@ -242,13 +270,17 @@ static int measure(row_ctx *x, int accumulate, rl_plan *const *plans, const int 
                    rl_pool *const *pools, int n, const options *o, int scaling, bench_report *rep)
 {
     const int reps = o->reps;
-    /* Pooled calls run on several threads: only the wall clock sees them. */
+    /* Pooled calls run on several threads: the calling thread's clock does
+     * not see them, the busiest thread's CPU time does. */
     bench_use_thread_cpu_time(o->cpu_time && !scaling);
+    span_timing = o->cpu_time && scaling;
     double *samples = calloc((size_t)n * (size_t)reps, sizeof(double));
     double *roof = calloc((size_t)n * (size_t)reps, sizeof(double));
-    if (!samples || !roof || row_workspace(x, plans, n) != 0) {
+    double *sums = calloc((size_t)n * (size_t)reps, sizeof(double));
+    if (!samples || !roof || !sums || row_workspace(x, plans, n) != 0) {
         free(samples);
         free(roof);
+        free(sums);
         return -1;
     }
     memset(x->grad, 0, x->in.count * sizeof(float));
@@ -260,8 +292,10 @@ static int measure(row_ctx *x, int accumulate, rl_plan *const *plans, const int 
         for (int v = 0; v < n; v++) {
             const int is_ref = strcmp(rl_plan_variant(plans[v]), "reference") == 0;
             roof[v * reps + r] = time_roofline(x, accumulate, pools[v]);
-            if (!is_ref || r < o->ref_reps)
+            if (!is_ref || r < o->ref_reps) {
                 samples[v * reps + r] = time_call(x, plans[v], rep, 0);
+                sums[v * reps + r] = span_timing ? last_sum : samples[v * reps + r];
+            }
         }
     double ref_ns = 0;
     for (int v = 0; v < n; v++)
@@ -277,6 +311,7 @@ static int measure(row_ctx *x, int accumulate, rl_plan *const *plans, const int 
                         scaling,
                         bench_median(samples + v * reps, k),
                         bench_min(samples + v * reps, k),
+                        bench_median(sums + v * reps, k),
                         k,
                         /* main pass: one roofline for all; scaling: one per thread count */
                         scaling ? bench_min(roof + v * reps, reps) : bench_min(roof, n * reps),
@@ -285,6 +320,7 @@ static int measure(row_ctx *x, int accumulate, rl_plan *const *plans, const int 
     }
     free(samples);
     free(roof);
+    free(sums);
     return 0;
 }
 
@@ -340,7 +376,8 @@ int main(int argc, char **argv)
     }
 
     if (o.cpu_time && o.threads != 1) {
-        fprintf(stderr, "regionloss_bench: --cpu-time measures one thread; drop --threads\n");
+        fprintf(stderr, "regionloss_bench: --cpu-time: the main table runs 1 thread (the "
+                        "scaling pass covers more)\n");
         return 2;
     }
     bench_report rep;

@@ -123,7 +123,8 @@ void bench_report_table(const bench_report *r, FILE *out)
     fprintf(out, "machine: %s, %d CPUs; load average %s at start, %s at end\n", r->start.cpu,
             r->start.cpus, l0, l1);
     fprintf(out, "clock: %s\n\n",
-            r->cpu_time ? "CPU time of the calling thread (thread scaling: wall clock)"
+            r->cpu_time ? "CPU time of the calling thread; thread scaling: CPU time of the "
+                          "busiest thread (the wall time on an idle machine, less wake-ups)"
                         : "wall clock");
 
     fprintf(out, "threads = %d; ns/image is the median, best the fastest call; x roofline is\n"
@@ -160,8 +161,11 @@ void bench_report_table(const bench_report *r, FILE *out)
         if (!m->scaling || m->threads != 1)
             continue;
         if (!any) {
-            fprintf(out, "\nthread scaling: ns/image at T threads (speedup over T = 1); "
-                         "the roofline's own speedup beside it\n");
+            fprintf(out, "\nthread scaling: ns/image at T threads (speedup over T = 1; the "
+                         "roofline's own speedup)%s\n",
+                    r->cpu_time ? ";\n  cpu: all threads' CPU time over T = 1's (work added by "
+                                  "threading; T / it bounds the speedup on an idle machine)"
+                                : "");
             any = 1;
         }
         fprintf(out, "%-10s %-10s %-8s T=1 %9.0f", m->row->name, mode_name(m->accumulate),
@@ -170,8 +174,11 @@ void bench_report_table(const bench_report *r, FILE *out)
             const bench_meas *s = find(r, m->row->name, m->accumulate, m->variant, t, 1);
             if (!s)
                 break;
-            fprintf(out, "  T=%d %9.0f (%.2fx; roofline %.2fx)", t, per_image(s, s->ns),
+            fprintf(out, "  T=%d %9.0f (%.2fx; roofline %.2fx", t, per_image(s, s->ns),
                     m->ns / s->ns, m->roof_ns / s->roof_ns);
+            if (r->cpu_time)
+                fprintf(out, "; cpu %.2fx", s->cpu_ns / m->cpu_ns);
+            fprintf(out, ")");
         }
         fprintf(out, "\n");
     }
@@ -221,12 +228,14 @@ void bench_report_json(const bench_report *r, FILE *out)
                 "%s\n    {\"row\": \"%s\", \"N\": %d, \"H\": %d, \"W\": %d, \"B\": %d, \"C\": %d, "
                 "\"truths\": %d, \"grad_mode\": \"%s\", \"variant\": \"%s\", \"threads\": %d, "
                 "\"scaling\": %s, \"samples\": %d, \"ns_per_call\": %.0f, \"ns_per_image\": %.1f, "
-                "\"best_ns_per_image\": %.1f, \"roofline_ns_per_image\": %.1f, "
+                "\"best_ns_per_image\": %.1f, \"cpu_ns_per_image\": %.1f, "
+                "\"roofline_ns_per_image\": %.1f, "
                 "\"ratio_to_roofline\": %.4f, ",
                 k ? "," : "", m->row->name, (int)m->row->N, (int)m->row->H, (int)m->row->W,
                 (int)m->row->B, (int)m->row->C, (int)m->row->truths, mode_name(m->accumulate),
                 m->variant, m->threads, m->scaling ? "true" : "false", m->reps, m->ns,
-                per_image(m, m->ns), per_image(m, m->best_ns), per_image(m, m->roof_ns),
+                per_image(m, m->ns), per_image(m, m->best_ns), per_image(m, m->cpu_ns),
+                per_image(m, m->roof_ns),
                 m->ns / m->roof_ns);
         if (m->ref_ns > 0)
             fprintf(out, "\"speedup_over_reference\": %.4f}", m->ref_ns / m->ns);

@@ -16,6 +16,7 @@ typedef struct bench_meas {
     int scaling;     /* 1: from the thread-scaling pass */
     double ns;       /* median time of one call */
     double best_ns;  /* fastest call: what an undisturbed run approaches */
+    double cpu_ns;   /* median CPU time of all threads (span timing; else = ns) */
     int reps;
     double roof_ns;  /* roofline, best of the run, same mode and threads */
     double ref_ns;   /* reference median in the same pass (0: not measured) */
