@@ -184,18 +184,17 @@ static void phase1_image(void *arg, int64_t n)
 
     uint8_t *kind = c->w.kind + n * c->slots;
     for (int32_t b = 0; b < p->B; b++) {
-            const int64_t k0 = (int64_t)b * p->HW;
-            rl_mask_args a = {make_run(c, n, b),
-                              &soa,
-                              kind + k0,
-                              (float)p->thresh,
-                              p->thresh,
-                              p->mode == RL_MODE_DARKNET,
-                              c->warmup,
-                              c->probe && c->probe->best ? c->probe->best + n * c->slots + k0
-                                                         : NULL};
-            c->k->mask(&a, &s->m);
-        }
+        const int64_t k0 = (int64_t)b * p->HW;
+        rl_mask_args a = {make_run(c, n, b),
+                          &soa,
+                          kind + k0,
+                          (float)p->thresh,
+                          p->thresh,
+                          p->mode == RL_MODE_DARKNET,
+                          c->warmup,
+                          c->probe && c->probe->best ? c->probe->best + n * c->slots + k0 : NULL};
+        c->k->mask(&a, &s->m);
+    }
 
     /* Class logits are read only at responsible slots; check them here,
      * before phase 2 writes anything. */
