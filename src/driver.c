@@ -178,7 +178,7 @@ static void phase1_image(void *arg, int64_t n)
     soa.y1 = e + 3 * nt;
     soa.area = e + 4 * nt;
     soa.n = (int32_t)nt;
-    soa.boxes = c->batch->truths + lo;
+    soa.boxes = nt > 0 ? c->batch->truths + lo : NULL; /* truths may be NULL: no offset on it */
     soa.H = p->H;
     soa.W = p->W;
 
