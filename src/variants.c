@@ -4,12 +4,32 @@
 
 #include "variants.h"
 
+/* The Highway variants (variants_driver.c); docs/hwy.md gives the policy
+ * that orders them among the hand-written ones. */
+extern const rl_variant_desc rl_variant_hwy_avx3, rl_variant_hwy_avx2, rl_variant_hwy_sse4,
+    rl_variant_hwy_sve2_128, rl_variant_hwy_sve_256, rl_variant_hwy_sve2, rl_variant_hwy_sve,
+    rl_variant_hwy_neon, rl_variant_hwy_emu128, rl_variant_hwy_scalar;
+
 /* Best first: "auto" takes the first one available.  The reference is last:
- * it is the oracle, chosen only when asked for. */
+ * it is the oracle, chosen only when asked for.  SVE has no hand-written
+ * kernels, so a CPU with SVE runs Highway's SVE targets (in Highway's own
+ * order); elsewhere the hand-written kernels come first.  Highway's
+ * portable fallback (EMU128 or SCALAR) duplicates generic and is never
+ * chosen by auto. */
 const rl_variant_desc *const rl_all_variants[] = {
+    &rl_variant_hwy_sve2_128,
+    &rl_variant_hwy_sve_256,
+    &rl_variant_hwy_sve2,
+    &rl_variant_hwy_sve,
     &rl_variant_avx2,
     &rl_variant_neon,
+    &rl_variant_hwy_avx3,
+    &rl_variant_hwy_avx2,
+    &rl_variant_hwy_sse4,
+    &rl_variant_hwy_neon,
     &rl_variant_generic,
+    &rl_variant_hwy_emu128,
+    &rl_variant_hwy_scalar,
     &rl_variant_reference,
     NULL,
 };

@@ -2,6 +2,9 @@
 #include "cpu.h"
 #include "driver.h"
 #include "variants.h"
+#if defined(RL_HAVE_HWY)
+#include "hwy/hwy_shim.h"
+#endif
 
 static rl_status driver_compute(const rl_plan *plan, const rl_batch *batch, rl_result *res,
                                 float *grad)
@@ -38,3 +41,37 @@ static int never_neon(void) { return 0; }
 const rl_variant_desc rl_variant_neon = {"neon", never_neon, driver_compute, driver_count,
                                          rl_driver_workspace, rl_kernels_init_generic};
 #endif
+
+/* The Highway family (src/hwy): one variant per Highway target, named
+ * "hwy:" + Highway's target name.  Each forces its own target's table, not
+ * Highway's dynamic choice, so every compiled-in target can be tested on a
+ * CPU that runs it.  Without Highway in the build they are never available. */
+#if defined(RL_HAVE_HWY)
+#define RL_HWY_AVAILABLE(NAME) rl_hwy_target_supported(rl_hwy_target_find(NAME))
+#define RL_HWY_INIT(NAME, k)                                                               \
+    do {                                                                                \
+        if (rl_hwy_target_kernels(rl_hwy_target_find(NAME), k) != 0)                    \
+            rl_kernels_init_generic(k); /* unreachable: plans check available() */      \
+    } while (0)
+#else
+#define RL_HWY_AVAILABLE(NAME) 0
+#define RL_HWY_INIT(NAME, k) rl_kernels_init_generic(k)
+#endif
+
+#define RL_HWY_VARIANT(ID, NAME)                                                           \
+    static int hwy_available_##ID(void) { return RL_HWY_AVAILABLE(NAME); }                 \
+    static void hwy_init_##ID(rl_kernels *k) { RL_HWY_INIT(NAME, k); }                     \
+    const rl_variant_desc rl_variant_hwy_##ID = {"hwy:" NAME,       hwy_available_##ID, \
+                                                 driver_compute,    driver_count,       \
+                                                 rl_driver_workspace, hwy_init_##ID};
+
+RL_HWY_VARIANT(avx3, "AVX3")
+RL_HWY_VARIANT(avx2, "AVX2")
+RL_HWY_VARIANT(sse4, "SSE4")
+RL_HWY_VARIANT(sve2_128, "SVE2_128")
+RL_HWY_VARIANT(sve_256, "SVE_256")
+RL_HWY_VARIANT(sve2, "SVE2")
+RL_HWY_VARIANT(sve, "SVE")
+RL_HWY_VARIANT(neon, "NEON")
+RL_HWY_VARIANT(emu128, "EMU128")
+RL_HWY_VARIANT(scalar, "SCALAR")

@@ -1,0 +1,580 @@
+// The kernel table of src/kernels.h written once with Google Highway and
+// compiled for every target Highway can dispatch to on this architecture
+// (foreach_target re-includes this file once per target).  Lane by lane it
+// computes what src/generic/kernels_generic.c states; docs/hwy.md gives the
+// numerics and the dispatch policy.  C reaches it only through hwy_shim.h.
+//
+// Highway 1.0.3 notes that shape the code:
+//  * MaskedLoad and BlendedStore read (and BlendedStore rewrites) the whole
+//    vector on SSE4 and NEON, so partial vectors at the end of a run go
+//    through a stack buffer and never touch memory past the run.
+//  * GatherIndex takes int32 indices: strided runs gather only when
+//    (lanes - 1) * stride fits, and copy lane by lane otherwise.
+//  * Exp is valid on [-FLT_MAX, 104]: box-size logits are clamped at 89,
+//    where exp overflows to +inf exactly as expf does.
+//  * SVE vectors are sizeless: no arrays or struct members of vector type.
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <limits>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels_hwy.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include <hwy/contrib/math/math-inl.h>
+#include <hwy/highway.h>
+
+#include "hwy_shim.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace rl_hwy {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D = hn::ScalableTag<float>;
+using DI = hn::RebindToSigned<D>;
+using DU = hn::RebindToUnsigned<D>;
+using DU8 = hn::Rebind<uint8_t, D>;
+using V = hn::Vec<D>;
+using VI = hn::Vec<DI>;
+using M = hn::Mask<D>;
+
+// Upper bound of Lanes(D()) for this target, for stack buffers.
+constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(float) > 0 ? HWY_MAX_BYTES / sizeof(float) : 1;
+
+// Double accumulators over float lanes.  Each float is widened before it is
+// added, so a sum over many slots keeps double precision (kernels.h).
+#if HWY_TARGET == HWY_SCALAR
+using DD = hn::Rebind<double, D>;
+using VD = hn::Vec<DD>;
+HWY_INLINE void AddD(VD& lo, VD& /*hi*/, V v) { lo = hn::Add(lo, hn::PromoteTo(DD(), v)); }
+HWY_INLINE void AddSqD(VD& lo, VD& /*hi*/, V v)
+{
+    const VD w = hn::PromoteTo(DD(), v);
+    lo = hn::MulAdd(w, w, lo);
+}
+#else
+using DH = hn::Half<D>;
+using DD = hn::Rebind<double, DH>;
+using VD = hn::Vec<DD>;
+HWY_INLINE void AddD(VD& lo, VD& hi, V v)
+{
+    const DH dh;
+    lo = hn::Add(lo, hn::PromoteTo(DD(), hn::LowerHalf(dh, v)));
+    hi = hn::Add(hi, hn::PromoteTo(DD(), hn::UpperHalf(dh, v)));
+}
+// Adds (double)v^2: a float square overflows past 1.8e19.
+HWY_INLINE void AddSqD(VD& lo, VD& hi, V v)
+{
+    const DH dh;
+    const VD a = hn::PromoteTo(DD(), hn::LowerHalf(dh, v));
+    const VD b = hn::PromoteTo(DD(), hn::UpperHalf(dh, v));
+    lo = hn::MulAdd(a, a, lo);
+    hi = hn::MulAdd(b, b, hi);
+}
+#endif
+HWY_INLINE double SumD(VD lo, VD hi) { return hn::GetLane(hn::SumOfLanes(DD(), hn::Add(lo, hi))); }
+
+// exp for the kernels: Highway's contrib Exp (1 ulp), with the argument kept
+// inside its valid range.  Above 89 the float result is +inf anyway.
+HWY_INLINE V ExpF(D d, V x) { return hn::Exp(d, hn::Min(x, hn::Set(d, 89.0f))); }
+
+// s(z) from one exp of -|z|: no overflow, no cancellation.  SlopeOf gives
+// s(z) s(-z) from the same exp.
+HWY_INLINE V SigmoidParts(D d, V z, V& sp, V& sn)
+{
+    const V one = hn::Set(d, 1.0f);
+    const V e = ExpF(d, hn::Neg(hn::Abs(z)));
+    sp = hn::Div(one, hn::Add(one, e)); // s(|z|)
+    sn = hn::Mul(e, sp);                // s(-|z|)
+    return hn::IfThenElse(hn::Lt(z, hn::Zero(d)), sn, sp);
+}
+HWY_INLINE V Sigmoid(D d, V z)
+{
+    V sp, sn;
+    return SigmoidParts(d, z, sp, sn);
+}
+
+// Lanes [0, n) of p[l * stride]; lanes n.. read as `fill`.  A full vector
+// loads directly (contiguous) or gathers (strided, when the indices fit in
+// int32); anything else is copied through a buffer, so no lane past the run
+// is ever read.
+HWY_INLINE V LoadRun(D d, const float* p, int64_t stride, size_t n, size_t N, bool gather,
+                     VI idx, float fill)
+{
+    if (n == N) {
+        if (stride == 1)
+            return hn::LoadU(d, p);
+        if (gather)
+            return hn::GatherIndex(d, p, idx);
+    }
+    HWY_ALIGN float buf[kMaxLanes];
+    for (size_t l = 0; l < N; l++)
+        buf[l] = l < n ? p[(int64_t)l * stride] : fill;
+    return hn::Load(d, buf);
+}
+
+// Writes lanes l < n selected by `sel` to p[l * stride], adding to the
+// stored value when `accumulate`.  Only a full contiguous vector uses a
+// vector store: BlendedStore may rewrite unselected lanes with their own
+// value on some targets, which is harmless inside the run (one thread owns
+// an image) but not past its end.
+HWY_INLINE void StoreRun(D d, V v, M sel, float* p, int64_t stride, size_t n, size_t N,
+                         int accumulate)
+{
+    if (n == N && stride == 1) {
+        if (accumulate)
+            v = hn::Add(hn::LoadU(d, p), v);
+        if (hn::AllTrue(d, sel))
+            hn::StoreU(v, d, p);
+        else
+            hn::BlendedStore(v, sel, d, p);
+        return;
+    }
+    const DI di;
+    HWY_ALIGN float vb[kMaxLanes];
+    HWY_ALIGN int32_t mb[kMaxLanes];
+    hn::Store(v, d, vb);
+    hn::Store(hn::BitCast(di, hn::VecFromMask(d, sel)), di, mb);
+    for (size_t l = 0; l < n; l++) {
+        if (!mb[l])
+            continue;
+        float* g = p + (int64_t)l * stride;
+        *g = accumulate ? *g + vb[l] : vb[l];
+    }
+}
+
+// The kind bytes of cells [q, q + n) widened to one u32 lane each.
+HWY_INLINE hn::Vec<DU> LoadKinds(const uint8_t* k, size_t n, size_t N)
+{
+    const DU8 d8;
+    if (n == N)
+        return hn::PromoteTo(DU(), hn::LoadU(d8, k));
+    HWY_ALIGN uint8_t buf[kMaxLanes] = {0};
+    memcpy(buf, k, n);
+    return hn::PromoteTo(DU(), hn::Load(d8, buf));
+}
+
+// All-ones lanes where v is NaN or infinite (exponent bits all set).
+HWY_INLINE hn::Vec<DU> NonFinite(DU du, V v)
+{
+    const hn::Vec<DU> e = hn::Set(du, 0x7f800000u);
+    return hn::VecFromMask(du, hn::Eq(hn::And(hn::BitCast(du, v), e), e));
+}
+
+static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
+{
+    const D d;
+    const DI di;
+    const DU du;
+    const size_t N = hn::Lanes(d);
+    const rl_run* r = &a->run;
+    const int64_t cs = r->ch_stride, ss = r->slot_stride;
+    const bool gather = ss <= (int64_t)(std::numeric_limits<int32_t>::max() / (int64_t)N);
+    const VI idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, gather ? (int32_t)ss : 0));
+    const rl_truth_soa* T = a->truths;
+    const V zero = hn::Zero(d), half = hn::Set(d, 0.5f);
+    const V aw = hn::Set(d, r->aw), ah = hn::Set(d, r->ah);
+    const V thresh = hn::Set(d, a->thresh);
+    const V inf = hn::Set(d, std::numeric_limits<float>::infinity());
+    const V bmin = hn::Set(d, RL_BOX_MIN), bmax = hn::Set(d, RL_BOX_MAX);
+    VD c_all0 = hn::Zero(DD()), c_all1 = c_all0, c0 = c_all0, c1 = c_all0;
+    VD c20 = c_all0, c21 = c_all0, w0 = c_all0, w1 = c_all0;
+    hn::Vec<DU> bad = hn::Zero(du);
+    int64_t n_noobj = 0;
+    // (i, j) of the first lane, advanced lane by lane: no integer division.
+    int32_t ci = 0, cj = 0;
+    HWY_ALIGN int32_t ib[kMaxLanes], jb[kMaxLanes];
+
+    for (int32_t q = 0; q < r->count; q += (int32_t)N) {
+        const size_t n = r->count - q < (int32_t)N ? (size_t)(r->count - q) : N;
+        for (size_t l = 0; l < N; l++) {
+            ib[l] = ci;
+            jb[l] = cj;
+            if (++cj == r->W) {
+                cj = 0;
+                ci++;
+            }
+        }
+        const float* t = r->t + (int64_t)q * ss;
+        const V tx = LoadRun(d, t, ss, n, N, gather, idx, 0.0f);
+        const V ty = LoadRun(d, t + cs, ss, n, N, gather, idx, 0.0f);
+        const V tw = LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f);
+        const V th = LoadRun(d, t + 3 * cs, ss, n, N, gather, idx, 0.0f);
+        const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
+        bad = hn::Or(bad, hn::Or(hn::Or(NonFinite(du, tx), NonFinite(du, ty)),
+                                 hn::Or(hn::Or(NonFinite(du, tw), NonFinite(du, th)),
+                                        NonFinite(du, tc))));
+
+        const M valid = hn::FirstN(d, n);
+        const V c = Sigmoid(d, tc);
+        AddD(c_all0, c_all1, hn::IfThenElseZero(valid, c));
+
+        const M is_obj =
+            hn::RebindMask(d, hn::Eq(LoadKinds(a->kind + q, n, N), hn::Set(du, RL_KIND_OBJ)));
+        const M live = hn::AndNot(is_obj, valid); // the cells this kernel decides
+
+        const V sx = Sigmoid(d, tx), sy = Sigmoid(d, ty);
+        const V px = hn::Add(hn::ConvertTo(d, hn::Load(di, jb)), sx);
+        const V py = hn::Add(hn::ConvertTo(d, hn::Load(di, ib)), sy);
+        const V pw = hn::Mul(aw, ExpF(d, tw)), ph = hn::Mul(ah, ExpF(d, th));
+        const V hw = hn::Mul(half, pw), hh = hn::Mul(half, ph);
+        const V x0 = hn::Sub(px, hw), x1 = hn::Add(px, hw);
+        const V y0 = hn::Sub(py, hh), y1 = hn::Add(py, hh);
+        const V ap = hn::Mul(pw, ph);
+        V best = zero;
+        for (int32_t k = 0; k < T->n; k++) {
+            const V ox = hn::Sub(hn::Min(x1, hn::Set(d, T->x1[k])), hn::Max(x0, hn::Set(d, T->x0[k])));
+            const V oy = hn::Sub(hn::Min(y1, hn::Set(d, T->y1[k])), hn::Max(y0, hn::Set(d, T->y0[k])));
+            const V inter = hn::Mul(hn::Max(ox, zero), hn::Max(oy, zero));
+            const V u = hn::Sub(hn::Add(ap, hn::Set(d, T->area[k])), inter);
+            const V iou = hn::IfThenElseZero(hn::Gt(u, zero), hn::Div(inter, u));
+            best = hn::Max(best, iou);
+        }
+        // a box of zero, infinite or undefined area has IoU 0
+        best = hn::IfThenElseZero(hn::And(hn::Gt(ap, zero), hn::Lt(ap, inf)), best);
+        const M below = a->noobj_inclusive ? hn::Le(best, thresh) : hn::Lt(best, thresh);
+        M noobj = hn::And(below, live);
+
+        // boxes float cannot size to tolerance: decided in double
+        const M sane = hn::And(hn::And(hn::Ge(pw, bmin), hn::Le(pw, bmax)),
+                               hn::And(hn::Ge(ph, bmin), hn::Le(ph, bmax)));
+        const M extreme = hn::AndNot(sane, live);
+        if (!hn::AllFalse(d, extreme)) {
+            HWY_ALIGN float vb[kMaxLanes], vx[kMaxLanes], vy[kMaxLanes], vw[kMaxLanes],
+                vh[kMaxLanes];
+            HWY_ALIGN int32_t ve[kMaxLanes], vn[kMaxLanes];
+            hn::Store(best, d, vb);
+            hn::Store(tx, d, vx);
+            hn::Store(ty, d, vy);
+            hn::Store(tw, d, vw);
+            hn::Store(th, d, vh);
+            hn::Store(hn::BitCast(di, hn::VecFromMask(d, extreme)), di, ve);
+            hn::Store(hn::BitCast(di, hn::VecFromMask(d, noobj)), di, vn);
+            for (size_t l = 0; l < n; l++) {
+                if (!ve[l])
+                    continue;
+                const double bd = rl_best_iou_exact(vx[l], vy[l], vw[l], vh[l], ib[l], jb[l],
+                                                    r->aw, r->ah, T);
+                const int no = a->noobj_inclusive ? bd <= a->thresh_d : bd < a->thresh_d;
+                vn[l] = no ? -1 : 0;
+                vb[l] = (float)bd;
+            }
+            best = hn::Load(d, vb);
+            noobj = hn::RebindMask(d, hn::MaskFromVec(hn::Load(di, vn)));
+        }
+
+        {
+            HWY_ALIGN int32_t vl[kMaxLanes], vn[kMaxLanes];
+            hn::Store(hn::BitCast(di, hn::VecFromMask(d, live)), di, vl);
+            hn::Store(hn::BitCast(di, hn::VecFromMask(d, noobj)), di, vn);
+            for (size_t l = 0; l < n; l++)
+                if (vl[l])
+                    a->kind[q + l] = vn[l] ? RL_KIND_NOOBJ : RL_KIND_IGNORED;
+        }
+        if (a->best) {
+            HWY_ALIGN float vb[kMaxLanes];
+            hn::Store(hn::IfThenElse(is_obj, hn::Set(d, -1.0f), best), d, vb);
+            memcpy(a->best + q, vb, n * sizeof(float));
+        }
+        n_noobj += (int64_t)hn::CountTrue(d, noobj);
+        const V cn = hn::IfThenElseZero(noobj, c);
+        AddD(c0, c1, cn);
+        AddD(c20, c21, hn::Mul(cn, cn));
+        if (a->warmup) {
+            const V dx = hn::Sub(sx, half), dy = hn::Sub(sy, half);
+            AddD(w0, w1, hn::IfThenElseZero(live, hn::MulAdd(dy, dy, hn::Mul(dx, dx))));
+            AddSqD(w0, w1, hn::IfThenElseZero(live, tw));
+            AddSqD(w0, w1, hn::IfThenElseZero(live, th));
+        }
+    }
+    s->n_noobj += n_noobj;
+    s->c_all += SumD(c_all0, c_all1);
+    s->c_noobj += SumD(c0, c1);
+    s->c2_noobj += SumD(c20, c21);
+    s->warm += SumD(w0, w1);
+    if (!hn::AllFalse(du, hn::Ne(bad, hn::Zero(du))))
+        s->nonfinite = 1;
+}
+
+static void GradKernel(const rl_grad_args* a)
+{
+    const D d;
+    const DI di;
+    const DU du;
+    const size_t N = hn::Lanes(d);
+    const rl_run* r = &a->run;
+    const int64_t cs = r->ch_stride, ss = r->slot_stride;
+    const bool gather = ss <= (int64_t)(std::numeric_limits<int32_t>::max() / (int64_t)N);
+    const VI idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, gather ? (int32_t)ss : 0));
+    const V kn = hn::Set(d, a->k_noobj), kw = hn::Set(d, a->k_warm), half = hn::Set(d, 0.5f);
+    for (int32_t q = 0; q < r->count; q += (int32_t)N) {
+        const size_t n = r->count - q < (int32_t)N ? (size_t)(r->count - q) : N;
+        const M valid = hn::FirstN(d, n);
+        const hn::Vec<DU> kd = LoadKinds(a->kind + q, n, N);
+        const M noobj = hn::And(valid, hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_NOOBJ))));
+        const M notobj = hn::AndNot(hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_OBJ))), valid);
+        const float* t = r->t + (int64_t)q * ss;
+        float* g = r->grad + (int64_t)q * ss;
+        if (!hn::AllFalse(d, noobj)) {
+            V sp, sn;
+            const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
+            const V c = SigmoidParts(d, tc, sp, sn);
+            const V v = hn::Mul(hn::Mul(kn, c), hn::Mul(sp, sn));
+            StoreRun(d, v, noobj, g + 4 * cs, ss, n, N, a->accumulate);
+        }
+        if (a->k_warm != 0.0f && !hn::AllFalse(d, notobj)) {
+            V spx, snx, spy, sny;
+            const V sx = SigmoidParts(d, LoadRun(d, t, ss, n, N, gather, idx, 0.0f), spx, snx);
+            const V sy = SigmoidParts(d, LoadRun(d, t + cs, ss, n, N, gather, idx, 0.0f), spy, sny);
+            StoreRun(d, hn::Mul(hn::Mul(kw, hn::Sub(sx, half)), hn::Mul(spx, snx)), notobj, g, ss,
+                     n, N, a->accumulate);
+            StoreRun(d, hn::Mul(hn::Mul(kw, hn::Sub(sy, half)), hn::Mul(spy, sny)), notobj,
+                     g + cs, ss, n, N, a->accumulate);
+            StoreRun(d, hn::Mul(kw, LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f)), notobj,
+                     g + 2 * cs, ss, n, N, a->accumulate);
+            StoreRun(d, hn::Mul(kw, LoadRun(d, t + 3 * cs, ss, n, N, gather, idx, 0.0f)), notobj,
+                     g + 3 * cs, ss, n, N, a->accumulate);
+        }
+    }
+}
+
+// The part both softmax paths share once max and sum are known.
+HWY_INLINE void SoftmaxStats(const float* x, int64_t stride, int32_t cls, float m, double sum,
+                             rl_softmax_out* out)
+{
+    const double log_sum = log(sum);
+    // (m - t_cls) + log(sum), in double: no cancellation when the true class
+    // dominates, and log(sum) is never absorbed into a huge m.
+    out->neg_log_p = ((double)m - (double)x[(int64_t)cls * stride]) + log_sum;
+    out->max = m;
+    out->log_sum = log_sum;
+    out->p_cls = exp(-out->neg_log_p);
+}
+
+// Up to this many classes the logits are read once into a stack buffer that
+// then holds their exponentials: in NCHW a slot's logits are H*W floats
+// apart, and three strided passes cost three times the cache lines.
+constexpr int32_t kSoftmaxLocal = 2048;
+
+static void SoftmaxLocal(const float* x, int64_t stride, int32_t C, int32_t cls, double k,
+                         float* grad, int accumulate, rl_softmax_out* out)
+{
+    const D d;
+    const DI di;
+    const size_t N = hn::Lanes(d);
+    const bool gather = stride <= (int64_t)(std::numeric_limits<int32_t>::max() / (int64_t)N);
+    const VI idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, gather ? (int32_t)stride : 0));
+    const float ninf = -std::numeric_limits<float>::infinity();
+    HWY_ALIGN float buf[kSoftmaxLocal + kMaxLanes];
+    V mv = hn::Set(d, ninf);
+    for (int32_t c = 0; c < C; c += (int32_t)N) {
+        const size_t n = C - c < (int32_t)N ? (size_t)(C - c) : N;
+        const V v = LoadRun(d, x + (int64_t)c * stride, stride, n, N, gather, idx, ninf);
+        hn::Store(v, d, buf + c);
+        mv = hn::Max(mv, v);
+    }
+    const float m = hn::GetLane(hn::MaxOfLanes(d, mv));
+    const V mb = hn::Set(d, m);
+    VD s0 = hn::Zero(DD()), s1 = s0;
+    for (int32_t c = 0; c < C; c += (int32_t)N) {
+        const size_t n = C - c < (int32_t)N ? (size_t)(C - c) : N;
+        // the tail's -inf fill: its exp is 0, made explicit
+        const V e = hn::IfThenElseZero(hn::FirstN(d, n), ExpF(d, hn::Sub(hn::Load(d, buf + c), mb)));
+        hn::Store(e, d, buf + c);
+        AddD(s0, s1, e);
+    }
+    const double sum = SumD(s0, s1);
+    SoftmaxStats(x, stride, cls, m, sum, out);
+
+    const V inv = hn::Set(d, (float)(1.0 / sum));
+    const V kf = hn::Set(d, (float)k), one = hn::Set(d, 1.0f);
+    const VI clsv = hn::Set(di, cls);
+    VD p0 = hn::Zero(DD()), p1 = p0;
+    for (int32_t c = 0; c < C; c += (int32_t)N) {
+        const size_t n = C - c < (int32_t)N ? (size_t)(C - c) : N;
+        const V p = hn::Mul(hn::Load(d, buf + c), inv);
+        AddD(p0, p1, hn::Mul(p, p));
+        if (!grad)
+            continue;
+        const M is_cls = hn::RebindMask(d, hn::Eq(hn::Iota(di, c), clsv));
+        const V v = hn::Mul(kf, hn::Sub(p, hn::IfThenElseZero(is_cls, one)));
+        StoreRun(d, v, hn::FirstN(d, n), grad + (int64_t)c * stride, stride, n, N, accumulate);
+    }
+    out->sum_p2 = SumD(p0, p1);
+}
+
+static void SoftmaxKernel(const float* x, int64_t stride, int32_t C, int32_t cls, double k,
+                          float* grad, int accumulate, rl_softmax_out* out)
+{
+    if (C <= kSoftmaxLocal) {
+        SoftmaxLocal(x, stride, C, cls, k, grad, accumulate, out);
+        return;
+    }
+    // Three passes over the logits, for C beyond the stack buffer.
+    const D d;
+    const DI di;
+    const size_t N = hn::Lanes(d);
+    const bool gather = stride <= (int64_t)(std::numeric_limits<int32_t>::max() / (int64_t)N);
+    const VI idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, gather ? (int32_t)stride : 0));
+    const float ninf = -std::numeric_limits<float>::infinity();
+    // The tail reads as -inf: it never wins the max and its exp is 0.
+    V mv = hn::Set(d, ninf);
+    for (int32_t c = 0; c < C; c += (int32_t)N) {
+        const size_t n = C - c < (int32_t)N ? (size_t)(C - c) : N;
+        mv = hn::Max(mv, LoadRun(d, x + (int64_t)c * stride, stride, n, N, gather, idx, ninf));
+    }
+    const float m = hn::GetLane(hn::MaxOfLanes(d, mv));
+    const V mb = hn::Set(d, m);
+
+    VD s0 = hn::Zero(DD()), s1 = s0;
+    for (int32_t c = 0; c < C; c += (int32_t)N) {
+        const size_t n = C - c < (int32_t)N ? (size_t)(C - c) : N;
+        const V e = ExpF(d, hn::Sub(LoadRun(d, x + (int64_t)c * stride, stride, n, N, gather, idx,
+                                            ninf),
+                                    mb));
+        AddD(s0, s1, hn::IfThenElseZero(hn::FirstN(d, n), e));
+    }
+    const double sum = SumD(s0, s1);
+    SoftmaxStats(x, stride, cls, m, sum, out);
+
+    const V inv = hn::Set(d, (float)(1.0 / sum));
+    const V kf = hn::Set(d, (float)k), one = hn::Set(d, 1.0f);
+    const VI clsv = hn::Set(di, cls);
+    VD p0 = hn::Zero(DD()), p1 = p0;
+    for (int32_t c = 0; c < C; c += (int32_t)N) {
+        const size_t n = C - c < (int32_t)N ? (size_t)(C - c) : N;
+        const M valid = hn::FirstN(d, n);
+        const V e = ExpF(d, hn::Sub(LoadRun(d, x + (int64_t)c * stride, stride, n, N, gather, idx,
+                                            ninf),
+                                    mb));
+        const V p = hn::IfThenElseZero(valid, hn::Mul(e, inv));
+        AddD(p0, p1, hn::Mul(p, p));
+        if (!grad)
+            continue;
+        const M is_cls = hn::RebindMask(d, hn::Eq(hn::Iota(di, c), clsv));
+        const V v = hn::Mul(kf, hn::Sub(p, hn::IfThenElseZero(is_cls, one)));
+        StoreRun(d, v, valid, grad + (int64_t)c * stride, stride, n, N, accumulate);
+    }
+    out->sum_p2 = SumD(p0, p1);
+}
+
+// This target's table for the C driver.
+void FillKernels(rl_kernels* k)
+{
+    k->mask = MaskKernel;
+    k->grad = GradKernel;
+    k->softmax = SoftmaxKernel;
+}
+
+// Which target this copy was compiled for: checks the table index.
+int64_t ThisTarget() { return HWY_TARGET; }
+
+} // namespace HWY_NAMESPACE
+} // namespace rl_hwy
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace rl_hwy {
+
+// HWY_EXPORT's tables hold one entry per compiled-in target; the index of a
+// given target is the one hwy::ChosenTarget computes when that target is the
+// only one enabled, which is how HWY_DYNAMIC_DISPATCH indexes them.
+HWY_EXPORT(FillKernels);
+HWY_EXPORT(ThisTarget);
+
+struct Target {
+    int64_t bit;
+    size_t index;
+};
+
+// Compiled-in targets, best first (lower bits are better in Highway).
+static int CompiledTargets(Target* out, int max)
+{
+    int n = 0;
+    for (int64_t rest = HWY_TARGETS; rest != 0 && n < max; rest &= rest - 1) {
+        const int64_t bit = rest & -rest;
+        hwy::ChosenTarget only;
+        only.Update(bit);
+        const size_t index = only.GetIndex();
+        // The table entry must be the copy compiled for `bit`; a mismatch
+        // (a Highway whose table layout differs) drops the target.
+        if (HWY_DISPATCH_TABLE(ThisTarget)[index] == nullptr ||
+            HWY_DISPATCH_TABLE(ThisTarget)[index]() != bit)
+            continue;
+        out[n].bit = bit;
+        out[n].index = index;
+        n++;
+    }
+    return n;
+}
+
+struct Table {
+    Target t[64];
+    int n;
+};
+
+// Built once, on first use (a C++ static: thread-safe initialisation).
+static const Table& Targets()
+{
+    static const Table table = [] {
+        Table tb;
+        tb.n = CompiledTargets(tb.t, 64);
+        return tb;
+    }();
+    return table;
+}
+
+static void Fill(size_t index, rl_kernels* k) { HWY_DISPATCH_TABLE(FillKernels)[index](k); }
+
+static int64_t DispatchTarget() { return HWY_DYNAMIC_DISPATCH(ThisTarget)(); }
+
+} // namespace rl_hwy
+
+extern "C" {
+
+int rl_hwy_target_count(void)
+{
+    return rl_hwy::Targets().n;
+}
+
+const char* rl_hwy_target_name(int idx)
+{
+    if (idx < 0 || idx >= rl_hwy_target_count())
+        return nullptr;
+    return hwy::TargetName(rl_hwy::Targets().t[idx].bit);
+}
+
+int rl_hwy_target_find(const char* name)
+{
+    for (int i = 0; name && i < rl_hwy_target_count(); i++)
+        if (strcmp(hwy::TargetName(rl_hwy::Targets().t[i].bit), name) == 0)
+            return i;
+    return -1;
+}
+
+int rl_hwy_target_supported(int idx)
+{
+    if (idx < 0 || idx >= rl_hwy_target_count())
+        return 0;
+    return (hwy::SupportedTargets() & rl_hwy::Targets().t[idx].bit) != 0;
+}
+
+int rl_hwy_target_kernels(int idx, rl_kernels* k)
+{
+    if (!rl_hwy_target_supported(idx))
+        return -1;
+    rl_hwy::Fill(rl_hwy::Targets().t[idx].index, k);
+    return 0;
+}
+
+const char* rl_hwy_dispatch_target(void)
+{
+    return hwy::TargetName(rl_hwy::DispatchTarget());
+}
+
+} // extern "C"
+#endif // HWY_ONCE
