@@ -1,6 +1,7 @@
 /* Worker pool: threads sleep on a condition variable between calls, so an
  * idle plan costs nothing.  One call at a time uses the pool; a concurrent
  * call on the same plan runs its tasks itself rather than waiting. */
+#include <fenv.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@ struct rl_pool {
     atomic_flag busy;      /* a call owns the pool */
     /* The current job; generation changes once per call. */
     uint64_t generation;
+    fenv_t env;            /* the caller's floating-point environment */
     rl_task_fn fn;
     void *arg;
     int64_t n_tasks;
@@ -47,8 +49,15 @@ static void *worker(void *vp)
         rl_task_fn fn = pool->fn;
         void *arg = pool->arg;
         int64_t n = pool->n_tasks;
+        fenv_t own;
+        /* Run in the caller's FP environment (rounding, flush-to-zero,
+         * denormals-are-zero): every task computes the same bits whichever
+         * thread runs it. */
+        fegetenv(&own);
+        fesetenv(&pool->env);
         pthread_mutex_unlock(&pool->lock);
         work(pool, fn, arg, n);
+        fesetenv(&own);
         pthread_mutex_lock(&pool->lock);
         if (--pool->active == 0)
             pthread_cond_signal(&pool->done);
@@ -108,6 +117,7 @@ void rl_pool_run(rl_pool *pool, int64_t n_tasks, rl_task_fn fn, void *arg)
         return;
     }
     pthread_mutex_lock(&pool->lock);
+    fegetenv(&pool->env);
     pool->fn = fn;
     pool->arg = arg;
     pool->n_tasks = n_tasks;

@@ -183,11 +183,11 @@ static void caller_flushes_denormals(void) { _mm_setcsr(_mm_getcsr() | 0x8040); 
 /* The calling thread's floating-point environment differs from the one the
  * plan's workers were started with (a caller that flushes denormals, after
  * rl_plan_create).  Weights small enough that the gradient is denormal make
- * the difference visible: images run by the caller flush, images run by a
- * worker do not, so the result depends on the thread count.  Disabled until
- * the pool runs every task in one environment (see docs/performance.md,
- * "Thread determinism"); enable it with the fix. */
-Test(perf, threads_bit_identical_caller_flushes_denormals, .disabled = 1)
+ * the difference visible: were workers to keep their own environment, images
+ * run by the caller would flush and images run by a worker would not, and
+ * the result would depend on the thread count.  The pool runs every task in
+ * the caller's environment. */
+Test(perf, threads_bit_identical_caller_flushes_denormals)
 {
 #if defined(__x86_64__)
     int failures = 0;
