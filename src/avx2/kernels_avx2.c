@@ -232,10 +232,16 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
             noobj = _mm256_loadu_ps(vn);
         }
 
-        const int nm = _mm256_movemask_ps(noobj), lm = _mm256_movemask_ps(live);
-        for (int l = 0; l < n; l++)
-            if ((lm >> l) & 1)
-                a->kind[q + l] = ((nm >> l) & 1) ? RL_KIND_NOOBJ : RL_KIND_IGNORED;
+        const int nm = _mm256_movemask_ps(noobj);
+        {   /* live cells become NOOBJ or IGNORED, the others keep their byte */
+            const __m256i dec = _mm256_and_si256(_mm256_castps_si256(noobj),
+                                                 _mm256_set1_epi32(RL_KIND_NOOBJ));
+            const __m256i k32 = _mm256_blendv_epi8(kd, dec, _mm256_castps_si256(live));
+            const __m128i k16 = _mm_packus_epi32(_mm256_castsi256_si128(k32),
+                                                 _mm256_extracti128_si256(k32, 1));
+            const uint64_t bytes = (uint64_t)_mm_cvtsi128_si64(_mm_packus_epi16(k16, k16));
+            memcpy(a->kind + q, &bytes, (size_t)n);
+        }
         if (a->best) {
             float tmp[8];
             _mm256_storeu_ps(tmp, _mm256_blendv_ps(best, _mm256_set1_ps(-1.0f), is_obj));
