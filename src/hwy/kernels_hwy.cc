@@ -118,12 +118,13 @@ HWY_INLINE V LoadRun(D d, const float* p, int64_t stride, size_t n, size_t N, bo
 }
 
 // Writes lanes l < n selected by `sel` to p[l * stride], adding to the
-// stored value when `accumulate`.  Only a full contiguous vector uses a
-// vector store: BlendedStore may rewrite unselected lanes with their own
-// value on some targets, which is harmless inside the run (one thread owns
-// an image) but not past its end.
+// stored value when `accumulate`.  Only full vectors use vector stores: a
+// contiguous one may be a BlendedStore, which on some targets rewrites
+// unselected lanes with their own value (harmless inside the run, which one
+// thread owns, but not past its end); a strided one is scattered only when
+// every lane is selected (Highway 1.0.3 has no masked scatter).
 HWY_INLINE void StoreRun(D d, V v, M sel, float* p, int64_t stride, size_t n, size_t N,
-                         int accumulate)
+                         int accumulate, bool gather, VI idx)
 {
     if (n == N && stride == 1) {
         if (accumulate)
@@ -132,6 +133,12 @@ HWY_INLINE void StoreRun(D d, V v, M sel, float* p, int64_t stride, size_t n, si
             hn::StoreU(v, d, p);
         else
             hn::BlendedStore(v, sel, d, p);
+        return;
+    }
+    if (n == N && gather && hn::AllTrue(d, sel)) {
+        if (accumulate)
+            v = hn::Add(hn::GatherIndex(d, p, idx), v);
+        hn::ScatterIndex(v, d, p, idx);
         return;
     }
     const DI di;
@@ -324,20 +331,20 @@ static void GradKernel(const rl_grad_args* a)
             const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
             const V c = SigmoidParts(d, tc, sp, sn);
             const V v = hn::Mul(hn::Mul(kn, c), hn::Mul(sp, sn));
-            StoreRun(d, v, noobj, g + 4 * cs, ss, n, N, a->accumulate);
+            StoreRun(d, v, noobj, g + 4 * cs, ss, n, N, a->accumulate, gather, idx);
         }
         if (a->k_warm != 0.0f && !hn::AllFalse(d, notobj)) {
             V spx, snx, spy, sny;
             const V sx = SigmoidParts(d, LoadRun(d, t, ss, n, N, gather, idx, 0.0f), spx, snx);
             const V sy = SigmoidParts(d, LoadRun(d, t + cs, ss, n, N, gather, idx, 0.0f), spy, sny);
             StoreRun(d, hn::Mul(hn::Mul(kw, hn::Sub(sx, half)), hn::Mul(spx, snx)), notobj, g, ss,
-                     n, N, a->accumulate);
+                     n, N, a->accumulate, gather, idx);
             StoreRun(d, hn::Mul(hn::Mul(kw, hn::Sub(sy, half)), hn::Mul(spy, sny)), notobj,
-                     g + cs, ss, n, N, a->accumulate);
+                     g + cs, ss, n, N, a->accumulate, gather, idx);
             StoreRun(d, hn::Mul(kw, LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f)), notobj,
-                     g + 2 * cs, ss, n, N, a->accumulate);
+                     g + 2 * cs, ss, n, N, a->accumulate, gather, idx);
             StoreRun(d, hn::Mul(kw, LoadRun(d, t + 3 * cs, ss, n, N, gather, idx, 0.0f)), notobj,
-                     g + 3 * cs, ss, n, N, a->accumulate);
+                     g + 3 * cs, ss, n, N, a->accumulate, gather, idx);
         }
     }
 }
@@ -402,7 +409,8 @@ static void SoftmaxLocal(const float* x, int64_t stride, int32_t C, int32_t cls,
             continue;
         const M is_cls = hn::RebindMask(d, hn::Eq(hn::Iota(di, c), clsv));
         const V v = hn::Mul(kf, hn::Sub(p, hn::IfThenElseZero(is_cls, one)));
-        StoreRun(d, v, hn::FirstN(d, n), grad + (int64_t)c * stride, stride, n, N, accumulate);
+        StoreRun(d, v, hn::FirstN(d, n), grad + (int64_t)c * stride, stride, n, N, accumulate,
+                 gather, idx);
     }
     out->sum_p2 = SumD(p0, p1);
 }
@@ -457,7 +465,7 @@ static void SoftmaxKernel(const float* x, int64_t stride, int32_t C, int32_t cls
             continue;
         const M is_cls = hn::RebindMask(d, hn::Eq(hn::Iota(di, c), clsv));
         const V v = hn::Mul(kf, hn::Sub(p, hn::IfThenElseZero(is_cls, one)));
-        StoreRun(d, v, valid, grad + (int64_t)c * stride, stride, n, N, accumulate);
+        StoreRun(d, v, valid, grad + (int64_t)c * stride, stride, n, N, accumulate, gather, idx);
     }
     out->sum_p2 = SumD(p0, p1);
 }
