@@ -42,8 +42,8 @@ using V = hn::Vec<D>;
 using VI = hn::Vec<DI>;
 using M = hn::Mask<D>;
 
-// Upper bound of Lanes(D()) for this target, for stack buffers.
-constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(float) > 0 ? HWY_MAX_BYTES / sizeof(float) : 1;
+// Upper bound of Lanes(D()) for this target, for stack buffers (64 on SVE).
+constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(float);
 
 // Double accumulators over float lanes.  Each float is widened before it is
 // added, so a sum over many slots keeps double precision (kernels.h).
@@ -82,8 +82,8 @@ HWY_INLINE double SumD(VD lo, VD hi) { return hn::GetLane(hn::SumOfLanes(DD(), h
 // inside its valid range.  Above 89 the float result is +inf anyway.
 HWY_INLINE V ExpF(D d, V x) { return hn::Exp(d, hn::Min(x, hn::Set(d, 89.0f))); }
 
-// s(z) from one exp of -|z|: no overflow, no cancellation.  SlopeOf gives
-// s(z) s(-z) from the same exp.
+// s(z) from one exp of -|z|: no overflow, no cancellation.  sp = s(|z|) and
+// sn = s(-|z|) are returned too: their product is the slope s(z) s(-z).
 HWY_INLINE V SigmoidParts(D d, V z, V& sp, V& sn)
 {
     const V one = hn::Set(d, 1.0f);
