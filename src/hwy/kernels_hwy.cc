@@ -15,6 +15,7 @@
 //  * SVE vectors are sizeless: no arrays or struct members of vector type.
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -525,14 +526,17 @@ struct Table {
     int n;
 };
 
-// Built once, on first use (a C++ static: thread-safe initialisation).
+static Table table;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void BuildTable() { table.n = CompiledTargets(table.t, 64); }
+
+// Built once, on first use.  pthread_once rather than a function-local
+// static: the objects then need nothing from the C++ runtime, so a C
+// program linking the static library needs no -lstdc++.
 static const Table& Targets()
 {
-    static const Table table = [] {
-        Table tb;
-        tb.n = CompiledTargets(tb.t, 64);
-        return tb;
-    }();
+    pthread_once(&table_once, BuildTable);
     return table;
 }
 
