@@ -35,7 +35,11 @@ static const char *native_best(void)
 {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2" : "generic";
+    /* a build without the hand-written kernels (-Dsimd=false) has no avx2 */
+    const int built = rl_variant_check("avx2") != RL_ERR_UNAVAILABLE_VARIANT ||
+                      !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+    return built && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2"
+                                                                                    : "generic";
 #elif defined(__aarch64__)
     return "neon";
 #else
