@@ -22,13 +22,32 @@ static inline __m256i lanes(int n) { return _mm256_loadu_si256((const __m256i *)
 
 /* Eight entries of one channel starting at cell q (stride in floats); lanes
  * outside `m` read as 0. */
+/* Lanes l in `m` of p[l * stride], the others `fill`.  The gather takes
+ * int32 indices: once 7 * stride no longer fits (NHWC with B (5 + C) past
+ * 3e8 floats, NCHW class logits with H W past it), a wrapped index would
+ * read far outside the tensor, so those strides go lane by lane. */
+static inline __m256 gather8(const float *p, int64_t stride, __m256i m, __m256 fill)
+{
+    if (stride <= INT32_MAX / 7) {
+        const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                               _mm256_set1_epi32((int32_t)stride));
+        return _mm256_mask_i32gather_ps(fill, p, idx, _mm256_castsi256_ps(m), 4);
+    }
+    float tmp[8];
+    int32_t mm[8];
+    _mm256_storeu_ps(tmp, fill);
+    _mm256_storeu_si256((__m256i *)mm, m);
+    for (int l = 0; l < 8; l++)
+        if (mm[l])
+            tmp[l] = p[l * stride];
+    return _mm256_loadu_ps(tmp);
+}
+
 static inline __m256 load8(const float *p, int64_t stride, __m256i m, int full)
 {
     if (stride == 1)
         return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
-    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                           _mm256_set1_epi32((int32_t)stride));
-    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, idx, _mm256_castsi256_ps(m), 4);
+    return gather8(p, stride, m, _mm256_setzero_ps());
 }
 
 static inline void store8(float *p, int64_t stride, __m256 v, __m256i m, int full)
@@ -336,9 +355,7 @@ static inline __m256 load_logits(const float *x, int64_t stride, int32_t c, int 
     if (stride == 1)
         return n == 8 ? _mm256_loadu_ps(x + c)
                       : _mm256_blendv_ps(fill, _mm256_maskload_ps(x + c, m), _mm256_castsi256_ps(m));
-    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                           _mm256_set1_epi32((int32_t)stride));
-    return _mm256_mask_i32gather_ps(fill, x + (int64_t)c * stride, idx, _mm256_castsi256_ps(m), 4);
+    return gather8(x + (int64_t)c * stride, stride, m, fill);
 }
 
 /* Up to this many classes the logits are gathered once into a contiguous
