@@ -36,6 +36,8 @@ extern "C" {
 /* Limits of a configuration (docs/api.md says why). */
 #define RL_LAMBDA_MAX 1e6      /* loss weights and the warm-up scale lie in [0, 1e6] */
 #define RL_MAX_CLASSES (1 << 24)
+/* Largest n_truths rl_workspace_size accepts (a truth array of 20 TB). */
+#define RL_MAX_TRUTHS ((int64_t)1 << 40)
 
 #if defined(_WIN32)
 #define RL_API

@@ -296,6 +296,11 @@ rl_status rl_workspace_size(const rl_plan *plan, int32_t n_images, int64_t n_tru
     if (n_images <= 0 || n_truths < 0)
         return rl_fail(RL_ERR_BAD_SIZE, "n_images = %d must be positive, n_truths = %lld >= 0",
                        (int)n_images, (long long)n_truths);
+    /* Past this a truth array outgrows any address space and the byte count
+     * would wrap size_t. */
+    if (n_truths > RL_MAX_TRUTHS)
+        return rl_fail(RL_ERR_BAD_SIZE, "n_truths = %lld is more than RL_MAX_TRUTHS = 2^40",
+                       (long long)n_truths);
     *out_bytes = plan->variant->workspace(&plan->p, n_images, n_truths);
     return RL_OK;
 }

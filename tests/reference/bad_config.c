@@ -44,6 +44,11 @@ Test(bad_config, n_images_not_positive)
     expect_message(FRAGS("n_images = 0"), "rl_plan_tensor_size");
     cr_assert_eq(rl_workspace_size(plan, -2, 0, &n), RL_ERR_BAD_SIZE);
     cr_assert_eq(n, 7);
+    /* a truth count whose workspace bytes would wrap size_t */
+    cr_assert_eq(rl_workspace_size(plan, 1, INT64_MAX, &n), RL_ERR_BAD_SIZE);
+    expect_message(FRAGS("n_truths = 9223372036854775807", "RL_MAX_TRUTHS"), "rl_workspace_size");
+    cr_assert_eq(n, 7);
+    cr_assert_eq(rl_workspace_size(plan, 1, RL_MAX_TRUTHS, &n), RL_OK);
     rl_plan_destroy(plan);
 }
 
