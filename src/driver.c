@@ -46,14 +46,37 @@ typedef struct workspace {
     int64_t *n_entries;    /* N */
     float *edges;          /* 5 * n_truths: x0, x1, y0, y1, area per truth */
     image_sums *sums;      /* N */
+    float *logits;         /* NULL, or C per entry: the responsible slots' class logits */
+    float *class_grad;     /* with logits: C per image, the softmax's gradient before scatter */
 } workspace;
+
+/* In NCHW a slot's class logits lie H*W floats apart, one cache line each.
+ * Phase 1 must read them all (the finiteness check) and phase 2 reads them
+ * again after the other images' phase 1 has evicted them: for C = 80 that
+ * is 80 cache misses per truth, twice.  So phase 1 copies them into the
+ * workspace as it checks them, and the softmax reads the contiguous copy;
+ * its gradient goes through a contiguous row that phase 2 scatters into
+ * place with the same float addition the kernels use, so every bit of the
+ * result is as before.  The copies are bounded to keep the workspace small
+ * (16 MiB); past that the kernels read the tensor. */
+#define COPY_MAX_FLOATS ((int64_t)1 << 22)
+
+static int copies_logits(const rl_params *p, int64_t N, int64_t nt)
+{
+    return p->layout == RL_LAYOUT_NCHW && p->HW > 1 && nt > 0 && nt <= COPY_MAX_FLOATS &&
+           (nt + N) * (int64_t)p->C <= COPY_MAX_FLOATS;
+}
 
 static size_t ws_bytes(const rl_params *p, int64_t N, int64_t nt)
 {
     const int64_t slots = p->HW * p->B;
+    const size_t copies = copies_logits(p, N, nt)
+                              ? align_up((size_t)nt * p->C * sizeof(float)) +
+                                    align_up((size_t)N * p->C * sizeof(float))
+                              : 0;
     return align_up((size_t)(N * slots)) + align_up((size_t)nt * sizeof(obj_entry)) +
            align_up((size_t)N * sizeof(int64_t)) + align_up((size_t)nt * 5 * sizeof(float)) +
-           align_up((size_t)N * sizeof(image_sums)) + ALIGN;
+           align_up((size_t)N * sizeof(image_sums)) + copies + ALIGN;
 }
 
 size_t rl_driver_workspace(const rl_params *p, int64_t n_images, int64_t n_truths)
@@ -74,6 +97,13 @@ static void ws_carve(const rl_params *p, int64_t N, int64_t nt, void *base, work
     w->edges = (float *)a;
     a += align_up((size_t)nt * 5 * sizeof(float));
     w->sums = (image_sums *)a;
+    a += align_up((size_t)N * sizeof(image_sums));
+    w->logits = w->class_grad = NULL;
+    if (copies_logits(p, N, nt)) {
+        w->logits = (float *)a;
+        a += align_up((size_t)nt * p->C * sizeof(float));
+        w->class_grad = (float *)a;
+    }
 }
 
 typedef struct call {
@@ -197,16 +227,19 @@ static void phase1_image(void *arg, int64_t n)
     }
 
     /* Class logits are read only at responsible slots; check them here,
-     * before phase 2 writes anything. */
+     * before phase 2 writes anything (and copy them: see copies_logits). */
     const obj_entry *en = c->w.entries + lo;
     const int64_t cs = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
     uint32_t bad = 0;
     for (int64_t q = 0; q < c->w.n_entries[n]; q++) {
         const float *x = c->batch->pred + rl_index(p, n, en[q].i, en[q].j, en[q].b, 5);
+        float *copy = c->w.logits ? c->w.logits + (lo + q) * p->C : NULL;
         for (int32_t cc = 0; cc < p->C; cc++) {
             uint32_t bits;
             memcpy(&bits, &x[cc * cs], sizeof bits);
             bad |= (bits & 0x7f800000u) == 0x7f800000u; /* NaN or infinity */
+            if (copy)
+                memcpy(&copy[cc], &bits, sizeof bits);
         }
     }
     s->nonfinite_class = bad != 0;
@@ -336,8 +369,18 @@ static void phase2_image(void *arg, int64_t n)
         } else {
             rl_softmax_out so;
             const int64_t l0 = i0 + 5 * cs;
-            c->k->softmax(pred + l0, cs, p->C, t->cls, c->kp, c->grad ? c->grad + l0 : NULL,
-                          accumulate, &so);
+            if (c->w.logits) {
+                float *row = c->grad ? c->w.class_grad + n * p->C : NULL;
+                c->k->softmax(c->w.logits + (lo + q) * p->C, 1, p->C, t->cls, c->kp, row, 0, &so);
+                if (row)
+                    for (int32_t cc = 0; cc < p->C; cc++) {
+                        float *g = c->grad + l0 + cc * cs;
+                        *g = accumulate ? *g + row[cc] : row[cc];
+                    }
+            } else {
+                c->k->softmax(pred + l0, cs, p->C, t->cls, c->kp, c->grad ? c->grad + l0 : NULL,
+                              accumulate, &so);
+            }
             e->max = so.max;
             e->log_sum = so.log_sum;
             s->cls += so.neg_log_p;
