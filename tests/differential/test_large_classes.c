@@ -4,9 +4,10 @@
  * against the reference through the same oracle on a few cases with C past
  * the buffer: both layouts, both modes, overwrite and accumulate, logits up
  * to +-60, one class far ahead of the rest.  The last four cases (NCHW,
- * C = 110000, 40 truths) pass the driver's bound on copying the responsible
- * slots' logits (src/driver.c, copies_logits), so there the kernels read
- * and write the class entries H*W floats apart, in the tensor itself. */
+ * C = 10500, 400 truths: the bound counts truths, the work responsible
+ * slots) pass the driver's bound on copying the responsible slots' logits
+ * (src/driver.c, copies_logits), so there the kernels read and write the
+ * class entries H*W floats apart, in the tensor itself. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,7 @@ int main(void)
         cfg.H = 3 + k % 3;
         cfg.W = 2 + k % 2;
         cfg.B = 2;
-        cfg.C = strided ? 110000 : classes[k % 4];
+        cfg.C = strided ? 10500 : classes[k % 4];
         cfg.anchors = anchors;
         cfg.layout = k & 1 && !strided ? RL_LAYOUT_NHWC : RL_LAYOUT_NCHW;
         cfg.grad_mode = (strided ? k & 1 : k & 2) ? RL_GRAD_ACCUMULATE : RL_GRAD_OVERWRITE;
@@ -52,9 +53,9 @@ int main(void)
             const double u = unif();
             pred[e] = (float)(u < 0.02 ? (unif() - 0.5) * 120.0 : (unif() - 0.5) * 8.0);
         }
-        rl_box truths[40];
-        const int n_truths = strided ? 40 : 6;
-        int64_t offsets[3] = {0, strided ? 25 : 4, n_truths};
+        static rl_box truths[400];
+        const int n_truths = strided ? 400 : 6;
+        int64_t offsets[3] = {0, strided ? 250 : 4, n_truths};
         for (int t = 0; t < n_truths; t++) {
             truths[t].cx = (float)unif();
             truths[t].cy = (float)unif();
