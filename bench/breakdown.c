@@ -62,7 +62,8 @@ static void masks(const bd *d, int with_truths)
         memset(&sums, 0, sizeof sums);
         for (int32_t b = 0; b < row->B; b++) {
             rl_mask_args a = {run_of(d, n, b), &soa, d->kind + (n * row->B + b) * d->HW, 0.6f, 0.6,
-                              0, 0, NULL};
+                              0, 0, NULL, 0.0f, 0.0f, 0.0f};
+            rl_mask_doubt(&a, row->H, row->W);
             d->k->mask(&a, &sums);
         }
     }

@@ -222,7 +222,9 @@ static void phase1_image(void *arg, int64_t n)
                           p->thresh,
                           p->mode == RL_MODE_DARKNET,
                           c->warmup,
-                          c->probe && c->probe->best ? c->probe->best + n * c->slots + k0 : NULL};
+                          c->probe && c->probe->best ? c->probe->best + n * c->slots + k0 : NULL,
+                          0.0f, 0.0f, 0.0f};
+        rl_mask_doubt(&a, p->H, p->W);
         c->k->mask(&a, &s->m);
     }
 

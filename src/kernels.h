@@ -58,13 +58,41 @@ typedef struct rl_mask_args {
     int noobj_inclusive; /* darknet: noobj iff best <= thresh; spec: best < thresh */
     int warmup;          /* accumulate `warm` */
     float *best;         /* optional: each cell's best IoU (tests) */
+    /* A cell's float best IoU decides it only when it lies farther from
+     * thresh than doubt_w / pw + doubt_h / ph + doubt_c (pw, ph: its float
+     * box size); nearer, rl_best_iou_exact decides.  All three are negative
+     * when no IoU can change the decision.  See rl_mask_doubt. */
+    float doubt_w, doubt_h, doubt_c;
 } rl_mask_args;
+
+/* How far a float best IoU can be from the reference's.  An edge of the
+ * decoded box (j + s(tx) -+ pw/2) or of a truth (X -+ Wg/2) carries a
+ * rounding error of at most u (2W + 4 + 1.5 pw), u = 2^-24, so an overlap
+ * ox carries Ex <= u (4W + 8 + 4 pw), and the IoU
+ *     |dIoU| <= 2 Ex / pw + 2 Ey / ph + 10 u
+ * (an overlap's share of the union is at most 1 / pw: oy <= ph and the
+ * union is at least pw ph).  The error thus grows as the box gets thin:
+ * a 0.02-cell-high box on a 6-row grid can turn an IoU of 1.3e-5 into 0,
+ * which decides a slot wrongly when thresh is about 0.  The bound below is
+ * twice the one above:
+ *     margin = 2^-20 ((W + 2) / pw + (H + 2) / ph + 4). */
+#define RL_DOUBT 0x1p-20
+
+static inline void rl_mask_doubt(rl_mask_args *a, int32_t H, int32_t W)
+{
+    /* strict "best < 0" never holds: every decision is certain */
+    const int certain = !a->noobj_inclusive && a->thresh_d <= 0.0;
+    a->doubt_w = certain ? -1.0f : (float)(RL_DOUBT * (W + 2.0));
+    a->doubt_h = certain ? -1.0f : (float)(RL_DOUBT * (H + 2.0));
+    a->doubt_c = certain ? -1.0f : (float)(RL_DOUBT * 4.0);
+}
 
 /* Decode every cell of the run, its best IoU with the image's truths, and
  * mark non-responsible cells RL_KIND_NOOBJ or RL_KIND_IGNORED.  A cell whose
  * float box size leaves [RL_BOX_MIN, RL_BOX_MAX] (exp over- or underflow,
- * extreme anchors) is decided by rl_best_iou_exact instead: float cannot
- * carry its IoU to the stated tolerance. */
+ * extreme anchors), or whose float best IoU is within the doubt margin of
+ * thresh, is decided by rl_best_iou_exact instead: float cannot carry its
+ * IoU to the precision the decision needs. */
 typedef void (*rl_mask_fn)(const rl_mask_args *a, rl_mask_sums *sums);
 
 #define RL_BOX_MIN 0x1p-40f

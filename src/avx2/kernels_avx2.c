@@ -123,6 +123,8 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
     const __m256 zero = _mm256_setzero_ps(), half = _mm256_set1_ps(0.5f);
     const __m256 aw = _mm256_set1_ps(r->aw), ah = _mm256_set1_ps(r->ah);
     const __m256 thresh = _mm256_set1_ps(a->thresh), inf = _mm256_set1_ps(INFINITY);
+    const __m256 dw = _mm256_set1_ps(a->doubt_w), dh = _mm256_set1_ps(a->doubt_h);
+    const __m256 dc = _mm256_set1_ps(a->doubt_c);
     const __m256i expmask = _mm256_set1_epi32(0x7f800000);
     __m256d acc_c_all = _mm256_setzero_pd(), acc_c = _mm256_setzero_pd();
     __m256d acc_c2 = _mm256_setzero_pd(), acc_warm = _mm256_setzero_pd();
@@ -225,7 +227,12 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
         const __m256 sane = _mm256_and_ps(
             _mm256_and_ps(_mm256_cmp_ps(pw, bmin, _CMP_GE_OQ), _mm256_cmp_ps(pw, bmax, _CMP_LE_OQ)),
             _mm256_and_ps(_mm256_cmp_ps(ph, bmin, _CMP_GE_OQ), _mm256_cmp_ps(ph, bmax, _CMP_LE_OQ)));
-        const int extreme = _mm256_movemask_ps(_mm256_andnot_ps(sane, live));
+        /* and those whose float best IoU is too near thresh to decide it */
+        const __m256 margin = _mm256_add_ps(
+            _mm256_div_ps(_mm256_fmadd_ps(dw, ph, _mm256_mul_ps(dh, pw)), ap), dc);
+        const __m256 dist = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(best, thresh));
+        const __m256 doubt = _mm256_and_ps(_mm256_cmp_ps(dist, margin, _CMP_LE_OQ), live);
+        const int extreme = _mm256_movemask_ps(_mm256_or_ps(_mm256_andnot_ps(sane, live), doubt));
         if (extreme) {
             float vb[8], vn[8], vx[8], vy[8], vw[8], vh[8];
             int32_t vi[8], vj[8];

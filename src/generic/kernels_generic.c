@@ -83,13 +83,16 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
         const float sx = sigf(tx), sy = sigf(ty);
         const float px = (float)j + sx, py = (float)i + sy;
         const float pw = r->aw * expf(tw), ph = r->ah * expf(th);
-        int noobj;
-        float best;
+        int noobj = 0, exact = 1;
+        float best = 0.0f;
         if (pw >= RL_BOX_MIN && pw <= RL_BOX_MAX && ph >= RL_BOX_MIN && ph <= RL_BOX_MAX) {
             best = best_iou(px - 0.5f * pw, px + 0.5f * pw, py - 0.5f * ph, py + 0.5f * ph,
                             pw * ph, a->truths);
             noobj = a->noobj_inclusive ? best <= a->thresh : best < a->thresh;
-        } else {
+            const float margin = (a->doubt_w * ph + a->doubt_h * pw) / (pw * ph) + a->doubt_c;
+            exact = fabsf(best - a->thresh) <= margin;
+        }
+        if (exact) {
             const double bd = rl_best_iou_exact(tx, ty, tw, th, i, j, r->aw, r->ah, a->truths);
             noobj = a->noobj_inclusive ? bd <= a->thresh_d : bd < a->thresh_d;
             best = (float)bd;

@@ -189,6 +189,7 @@ static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
     const V thresh = hn::Set(d, a->thresh);
     const V inf = hn::Set(d, std::numeric_limits<float>::infinity());
     const V bmin = hn::Set(d, RL_BOX_MIN), bmax = hn::Set(d, RL_BOX_MAX);
+    const V dw = hn::Set(d, a->doubt_w), dh = hn::Set(d, a->doubt_h), dc = hn::Set(d, a->doubt_c);
     VD c_all0 = hn::Zero(DD()), c_all1 = c_all0, c0 = c_all0, c1 = c_all0;
     VD c20 = c_all0, c21 = c_all0, w0 = c_all0, w1 = c_all0;
     hn::Vec<DU> bad = hn::Zero(du);
@@ -250,7 +251,10 @@ static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
         // boxes float cannot size to tolerance: decided in double
         const M sane = hn::And(hn::And(hn::Ge(pw, bmin), hn::Le(pw, bmax)),
                                hn::And(hn::Ge(ph, bmin), hn::Le(ph, bmax)));
-        const M extreme = hn::AndNot(sane, live);
+        // and those whose float best IoU is too near thresh to decide it
+        const V margin = hn::Add(hn::Div(hn::MulAdd(dw, ph, hn::Mul(dh, pw)), ap), dc);
+        const M doubt = hn::And(hn::Le(hn::Abs(hn::Sub(best, thresh)), margin), live);
+        const M extreme = hn::Or(hn::AndNot(sane, live), doubt);
         if (!hn::AllFalse(d, extreme)) {
             HWY_ALIGN float vb[kMaxLanes], vx[kMaxLanes], vy[kMaxLanes], vw[kMaxLanes],
                 vh[kMaxLanes];

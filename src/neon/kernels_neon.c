@@ -84,6 +84,8 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
     const float32x4_t zero = vdupq_n_f32(0.0f), half = vdupq_n_f32(0.5f);
     const float32x4_t aw = vdupq_n_f32(r->aw), ah = vdupq_n_f32(r->ah);
     const float32x4_t thresh = vdupq_n_f32(a->thresh), inf = vdupq_n_f32(INFINITY);
+    const float32x4_t dw = vdupq_n_f32(a->doubt_w), dh = vdupq_n_f32(a->doubt_h);
+    const float32x4_t dc = vdupq_n_f32(a->doubt_c);
     const uint32x4_t expmask = vdupq_n_u32(0x7f800000u);
     float64x2_t acc_c_all = vdupq_n_f64(0), acc_c = vdupq_n_f64(0);
     float64x2_t acc_c2 = vdupq_n_f64(0), acc_warm = vdupq_n_f64(0);
@@ -147,7 +149,11 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
         const float32x4_t bmin = vdupq_n_f32(RL_BOX_MIN), bmax = vdupq_n_f32(RL_BOX_MAX);
         const uint32x4_t sane = vandq_u32(vandq_u32(vcgeq_f32(pw, bmin), vcleq_f32(pw, bmax)),
                                           vandq_u32(vcgeq_f32(ph, bmin), vcleq_f32(ph, bmax)));
-        const uint32x4_t extreme = vbicq_u32(live, sane);
+        /* and those whose float best IoU is too near thresh to decide it */
+        const float32x4_t margin =
+            vaddq_f32(vdivq_f32(vfmaq_f32(vmulq_f32(dh, pw), dw, ph), ap), dc);
+        const uint32x4_t doubt = vandq_u32(vcleq_f32(vabdq_f32(best, thresh), margin), live);
+        const uint32x4_t extreme = vorrq_u32(vbicq_u32(live, sane), doubt);
         if (vmaxvq_u32(extreme)) {
             float vb[4], vx[4], vy[4], vw[4], vh[4];
             uint32_t vn[4], ve[4];

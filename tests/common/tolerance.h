@@ -21,8 +21,9 @@
 #define RL_TOL_ABS 1.0e-6
 /* A slot whose reference best IoU is this close to thresh (or a responsible
  * IoU this close to 0.5 / 0.75 for the recall counts) may be decided either
- * way.  The float IoU's absolute error is a few float ulp of 1 (about 1e-6
- * at worst); this allows ten times that. */
+ * way (SPEC section 8).  Elsewhere the kernels owe the reference's decision:
+ * where their float IoU could be wrong (thin boxes far from the origin move
+ * it by up to 1e-3), they decide in double (RL_DOUBT, src/kernels.h). */
 #define RL_TOL_THRESH 1.0e-5
 /* Below this magnitude values compare absolutely: float's normal range ends
  * at 1.2e-38 and a product of two float quantities under 1e-19 underflows, so
