@@ -203,5 +203,9 @@ int main(void)
         ref_grad = reserve();
     }
     printf("huge strides: %d of %d variant runs disagreed\n", failures, compared);
-    return failures != 0 || compared == 0;
+    if (compared == 0) {
+        printf("no variant here besides generic and the reference: skipped\n");
+        return 77;
+    }
+    return failures != 0;
 }
