@@ -49,10 +49,14 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 
 if [ "${#harnesses[@]}" -eq 0 ]; then
+    # Read the list whole: `ninja ... | grep -q` lets grep exit at its first
+    # match, ninja then dies of SIGPIPE, and under pipefail the test fails
+    # at random (a CI run skipped labels_fuzz that way).
+    defined="$(ninja -C "$build" -t targets all 2>/dev/null)"
     for d in "$root"/fuzz/corpus/*/; do
         h="$(basename "$d")"
         # Only the harnesses this build defines (the tool's readers need tools/).
-        if ninja -C "$build" -t targets all 2>/dev/null | grep -q "^fuzz/$h:"; then
+        if grep -q "^fuzz/$h:" <<<"$defined"; then
             harnesses+=("$h")
         fi
     done
