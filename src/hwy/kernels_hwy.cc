@@ -367,6 +367,18 @@ HWY_INLINE void SoftmaxStats(const float* x, int64_t stride, int32_t cls, float 
     out->p_cls = exp(-out->neg_log_p);
 }
 
+// Class entries [c, c + n) of the gradient from their probabilities p, the
+// same in both softmax paths: k (p - [c == cls]).
+HWY_INLINE void StoreClassGrad(D d, V p, int32_t c, size_t n, int32_t cls, double k, float* grad,
+                               int64_t stride, int accumulate, bool gather, VI idx)
+{
+    const DI di;
+    const M is_cls = hn::RebindMask(d, hn::Eq(hn::Iota(di, c), hn::Set(di, cls)));
+    const V v = hn::Mul(hn::Set(d, (float)k), hn::Sub(p, hn::IfThenElseZero(is_cls, hn::Set(d, 1.0f))));
+    StoreRun(d, v, hn::FirstN(d, n), grad + (int64_t)c * stride, stride, n, hn::Lanes(d),
+             accumulate, gather, idx);
+}
+
 // Up to this many classes the logits are read once into a stack buffer that
 // then holds their exponentials: in NCHW a slot's logits are H*W floats
 // apart, and three strided passes cost three times the cache lines.
@@ -403,19 +415,13 @@ static void SoftmaxLocal(const float* x, int64_t stride, int32_t C, int32_t cls,
     SoftmaxStats(x, stride, cls, m, sum, out);
 
     const V inv = hn::Set(d, (float)(1.0 / sum));
-    const V kf = hn::Set(d, (float)k), one = hn::Set(d, 1.0f);
-    const VI clsv = hn::Set(di, cls);
     VD p0 = hn::Zero(DD()), p1 = p0;
     for (int32_t c = 0; c < C; c += (int32_t)N) {
         const size_t n = C - c < (int32_t)N ? (size_t)(C - c) : N;
         const V p = hn::Mul(hn::Load(d, buf + c), inv);
         AddD(p0, p1, hn::Mul(p, p));
-        if (!grad)
-            continue;
-        const M is_cls = hn::RebindMask(d, hn::Eq(hn::Iota(di, c), clsv));
-        const V v = hn::Mul(kf, hn::Sub(p, hn::IfThenElseZero(is_cls, one)));
-        StoreRun(d, v, hn::FirstN(d, n), grad + (int64_t)c * stride, stride, n, N, accumulate,
-                 gather, idx);
+        if (grad)
+            StoreClassGrad(d, p, c, n, cls, k, grad, stride, accumulate, gather, idx);
     }
     out->sum_p2 = SumD(p0, p1);
 }
@@ -455,22 +461,16 @@ static void SoftmaxKernel(const float* x, int64_t stride, int32_t C, int32_t cls
     SoftmaxStats(x, stride, cls, m, sum, out);
 
     const V inv = hn::Set(d, (float)(1.0 / sum));
-    const V kf = hn::Set(d, (float)k), one = hn::Set(d, 1.0f);
-    const VI clsv = hn::Set(di, cls);
     VD p0 = hn::Zero(DD()), p1 = p0;
     for (int32_t c = 0; c < C; c += (int32_t)N) {
         const size_t n = C - c < (int32_t)N ? (size_t)(C - c) : N;
-        const M valid = hn::FirstN(d, n);
         const V e = ExpF(d, hn::Sub(LoadRun(d, x + (int64_t)c * stride, stride, n, N, gather, idx,
                                             ninf),
                                     mb));
-        const V p = hn::IfThenElseZero(valid, hn::Mul(e, inv));
+        const V p = hn::IfThenElseZero(hn::FirstN(d, n), hn::Mul(e, inv));
         AddD(p0, p1, hn::Mul(p, p));
-        if (!grad)
-            continue;
-        const M is_cls = hn::RebindMask(d, hn::Eq(hn::Iota(di, c), clsv));
-        const V v = hn::Mul(kf, hn::Sub(p, hn::IfThenElseZero(is_cls, one)));
-        StoreRun(d, v, valid, grad + (int64_t)c * stride, stride, n, N, accumulate, gather, idx);
+        if (grad)
+            StoreClassGrad(d, p, c, n, cls, k, grad, stride, accumulate, gather, idx);
     }
     out->sum_p2 = SumD(p0, p1);
 }
