@@ -457,6 +457,8 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
                            ws_bytes(p, N, nt));
     }
     ws_carve(p, N, nt, mem, &c.w);
+    if (counts_only) /* no softmax will read the copies */
+        c.w.logits = c.w.class_grad = NULL;
 
     int64_t n_obj = 0;
     for (int64_t n = 0; n < N; n++)
