@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 
 #include "regionloss.h"
+#include "testcfg.h"
 #include "tolerance.h"
 
 enum { H = 1, W = 8, B = 19, C = 1 << 24 };
@@ -166,15 +167,7 @@ int main(void)
     for (int darknet = 0; darknet < 2; darknet++) {
         const char *mode = darknet ? "darknet" : "spec";
         rl_config cfg;
-        if (darknet)
-            rl_config_init_darknet(&cfg);
-        else
-            rl_config_init(&cfg);
-        cfg.H = H;
-        cfg.W = W;
-        cfg.B = B;
-        cfg.C = C;
-        cfg.anchors = anchors;
+        rl_test_config(&cfg, darknet, H, W, B, C, anchors);
         cfg.layout = RL_LAYOUT_NHWC;
         cfg.grad_mode = RL_GRAD_ACCUMULATE;
         rl_result ref;

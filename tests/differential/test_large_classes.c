@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "diffcheck.h"
+#include "testcfg.h"
 
 static uint64_t state = 0x243f6a8885a308d3ull;
 
@@ -35,15 +36,8 @@ int main(void)
     for (int k = 0; k < 12; k++) {
         const int strided = k >= 8; /* past the copy bound */
         rl_config cfg;
-        if (strided ? k & 2 : k & 4)
-            rl_config_init_darknet(&cfg);
-        else
-            rl_config_init(&cfg);
-        cfg.H = 3 + k % 3;
-        cfg.W = 2 + k % 2;
-        cfg.B = 2;
-        cfg.C = strided ? 10500 : classes[k % 4];
-        cfg.anchors = anchors;
+        rl_test_config(&cfg, strided ? k & 2 : k & 4, 3 + k % 3, 2 + k % 2, 2,
+                       strided ? 10500 : classes[k % 4], anchors);
         cfg.layout = k & 1 && !strided ? RL_LAYOUT_NHWC : RL_LAYOUT_NCHW;
         cfg.grad_mode = (strided ? k & 1 : k & 2) ? RL_GRAD_ACCUMULATE : RL_GRAD_OVERWRITE;
         const int32_t n_images = 2;

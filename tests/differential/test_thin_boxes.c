@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "diffcheck.h"
+#include "testcfg.h"
 
 enum { H = 52, W = 52, B = 2, C = 3, NT = 6 };
 #define K (5 + C)
@@ -128,15 +129,7 @@ int main(void)
                         continue;
                     for (int darknet = 0; darknet < 2; darknet++) {
                         rl_config cfg;
-                        if (darknet)
-                            rl_config_init_darknet(&cfg);
-                        else
-                            rl_config_init(&cfg);
-                        cfg.H = H;
-                        cfg.W = W;
-                        cfg.B = B;
-                        cfg.C = C;
-                        cfg.anchors = anchors;
+                        rl_test_config(&cfg, darknet, H, W, B, C, anchors);
                         cfg.thresh = thresh;
                         char what[128];
                         snprintf(what, sizeof what,
