@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "testcfg.h"
+
 void to_layout(const rl_config *cfg, int32_t n_images, const float *logical, rl_layout layout,
                float *out)
 {
@@ -20,12 +22,7 @@ void to_layout(const rl_config *cfg, int32_t n_images, const float *logical, rl_
 void config_spec(rl_config *cfg, int32_t H, int32_t W, int32_t B, int32_t C,
                  const float *anchors, rl_layout layout)
 {
-    rl_config_init(cfg);
-    cfg->H = H;
-    cfg->W = W;
-    cfg->B = B;
-    cfg->C = C;
-    cfg->anchors = anchors;
+    rl_test_config(cfg, 0, H, W, B, C, anchors);
     cfg->layout = layout;
 }
 
