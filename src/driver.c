@@ -7,8 +7,12 @@
  * the loss reads has been checked, and so that the batch-wide counts are
  * known before any gradient entry is scaled by them:
  *   assign   (serial, cheap)     each truth's slot; N_obj; truth edges
- *   phase 1  (parallel, images)  decode, best IoU, masks, finiteness
+ *   phase 1  (parallel, images)  masks, finiteness, the per-slot sums
  *   phase 2  (parallel, images)  gradient and the per-object terms
+ * Phase 1 takes one of two paths.  The dense one decodes every slot and
+ * computes its best IoU (the mask kernel over whole planes).  The sparse one,
+ * for thresh > 1/2, decodes only the slots a truth can reach and runs one
+ * streaming pass over every slot for the rest (see sparse_masks).
  * Per-image partial sums are combined in image order, so the result does not
  * depend on the number of threads. */
 #include "driver.h"
@@ -45,6 +49,9 @@ typedef struct workspace {
     obj_entry *entries;    /* image n's entries start at truth_offsets[n] */
     int64_t *n_entries;    /* N */
     float *edges;          /* 5 * n_truths: x0, x1, y0, y1, area per truth */
+    float *row_edges;      /* sparse path: 5 * n_truths, one row's truths */
+    rl_box *row_boxes;     /* sparse path: n_truths, the same truths */
+    int32_t *reach;        /* sparse path: 4 * n_truths, each truth's cell rectangle */
     image_sums *sums;      /* N */
     float *logits;         /* NULL, or C per entry: the responsible slots' class logits */
     float *class_grad;     /* with logits: C per image, the softmax's gradient before scatter */
@@ -75,7 +82,8 @@ static size_t ws_bytes(const rl_params *p, int64_t N, int64_t nt)
                                     align_up((size_t)N * p->C * sizeof(float))
                               : 0;
     return align_up((size_t)(N * slots)) + align_up((size_t)nt * sizeof(obj_entry)) +
-           align_up((size_t)N * sizeof(int64_t)) + align_up((size_t)nt * 5 * sizeof(float)) +
+           align_up((size_t)N * sizeof(int64_t)) + 2 * align_up((size_t)nt * 5 * sizeof(float)) +
+           align_up((size_t)nt * sizeof(rl_box)) + align_up((size_t)nt * 4 * sizeof(int32_t)) +
            align_up((size_t)N * sizeof(image_sums)) + copies + ALIGN;
 }
 
@@ -96,6 +104,12 @@ static void ws_carve(const rl_params *p, int64_t N, int64_t nt, void *base, work
     a += align_up((size_t)N * sizeof(int64_t));
     w->edges = (float *)a;
     a += align_up((size_t)nt * 5 * sizeof(float));
+    w->row_edges = (float *)a;
+    a += align_up((size_t)nt * 5 * sizeof(float));
+    w->row_boxes = (rl_box *)a;
+    a += align_up((size_t)nt * sizeof(rl_box));
+    w->reach = (int32_t *)a;
+    a += align_up((size_t)nt * 4 * sizeof(int32_t));
     w->sums = (image_sums *)a;
     a += align_up((size_t)N * sizeof(image_sums));
     w->logits = w->class_grad = NULL;
@@ -116,6 +130,7 @@ typedef struct call {
     /* set between the phases */
     double kc, kp, ko, kn, kw;
     int warmup;
+    int sparse;   /* phase 1 takes the sparse path (use_sparse) */
     const rl_driver_probe *probe;
 } call;
 
@@ -147,7 +162,9 @@ static int64_t assign_image(const call *c, int64_t n)
     const rl_params *p = c->p;
     const int64_t lo = c->batch->truth_offsets[n], hi = c->batch->truth_offsets[n + 1];
     uint8_t *kind = c->w.kind + n * c->slots;
-    memset(kind, RL_KIND_IGNORED, (size_t)c->slots);
+    /* the sparse path decides only the slots some truth can reach: every
+     * other one is noobj */
+    memset(kind, c->sparse ? RL_KIND_NOOBJ : RL_KIND_IGNORED, (size_t)c->slots);
     int64_t cnt = 0;
     for (int64_t t = hi - 1; t >= lo; t--) {
         int32_t i, j, b;
@@ -186,9 +203,107 @@ static rl_run make_run(const call *c, int64_t n, int32_t b)
     r.ch_stride = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
     r.count = (int32_t)p->HW;
     r.W = p->W;
+    r.q0 = 0;
     r.aw = p->anchors[2 * b];
     r.ah = p->anchors[2 * b + 1];
     return r;
+}
+
+/* The sparse path.  A slot's decoded centre (j + s(tx), i + s(ty)) lies in
+ * its cell's closed square, and a box whose centre lies outside a truth's
+ * box (or on its edge) has IoU at most 1/2 with it: with the centre at or
+ * left of the truth's left edge, the overlap is at most half the box wide, so
+ * inter <= area / 2 and IoU <= inter / area <= 1/2; likewise on every side.
+ * So when thresh > 1/2 a truth can make a slot's best IoU reach thresh only
+ * if the truth's box meets the slot's cell, under both decision rules (spec:
+ * noobj iff best < thresh; darknet: iff best <= thresh), and a slot whose
+ * cell no truth box meets is noobj without being decoded.
+ *
+ * The bound holds for the reference's double IoU up to its rounding, a few
+ * units of 2^-53: thresh must clear 1/2 by more than that, and
+ * SPARSE_THRESH_MIN asks 2^-30.  Each truth reaches the cells its box meets
+ * and one more on every side, which covers any rounding of its edges. */
+#define SPARSE_THRESH_MIN (0.5 + 0x1p-30)
+
+static int use_sparse(const rl_params *p) { return p->thresh > SPARSE_THRESH_MIN; }
+
+static int32_t clamp_cell(double v, int32_t hi)
+{
+    if (!(v > 0)) /* NaN cannot occur (truths are checked); negative edges do */
+        return 0;
+    return v >= hi ? hi : (int32_t)v;
+}
+
+/* Decides image n's slots that some truth reaches: row by row, the mask
+ * kernel over the span of cells the row's truths reach, with just those
+ * truths.  A truth reaching no cell of a row cannot change a decision there,
+ * and a cell of the span that a truth of the row does not reach gets an IoU
+ * of at most 1/2 from it, which decides nothing either.  The kernel's sums
+ * are not kept: the stream kernel adds up every slot afterwards. */
+static void sparse_masks(call *c, int64_t n, const rl_truth_soa *all, uint8_t *kind, float *best)
+{
+    const rl_params *p = c->p;
+    const int64_t lo = c->batch->truth_offsets[n], nt = all->n;
+    int32_t *reach = c->w.reach + 4 * lo;
+    int32_t rmin = p->H, rmax = -1;
+    for (int64_t t = 0; t < nt; t++) {
+        int32_t *rc = reach + 4 * t;
+        rc[0] = clamp_cell(floor(all->x0[t]) - 1.0, p->W - 1);
+        rc[1] = clamp_cell(floor(all->x1[t]) + 1.0, p->W - 1);
+        rc[2] = clamp_cell(floor(all->y0[t]) - 1.0, p->H - 1);
+        rc[3] = clamp_cell(floor(all->y1[t]) + 1.0, p->H - 1);
+        rmin = rc[2] < rmin ? rc[2] : rmin;
+        rmax = rc[3] > rmax ? rc[3] : rmax;
+    }
+    float *re = c->w.row_edges + 5 * lo;
+    rl_box *rb = c->w.row_boxes + lo;
+    rl_truth_soa soa = *all;
+    rl_mask_sums unused;
+    for (int32_t i = rmin; i <= rmax; i++) {
+        int32_t m = 0, jlo = p->W, jhi = -1;
+        for (int64_t t = 0; t < nt; t++) {
+            const int32_t *rc = reach + 4 * t;
+            if (i < rc[2] || i > rc[3])
+                continue;
+            jlo = rc[0] < jlo ? rc[0] : jlo;
+            jhi = rc[1] > jhi ? rc[1] : jhi;
+            re[m] = all->x0[t];
+            re[nt + m] = all->x1[t];
+            re[2 * nt + m] = all->y0[t];
+            re[3 * nt + m] = all->y1[t];
+            re[4 * nt + m] = all->area[t];
+            rb[m] = all->boxes[t];
+            m++;
+        }
+        if (m == 0)
+            continue;
+        soa.x0 = re;
+        soa.x1 = re + nt;
+        soa.y0 = re + 2 * nt;
+        soa.y1 = re + 3 * nt;
+        soa.area = re + 4 * nt;
+        soa.boxes = rb;
+        soa.n = m;
+        const int32_t q0 = i * p->W + jlo;
+        for (int32_t b = 0; b < p->B; b++) {
+            const int64_t k0 = (int64_t)b * p->HW + q0;
+            rl_mask_args a = {make_run(c, n, b),
+                              &soa,
+                              kind + k0,
+                              (float)p->thresh,
+                              p->thresh,
+                              p->mode == RL_MODE_DARKNET,
+                              0,
+                              best ? best + k0 : NULL,
+                              0.0f, 0.0f, 0.0f};
+            a.run.t += q0 * a.run.slot_stride;
+            a.run.grad = NULL;
+            a.run.q0 = q0;
+            a.run.count = jhi - jlo + 1;
+            rl_mask_doubt(&a, p->H, p->W);
+            c->k->mask(&a, &unused);
+        }
+    }
 }
 
 static void phase1_image(void *arg, int64_t n)
@@ -213,19 +328,31 @@ static void phase1_image(void *arg, int64_t n)
     soa.W = p->W;
 
     uint8_t *kind = c->w.kind + n * c->slots;
-    for (int32_t b = 0; b < p->B; b++) {
-        const int64_t k0 = (int64_t)b * p->HW;
-        rl_mask_args a = {make_run(c, n, b),
-                          &soa,
-                          kind + k0,
-                          (float)p->thresh,
-                          p->thresh,
-                          p->mode == RL_MODE_DARKNET,
-                          c->warmup,
-                          c->probe && c->probe->best ? c->probe->best + n * c->slots + k0 : NULL,
-                          0.0f, 0.0f, 0.0f};
-        rl_mask_doubt(&a, p->H, p->W);
-        c->k->mask(&a, &s->m);
+    float *best = c->probe && c->probe->best ? c->probe->best + n * c->slots : NULL;
+    if (c->sparse) {
+        if (best) /* what the probe reports for the slots no truth reaches */
+            for (int64_t q = 0; q < c->slots; q++)
+                best[q] = kind[q] == RL_KIND_OBJ ? -1.0f : 0.0f;
+        sparse_masks(c, n, &soa, kind, best);
+        for (int32_t b = 0; b < p->B; b++) {
+            rl_stream_args a = {make_run(c, n, b), kind + (int64_t)b * p->HW, c->warmup};
+            c->k->stream(&a, &s->m);
+        }
+    } else {
+        for (int32_t b = 0; b < p->B; b++) {
+            const int64_t k0 = (int64_t)b * p->HW;
+            rl_mask_args a = {make_run(c, n, b),
+                              &soa,
+                              kind + k0,
+                              (float)p->thresh,
+                              p->thresh,
+                              p->mode == RL_MODE_DARKNET,
+                              c->warmup,
+                              best ? best + k0 : NULL,
+                              0.0f, 0.0f, 0.0f};
+            rl_mask_doubt(&a, p->H, p->W);
+            c->k->mask(&a, &s->m);
+        }
     }
 
     /* Class logits are read only at responsible slots; check them here,
@@ -307,7 +434,12 @@ static void phase2_image(void *arg, int64_t n)
     const float *pred = c->batch->pred;
 
     if (c->grad) {
-        if (!accumulate)
+        /* Overwrite mode stores each entry once: the grad kernel writes
+         * channels 0..4 of every slot, and the class channels are zeroed
+         * here (in NCHW one block of C*H*W floats per anchor; in NHWC they
+         * interleave with the rest, so the whole image is zeroed first). */
+        const int nchw = p->layout == RL_LAYOUT_NCHW;
+        if (!accumulate && !nchw)
             memset(c->grad + n * p->per_image, 0, (size_t)p->per_image * sizeof(float));
         const float k_noobj = (float)(darknet ? c->kn : 2.0 * c->kn);
         const float k_warm = c->warmup ? (float)c->kw : 0.0f;
@@ -315,6 +447,9 @@ static void phase2_image(void *arg, int64_t n)
             rl_grad_args a = {make_run(c, n, b), kind + (int64_t)b * p->HW, k_noobj, k_warm,
                               accumulate};
             c->k->grad(&a);
+            if (!accumulate && nchw)
+                memset(c->grad + rl_index(p, n, 0, 0, b, 5), 0,
+                       (size_t)(p->C * p->HW) * sizeof(float));
         }
     }
 
@@ -448,6 +583,7 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
     c.slots = p->HW * p->B;
     c.probe = probe;
     c.warmup = p->mode == RL_MODE_DARKNET && batch->seen < p->warmup_seen;
+    c.sparse = use_sparse(p) && !(probe && probe->dense);
 
     void *mem = batch->workspace, *owned = NULL;
     if (!mem) {

@@ -7,10 +7,12 @@
 /* Runs a validated-shape batch (truths checked; predictions are checked in
  * phase 1).  With counts_only != NULL only the counts are produced.
  * probe (optional, tests): each slot's best IoU and decision, indexed
- * n*H*W*B + (b*H + i)*W + j (best is -1 at responsible slots). */
+ * n*H*W*B + (b*H + i)*W + j (best is -1 at responsible slots; on the
+ * sparse path, 0 at the slots no truth reaches, which are not decoded). */
 typedef struct rl_driver_probe {
     float *best;
     uint8_t *kind;
+    int dense;   /* take the dense mask path even where the sparse one applies */
 } rl_driver_probe;
 
 RL_HIDDEN rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k,

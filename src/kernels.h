@@ -22,23 +22,27 @@ typedef struct rl_truth_soa {
     int32_t H, W;
 } rl_truth_soa;
 
-/* One run of slots: every cell of one anchor's plane, cells q = i*W + j in
- * order.  Entry k of cell q is t[q*slot_stride + k*ch_stride] (NCHW:
- * slot_stride 1, ch_stride H*W; NHWC: slot_stride B*(5+C), ch_stride 1), in
- * both layouts a uniform stride.  The gradient buffer, when present, has the
- * same offsets. */
+/* One run of slots of one anchor's plane: `count` consecutive cells from
+ * cell q0, cells q = i*W + j in order (the whole plane: q0 = 0, count H*W;
+ * the sparse mask step: a span of one row).  Entry k of the run's q-th cell
+ * is t[q*slot_stride + k*ch_stride] (NCHW: slot_stride 1, ch_stride H*W;
+ * NHWC: slot_stride B*(5+C), ch_stride 1), in both layouts a uniform stride.
+ * t, grad and every per-cell array of the kernels' arguments point at the
+ * run's first cell.  The gradient buffer, when present, has t's offsets. */
 typedef struct rl_run {
     const float *t;
     float *grad;
     int64_t slot_stride, ch_stride;
-    int32_t count; /* H*W */
-    int32_t W;     /* row length: i = q / W, j = q % W */
+    int32_t count; /* cells in the run */
+    int32_t W;     /* row length: cell q0 + q is (i, j) = ((q0+q) / W, (q0+q) % W) */
+    int32_t q0;    /* the plane's index of the run's first cell */
     float aw, ah;
 } rl_run;
 
 enum { RL_KIND_IGNORED = 0, RL_KIND_OBJ = 1, RL_KIND_NOOBJ = 2 };
 
-/* What the mask kernel adds up over the non-responsible slots of a run. */
+/* What the mask kernel (dense path) or the stream kernel (sparse path) adds
+ * up over the slots of a run. */
 typedef struct rl_mask_sums {
     int64_t n_noobj;
     double c_noobj;    /* sum of c^ over noobj slots */
@@ -87,8 +91,12 @@ static inline void rl_mask_doubt(rl_mask_args *a, int32_t H, int32_t W)
     a->doubt_c = certain ? -1.0f : (float)(RL_DOUBT * 4.0);
 }
 
-/* Decode every cell of the run, its best IoU with the image's truths, and
- * mark non-responsible cells RL_KIND_NOOBJ or RL_KIND_IGNORED.  A cell whose
+/* Decode every cell of the run, its best IoU with the truths given, and
+ * mark non-responsible cells RL_KIND_NOOBJ or RL_KIND_IGNORED; add the run's
+ * sums (those of rl_stream_fn) into *sums.  The dense path runs it over
+ * whole planes with every truth of the image; the sparse path (driver.c,
+ * sparse_masks) over the row spans some truth can reach, with the truths of
+ * that row, and ignores the sums.  A cell whose
  * float box size leaves [RL_BOX_MIN, RL_BOX_MAX] (exp over- or underflow,
  * extreme anchors), or whose float best IoU is within the doubt margin of
  * thresh, is decided by rl_best_iou_exact instead: float cannot carry its
@@ -103,6 +111,19 @@ typedef void (*rl_mask_fn)(const rl_mask_args *a, rl_mask_sums *sums);
 RL_HIDDEN double rl_best_iou_exact(float tx, float ty, float tw, float th, int32_t i, int32_t j,
                                    float aw, float ah, const rl_truth_soa *T);
 
+typedef struct rl_stream_args {
+    rl_run run;
+    const uint8_t *kind; /* every cell already decided */
+    int warmup;          /* accumulate `warm` */
+} rl_stream_args;
+
+/* The sparse path's pass over every slot, whose kinds are decided: the
+ * finiteness of channels 0..4, and the sums of rl_mask_sums (n_noobj,
+ * c_noobj and c2_noobj over NOOBJ cells, c_all over all, warm over the
+ * non-responsible ones), exactly what the mask kernel adds up.  It decodes
+ * no box: only s(tc), and s(tx), s(ty) for the warm-up. */
+typedef void (*rl_stream_fn)(const rl_stream_args *a, rl_mask_sums *sums);
+
 typedef struct rl_grad_args {
     rl_run run;
     const uint8_t *kind;
@@ -112,9 +133,11 @@ typedef struct rl_grad_args {
 } rl_grad_args;
 
 /* Objectness and warm-up gradient of the non-responsible cells of a run.
- * In overwrite mode the driver has zeroed the image's gradient first, so the
- * kernel writes only entries that can be non-zero; responsible cells are
- * left to the driver. */
+ * Overwrite mode writes channels 0..4 of every cell of the run, zeros
+ * included (responsible cells get zeros that the driver then overwrites with
+ * their terms), so that with the class channels zeroed by the driver each
+ * gradient entry is stored once; accumulate mode adds into the entries that
+ * can be non-zero and touches nothing else. */
 typedef void (*rl_grad_fn)(const rl_grad_args *a);
 
 typedef struct rl_softmax_out {
@@ -133,6 +156,7 @@ typedef void (*rl_softmax_fn)(const float *logits, int64_t stride, int32_t C, in
 
 typedef struct rl_kernels {
     rl_mask_fn mask;
+    rl_stream_fn stream;
     rl_grad_fn grad;
     rl_softmax_fn softmax;
 } rl_kernels;

@@ -1,5 +1,5 @@
 /* AVX2 + FMA kernels; they mirror src/generic/kernels_generic.c lane by lane
- * (mask_generic, grad_generic, softmax_generic).  Only this unit is built with
+ * (mask_generic, stream_generic, grad_generic, softmax_generic).  Only this unit is built with
  * -mavx2 -mfma: the dispatcher (cpu.c) runs on any x86-64 and enters here
  * only after CPUID and XGETBV said the CPU and the OS support it. */
 #if !defined(__AVX2__) || !defined(__FMA__)
@@ -131,7 +131,9 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
     __m256i bad = _mm256_setzero_si256();
     int64_t n_noobj = 0;
     /* cell coordinates of the 8 lanes, advanced by 8 cells per step */
-    __m256i jv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), iv = _mm256_setzero_si256();
+    __m256i jv = _mm256_add_epi32(_mm256_set1_epi32(r->q0 % r->W),
+                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i iv = _mm256_set1_epi32(r->q0 / r->W);
     const __m256i Wv = _mm256_set1_epi32(r->W), W1 = _mm256_set1_epi32(r->W - 1);
     for (;;) { /* bring the first lanes into [0, W) */
         const __m256i over = _mm256_cmpgt_epi32(jv, W1);
@@ -310,12 +312,74 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
         s->nonfinite = 1;
 }
 
+static void stream_avx2(const rl_stream_args *a, rl_mask_sums *s)
+{
+    const rl_run *r = &a->run;
+    const int64_t cs = r->ch_stride, ss = r->slot_stride;
+    const __m256 half = _mm256_set1_ps(0.5f);
+    const __m256i expmask = _mm256_set1_epi32(0x7f800000);
+    __m256d acc_c_all = _mm256_setzero_pd(), acc_c = _mm256_setzero_pd();
+    __m256d acc_c2 = _mm256_setzero_pd(), acc_warm = _mm256_setzero_pd();
+    __m256i bad = _mm256_setzero_si256();
+    int64_t n_noobj = 0;
+    for (int32_t q = 0; q < r->count; q += 8) {
+        const int n = r->count - q < 8 ? r->count - q : 8, full = n == 8;
+        const __m256i valid = lanes(n);
+        const float *t = r->t + q * ss;
+        const __m256 tc = load8(t + 4 * cs, ss, valid, full);
+        __m256 box[4];
+        for (int k = 0; k < 4; k++) {
+            box[k] = load8(t + k * cs, ss, valid, full);
+            const __m256i e = _mm256_and_si256(_mm256_castps_si256(box[k]), expmask);
+            bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
+        }
+        const __m256i e = _mm256_and_si256(_mm256_castps_si256(tc), expmask);
+        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
+
+        const __m256 c = sigmoid8(tc, NULL);
+        const __m256 vmask = _mm256_castsi256_ps(valid);
+        acc_c_all = add_ps_to_pd(acc_c_all, _mm256_and_ps(c, vmask));
+        const __m256i kd = kinds8(a->kind + q, n);
+        const __m256 noobj = _mm256_and_ps(
+            vmask, _mm256_castsi256_ps(_mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_NOOBJ))));
+        n_noobj += __builtin_popcount((unsigned)_mm256_movemask_ps(noobj));
+        const __m256 cn = _mm256_and_ps(c, noobj);
+        acc_c = add_ps_to_pd(acc_c, cn);
+        acc_c2 = add_ps_to_pd(acc_c2, _mm256_mul_ps(cn, cn));
+        if (a->warmup) { /* as in mask_avx2 */
+            const __m256 live = _mm256_andnot_ps(
+                _mm256_castsi256_ps(_mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ))), vmask);
+            const __m256 dx = _mm256_sub_ps(sigmoid8(box[0], NULL), half);
+            const __m256 dy = _mm256_sub_ps(sigmoid8(box[1], NULL), half);
+            const __m256 w = _mm256_and_ps(_mm256_fmadd_ps(dy, dy, _mm256_mul_ps(dx, dx)), live);
+            acc_warm = add_ps_to_pd(acc_warm, w);
+            const __m256 twl = _mm256_and_ps(box[2], live), thl = _mm256_and_ps(box[3], live);
+            const __m256d w0 = _mm256_cvtps_pd(_mm256_castps256_ps128(twl));
+            const __m256d w1 = _mm256_cvtps_pd(_mm256_extractf128_ps(twl, 1));
+            const __m256d h0 = _mm256_cvtps_pd(_mm256_castps256_ps128(thl));
+            const __m256d h1 = _mm256_cvtps_pd(_mm256_extractf128_ps(thl, 1));
+            acc_warm = _mm256_fmadd_pd(w0, w0, acc_warm);
+            acc_warm = _mm256_fmadd_pd(w1, w1, acc_warm);
+            acc_warm = _mm256_fmadd_pd(h0, h0, acc_warm);
+            acc_warm = _mm256_fmadd_pd(h1, h1, acc_warm);
+        }
+    }
+    s->n_noobj += n_noobj;
+    s->c_all += hsum_pd(acc_c_all);
+    s->c_noobj += hsum_pd(acc_c);
+    s->c2_noobj += hsum_pd(acc_c2);
+    s->warm += hsum_pd(acc_warm);
+    if (!_mm256_testz_si256(bad, bad))
+        s->nonfinite = 1;
+}
+
 static void grad_avx2(const rl_grad_args *a)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
     const __m256 kn = _mm256_set1_ps(a->k_noobj), kw = _mm256_set1_ps(a->k_warm);
-    const __m256 half = _mm256_set1_ps(0.5f);
+    const __m256 half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
+    const int acc = a->accumulate;
     for (int32_t q = 0; q < r->count; q += 8) {
         const int n = r->count - q < 8 ? r->count - q : 8, full = n == 8;
         const __m256i valid = lanes(n);
@@ -326,15 +390,19 @@ static void grad_avx2(const rl_grad_args *a)
             _mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ)), valid);
         const float *t = r->t + q * ss;
         float *g = r->grad + q * ss;
+        /* overwrite: every valid lane of channels 0..4 is stored, 0 where
+         * the slot has no such term */
         if (!_mm256_testz_si256(noobj, noobj)) {
             const __m256 tc = load8(t + 4 * cs, ss, valid, full);
             __m256 slope;
             const __m256 c = sigmoid8(tc, &slope);
             __m256 v = _mm256_mul_ps(_mm256_mul_ps(kn, c), slope);
-            if (a->accumulate)
+            if (acc)
                 store8(g + 4 * cs, ss, _mm256_add_ps(load8(g + 4 * cs, ss, noobj, 0), v), noobj, 0);
             else
-                store8(g + 4 * cs, ss, v, noobj, 0);
+                store8(g + 4 * cs, ss, _mm256_and_ps(v, _mm256_castsi256_ps(noobj)), valid, full);
+        } else if (!acc) {
+            store8(g + 4 * cs, ss, zero, valid, full);
         }
         if (a->k_warm != 0.0f && !_mm256_testz_si256(notobj, notobj)) {
             __m256 slx, sly;
@@ -347,11 +415,14 @@ static void grad_avx2(const rl_grad_args *a)
                 _mm256_mul_ps(kw, load8(t + 3 * cs, ss, valid, full))};
             for (int k = 0; k < 4; k++) {
                 float *gk = g + k * cs;
-                if (a->accumulate)
+                if (acc)
                     store8(gk, ss, _mm256_add_ps(load8(gk, ss, notobj, 0), v[k]), notobj, 0);
                 else
-                    store8(gk, ss, v[k], notobj, 0);
+                    store8(gk, ss, _mm256_and_ps(v[k], _mm256_castsi256_ps(notobj)), valid, full);
             }
+        } else if (!acc) {
+            for (int k = 0; k < 4; k++)
+                store8(g + k * cs, ss, zero, valid, full);
         }
     }
 }
@@ -428,6 +499,7 @@ static void softmax_avx2(const float *x, int64_t stride, int32_t C, int32_t cls,
 void rl_kernels_init_avx2(rl_kernels *k)
 {
     k->mask = mask_avx2;
+    k->stream = stream_avx2;
     k->grad = grad_avx2;
     k->softmax = softmax_avx2;
 }

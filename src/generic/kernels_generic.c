@@ -66,7 +66,7 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
     const int64_t cs = r->ch_stride;
     for (int32_t q = 0; q < r->count; q++) {
         const float *t = r->t + q * r->slot_stride;
-        const int32_t i = q / r->W, j = q % r->W;
+        const int32_t i = (r->q0 + q) / r->W, j = (r->q0 + q) % r->W;
         const float tx = t[0], ty = t[cs], tw = t[2 * cs], th = t[3 * cs], tc = t[4 * cs];
         if (!(finite_bits(tx) && finite_bits(ty) && finite_bits(tw) && finite_bits(th) &&
               finite_bits(tc))) {
@@ -119,27 +119,66 @@ static void store(float *g, float v, int accumulate)
         *g = v;
 }
 
-static void grad_generic(const rl_grad_args *a)
+static void stream_generic(const rl_stream_args *a, rl_mask_sums *s)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride;
     for (int32_t q = 0; q < r->count; q++) {
+        const float *t = r->t + q * r->slot_stride;
+        const float tx = t[0], ty = t[cs], tw = t[2 * cs], th = t[3 * cs], tc = t[4 * cs];
+        if (!(finite_bits(tx) && finite_bits(ty) && finite_bits(tw) && finite_bits(th) &&
+              finite_bits(tc))) {
+            s->nonfinite = 1;
+            continue;
+        }
+        const float c = sigf(tc);
+        s->c_all += c;
         if (a->kind[q] == RL_KIND_OBJ)
             continue;
+        if (a->kind[q] == RL_KIND_NOOBJ) {
+            s->n_noobj++;
+            s->c_noobj += c;
+            s->c2_noobj += (double)c * c;
+        }
+        if (a->warmup) { /* as in mask_generic */
+            const float sx = sigf(tx), sy = sigf(ty);
+            s->warm += (double)((sx - 0.5f) * (sx - 0.5f) + (sy - 0.5f) * (sy - 0.5f)) +
+                       (double)tw * tw + (double)th * th;
+        }
+    }
+}
+
+static void grad_generic(const rl_grad_args *a)
+{
+    const rl_run *r = &a->run;
+    const int64_t cs = r->ch_stride;
+    const int acc = a->accumulate;
+    for (int32_t q = 0; q < r->count; q++) {
         const float *t = r->t + q * r->slot_stride;
         float *g = r->grad + q * r->slot_stride;
+        if (a->kind[q] == RL_KIND_OBJ) {
+            if (!acc) /* the driver writes the terms */
+                for (int k = 0; k < 5; k++)
+                    g[k * cs] = 0.0f;
+            continue;
+        }
         if (a->kind[q] == RL_KIND_NOOBJ) {
             const float tc = t[4 * cs];
             const float c = sigf(tc);
-            store(&g[4 * cs], a->k_noobj * c * (c * sigf(-tc)), a->accumulate);
+            store(&g[4 * cs], a->k_noobj * c * (c * sigf(-tc)), acc);
+        } else if (!acc) {
+            g[4 * cs] = 0.0f;
         }
         if (a->k_warm != 0.0f) {
             const float tx = t[0], ty = t[cs];
             const float sx = sigf(tx), sy = sigf(ty);
-            store(&g[0], a->k_warm * (sx - 0.5f) * (sx * sigf(-tx)), a->accumulate);
-            store(&g[cs], a->k_warm * (sy - 0.5f) * (sy * sigf(-ty)), a->accumulate);
-            store(&g[2 * cs], a->k_warm * t[2 * cs], a->accumulate);
-            store(&g[3 * cs], a->k_warm * t[3 * cs], a->accumulate);
+            store(&g[0], a->k_warm * (sx - 0.5f) * (sx * sigf(-tx)), acc);
+            store(&g[cs], a->k_warm * (sy - 0.5f) * (sy * sigf(-ty)), acc);
+            store(&g[2 * cs], a->k_warm * t[2 * cs], acc);
+            store(&g[3 * cs], a->k_warm * t[3 * cs], acc);
+        } else if (!acc) {
+            for (int k = 0; k < 4; k++)
+                g[k * cs] = 0.0f;
         }
     }
 }
@@ -175,6 +214,7 @@ static void softmax_generic(const float *x, int64_t stride, int32_t C, int32_t c
 void rl_kernels_init_generic(rl_kernels *k)
 {
     k->mask = mask_generic;
+    k->stream = stream_generic;
     k->grad = grad_generic;
     k->softmax = softmax_generic;
 }

@@ -194,8 +194,8 @@ static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
     VD c20 = c_all0, c21 = c_all0, w0 = c_all0, w1 = c_all0;
     hn::Vec<DU> bad = hn::Zero(du);
     int64_t n_noobj = 0;
-    // (i, j) of the first lane, advanced lane by lane: no integer division.
-    int32_t ci = 0, cj = 0;
+    // (i, j) of the first lane, advanced lane by lane: one division per run.
+    int32_t ci = r->q0 / r->W, cj = r->q0 % r->W;
     HWY_ALIGN int32_t ib[kMaxLanes], jb[kMaxLanes];
 
     for (int32_t q = 0; q < r->count; q += (int32_t)N) {
@@ -312,6 +312,59 @@ static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
         s->nonfinite = 1;
 }
 
+static void StreamKernel(const rl_stream_args* a, rl_mask_sums* s)
+{
+    const D d;
+    const DI di;
+    const DU du;
+    const size_t N = hn::Lanes(d);
+    const rl_run* r = &a->run;
+    const int64_t cs = r->ch_stride, ss = r->slot_stride;
+    const bool gather = ss <= (int64_t)(std::numeric_limits<int32_t>::max() / (int64_t)N);
+    const VI idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, gather ? (int32_t)ss : 0));
+    const V half = hn::Set(d, 0.5f);
+    VD c_all0 = hn::Zero(DD()), c_all1 = c_all0, c0 = c_all0, c1 = c_all0;
+    VD c20 = c_all0, c21 = c_all0, w0 = c_all0, w1 = c_all0;
+    hn::Vec<DU> bad = hn::Zero(du);
+    int64_t n_noobj = 0;
+    for (int32_t q = 0; q < r->count; q += (int32_t)N) {
+        const size_t n = r->count - q < (int32_t)N ? (size_t)(r->count - q) : N;
+        const float* t = r->t + (int64_t)q * ss;
+        const V tx = LoadRun(d, t, ss, n, N, gather, idx, 0.0f);
+        const V ty = LoadRun(d, t + cs, ss, n, N, gather, idx, 0.0f);
+        const V tw = LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f);
+        const V th = LoadRun(d, t + 3 * cs, ss, n, N, gather, idx, 0.0f);
+        const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
+        bad = hn::Or(bad, hn::Or(hn::Or(NonFinite(du, tx), NonFinite(du, ty)),
+                                 hn::Or(hn::Or(NonFinite(du, tw), NonFinite(du, th)),
+                                        NonFinite(du, tc))));
+        const M valid = hn::FirstN(d, n);
+        const V c = Sigmoid(d, tc);
+        AddD(c_all0, c_all1, hn::IfThenElseZero(valid, c));
+        const hn::Vec<DU> kd = LoadKinds(a->kind + q, n, N);
+        const M noobj = hn::And(valid, hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_NOOBJ))));
+        n_noobj += (int64_t)hn::CountTrue(d, noobj);
+        const V cn = hn::IfThenElseZero(noobj, c);
+        AddD(c0, c1, cn);
+        AddD(c20, c21, hn::Mul(cn, cn));
+        if (a->warmup) { // as in MaskKernel
+            const M live =
+                hn::AndNot(hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_OBJ))), valid);
+            const V dx = hn::Sub(Sigmoid(d, tx), half), dy = hn::Sub(Sigmoid(d, ty), half);
+            AddD(w0, w1, hn::IfThenElseZero(live, hn::MulAdd(dy, dy, hn::Mul(dx, dx))));
+            AddSqD(w0, w1, hn::IfThenElseZero(live, tw));
+            AddSqD(w0, w1, hn::IfThenElseZero(live, th));
+        }
+    }
+    s->n_noobj += n_noobj;
+    s->c_all += SumD(c_all0, c_all1);
+    s->c_noobj += SumD(c0, c1);
+    s->c2_noobj += SumD(c20, c21);
+    s->warm += SumD(w0, w1);
+    if (!hn::AllFalse(du, hn::Ne(bad, hn::Zero(du))))
+        s->nonfinite = 1;
+}
+
 static void GradKernel(const rl_grad_args* a)
 {
     const D d;
@@ -323,6 +376,8 @@ static void GradKernel(const rl_grad_args* a)
     const bool gather = ss <= (int64_t)(std::numeric_limits<int32_t>::max() / (int64_t)N);
     const VI idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, gather ? (int32_t)ss : 0));
     const V kn = hn::Set(d, a->k_noobj), kw = hn::Set(d, a->k_warm), half = hn::Set(d, 0.5f);
+    const V zero = hn::Zero(d);
+    const int acc = a->accumulate;
     for (int32_t q = 0; q < r->count; q += (int32_t)N) {
         const size_t n = r->count - q < (int32_t)N ? (size_t)(r->count - q) : N;
         const M valid = hn::FirstN(d, n);
@@ -331,25 +386,37 @@ static void GradKernel(const rl_grad_args* a)
         const M notobj = hn::AndNot(hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_OBJ))), valid);
         const float* t = r->t + (int64_t)q * ss;
         float* g = r->grad + (int64_t)q * ss;
+        // Overwrite stores every valid lane of channels 0..4, 0 where the
+        // slot has no such term; accumulate adds only where it has one.
         if (!hn::AllFalse(d, noobj)) {
             V sp, sn;
             const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
             const V c = SigmoidParts(d, tc, sp, sn);
             const V v = hn::Mul(hn::Mul(kn, c), hn::Mul(sp, sn));
-            StoreRun(d, v, noobj, g + 4 * cs, ss, n, N, a->accumulate, gather, idx);
+            if (acc)
+                StoreRun(d, v, noobj, g + 4 * cs, ss, n, N, 1, gather, idx);
+            else
+                StoreRun(d, hn::IfThenElseZero(noobj, v), valid, g + 4 * cs, ss, n, N, 0, gather,
+                         idx);
+        } else if (!acc) {
+            StoreRun(d, zero, valid, g + 4 * cs, ss, n, N, 0, gather, idx);
         }
+        const M wsel = acc ? notobj : valid;
         if (a->k_warm != 0.0f && !hn::AllFalse(d, notobj)) {
             V spx, snx, spy, sny;
             const V sx = SigmoidParts(d, LoadRun(d, t, ss, n, N, gather, idx, 0.0f), spx, snx);
             const V sy = SigmoidParts(d, LoadRun(d, t + cs, ss, n, N, gather, idx, 0.0f), spy, sny);
-            StoreRun(d, hn::Mul(hn::Mul(kw, hn::Sub(sx, half)), hn::Mul(spx, snx)), notobj, g, ss,
-                     n, N, a->accumulate, gather, idx);
-            StoreRun(d, hn::Mul(hn::Mul(kw, hn::Sub(sy, half)), hn::Mul(spy, sny)), notobj,
-                     g + cs, ss, n, N, a->accumulate, gather, idx);
-            StoreRun(d, hn::Mul(kw, LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f)), notobj,
-                     g + 2 * cs, ss, n, N, a->accumulate, gather, idx);
-            StoreRun(d, hn::Mul(kw, LoadRun(d, t + 3 * cs, ss, n, N, gather, idx, 0.0f)), notobj,
-                     g + 3 * cs, ss, n, N, a->accumulate, gather, idx);
+            StoreRun(d, hn::IfThenElseZero(notobj, hn::Mul(hn::Mul(kw, hn::Sub(sx, half)), hn::Mul(spx, snx))),
+                     wsel, g, ss, n, N, acc, gather, idx);
+            StoreRun(d, hn::IfThenElseZero(notobj, hn::Mul(hn::Mul(kw, hn::Sub(sy, half)), hn::Mul(spy, sny))),
+                     wsel, g + cs, ss, n, N, acc, gather, idx);
+            StoreRun(d, hn::IfThenElseZero(notobj, hn::Mul(kw, LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f))),
+                     wsel, g + 2 * cs, ss, n, N, acc, gather, idx);
+            StoreRun(d, hn::IfThenElseZero(notobj, hn::Mul(kw, LoadRun(d, t + 3 * cs, ss, n, N, gather, idx, 0.0f))),
+                     wsel, g + 3 * cs, ss, n, N, acc, gather, idx);
+        } else if (!acc) {
+            for (int k = 0; k < 4; k++)
+                StoreRun(d, zero, valid, g + k * cs, ss, n, N, 0, gather, idx);
         }
     }
 }
@@ -479,6 +546,7 @@ static void SoftmaxKernel(const float* x, int64_t stride, int32_t C, int32_t cls
 void FillKernels(rl_kernels* k)
 {
     k->mask = MaskKernel;
+    k->stream = StreamKernel;
     k->grad = GradKernel;
     k->softmax = SoftmaxKernel;
 }

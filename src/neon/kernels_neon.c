@@ -1,5 +1,6 @@
 /* AArch64 NEON kernels; they mirror src/generic/kernels_generic.c lane by
- * lane (mask_generic, grad_generic, softmax_generic) with 4 float lanes.
+ * lane (mask_generic, stream_generic, grad_generic, softmax_generic) with 4
+ * float lanes.
  * Advanced SIMD is part of the AArch64 baseline, so no run-time check is
  * needed beyond the architecture. */
 #if !defined(__aarch64__)
@@ -93,7 +94,8 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
     int64_t n_noobj = 0;
     /* cell coordinates of the 4 lanes, advanced by 4 cells per step */
     static const int32_t iota[4] = {0, 1, 2, 3};
-    int32x4_t jv = vld1q_s32(iota), iv = vdupq_n_s32(0);
+    int32x4_t jv = vaddq_s32(vld1q_s32(iota), vdupq_n_s32(r->q0 % r->W));
+    int32x4_t iv = vdupq_n_s32(r->q0 / r->W);
     const int32x4_t Wv = vdupq_n_s32(r->W);
     for (;;) {
         const uint32x4_t over = vcgeq_s32(jv, Wv);
@@ -225,12 +227,65 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
         s->nonfinite = 1;
 }
 
+static void stream_neon(const rl_stream_args *a, rl_mask_sums *s)
+{
+    const rl_run *r = &a->run;
+    const int64_t cs = r->ch_stride, ss = r->slot_stride;
+    const float32x4_t half = vdupq_n_f32(0.5f);
+    const uint32x4_t expmask = vdupq_n_u32(0x7f800000u);
+    float64x2_t acc_c_all = vdupq_n_f64(0), acc_c = vdupq_n_f64(0);
+    float64x2_t acc_c2 = vdupq_n_f64(0), acc_warm = vdupq_n_f64(0);
+    uint32x4_t bad = vdupq_n_u32(0);
+    int64_t n_noobj = 0;
+    for (int32_t q = 0; q < r->count; q += 4) {
+        const int n = r->count - q < 4 ? r->count - q : 4;
+        const uint32x4_t valid = lanes(n);
+        const float *t = r->t + q * ss;
+        const float32x4_t tx = load4(t, ss, n), ty = load4(t + cs, ss, n);
+        const float32x4_t tw = load4(t + 2 * cs, ss, n), th = load4(t + 3 * cs, ss, n);
+        const float32x4_t tc = load4(t + 4 * cs, ss, n);
+        const float32x4_t ch[5] = {tx, ty, tw, th, tc};
+        for (int k = 0; k < 5; k++)
+            bad = vorrq_u32(bad, vceqq_u32(vandq_u32(vreinterpretq_u32_f32(ch[k]), expmask),
+                                           expmask));
+        const float32x4_t c = sigmoid4(tc, NULL);
+        acc_c_all = add_ps_to_pd(acc_c_all, and_f32(c, valid));
+        const uint32x4_t kd = kinds4(a->kind + q, n);
+        const uint32x4_t noobj = vandq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_NOOBJ)));
+        n_noobj += (int64_t)vaddvq_u32(vshrq_n_u32(noobj, 31));
+        const float32x4_t cn = and_f32(c, noobj);
+        acc_c = add_ps_to_pd(acc_c, cn);
+        acc_c2 = add_ps_to_pd(acc_c2, vmulq_f32(cn, cn));
+        if (a->warmup) { /* as in mask_neon */
+            const uint32x4_t live = vbicq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_OBJ)));
+            const float32x4_t dx = vsubq_f32(sigmoid4(tx, NULL), half);
+            const float32x4_t dy = vsubq_f32(sigmoid4(ty, NULL), half);
+            acc_warm = add_ps_to_pd(acc_warm, and_f32(vfmaq_f32(vmulq_f32(dx, dx), dy, dy), live));
+            const float32x4_t twl = and_f32(tw, live), thl = and_f32(th, live);
+            const float64x2_t w0 = vcvt_f64_f32(vget_low_f32(twl)), w1 = vcvt_high_f64_f32(twl);
+            const float64x2_t h0 = vcvt_f64_f32(vget_low_f32(thl)), h1 = vcvt_high_f64_f32(thl);
+            acc_warm = vfmaq_f64(acc_warm, w0, w0);
+            acc_warm = vfmaq_f64(acc_warm, w1, w1);
+            acc_warm = vfmaq_f64(acc_warm, h0, h0);
+            acc_warm = vfmaq_f64(acc_warm, h1, h1);
+        }
+    }
+    s->n_noobj += n_noobj;
+    s->c_all += vaddvq_f64(acc_c_all);
+    s->c_noobj += vaddvq_f64(acc_c);
+    s->c2_noobj += vaddvq_f64(acc_c2);
+    s->warm += vaddvq_f64(acc_warm);
+    if (vmaxvq_u32(bad) != 0)
+        s->nonfinite = 1;
+}
+
 static void grad_neon(const rl_grad_args *a)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
     const float32x4_t kn = vdupq_n_f32(a->k_noobj), kw = vdupq_n_f32(a->k_warm);
-    const float32x4_t half = vdupq_n_f32(0.5f);
+    const float32x4_t half = vdupq_n_f32(0.5f), zero = vdupq_n_f32(0.0f);
+    const int acc = a->accumulate;
     for (int32_t q = 0; q < r->count; q += 4) {
         const int n = r->count - q < 4 ? r->count - q : 4;
         const uint32x4_t valid = lanes(n);
@@ -239,13 +294,18 @@ static void grad_neon(const rl_grad_args *a)
         const uint32x4_t notobj = vbicq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_OBJ)));
         const float *t = r->t + q * ss;
         float *g = r->grad + q * ss;
+        /* overwrite: every valid lane of channels 0..4 is stored, 0 where
+         * the slot has no such term */
         if (vmaxvq_u32(noobj)) {
             float32x4_t slope;
             const float32x4_t c = sigmoid4(load4(t + 4 * cs, ss, n), &slope);
             float32x4_t v = vmulq_f32(vmulq_f32(kn, c), slope);
-            if (a->accumulate)
-                v = vaddq_f32(load4(g + 4 * cs, ss, n), v);
-            store4(g + 4 * cs, ss, v, noobj, n);
+            if (acc)
+                store4(g + 4 * cs, ss, vaddq_f32(load4(g + 4 * cs, ss, n), v), noobj, n);
+            else
+                store4(g + 4 * cs, ss, and_f32(v, noobj), valid, n);
+        } else if (!acc) {
+            store4(g + 4 * cs, ss, zero, valid, n);
         }
         if (a->k_warm != 0.0f && vmaxvq_u32(notobj)) {
             float32x4_t slx, sly;
@@ -257,11 +317,14 @@ static void grad_neon(const rl_grad_args *a)
                                       vmulq_f32(kw, load4(t + 3 * cs, ss, n))};
             for (int k = 0; k < 4; k++) {
                 float *gk = g + k * cs;
-                float32x4_t w = v[k];
-                if (a->accumulate)
-                    w = vaddq_f32(load4(gk, ss, n), w);
-                store4(gk, ss, w, notobj, n);
+                if (acc)
+                    store4(gk, ss, vaddq_f32(load4(gk, ss, n), v[k]), notobj, n);
+                else
+                    store4(gk, ss, and_f32(v[k], notobj), valid, n);
             }
+        } else if (!acc) {
+            for (int k = 0; k < 4; k++)
+                store4(g + k * cs, ss, zero, valid, n);
         }
     }
 }
@@ -322,6 +385,7 @@ static void softmax_neon(const float *x, int64_t stride, int32_t C, int32_t cls,
 void rl_kernels_init_neon(rl_kernels *k)
 {
     k->mask = mask_neon;
+    k->stream = stream_neon;
     k->grad = grad_neon;
     k->softmax = softmax_neon;
 }

@@ -159,10 +159,13 @@ static int compare_results(const char *variant, const char *what, FILE *log,
 /* Guard pattern for overwrite mode: a NaN payload no kernel produces. */
 static const uint32_t GUARD = 0x7fa5a5a5u;
 
-static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, const rl_batch *batch,
-                       const char *what, FILE *log, const rl_plan *refplan,
-                       const rl_result *ref_res_in, const double *best, const int8_t *ref_kind,
-                       const double *obj_iou)
+/* dense: force the driver's dense mask path, which otherwise serves only
+ * thresh <= 1/2 (src/driver.c, use_sparse); the sparse path decides the
+ * slots no truth reaches without decoding them, so both are checked. */
+static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, int dense,
+                       const rl_batch *batch, const char *what, FILE *log,
+                       const rl_plan *refplan, const rl_result *ref_res_in, const double *best,
+                       const int8_t *ref_kind, const double *obj_iou)
 {
     rl_config cfg = *cfg0;
     cfg.variant = v->name;
@@ -181,7 +184,9 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, const rl
     float *grad_base = malloc((count + 1) * sizeof *grad_base);
     float *grad = grad_base + (count & 1), *prior = malloc(count * sizeof *prior);
     rl_driver_probe probe = {malloc((size_t)(N * slots) * sizeof(float)),
-                             malloc((size_t)(N * slots))};
+                             malloc((size_t)(N * slots)), dense};
+    char label[96];
+    snprintf(label, sizeof label, "%s%s", v->name, dense ? " (dense path)" : "");
     int8_t *forced = malloc((size_t)(N * slots));
     double *rgrad = malloc(count * sizeof *rgrad);
     uint8_t *touched = malloc(count);
@@ -202,7 +207,7 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, const rl
     rl_result got;
     rl_status st = rl_driver_run(plan, &plan->kernels, batch, &got, NULL, grad, &probe);
     if (st != RL_OK) {
-        fprintf(log, "%s: variant %s failed on a valid batch: %s\n", what, v->name,
+        fprintf(log, "%s: variant %s failed on a valid batch: %s\n", what, label,
                 rl_last_error());
         bad = 1;
         goto out;
@@ -232,7 +237,7 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, const rl
                                 "%s: variant %s: slot (n=%lld, i=%d, j=%d, b=%d) decided %d, "
                                 "reference %d (reference best IoU %.17g, variant %.9g, thresh "
                                 "%.17g)\n",
-                                what, v->name, (long long)n, i, j, b, vk, rk, best[rs],
+                                what, label, (long long)n, i, j, b, vk, rk, best[rs],
                                 (double)probe.best[ds], p->thresh);
                         bad++;
                     }
@@ -251,7 +256,7 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, const rl
         goto out;
     }
     const weights w = weights_of(p, batch, &ref);
-    bad += compare_results(v->name, what, log, &got, &ref, &w, r50, r75, (double)slots * N, p);
+    bad += compare_results(label, what, log, &got, &ref, &w, r50, r75, (double)slots * N, p);
 
     for (size_t x = 0; x < count && bad < 8; x++) {
         int64_t n, i, j, b, k;
@@ -267,7 +272,7 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, const rl
             entry_coords(p, (int64_t)x, &n, &i, &j, &b, &k);
             fprintf(log, "%s: variant %s: entry %zu (n=%lld, i=%lld, j=%lld, b=%lld, k=%lld) "
                          "has no loss term but is %.9g (bits %08x), expected %s\n",
-                    what, v->name, x, (long long)n, (long long)i, (long long)j, (long long)b,
+                    what, label, x, (long long)n, (long long)i, (long long)j, (long long)b,
                     (long long)k, (double)grad[x], gb, accumulate ? "its prior bits" : "+0");
             bad++;
             continue;
@@ -291,7 +296,7 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, const rl
         }
         fprintf(log, "%s: variant %s: gradient entry %zu (n=%lld, i=%lld, j=%lld, b=%lld, "
                      "k=%lld): got %.9g, reference %.17g (bound %.3g)\n",
-                what, v->name, x, (long long)n, (long long)i, (long long)j, (long long)b,
+                what, label, x, (long long)n, (long long)i, (long long)j, (long long)b,
                 (long long)k, (double)grad[x], want,
                 RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack + RL_TOL_FLOOR);
         bad++;
@@ -400,8 +405,11 @@ int rl_diffcheck(const rl_config *cfg0, const rl_batch *batch, const char *what,
                 (only_variant && strcmp(only_variant, d->name) != 0))
                 continue;
             rep.variants_checked++;
-            rep.mismatches +=
-                run_variant(&cfg, d, batch, what, log, refplan, &ref, best, kind, obj_iou) != 0;
+            rep.mismatches += run_variant(&cfg, d, 0, batch, what, log, refplan, &ref, best, kind,
+                                          obj_iou) != 0;
+            if (p->thresh > 0.5) /* the default was the sparse path: the dense one too */
+                rep.mismatches += run_variant(&cfg, d, 1, batch, what, log, refplan, &ref, best,
+                                              kind, obj_iou) != 0;
         }
     }
     free(best);

@@ -83,7 +83,14 @@ void rl_case_make(rl_case *c, uint64_t seed, uint64_t index)
         g->lambda_noobj = unif(&r) * 2;
     }
     const double tu = unif(&r);
-    g->thresh = tu < 0.6 ? 0.6 : tu < 0.7 ? 0.0 : tu < 0.8 ? 1.0 : unif(&r);
+    /* 0.6 (the article's and darknet's), both sides of the sparse mask
+     * path's bound (thresh > 1/2, src/driver.c), the ends, and anything */
+    g->thresh = tu < 0.5    ? 0.6
+                : tu < 0.55 ? 0.5
+                : tu < 0.6  ? 0.5000001
+                : tu < 0.7  ? 0.0
+                : tu < 0.8  ? 1.0
+                            : unif(&r);
 
     const int32_t N = big ? range(&r, 1, 2) : range(&r, 1, 4);
     const int32_t K = 5 + g->C;
