@@ -3,10 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver.h"
 #include "internal.h"
 #include "stats.h"
 
-enum { P_OVER, P_ACC, P_CNT, P_MEMSET, P_MASK, P_MASK0, P_GRAD, P_GRAD_ACC, P_SOFT, P_SOFT_ACC, P_SOFT_X4, P_COUNT };
+/* The call, its phase 1 on either mask path, and each kernel of the table
+ * alone (src/kernels.h). */
+enum { P_OVER, P_ACC, P_CNT, P_CNT_DENSE, P_MEMSET, P_ZERO, P_MASK, P_MASK0, P_STREAM, P_GRAD,
+       P_GRAD_ACC, P_SOFT, P_SOFT_ACC, P_SOFT_X4, P_COUNT };
 
 
 typedef struct bd {
@@ -28,6 +32,7 @@ static rl_plan *plan_for(const bench_row *row, int accumulate, const char *varia
     cfg.B = row->B;
     cfg.C = row->C;
     cfg.anchors = row->anchors;
+    cfg.thresh = bench_row_thresh(row);
     cfg.grad_mode = accumulate ? RL_GRAD_ACCUMULATE : RL_GRAD_OVERWRITE;
     cfg.variant = variant;
     rl_plan *p = NULL;
@@ -61,12 +66,36 @@ static void masks(const bd *d, int with_truths)
         rl_mask_sums sums;
         memset(&sums, 0, sizeof sums);
         for (int32_t b = 0; b < row->B; b++) {
-            rl_mask_args a = {run_of(d, n, b), &soa, d->kind + (n * row->B + b) * d->HW, 0.6f, 0.6,
-                              0, 0, NULL, 0.0f, 0.0f, 0.0f};
+            const double th = bench_row_thresh(row);
+            rl_mask_args a = {run_of(d, n, b), &soa, d->kind + (n * row->B + b) * d->HW, (float)th,
+                              th, 0, 0, NULL, 0.0f, 0.0f, 0.0f};
             rl_mask_doubt(&a, row->H, row->W);
             d->k->mask(&a, &sums);
         }
     }
+}
+
+static void streams(const bd *d)
+{
+    const bench_row *row = d->b->row;
+    for (int64_t n = 0; n < row->N; n++) {
+        rl_mask_sums sums;
+        memset(&sums, 0, sizeof sums);
+        for (int32_t b = 0; b < row->B; b++) {
+            rl_stream_args a = {run_of(d, n, b), d->kind + (n * row->B + b) * d->HW, 0};
+            d->k->stream(&a, &sums);
+        }
+    }
+}
+
+/* Overwrite mode's zeroing of the class channels, one block per anchor. */
+static void zero_classes(const bd *d)
+{
+    const bench_row *row = d->b->row;
+    for (int64_t n = 0; n < row->N; n++)
+        for (int32_t b = 0; b < row->B; b++)
+            memset(d->b->grad + ((n * row->B + b) * d->K + 5) * d->HW, 0,
+                   (size_t)(row->C * d->HW) * sizeof(float));
 }
 
 static void grads(const bd *d, int accumulate)
@@ -99,7 +128,8 @@ static double piece(bd *d, int p)
     const bench_row *row = d->b->row;
     const int64_t per_image = row->B * d->K * d->HW;
     rl_result r;
-    const int acc_state = p == P_ACC || p == P_GRAD_ACC || p == P_SOFT_ACC || p == P_SOFT_X4;
+    const int acc_state = p == P_ACC || p == P_GRAD_ACC || p == P_SOFT_ACC || p == P_SOFT_X4 ||
+                          p == P_CNT || p == P_CNT_DENSE || p == P_STREAM;
     if (acc_state)
         roofline_accumulate(d->b->rf, NULL);
     else
@@ -117,6 +147,18 @@ static double piece(bd *d, int p)
         rl_count(d->over, &d->batch, &c);
         break;
     }
+    case P_CNT_DENSE: {
+        rl_counts c;
+        const rl_driver_probe dense = {NULL, NULL, 1};
+        rl_driver_run(d->over, &d->over->kernels, &d->batch, &r, &c, NULL, &dense);
+        break;
+    }
+    case P_ZERO:
+        zero_classes(d);
+        break;
+    case P_STREAM:
+        streams(d);
+        break;
     case P_MEMSET:
         for (int64_t n = 0; n < row->N; n++)
             memset(d->b->grad + n * per_image, 0, (size_t)per_image * sizeof(float));
@@ -200,24 +242,41 @@ int bench_breakdown(const breakdown_input *b, const char *variant, int reps, FIL
     free(s);
 
     const double over = m[P_OVER], acc = m[P_ACC];
-    const double rest_o = over - m[P_MEMSET] - m[P_MASK] - m[P_GRAD] - m[P_SOFT];
-    const double rest_a = acc - m[P_MASK] - m[P_GRAD_ACC] - m[P_SOFT_ACC];
+    /* rl_count is the assignment, phase 1 and the class-logit checks: on the
+     * sparse path its masks are what remains after the stream kernel and
+     * the rest of the dense path's phase 1 (the dense count minus its mask
+     * kernel). */
+    const int sparse = bench_row_thresh(row) > 0.5;
+    const double p1_rest = m[P_CNT_DENSE] - m[P_MASK];
+    const double sparse_masks = m[P_CNT] - m[P_STREAM] - p1_rest;
+    const double rest_o = over - m[P_CNT] - m[P_GRAD] - m[P_ZERO] - m[P_SOFT];
+    const double rest_a = acc - m[P_CNT] - m[P_GRAD_ACC] - m[P_SOFT_ACC];
 #define LINE(name, v_o, v_a)                                                               \
-    fprintf(out, "  %-44s %10.0f %5.1f%%  %10.0f %5.1f%%\n", name, v_o, 100 * (v_o) / over, v_a, \
+    fprintf(out, "  %-50s %10.0f %5.1f%%  %10.0f %5.1f%%\n", name, v_o, 100 * (v_o) / over, v_a, \
             100 * (v_a) / acc)
-    fprintf(out, "\nbreakdown: %s on %s (%s), ns/image, 1 thread, medians of %d\n", variant,
-            row->name, row->what, reps);
-    fprintf(out, "  %-44s %17s  %17s\n", "", "overwrite", "accumulate");
+    fprintf(out, "\nbreakdown: %s on %s (%s), thresh %g (%s masks), ns/image, 1 thread, medians of %d\n",
+            variant, row->name, row->what, bench_row_thresh(row), sparse ? "sparse" : "dense",
+            reps);
+    fprintf(out, "  %-50s %17s  %17s\n", "", "overwrite", "accumulate");
     LINE("rl_compute", over, acc);
-    LINE("rl_count (assignment and masks, no gradient)", m[P_CNT], m[P_CNT]);
-    LINE("memset of the image's gradient", m[P_MEMSET], 0.0);
-    LINE("mask kernel (decode, best IoU, masks)", m[P_MASK], m[P_MASK]);
-    LINE("  of which the loop over truths", m[P_MASK] - m[P_MASK0], m[P_MASK] - m[P_MASK0]);
-    LINE("grad kernel (noobj objectness)", m[P_GRAD], m[P_GRAD_ACC]);
+    LINE("phase 1: rl_count (assignment, masks, sums, checks)", m[P_CNT], m[P_CNT]);
+    if (sparse) {
+        LINE("  sparse mask step (derived)", sparse_masks, sparse_masks);
+        LINE("  stream kernel (every slot: checks, s(tc), sums)", m[P_STREAM], m[P_STREAM]);
+    } else {
+        LINE("  mask kernel (every slot: decode, best IoU, sums)", m[P_MASK], m[P_MASK]);
+    }
+    LINE("  assignment and class-logit checks (derived)", p1_rest, p1_rest);
+    LINE("the dense path's phase 1 instead (dense rl_count)", m[P_CNT_DENSE], m[P_CNT_DENSE]);
+    LINE("  its mask kernel", m[P_MASK], m[P_MASK]);
+    LINE("    of which the loop over truths", m[P_MASK] - m[P_MASK0], m[P_MASK] - m[P_MASK0]);
+    LINE("grad kernel (channels 0-4 / noobj objectness)", m[P_GRAD], m[P_GRAD_ACC]);
+    LINE("zeroing the class channels", m[P_ZERO], 0.0);
     LINE("softmax kernel (responsible slots)", m[P_SOFT], m[P_SOFT_ACC]);
     const double hot = (m[P_SOFT_X4] - m[P_SOFT_ACC]) / 3;
     LINE("  the same with its lines in cache", hot, hot);
-    LINE("rest of the driver (call minus the above)", rest_o, rest_a);
+    LINE("rest of the driver (call minus phase 1, grad, zero, softmax)", rest_o, rest_a);
+    LINE("for comparison: memset of the whole gradient", m[P_MEMSET], 0.0);
 #undef LINE
     rc = 0;
 done:

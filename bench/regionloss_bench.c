@@ -79,6 +79,7 @@ static rl_plan *make_plan(const bench_row *row, int accumulate, const char *vari
     cfg.C = row->C;
     cfg.anchors = row->anchors;
     cfg.layout = RL_LAYOUT_NCHW;
+    cfg.thresh = bench_row_thresh(row);
     cfg.grad_mode = accumulate ? RL_GRAD_ACCUMULATE : RL_GRAD_OVERWRITE;
     cfg.variant = variant;
     cfg.threads = threads;

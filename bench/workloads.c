@@ -22,18 +22,32 @@ static const float yolo9000_anchors[6] = {0.77871f, 1.14074f, 3.00525f,
                                           4.31277f, 9.22725f, 9.61974f};
 
 const bench_row bench_rows[] = {
-    {"voc-2", "VOC 13x13 B5 C20, 2 truths", 64, 13, 13, 5, 20, 2, voc_anchors},
-    {"voc-8", "VOC 13x13 B5 C20, 8 truths", 64, 13, 13, 5, 20, 8, voc_anchors},
-    {"voc-30", "VOC 13x13 B5 C20, 30 truths", 64, 13, 13, 5, 20, 30, voc_anchors},
-    {"coco13-8", "COCO 13x13 B5 C80, 8 truths", 64, 13, 13, 5, 80, 8, coco_anchors},
-    {"coco13-30", "COCO 13x13 B5 C80, 30 truths", 64, 13, 13, 5, 80, 30, coco_anchors},
-    {"coco19-8", "COCO 19x19 B5 C80, 8 truths", 64, 19, 19, 5, 80, 8, coco_anchors},
-    {"coco19-30", "COCO 19x19 B5 C80, 30 truths", 64, 19, 19, 5, 80, 30, coco_anchors},
-    {"large-100", "large 52x52 B9 C80, 100 truths", 16, 52, 52, 9, 80, 100, large_anchors},
+    {"voc-2", "VOC 13x13 B5 C20, 2 truths", 64, 13, 13, 5, 20, 2, voc_anchors, 0, 0},
+    {"voc-8", "VOC 13x13 B5 C20, 8 truths", 64, 13, 13, 5, 20, 8, voc_anchors, 0, 0},
+    {"voc-30", "VOC 13x13 B5 C20, 30 truths", 64, 13, 13, 5, 20, 30, voc_anchors, 0, 0},
+    {"coco13-8", "COCO 13x13 B5 C80, 8 truths", 64, 13, 13, 5, 80, 8, coco_anchors, 0, 0},
+    {"coco13-30", "COCO 13x13 B5 C80, 30 truths", 64, 13, 13, 5, 80, 30, coco_anchors, 0, 0},
+    {"coco19-8", "COCO 19x19 B5 C80, 8 truths", 64, 19, 19, 5, 80, 8, coco_anchors, 0, 0},
+    {"coco19-30", "COCO 19x19 B5 C80, 30 truths", 64, 19, 19, 5, 80, 30, coco_anchors, 0, 0},
+    {"large-100", "large 52x52 B9 C80, 100 truths", 16, 52, 52, 9, 80, 100, large_anchors, 0, 0},
+    /* thresh 1/2: the dense mask path (the sparse one needs thresh > 1/2) */
+    {"voc-8-t0.5", "VOC 13x13 B5 C20, 8 truths, thresh 0.5 (dense masks)", 64, 13, 13, 5, 20, 8,
+     voc_anchors, 0.5, 0},
+    {"coco13-8-t0.5", "COCO 13x13 B5 C80, 8 truths, thresh 0.5 (dense masks)", 64, 13, 13, 5, 80,
+     8, coco_anchors, 0.5, 0},
+    /* objects per image as the data sets have them: mean 2.4 (VOC), 7.3 (COCO) */
+    {"voc-avg", "VOC 13x13 B5 C20, 1 to 30 truths, mean 2.4", 64, 13, 13, 5, 20, 30, voc_anchors,
+     0, 2.4},
+    {"coco13-avg", "COCO 13x13 B5 C80, 1 to 30 truths, mean 7.3", 64, 13, 13, 5, 80, 30,
+     coco_anchors, 0, 7.3},
+    {"coco19-avg", "COCO 19x19 B5 C80, 1 to 30 truths, mean 7.3", 64, 19, 19, 5, 80, 30,
+     coco_anchors, 0, 7.3},
     {"c9418-8", "many classes 13x13 B3 C9418, 8 truths", 16, 13, 13, 3, 9418, 8,
-     yolo9000_anchors},
+     yolo9000_anchors, 0, 0},
 };
 const int bench_n_rows = (int)(sizeof bench_rows / sizeof bench_rows[0]);
+
+double bench_row_thresh(const bench_row *row) { return row->thresh > 0 ? row->thresh : 0.6; }
 
 typedef struct rng {
     uint64_t s;
@@ -73,11 +87,26 @@ int bench_input_make(const bench_row *row, bench_input *in)
     rng r = {name_seed(row->name)};
     const int64_t HW = (int64_t)row->H * row->W, K = 5 + (int64_t)row->C;
     in->count = (size_t)row->N * (size_t)row->B * (size_t)K * (size_t)HW;
-    in->n_truths = (int64_t)row->N * row->truths;
+    in->offsets = malloc((size_t)(row->N + 1) * sizeof(int64_t));
+    if (!in->offsets)
+        return -1;
+    /* Truth counts first, from their own stream, so that the rows with a
+     * fixed count keep the bytes they always had. */
+    in->offsets[0] = 0;
+    rng rc = {name_seed(row->name) ^ 0x5bd1e995u};
+    for (int32_t n = 0; n < row->N; n++) {
+        int32_t k = row->truths;
+        if (row->mean > 0) { /* 1 + geometric: P(k) = p (1-p)^(k-1), mean 1/p */
+            k = 1;
+            while (k < row->truths && unif(&rc) >= 1.0 / row->mean)
+                k++;
+        }
+        in->offsets[n + 1] = in->offsets[n] + k;
+    }
+    in->n_truths = in->offsets[row->N];
     in->pred = bench_alloc_floats(in->count);
     in->truths = malloc((size_t)(in->n_truths ? in->n_truths : 1) * sizeof(rl_box));
-    in->offsets = malloc((size_t)(row->N + 1) * sizeof(int64_t));
-    if (!in->pred || !in->truths || !in->offsets) {
+    if (!in->pred || !in->truths) {
         bench_input_free(in);
         return -1;
     }
@@ -98,11 +127,11 @@ int bench_input_make(const bench_row *row, bench_input *in)
 
     /* Truths on a jittered grid (spread over the image, a few per region),
      * sizes log-uniform from 3% to 80% of the image. */
-    const int32_t g = (int32_t)ceil(sqrt((double)(row->truths ? row->truths : 1)));
-    in->offsets[0] = 0;
     for (int32_t n = 0; n < row->N; n++) {
-        for (int32_t t = 0; t < row->truths; t++) {
-            rl_box *bx = &in->truths[(int64_t)n * row->truths + t];
+        const int32_t nt = (int32_t)(in->offsets[n + 1] - in->offsets[n]);
+        const int32_t g = (int32_t)ceil(sqrt((double)(nt ? nt : 1)));
+        for (int32_t t = 0; t < nt; t++) {
+            rl_box *bx = &in->truths[in->offsets[n] + t];
             const int32_t cell = (t + n) % (g * g);
             bx->cx = (float)(((cell % g) + unif(&r)) / g);
             bx->cy = (float)(((cell / g) + unif(&r)) / g);
@@ -122,7 +151,6 @@ int bench_input_make(const bench_row *row, bench_input *in)
                 }
             }
         }
-        in->offsets[n + 1] = in->offsets[n] + row->truths;
     }
     return 0;
 }

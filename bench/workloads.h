@@ -12,9 +12,15 @@ typedef struct bench_row {
     const char *name;     /* what --filter matches */
     const char *what;     /* one line for the table's legend */
     int32_t N, H, W, B, C;
-    int32_t truths;       /* per image */
+    int32_t truths;       /* per image; with `mean`, the largest count drawn */
     const float *anchors; /* 2*B, grid cells */
+    double thresh;        /* 0: the default, 0.6 */
+    double mean;          /* > 0: truths per image vary (shifted geometric, this mean),
+                             as in the data sets (VOC about 2.4, COCO about 7.3) */
 } bench_row;
+
+/* The row's thresh as its plans get it. */
+double bench_row_thresh(const bench_row *row);
 
 extern const bench_row bench_rows[];
 extern const int bench_n_rows;

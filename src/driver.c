@@ -217,16 +217,21 @@ static rl_run make_run(const call *c, int64_t n, int32_t b)
  * So when thresh > 1/2 a truth can make a slot's best IoU reach thresh only
  * if the truth's box meets the slot's cell, under both decision rules (spec:
  * noobj iff best < thresh; darknet: iff best <= thresh), and a slot whose
- * cell no truth box meets is noobj without being decoded.
+ * cell no truth box meets is noobj without being decoded.  Each truth
+ * reaches the cells its box meets, closed squares against its closed box.
  *
  * The bound holds for the reference's double IoU up to its rounding, a few
  * units of 2^-53: thresh must clear 1/2 by more than that, and
- * SPARSE_THRESH_MIN asks 2^-30.  Each truth reaches the cells its box meets
- * and one more on every side, which covers any rounding of its edges. */
+ * SPARSE_THRESH_MIN asks 2^-30.  Cell j meets the truth's box [x0, x1] when
+ * j <= x1 and j + 1 >= x0; REACH_EPS widens that by far more than the
+ * rounding of the edges (a few units of 2^-53 W), so a cell that only
+ * touches the box on its border is always visited. */
 #define SPARSE_THRESH_MIN (0.5 + 0x1p-30)
+#define REACH_EPS 0x1p-20
 
 static int use_sparse(const rl_params *p) { return p->thresh > SPARSE_THRESH_MIN; }
 
+/* v (a whole number) as a cell index in [0, hi] */
 static int32_t clamp_cell(double v, int32_t hi)
 {
     if (!(v > 0)) /* NaN cannot occur (truths are checked); negative edges do */
@@ -234,75 +239,112 @@ static int32_t clamp_cell(double v, int32_t hi)
     return v >= hi ? hi : (int32_t)v;
 }
 
-/* Decides image n's slots that some truth reaches: row by row, the mask
- * kernel over the span of cells the row's truths reach, with just those
- * truths.  A truth reaching no cell of a row cannot change a decision there,
- * and a cell of the span that a truth of the row does not reach gets an IoU
- * of at most 1/2 from it, which decides nothing either.  The kernel's sums
- * are not kept: the stream kernel adds up every slot afterwards. */
-static void sparse_masks(call *c, int64_t n, const rl_truth_soa *all, uint8_t *kind, float *best)
+/* The mask kernel over rows [r0, r1] of every anchor's plane, with truths T;
+ * its sums go to *sums. */
+static void mask_rows(const call *c, int64_t n, const rl_truth_soa *T, uint8_t *kind, float *best,
+                      int32_t r0, int32_t r1, rl_mask_sums *sums)
+{
+    const rl_params *p = c->p;
+    const int32_t q0 = r0 * p->W;
+    for (int32_t b = 0; b < p->B; b++) {
+        const int64_t k0 = (int64_t)b * p->HW + q0;
+        rl_mask_args a = {make_run(c, n, b),
+                          T,
+                          kind + k0,
+                          (float)p->thresh,
+                          p->thresh,
+                          p->mode == RL_MODE_DARKNET,
+                          c->warmup,
+                          best ? best + k0 : NULL,
+                          0.0f, 0.0f, 0.0f};
+        a.run.t += q0 * a.run.slot_stride;
+        a.run.grad = NULL;
+        a.run.q0 = q0;
+        a.run.count = (r1 - r0 + 1) * p->W;
+        rl_mask_doubt(&a, p->H, p->W);
+        c->k->mask(&a, sums);
+    }
+}
+
+/* The stream kernel over rows [r0, r1] of every anchor's plane, whose slots
+ * are decided (noobj, or responsible). */
+static void stream_rows(const call *c, int64_t n, const uint8_t *kind, int32_t r0, int32_t r1,
+                        rl_mask_sums *sums)
+{
+    const rl_params *p = c->p;
+    const int32_t q0 = r0 * p->W;
+    for (int32_t b = 0; b < p->B; b++) {
+        rl_stream_args a = {make_run(c, n, b), kind + (int64_t)b * p->HW + q0, c->warmup};
+        a.run.t += q0 * a.run.slot_stride;
+        a.run.grad = NULL;
+        a.run.q0 = q0;
+        a.run.count = (r1 - r0 + 1) * p->W;
+        c->k->stream(&a, sums);
+    }
+}
+
+/* Phase 1's sparse path for image n.  The rows some truth reaches go
+ * through the mask kernel as on the dense path (whole rows, so that runs are
+ * long and vectors full), each maximal band of them with just the truths
+ * that reach it: a truth that reaches no cell of the band cannot change a
+ * decision there.  Every other row is noobj but for its responsible slots,
+ * and only the stream kernel reads it: no box is decoded there. */
+static void sparse_phase1(const call *c, int64_t n, const rl_truth_soa *all, uint8_t *kind,
+                          float *best, rl_mask_sums *sums)
 {
     const rl_params *p = c->p;
     const int64_t lo = c->batch->truth_offsets[n], nt = all->n;
     int32_t *reach = c->w.reach + 4 * lo;
-    int32_t rmin = p->H, rmax = -1;
     for (int64_t t = 0; t < nt; t++) {
-        int32_t *rc = reach + 4 * t;
-        rc[0] = clamp_cell(floor(all->x0[t]) - 1.0, p->W - 1);
-        rc[1] = clamp_cell(floor(all->x1[t]) + 1.0, p->W - 1);
-        rc[2] = clamp_cell(floor(all->y0[t]) - 1.0, p->H - 1);
-        rc[3] = clamp_cell(floor(all->y1[t]) + 1.0, p->H - 1);
-        rmin = rc[2] < rmin ? rc[2] : rmin;
-        rmax = rc[3] > rmax ? rc[3] : rmax;
+        /* the truth's edges in double, as the reference has them */
+        const rl_box *bx = &all->boxes[t];
+        const double Y = (double)bx->cy * p->H, Hg = (double)bx->h * p->H;
+        reach[4 * t] = clamp_cell(ceil(Y - Hg / 2 - 1.0 - REACH_EPS), p->H - 1);
+        reach[4 * t + 1] = clamp_cell(floor(Y + Hg / 2 + REACH_EPS), p->H - 1);
     }
     float *re = c->w.row_edges + 5 * lo;
     rl_box *rb = c->w.row_boxes + lo;
     rl_truth_soa soa = *all;
-    rl_mask_sums unused;
-    for (int32_t i = rmin; i <= rmax; i++) {
-        int32_t m = 0, jlo = p->W, jhi = -1;
-        for (int64_t t = 0; t < nt; t++) {
-            const int32_t *rc = reach + 4 * t;
-            if (i < rc[2] || i > rc[3])
-                continue;
-            jlo = rc[0] < jlo ? rc[0] : jlo;
-            jhi = rc[1] > jhi ? rc[1] : jhi;
-            re[m] = all->x0[t];
-            re[nt + m] = all->x1[t];
-            re[2 * nt + m] = all->y0[t];
-            re[3 * nt + m] = all->y1[t];
-            re[4 * nt + m] = all->area[t];
-            rb[m] = all->boxes[t];
-            m++;
+    soa.x0 = re;
+    soa.x1 = re + nt;
+    soa.y0 = re + 2 * nt;
+    soa.y1 = re + 3 * nt;
+    soa.area = re + 4 * nt;
+    soa.boxes = rb;
+    int32_t r0 = 0;
+    while (r0 < p->H) {
+        /* the band of rows from r0 that are all reached, or all not */
+        int reached = 0;
+        for (int64_t t = 0; t < nt && !reached; t++)
+            reached = reach[4 * t] <= r0 && r0 <= reach[4 * t + 1];
+        int32_t r1 = r0;
+        while (r1 + 1 < p->H) {
+            int next = 0;
+            for (int64_t t = 0; t < nt && !next; t++)
+                next = reach[4 * t] <= r1 + 1 && r1 + 1 <= reach[4 * t + 1];
+            if (next != reached)
+                break;
+            r1++;
         }
-        if (m == 0)
-            continue;
-        soa.x0 = re;
-        soa.x1 = re + nt;
-        soa.y0 = re + 2 * nt;
-        soa.y1 = re + 3 * nt;
-        soa.area = re + 4 * nt;
-        soa.boxes = rb;
-        soa.n = m;
-        const int32_t q0 = i * p->W + jlo;
-        for (int32_t b = 0; b < p->B; b++) {
-            const int64_t k0 = (int64_t)b * p->HW + q0;
-            rl_mask_args a = {make_run(c, n, b),
-                              &soa,
-                              kind + k0,
-                              (float)p->thresh,
-                              p->thresh,
-                              p->mode == RL_MODE_DARKNET,
-                              0,
-                              best ? best + k0 : NULL,
-                              0.0f, 0.0f, 0.0f};
-            a.run.t += q0 * a.run.slot_stride;
-            a.run.grad = NULL;
-            a.run.q0 = q0;
-            a.run.count = jhi - jlo + 1;
-            rl_mask_doubt(&a, p->H, p->W);
-            c->k->mask(&a, &unused);
+        if (!reached) {
+            stream_rows(c, n, kind, r0, r1, sums);
+        } else {
+            int32_t m = 0;
+            for (int64_t t = 0; t < nt; t++) {
+                if (reach[4 * t + 1] < r0 || reach[4 * t] > r1)
+                    continue;
+                re[m] = all->x0[t];
+                re[nt + m] = all->x1[t];
+                re[2 * nt + m] = all->y0[t];
+                re[3 * nt + m] = all->y1[t];
+                re[4 * nt + m] = all->area[t];
+                rb[m] = all->boxes[t];
+                m++;
+            }
+            soa.n = m;
+            mask_rows(c, n, &soa, kind, best, r0, r1, sums);
         }
+        r0 = r1 + 1;
     }
 }
 
@@ -333,26 +375,9 @@ static void phase1_image(void *arg, int64_t n)
         if (best) /* what the probe reports for the slots no truth reaches */
             for (int64_t q = 0; q < c->slots; q++)
                 best[q] = kind[q] == RL_KIND_OBJ ? -1.0f : 0.0f;
-        sparse_masks(c, n, &soa, kind, best);
-        for (int32_t b = 0; b < p->B; b++) {
-            rl_stream_args a = {make_run(c, n, b), kind + (int64_t)b * p->HW, c->warmup};
-            c->k->stream(&a, &s->m);
-        }
+        sparse_phase1(c, n, &soa, kind, best, &s->m);
     } else {
-        for (int32_t b = 0; b < p->B; b++) {
-            const int64_t k0 = (int64_t)b * p->HW;
-            rl_mask_args a = {make_run(c, n, b),
-                              &soa,
-                              kind + k0,
-                              (float)p->thresh,
-                              p->thresh,
-                              p->mode == RL_MODE_DARKNET,
-                              c->warmup,
-                              best ? best + k0 : NULL,
-                              0.0f, 0.0f, 0.0f};
-            rl_mask_doubt(&a, p->H, p->W);
-            c->k->mask(&a, &s->m);
-        }
+        mask_rows(c, n, &soa, kind, best, 0, p->H - 1, &s->m);
     }
 
     /* Class logits are read only at responsible slots; check them here,
