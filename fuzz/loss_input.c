@@ -82,7 +82,8 @@ static double thresh_code(fuzz_bytes *in)
     static const double special[16] = {-0.0, -1e-300, 1.0000000000000002, NAN, INFINITY,
                                        -INFINITY, 2, -1, 0.59999999999999998, 4.9e-324,
                                        0.99999999999999989, 0.6000000000000001, 1e-300,
-                                       0.25, 0.75, 1.5};
+                                       /* either side of the sparse mask path's bound */
+                                       0.5000001, 0.50000000000000011, 1.5};
     uint8_t s = fb_u8(in);
     if (s < 0xC0)
         return common[s & 7];
