@@ -20,6 +20,7 @@ typedef struct bd {
     rl_batch batch;
     uint8_t *kind;   /* working copy: the mask kernel fills the non-responsible cells */
     float *edges;    /* 5 floats per truth, image by image, as the driver lays them out */
+    float *cslope;   /* per slot, as phase 1 leaves it for the grad kernel */
     int64_t HW, K;
 } bd;
 
@@ -68,7 +69,8 @@ static void masks(const bd *d, int with_truths)
         for (int32_t b = 0; b < row->B; b++) {
             const double th = bench_row_thresh(row);
             rl_mask_args a = {run_of(d, n, b), &soa, d->kind + (n * row->B + b) * d->HW, (float)th,
-                              th, 0, 0, NULL, 0.0f, 0.0f, 0.0f};
+                              th, 0, 0, NULL, d->cslope + (n * row->B + b) * d->HW,
+                              0.0f, 0.0f, 0.0f};
             rl_mask_doubt(&a, row->H, row->W);
             d->k->mask(&a, &sums);
         }
@@ -82,7 +84,8 @@ static void streams(const bd *d)
         rl_mask_sums sums;
         memset(&sums, 0, sizeof sums);
         for (int32_t b = 0; b < row->B; b++) {
-            rl_stream_args a = {run_of(d, n, b), d->kind + (n * row->B + b) * d->HW, 0};
+            rl_stream_args a = {run_of(d, n, b), d->kind + (n * row->B + b) * d->HW, 0,
+                                d->cslope + (n * row->B + b) * d->HW};
             d->k->stream(&a, &sums);
         }
     }
@@ -104,7 +107,7 @@ static void grads(const bd *d, int accumulate)
     for (int64_t n = 0; n < row->N; n++)
         for (int32_t b = 0; b < row->B; b++) {
             rl_grad_args a = {run_of(d, n, b), d->kind + (n * row->B + b) * d->HW, 1e-4f, 0.0f,
-                              accumulate};
+                              accumulate, d->cslope + (n * row->B + b) * d->HW};
             d->k->grad(&a);
         }
 }
@@ -197,12 +200,13 @@ int bench_breakdown(const breakdown_input *b, const char *variant, int reps, FIL
     const int64_t slots = (int64_t)row->N * row->B * d.HW;
     d.kind = malloc((size_t)slots);
     d.edges = malloc((size_t)(5 * b->in->n_truths + 1) * sizeof(float));
+    d.cslope = calloc((size_t)slots, sizeof(float));
     size_t ws = 0;
     if (d.over)
         rl_workspace_size(d.over, row->N, b->in->n_truths, &ws);
     void *space = malloc(ws ? ws : 1);
     int rc = -1;
-    if (!d.over || !d.acc || !d.kind || !d.edges || !space || !d.over->variant ||
+    if (!d.over || !d.acc || !d.kind || !d.edges || !d.cslope || !space || !d.over->variant ||
         !d.over->kernels.mask) {
         fprintf(stderr, "breakdown: %s: not a driver variant, or out of memory\n", variant);
         goto done;
@@ -284,6 +288,7 @@ done:
     rl_plan_destroy(d.acc);
     free(d.kind);
     free(d.edges);
+    free(d.cslope);
     free(space);
     return rc;
 }

@@ -51,7 +51,9 @@ typedef struct workspace {
     float *edges;          /* 5 * n_truths: x0, x1, y0, y1, area per truth */
     float *row_edges;      /* sparse path: 5 * n_truths, one row's truths */
     rl_box *row_boxes;     /* sparse path: n_truths, the same truths */
-    int32_t *reach;        /* sparse path: 4 * n_truths, each truth's cell rectangle */
+    int32_t *reach;        /* sparse path: 4 * n_truths, the rows and columns each truth reaches */
+    int32_t *rowcov;       /* sparse path: N * (H + 1), how many truths reach each row */
+    float *cslope;         /* N * slots: each slot's c^ * c^(1 - c^) (phase 1 for phase 2) */
     image_sums *sums;      /* N */
     float *logits;         /* NULL, or C per entry: the responsible slots' class logits */
     float *class_grad;     /* with logits: C per image, the softmax's gradient before scatter */
@@ -84,6 +86,8 @@ static size_t ws_bytes(const rl_params *p, int64_t N, int64_t nt)
     return align_up((size_t)(N * slots)) + align_up((size_t)nt * sizeof(obj_entry)) +
            align_up((size_t)N * sizeof(int64_t)) + 2 * align_up((size_t)nt * 5 * sizeof(float)) +
            align_up((size_t)nt * sizeof(rl_box)) + align_up((size_t)nt * 4 * sizeof(int32_t)) +
+           align_up((size_t)(N * slots) * sizeof(float)) +
+           align_up((size_t)(N * (p->H + 1)) * sizeof(int32_t)) +
            align_up((size_t)N * sizeof(image_sums)) + copies + ALIGN;
 }
 
@@ -110,6 +114,10 @@ static void ws_carve(const rl_params *p, int64_t N, int64_t nt, void *base, work
     a += align_up((size_t)nt * sizeof(rl_box));
     w->reach = (int32_t *)a;
     a += align_up((size_t)nt * 4 * sizeof(int32_t));
+    w->cslope = (float *)a;
+    a += align_up((size_t)(N * slots) * sizeof(float));
+    w->rowcov = (int32_t *)a;
+    a += align_up((size_t)(N * (p->H + 1)) * sizeof(int32_t));
     w->sums = (image_sums *)a;
     a += align_up((size_t)N * sizeof(image_sums));
     w->logits = w->class_grad = NULL;
@@ -239,13 +247,12 @@ static int32_t clamp_cell(double v, int32_t hi)
     return v >= hi ? hi : (int32_t)v;
 }
 
-/* The mask kernel over rows [r0, r1] of every anchor's plane, with truths T;
- * its sums go to *sums. */
-static void mask_rows(const call *c, int64_t n, const rl_truth_soa *T, uint8_t *kind, float *best,
-                      int32_t r0, int32_t r1, rl_mask_sums *sums)
+/* The mask kernel over cells [q0, q0 + count) of every anchor's plane, with
+ * truths T; its sums go to *sums. */
+static void mask_cells(const call *c, int64_t n, const rl_truth_soa *T, uint8_t *kind, float *best,
+                       int32_t q0, int32_t count, rl_mask_sums *sums)
 {
     const rl_params *p = c->p;
-    const int32_t q0 = r0 * p->W;
     for (int32_t b = 0; b < p->B; b++) {
         const int64_t k0 = (int64_t)b * p->HW + q0;
         rl_mask_args a = {make_run(c, n, b),
@@ -256,31 +263,91 @@ static void mask_rows(const call *c, int64_t n, const rl_truth_soa *T, uint8_t *
                           p->mode == RL_MODE_DARKNET,
                           c->warmup,
                           best ? best + k0 : NULL,
+                          c->w.cslope ? c->w.cslope + n * c->slots + k0 : NULL,
                           0.0f, 0.0f, 0.0f};
         a.run.t += q0 * a.run.slot_stride;
         a.run.grad = NULL;
         a.run.q0 = q0;
-        a.run.count = (r1 - r0 + 1) * p->W;
+        a.run.count = count;
         rl_mask_doubt(&a, p->H, p->W);
         c->k->mask(&a, sums);
     }
 }
 
+static void mask_rows(const call *c, int64_t n, const rl_truth_soa *T, uint8_t *kind, float *best,
+                      int32_t r0, int32_t r1, rl_mask_sums *sums)
+{
+    mask_cells(c, n, T, kind, best, r0 * c->p->W, (r1 - r0 + 1) * c->p->W, sums);
+}
+
 /* The stream kernel over rows [r0, r1] of every anchor's plane, whose slots
- * are decided (noobj, or responsible). */
+ * are decided. */
 static void stream_rows(const call *c, int64_t n, const uint8_t *kind, int32_t r0, int32_t r1,
                         rl_mask_sums *sums)
 {
     const rl_params *p = c->p;
     const int32_t q0 = r0 * p->W;
     for (int32_t b = 0; b < p->B; b++) {
-        rl_stream_args a = {make_run(c, n, b), kind + (int64_t)b * p->HW + q0, c->warmup};
+        const int64_t k0 = (int64_t)b * p->HW + q0;
+        rl_stream_args a = {make_run(c, n, b), kind + k0, c->warmup,
+                            c->w.cslope ? c->w.cslope + n * c->slots + k0 : NULL};
         a.run.t += q0 * a.run.slot_stride;
         a.run.grad = NULL;
         a.run.q0 = q0;
         a.run.count = (r1 - r0 + 1) * p->W;
         c->k->stream(&a, sums);
     }
+}
+
+/* Copies the truths that reach some row of [r0, r1] into the columns of
+ * `re` (stride nt) and `rb`, and returns how many.  rb[m].cls holds the
+ * truth's index instead of its class (the exact IoU reads boxes, not
+ * classes, and the caller may need the index). */
+static int32_t gather_truths(const rl_truth_soa *all, const int32_t *reach, int32_t r0, int32_t r1,
+                             float *re, rl_box *rb)
+{
+    const int64_t nt = all->n;
+    int32_t m = 0;
+    for (int64_t t = 0; t < nt; t++) {
+        if (reach[4 * t + 1] < r0 || reach[4 * t] > r1)
+            continue;
+        re[m] = all->x0[t];
+        re[nt + m] = all->x1[t];
+        re[2 * nt + m] = all->y0[t];
+        re[3 * nt + m] = all->y1[t];
+        re[4 * nt + m] = all->area[t];
+        rb[m] = all->boxes[t];
+        rb[m].cls = (int32_t)t;
+        m++;
+    }
+    return m;
+}
+
+/* Whether band [r0, r1] costs fewer vector steps row by row, each row over
+ * the columns its truths reach, than over its whole rows.  With SIMD a
+ * row's span costs a step more than its cells (a kernel call's setup and its last,
+ * partial vector: measured, callgrind, on 13-wide rows the spans lost at 8
+ * and 16 lanes without it), and the stream kernel then reads the whole band
+ * at about a third of a mask step per cell (one exp instead of four, no
+ * IoU).  Scalar code (one lane) gains the most: it pays per cell. */
+static int by_spans(const call *c, const int32_t *reach, int64_t nt, int32_t r0, int32_t r1)
+{
+    const rl_params *p = c->p;
+    const int64_t L = c->k->lanes > 0 ? c->k->lanes : 1;
+    const int64_t band = (int64_t)(r1 - r0 + 1) * p->W;
+    const int64_t whole = (band + L - 1) / L;
+    int64_t spans = (band + L - 1) / L / 3;
+    for (int32_t i = r0; i <= r1 && spans < whole; i++) {
+        int32_t c0 = p->W, c1 = -1;
+        for (int64_t t = 0; t < nt; t++) {
+            if (reach[4 * t + 1] < i || reach[4 * t] > i)
+                continue;
+            c0 = reach[4 * t + 2] < c0 ? reach[4 * t + 2] : c0;
+            c1 = reach[4 * t + 3] > c1 ? reach[4 * t + 3] : c1;
+        }
+        spans += (c1 - c0 + L) / L + (L > 1);
+    }
+    return spans < whole;
 }
 
 /* Phase 1's sparse path for image n.  The rows some truth reaches go
@@ -295,13 +362,23 @@ static void sparse_phase1(const call *c, int64_t n, const rl_truth_soa *all, uin
     const rl_params *p = c->p;
     const int64_t lo = c->batch->truth_offsets[n], nt = all->n;
     int32_t *reach = c->w.reach + 4 * lo;
+    /* cov[i]: how many truths reach row i, from a difference array */
+    int32_t *cov = c->w.rowcov + n * (p->H + 1);
+    memset(cov, 0, (size_t)(p->H + 1) * sizeof *cov);
     for (int64_t t = 0; t < nt; t++) {
         /* the truth's edges in double, as the reference has them */
         const rl_box *bx = &all->boxes[t];
         const double Y = (double)bx->cy * p->H, Hg = (double)bx->h * p->H;
         reach[4 * t] = clamp_cell(ceil(Y - Hg / 2 - 1.0 - REACH_EPS), p->H - 1);
         reach[4 * t + 1] = clamp_cell(floor(Y + Hg / 2 + REACH_EPS), p->H - 1);
+        const double X = (double)bx->cx * p->W, Wg = (double)bx->w * p->W;
+        reach[4 * t + 2] = clamp_cell(ceil(X - Wg / 2 - 1.0 - REACH_EPS), p->W - 1);
+        reach[4 * t + 3] = clamp_cell(floor(X + Wg / 2 + REACH_EPS), p->W - 1);
+        cov[reach[4 * t]]++;
+        cov[reach[4 * t + 1] + 1]--;
     }
+    for (int32_t i = 1; i < p->H; i++)
+        cov[i] += cov[i - 1];
     float *re = c->w.row_edges + 5 * lo;
     rl_box *rb = c->w.row_boxes + lo;
     rl_truth_soa soa = *all;
@@ -314,35 +391,35 @@ static void sparse_phase1(const call *c, int64_t n, const rl_truth_soa *all, uin
     int32_t r0 = 0;
     while (r0 < p->H) {
         /* the band of rows from r0 that are all reached, or all not */
-        int reached = 0;
-        for (int64_t t = 0; t < nt && !reached; t++)
-            reached = reach[4 * t] <= r0 && r0 <= reach[4 * t + 1];
+        const int reached = cov[r0] > 0;
         int32_t r1 = r0;
-        while (r1 + 1 < p->H) {
-            int next = 0;
-            for (int64_t t = 0; t < nt && !next; t++)
-                next = reach[4 * t] <= r1 + 1 && r1 + 1 <= reach[4 * t + 1];
-            if (next != reached)
-                break;
+        while (r1 + 1 < p->H && (cov[r1 + 1] > 0) == reached)
             r1++;
-        }
         if (!reached) {
             stream_rows(c, n, kind, r0, r1, sums);
-        } else {
-            int32_t m = 0;
-            for (int64_t t = 0; t < nt; t++) {
-                if (reach[4 * t + 1] < r0 || reach[4 * t] > r1)
-                    continue;
-                re[m] = all->x0[t];
-                re[nt + m] = all->x1[t];
-                re[2 * nt + m] = all->y0[t];
-                re[3 * nt + m] = all->y1[t];
-                re[4 * nt + m] = all->area[t];
-                rb[m] = all->boxes[t];
-                m++;
+        } else if (!by_spans(c, reach, nt, r0, r1)) {
+            if (r0 == 0 && r1 == p->H - 1) {
+                mask_rows(c, n, all, kind, best, r0, r1, sums); /* every row: every truth */
+            } else {
+                soa.n = gather_truths(all, reach, r0, r1, re, rb);
+                mask_rows(c, n, &soa, kind, best, r0, r1, sums);
             }
-            soa.n = m;
-            mask_rows(c, n, &soa, kind, best, r0, r1, sums);
+        } else {
+            /* Row by row, the span of columns the row's truths reach, with
+             * those truths; then the stream kernel adds up the whole band
+             * (the mask kernel's sums over the spans are not kept). */
+            rl_mask_sums unused;
+            for (int32_t i = r0; i <= r1; i++) {
+                int32_t c0 = p->W, c1 = -1;
+                soa.n = gather_truths(all, reach, i, i, re, rb);
+                for (int32_t m = 0; m < soa.n; m++) {
+                    const int64_t t = rb[m].cls; /* gather_truths left the index there */
+                    c0 = reach[4 * t + 2] < c0 ? reach[4 * t + 2] : c0;
+                    c1 = reach[4 * t + 3] > c1 ? reach[4 * t + 3] : c1;
+                }
+                mask_cells(c, n, &soa, kind, best, i * p->W + c0, c1 - c0 + 1, &unused);
+            }
+            stream_rows(c, n, kind, r0, r1, sums);
         }
         r0 = r1 + 1;
     }
@@ -470,7 +547,7 @@ static void phase2_image(void *arg, int64_t n)
         const float k_warm = c->warmup ? (float)c->kw : 0.0f;
         for (int32_t b = 0; b < p->B; b++) {
             rl_grad_args a = {make_run(c, n, b), kind + (int64_t)b * p->HW, k_noobj, k_warm,
-                              accumulate};
+                              accumulate, c->w.cslope + n * c->slots + (int64_t)b * p->HW};
             c->k->grad(&a);
             if (!accumulate && nchw)
                 memset(c->grad + rl_index(p, n, 0, 0, b, 5), 0,
@@ -618,8 +695,10 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
                            ws_bytes(p, N, nt));
     }
     ws_carve(p, N, nt, mem, &c.w);
-    if (counts_only) /* no softmax will read the copies */
+    if (counts_only) /* no softmax will read the copies, no grad kernel the slopes */
         c.w.logits = c.w.class_grad = NULL;
+    if (counts_only || !grad)
+        c.w.cslope = NULL;
 
     int64_t n_obj = 0;
     for (int64_t n = 0; n < N; n++)

@@ -62,6 +62,7 @@ typedef struct rl_mask_args {
     int noobj_inclusive; /* darknet: noobj iff best <= thresh; spec: best < thresh */
     int warmup;          /* accumulate `warm` */
     float *best;         /* optional: each cell's best IoU (tests) */
+    float *cslope;       /* optional: each cell's c^ * c^(1 - c^), for the grad kernel */
     /* A cell's float best IoU decides it only when it lies farther from
      * thresh than doubt_w / pw + doubt_h / ph + doubt_c (pw, ph: its float
      * box size); nearer, rl_best_iou_exact decides.  All three are negative
@@ -115,13 +116,16 @@ typedef struct rl_stream_args {
     rl_run run;
     const uint8_t *kind; /* every cell already decided */
     int warmup;          /* accumulate `warm` */
+    float *cslope;       /* optional: as in rl_mask_args */
 } rl_stream_args;
 
 /* The sparse path's pass over every slot, whose kinds are decided: the
  * finiteness of channels 0..4, and the sums of rl_mask_sums (n_noobj,
  * c_noobj and c2_noobj over NOOBJ cells, c_all over all, warm over the
  * non-responsible ones), exactly what the mask kernel adds up.  It decodes
- * no box: only s(tc), and s(tx), s(ty) for the warm-up. */
+ * no box: only s(tc), and s(tx), s(ty) for the warm-up.  Both kernels store
+ * c^ * s(tc) s(-tc) per cell when cslope is given: the noobj gradient's
+ * factor, computed once. */
 typedef void (*rl_stream_fn)(const rl_stream_args *a, rl_mask_sums *sums);
 
 typedef struct rl_grad_args {
@@ -130,6 +134,10 @@ typedef struct rl_grad_args {
     float k_noobj;     /* gradient w.r.t. tc at a noobj cell is k_noobj * c^ * c^(1-c^) */
     float k_warm;      /* darknet warm-up weight; 0 when off */
     int accumulate;    /* add into grad, touching only the entries written */
+    /* Optional: each cell's c^ * c^(1 - c^) as phase 1 stored it (cslope of
+     * the mask and stream kernels), so that the noobj gradient is
+     * k_noobj * cslope[q] without a second exp; NULL: computed from tc. */
+    const float *cslope;
 } rl_grad_args;
 
 /* Objectness and warm-up gradient of the non-responsible cells of a run.
@@ -155,6 +163,8 @@ typedef void (*rl_softmax_fn)(const float *logits, int64_t stride, int32_t C, in
                               double k, float *grad, int accumulate, rl_softmax_out *out);
 
 typedef struct rl_kernels {
+    int32_t lanes;   /* cells per vector step (1 for scalar code): the driver's
+                        sparse path sizes its runs by it */
     rl_mask_fn mask;
     rl_stream_fn stream;
     rl_grad_fn grad;

@@ -163,9 +163,12 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
         e = _mm256_and_si256(_mm256_castps_si256(tc), expmask);
         bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
 
-        const __m256 c = sigmoid8(tc, NULL);
+        __m256 slope;
+        const __m256 c = sigmoid8(tc, &slope);
         const __m256 vmask = _mm256_castsi256_ps(valid);
         acc_c_all = add_ps_to_pd(acc_c_all, _mm256_and_ps(c, vmask));
+        if (a->cslope)
+            store8(a->cslope + q, 1, _mm256_mul_ps(c, slope), valid, full);
 
         const __m256i kd = kinds8(a->kind + q, n);
         const __m256 is_obj = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ)));
@@ -336,9 +339,12 @@ static void stream_avx2(const rl_stream_args *a, rl_mask_sums *s)
         const __m256i e = _mm256_and_si256(_mm256_castps_si256(tc), expmask);
         bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
 
-        const __m256 c = sigmoid8(tc, NULL);
+        __m256 slope;
+        const __m256 c = sigmoid8(tc, &slope);
         const __m256 vmask = _mm256_castsi256_ps(valid);
         acc_c_all = add_ps_to_pd(acc_c_all, _mm256_and_ps(c, vmask));
+        if (a->cslope)
+            store8(a->cslope + q, 1, _mm256_mul_ps(c, slope), valid, full);
         const __m256i kd = kinds8(a->kind + q, n);
         const __m256 noobj = _mm256_and_ps(
             vmask, _mm256_castsi256_ps(_mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_NOOBJ))));
@@ -393,10 +399,15 @@ static void grad_avx2(const rl_grad_args *a)
         /* overwrite: every valid lane of channels 0..4 is stored, 0 where
          * the slot has no such term */
         if (!_mm256_testz_si256(noobj, noobj)) {
-            const __m256 tc = load8(t + 4 * cs, ss, valid, full);
-            __m256 slope;
-            const __m256 c = sigmoid8(tc, &slope);
-            __m256 v = _mm256_mul_ps(_mm256_mul_ps(kn, c), slope);
+            __m256 v;
+            if (a->cslope) {
+                v = _mm256_mul_ps(kn, load8(a->cslope + q, 1, valid, full));
+            } else {
+                const __m256 tc = load8(t + 4 * cs, ss, valid, full);
+                __m256 slope;
+                const __m256 c = sigmoid8(tc, &slope);
+                v = _mm256_mul_ps(_mm256_mul_ps(kn, c), slope);
+            }
             if (acc)
                 store8(g + 4 * cs, ss, _mm256_add_ps(load8(g + 4 * cs, ss, noobj, 0), v), noobj, 0);
             else
@@ -498,6 +509,7 @@ static void softmax_avx2(const float *x, int64_t stride, int32_t C, int32_t cls,
 
 void rl_kernels_init_avx2(rl_kernels *k)
 {
+    k->lanes = 8;
     k->mask = mask_avx2;
     k->stream = stream_avx2;
     k->grad = grad_avx2;

@@ -75,6 +75,8 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
         }
         const float c = sigf(tc);
         s->c_all += c;
+        if (a->cslope)
+            a->cslope[q] = c * (c * sigf(-tc));
         if (a->kind[q] == RL_KIND_OBJ) {
             if (a->best)
                 a->best[q] = -1.0f;
@@ -133,6 +135,8 @@ static void stream_generic(const rl_stream_args *a, rl_mask_sums *s)
         }
         const float c = sigf(tc);
         s->c_all += c;
+        if (a->cslope)
+            a->cslope[q] = c * (c * sigf(-tc));
         if (a->kind[q] == RL_KIND_OBJ)
             continue;
         if (a->kind[q] == RL_KIND_NOOBJ) {
@@ -165,7 +169,7 @@ static void grad_generic(const rl_grad_args *a)
         if (a->kind[q] == RL_KIND_NOOBJ) {
             const float tc = t[4 * cs];
             const float c = sigf(tc);
-            store(&g[4 * cs], a->k_noobj * c * (c * sigf(-tc)), acc);
+            store(&g[4 * cs], a->k_noobj * (a->cslope ? a->cslope[q] : c * (c * sigf(-tc))), acc);
         } else if (!acc) {
             g[4 * cs] = 0.0f;
         }
@@ -213,6 +217,7 @@ static void softmax_generic(const float *x, int64_t stride, int32_t C, int32_t c
 
 void rl_kernels_init_generic(rl_kernels *k)
 {
+    k->lanes = 1;
     k->mask = mask_generic;
     k->stream = stream_generic;
     k->grad = grad_generic;

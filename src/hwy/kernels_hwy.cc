@@ -219,8 +219,12 @@ static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
                                         NonFinite(du, tc))));
 
         const M valid = hn::FirstN(d, n);
-        const V c = Sigmoid(d, tc);
+        V csp, csn;
+        const V c = SigmoidParts(d, tc, csp, csn);
         AddD(c_all0, c_all1, hn::IfThenElseZero(valid, c));
+        if (a->cslope)
+            StoreRun(d, hn::Mul(c, hn::Mul(csp, csn)), valid, a->cslope + q, 1, n, N, 0, gather,
+                     idx);
 
         const M is_obj =
             hn::RebindMask(d, hn::Eq(LoadKinds(a->kind + q, n, N), hn::Set(du, RL_KIND_OBJ)));
@@ -339,8 +343,12 @@ static void StreamKernel(const rl_stream_args* a, rl_mask_sums* s)
                                  hn::Or(hn::Or(NonFinite(du, tw), NonFinite(du, th)),
                                         NonFinite(du, tc))));
         const M valid = hn::FirstN(d, n);
-        const V c = Sigmoid(d, tc);
+        V csp, csn;
+        const V c = SigmoidParts(d, tc, csp, csn);
         AddD(c_all0, c_all1, hn::IfThenElseZero(valid, c));
+        if (a->cslope)
+            StoreRun(d, hn::Mul(c, hn::Mul(csp, csn)), valid, a->cslope + q, 1, n, N, 0, gather,
+                     idx);
         const hn::Vec<DU> kd = LoadKinds(a->kind + q, n, N);
         const M noobj = hn::And(valid, hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_NOOBJ))));
         n_noobj += (int64_t)hn::CountTrue(d, noobj);
@@ -389,10 +397,15 @@ static void GradKernel(const rl_grad_args* a)
         // Overwrite stores every valid lane of channels 0..4, 0 where the
         // slot has no such term; accumulate adds only where it has one.
         if (!hn::AllFalse(d, noobj)) {
-            V sp, sn;
-            const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
-            const V c = SigmoidParts(d, tc, sp, sn);
-            const V v = hn::Mul(hn::Mul(kn, c), hn::Mul(sp, sn));
+            V v;
+            if (a->cslope) {
+                v = hn::Mul(kn, LoadRun(d, a->cslope + q, 1, n, N, gather, idx, 0.0f));
+            } else {
+                V sp, sn;
+                const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
+                const V c = SigmoidParts(d, tc, sp, sn);
+                v = hn::Mul(hn::Mul(kn, c), hn::Mul(sp, sn));
+            }
             if (acc)
                 StoreRun(d, v, noobj, g + 4 * cs, ss, n, N, 1, gather, idx);
             else
@@ -545,6 +558,7 @@ static void SoftmaxKernel(const float* x, int64_t stride, int32_t C, int32_t cls
 // This target's table for the C driver.
 void FillKernels(rl_kernels* k)
 {
+    k->lanes = (int32_t)hn::Lanes(D());
     k->mask = MaskKernel;
     k->stream = StreamKernel;
     k->grad = GradKernel;

@@ -117,8 +117,11 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
             bad = vorrq_u32(bad, vceqq_u32(vandq_u32(vreinterpretq_u32_f32(ch[k]), expmask),
                                            expmask));
 
-        const float32x4_t c = sigmoid4(tc, NULL);
+        float32x4_t slope;
+        const float32x4_t c = sigmoid4(tc, &slope);
         acc_c_all = add_ps_to_pd(acc_c_all, and_f32(c, valid));
+        if (a->cslope)
+            store4(a->cslope + q, 1, vmulq_f32(c, slope), valid, n);
 
         const uint32x4_t is_obj = vceqq_u32(kinds4(a->kind + q, n), vdupq_n_u32(RL_KIND_OBJ));
         const uint32x4_t live = vbicq_u32(valid, is_obj);
@@ -248,8 +251,11 @@ static void stream_neon(const rl_stream_args *a, rl_mask_sums *s)
         for (int k = 0; k < 5; k++)
             bad = vorrq_u32(bad, vceqq_u32(vandq_u32(vreinterpretq_u32_f32(ch[k]), expmask),
                                            expmask));
-        const float32x4_t c = sigmoid4(tc, NULL);
+        float32x4_t slope;
+        const float32x4_t c = sigmoid4(tc, &slope);
         acc_c_all = add_ps_to_pd(acc_c_all, and_f32(c, valid));
+        if (a->cslope)
+            store4(a->cslope + q, 1, vmulq_f32(c, slope), valid, n);
         const uint32x4_t kd = kinds4(a->kind + q, n);
         const uint32x4_t noobj = vandq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_NOOBJ)));
         n_noobj += (int64_t)vaddvq_u32(vshrq_n_u32(noobj, 31));
@@ -297,9 +303,14 @@ static void grad_neon(const rl_grad_args *a)
         /* overwrite: every valid lane of channels 0..4 is stored, 0 where
          * the slot has no such term */
         if (vmaxvq_u32(noobj)) {
-            float32x4_t slope;
-            const float32x4_t c = sigmoid4(load4(t + 4 * cs, ss, n), &slope);
-            float32x4_t v = vmulq_f32(vmulq_f32(kn, c), slope);
+            float32x4_t v;
+            if (a->cslope) {
+                v = vmulq_f32(kn, load4(a->cslope + q, 1, n));
+            } else {
+                float32x4_t slope;
+                const float32x4_t c = sigmoid4(load4(t + 4 * cs, ss, n), &slope);
+                v = vmulq_f32(vmulq_f32(kn, c), slope);
+            }
             if (acc)
                 store4(g + 4 * cs, ss, vaddq_f32(load4(g + 4 * cs, ss, n), v), noobj, n);
             else
@@ -384,6 +395,7 @@ static void softmax_neon(const float *x, int64_t stride, int32_t C, int32_t cls,
 
 void rl_kernels_init_neon(rl_kernels *k)
 {
+    k->lanes = 4;
     k->mask = mask_neon;
     k->stream = stream_neon;
     k->grad = grad_neon;
