@@ -8,7 +8,10 @@ import pytest
 SOURCE_ROOT = os.environ.get("REGIONLOSS_SOURCE_ROOT",
                              os.path.dirname(os.path.dirname(os.path.dirname(
                                  os.path.abspath(__file__)))))
-sys.path.insert(0, os.path.join(SOURCE_ROOT, "python"))
+# The source tree's package, unless the run tests an installed one
+# (scripts/test-all.sh's pip stage sets REGIONLOSS_TEST_INSTALLED).
+if not os.environ.get("REGIONLOSS_TEST_INSTALLED"):
+    sys.path.insert(0, os.path.join(SOURCE_ROOT, "python"))
 
 VOC_ANCHORS = [(1.3221, 1.73145), (3.19275, 4.00944), (5.05587, 8.09892),
                (9.47112, 4.84053), (11.2364, 10.0071)]
