@@ -51,19 +51,20 @@ class Result:
 
     @classmethod
     def _from_c(cls, r):
-        values = {}
-        for f in fields(cls):
-            if f.name == "darknet":
-                d = r.darknet
-                values[f.name] = DarknetStats(*(getattr(d, g.name) for g in fields(DarknetStats)))
-            elif f.name == "variant":
-                values[f.name] = r.variant.decode() if r.variant else ""
-            else:
-                values[f.name] = getattr(r, f.name)
-        return cls(**values)
+        # Runs on every call: the field lists are computed once, below.
+        d = r.darknet
+        return cls(*[getattr(r, n) for n in _PLAIN],
+                   DarknetStats(*[getattr(d, n) for n in _DARKNET]),
+                   r.variant.decode() if r.variant else "")
 
     def as_dict(self):
         """Every field, darknet's as a nested dict (for logging)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["darknet"] = {f.name: getattr(self.darknet, f.name) for f in fields(DarknetStats)}
         return out
+
+
+# Result's fields in order: the plain numbers, then darknet, then variant.
+_PLAIN = tuple(f.name for f in fields(Result))[:-2]
+_DARKNET = tuple(f.name for f in fields(DarknetStats))
+assert tuple(f.name for f in fields(Result))[-2:] == ("darknet", "variant")

@@ -38,10 +38,23 @@ class Targets:
         any image order; within an image their order is kept, which matters
         (a later truth on the same slot replaces an earlier one)."""
         rows = _numeric_2d(rows, 6, "targets")
-        img = _integer_column(rows[:, 0], "targets", "image index", 0, n_images)
-        _integer_column(rows[:, 1], "targets", "class", None, None)
-        order = np.argsort(img, kind="stable")
-        boxes = _boxes(rows[order, 2:6], rows[order, 1])
+        # This runs on every training step: few passes over the rows.
+        ic = rows[:, :2]
+        with np.errstate(invalid="ignore"):
+            # an integer survives the round trip; NaN, inf and fractions do not
+            ii = ic.astype(np.int64)
+            ok = (ii == ic) & (ii >= -2 ** 31) & (ii < 2 ** 31)
+            ok[:, 0] &= (ii[:, 0] >= 0) & (ii[:, 0] < n_images)
+        if not ok.all():
+            r, c = divmod(int(np.argmin(ok.reshape(-1))), 2)
+            name, rng = (("image index", f" in [0, {n_images})") if c == 0
+                         else ("class", " (int32)"))
+            raise ValueError(f"targets row {r}: {name} = {ic[r, c]!r} is not an integer{rng}")
+        img = ii[:, 0]
+        if len(img) > 1 and (img[1:] < img[:-1]).any():
+            order = np.argsort(img, kind="stable")
+            rows, img = rows[order], img[order]
+        boxes = _boxes(rows[:, 2:6], rows[:, 1])
         offsets = np.zeros(n_images + 1, dtype=np.int64)
         np.cumsum(np.bincount(img, minlength=n_images), out=offsets[1:])
         return cls(boxes, offsets)
@@ -143,12 +156,13 @@ def _integer_column(col, what, name, lo, hi):
 
 
 def _boxes(xywh, cls):
-    """(T, 4) cx, cy, w, h and T classes (already checked integral) -> rl_box
-    array.  Classes out of int32 range were rejected; the range [0, C) is
-    the library's check, with a message naming image and truth."""
-    out = np.empty(len(xywh), dtype=BOX_DTYPE)
+    """(T, 4) cx, cy, w, h and T classes (already checked integral and in
+    int32) -> rl_box array, written as one (T, 5) float32 block whose last
+    column is reinterpreted as int32.  The range [0, C) is the library's
+    check, with a message naming image and truth."""
+    out = np.empty((len(xywh), 5), dtype=np.float32)
     with np.errstate(over="ignore", invalid="ignore"):
         # float64 beyond float32's range becomes inf: rejected by the library
-        out["cx"], out["cy"], out["w"], out["h"] = (xywh[:, q] for q in range(4))
-    out["cls"] = cls
-    return out
+        out[:, :4] = xywh
+    out.view(np.int32)[:, 4] = cls
+    return out.view(BOX_DTYPE).reshape(len(xywh))

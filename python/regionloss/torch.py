@@ -10,6 +10,10 @@ gradient in the same library call; backward only hands it on.  The output
 tensor is read in place (no copy).  docs/python.md has the details.
 """
 
+import sys
+import threading
+
+import numpy as np
 import torch
 
 from . import _lib
@@ -81,6 +85,8 @@ class RegionLoss(torch.nn.Module):
         self.last = None
         self.last_global_counts = None
         self._plans = {}
+        self._grad_buf = None         # see _grad_tensor
+        self._grad_lock = threading.Lock()
         # Validate the configuration now, not at the first batch.
         self._plan(1, 1)
 
@@ -149,7 +155,7 @@ class RegionLoss(torch.nn.Module):
         seen = None
         if self.mode == "darknet":
             seen = self.seen + n_batch if self.training else self.seen
-        grad = torch.empty_like(output) if want_grad else None
+        grad = self._grad_tensor(output) if want_grad else None
         res, _ = plan.compute(pred, t, grad=False, seen=seen, global_counts=global_counts,
                               out=grad.numpy() if grad is not None else None)
         # Only a call that succeeded moves seen on.
@@ -161,6 +167,28 @@ class RegionLoss(torch.nn.Module):
         if grad is None:
             return loss
         return _HandOn.apply(output, loss, grad)
+
+    def _grad_tensor(self, output):
+        """The tensor the gradient is written into: a view of a buffer the
+        module keeps, reused when no tensor refers to it any more.
+
+        A fresh gradient-sized tensor per call costs page faults and the
+        kernel's zeroing on every step once it is past malloc's mmap
+        threshold (a 64-image COCO 19x19 gradient is 39 MB: more time than
+        the loss itself).  The buffer is a numpy array; torch.from_numpy's
+        tensor holds a reference to it until its storage dies (autograd
+        drops it once the upstream layer's backward has used it, a leaf
+        output's .grad keeps it).  So the array's reference count says
+        whether any tensor still sees the memory: if one does, a new
+        buffer is taken and the old one is left to its holders."""
+        shape = tuple(output.shape)
+        with self._grad_lock:
+            buf = self._grad_buf
+            # references: self._grad_buf, buf, getrefcount's argument
+            if buf is None or buf.shape != shape or sys.getrefcount(buf) > 3:
+                buf = np.empty(shape, dtype=np.float32)
+                self._grad_buf = buf
+            return torch.from_numpy(buf)
 
     def _all_reduce_counts(self, plan, pred, t):
         import torch.distributed as dist
