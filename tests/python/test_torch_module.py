@@ -178,3 +178,33 @@ def test_module_configuration_errors():
     with pytest.raises(RuntimeError, match="not initialised"):
         out, t = small_batch(7)
         RegionLoss(ANCHORS, C, distributed=True)(out, t)
+
+
+def test_gradient_buffer_reused_only_when_nothing_holds_it():
+    """The module writes each gradient into a buffer it keeps; a gradient
+    some tensor still holds (a hook's copy, a leaf's .grad) is never
+    overwritten by the next call."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 2 * (5 + C), 1)
+    img = torch.randn(2, 3, H, W)
+    t = small_batch(8)[1]
+    crit = RegionLoss(ANCHORS, C)
+    bufs = set()
+    for _ in range(4):  # a training loop: the gradient is consumed by conv's backward
+        conv.zero_grad()
+        crit(conv(img), t).backward()
+        bufs.add(crit._grad_buf.ctypes.data)
+    assert len(bufs) == 1
+    kept = []
+    o = conv(img)
+    o.register_hook(lambda g: kept.append(g))
+    crit(o, t).backward()
+    snapshot = kept[0].clone()
+    crit(conv(img * 2), t).backward()  # must not write into kept[0]
+    assert torch.equal(kept[0], snapshot)
+    assert crit._grad_buf.ctypes.data != kept[0].data_ptr()
+    leaf, _ = small_batch(9)
+    crit(leaf, t).backward()
+    first = leaf.grad.clone()
+    crit(leaf.detach().clone().requires_grad_(True), t).backward()
+    assert torch.equal(leaf.grad, first)
