@@ -11,9 +11,14 @@ import numpy as np
 
 from conftest import SOURCE_ROOT, need_torch
 
-need_torch()
 sys.path.insert(0, os.path.join(SOURCE_ROOT, "tools", "goldens"))
+_torch = need_torch()
+_default = _torch.get_default_dtype()
 import make_goldens as mg  # noqa: E402
+
+# make_goldens sets float64 as torch's default dtype when imported; other
+# test files in the same pytest process expect torch's own default.
+_torch.set_default_dtype(_default)
 
 
 def random_case(seed, layout, mode):
@@ -54,7 +59,11 @@ def random_case(seed, layout, mode):
 def golden(case):
     """The float64 autograd result: a dict of parts, counts, diagnostics,
     darknet stats and 'grad' (float64, flat, in the case's layout)."""
-    return mg.compute(case)
+    _torch.set_default_dtype(_torch.float64)  # as make_goldens runs it
+    try:
+        return mg.compute(case)
+    finally:
+        _torch.set_default_dtype(_default)
 
 
 NORM_NAMES = {"counts": "batch", "sum": "sum", "images": "images"}

@@ -15,7 +15,10 @@ import sys
 
 from conftest import SOURCE_ROOT
 
-LIB = os.environ.get("REGIONLOSS_LIBRARY", "")
+import pytest
+
+LIB = os.path.abspath(os.environ["REGIONLOSS_LIBRARY"]) if os.environ.get("REGIONLOSS_LIBRARY") \
+    else ""
 BUILD = os.environ.get("REGIONLOSS_BUILD_ROOT", "")
 
 PROBE = ("import numpy as np, regionloss\n"
@@ -35,7 +38,8 @@ def run_probe(pythonpath, cwd):
     return path, numbers
 
 def test_source_tree_loads_build_src(tmp_path):
-    assert LIB, "REGIONLOSS_LIBRARY is not set (meson test sets it)"
+    if not LIB:
+        pytest.skip("REGIONLOSS_LIBRARY is not set (meson test sets it to the build's library)")
     root = tmp_path / "tree"
     shutil.copytree(os.path.join(SOURCE_ROOT, "python", "regionloss"),
                     root / "python" / "regionloss",
@@ -55,7 +59,8 @@ def test_source_tree_loads_build_src(tmp_path):
     assert "bash scripts/demo.sh" in out.stderr and "REGIONLOSS_LIBRARY" in out.stderr
 
 def test_meson_install_installs_package_and_library(tmp_path):
-    assert BUILD, "REGIONLOSS_BUILD_ROOT is not set (meson test sets it)"
+    if not BUILD:
+        pytest.skip("REGIONLOSS_BUILD_ROOT is not set (meson test sets it to the build folder)")
     dest = tmp_path / "dest"
     subprocess.run(["meson", "install", "-C", BUILD, "--destdir", str(dest), "--no-rebuild"],
                    check=True, capture_output=True)
