@@ -27,8 +27,11 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-from regionloss.torch import RegionLoss  # noqa: E402
+try:
+    from regionloss.torch import RegionLoss  # installed, or on PYTHONPATH
+except ImportError:  # the source tree's package, which loads build/
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+    from regionloss.torch import RegionLoss
 
 ANCHORS = [(1.0, 1.0), (2.5, 2.0)]
 C = 2
