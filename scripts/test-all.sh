@@ -2,11 +2,14 @@
 # Runs every test of regionloss: the README's second command, and .ci/run.
 #
 #   scripts/test-all.sh [--fuzz | --no-fuzz] [--fuzz-time SECONDS]
-#                       [--skip-sanitize] [--skip-cross]
+#                       [--skip-sanitize] [--skip-cross] [--skip-pip]
 #
 # Stages, each in its own build folder (reused when present):
 #   deps       scripts/install-deps.sh
-#   native     gcc, release: meson test (Criterion suites + fuzz corpus replay)
+#   native     gcc, release: meson test (Criterion suites + fuzz corpus replay,
+#              and the Python package's pytest suites, tests/python)
+#   pip        pip install . (meson-python) into a venv that sees Debian's
+#              numpy and torch, offline; then the Python tests against it
 #   sanitize   clang, AddressSanitizer + UndefinedBehaviorSanitizer, whole suite
 #   aarch64    cross build (cross/aarch64-linux-gnu.txt), whole suite under qemu
 #   afl        AFL++ on every harness, --fuzz-time seconds each (default 120);
@@ -24,6 +27,7 @@ fuzz=0
 fuzz_time=120
 skip_sanitize=0
 skip_cross=0
+skip_pip=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --fuzz) fuzz=1 ;;
@@ -32,7 +36,8 @@ while [ $# -gt 0 ]; do
     --fuzz-time=*) fuzz_time="${1#*=}" ;;
     --skip-sanitize) skip_sanitize=1 ;;
     --skip-cross) skip_cross=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --skip-pip) skip_pip=1 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "test-all.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -91,6 +96,30 @@ stage_native() {
     build_and_test build-ci-native native
 }
 
+# The README's other ways of getting the Python package are tested inside
+# the native suite (tests/python/test_install.py); this one needs a venv
+# and a build of its own.  Debian's interpreter: it has numpy and torch.
+stage_pip() {
+    local dir="$root/build-ci-pip" py=/usr/bin/python3
+    rm -rf "$dir"
+    "$py" -m venv --system-site-packages "$dir/venv" || return 1
+    "$dir/venv/bin/pip" install --no-build-isolation --no-index --no-cache-dir "$root" || return 1
+    # From outside the source tree, with nothing pointing at it: the
+    # installed package must load its own library.
+    (
+        cd "$dir" || exit 1
+        export REGIONLOSS_TEST_INSTALLED=1 REGIONLOSS_SOURCE_ROOT="$root" OMP_NUM_THREADS=1
+        unset PYTHONPATH REGIONLOSS_LIBRARY
+        "$dir/venv/bin/python" -c 'import regionloss, sys
+p = regionloss.library_path
+print("pip-installed regionloss loads", p)
+sys.exit(0 if p.startswith(sys.prefix) else 1)' || exit 1
+        "$dir/venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir "$root/tests/python" \
+            "$root/tests/python/test_plan.py" "$root/tests/python/test_bad_inputs.py" \
+            "$root/tests/python/test_equality.py" "$root/tests/python/test_torch_module.py"
+    )
+}
+
 stage_sanitize() {
     CC=clang CXX=clang++ setup_build build-ci-asan -Dbuildtype=debugoptimized \
         -Db_sanitize=address,undefined -Db_lundef=false || return 1
@@ -116,6 +145,7 @@ stage_afl() { bash "$root/scripts/fuzz.sh" --time "$fuzz_time"; }
 total_start=$SECONDS
 run_stage deps stage_deps
 run_stage native stage_native
+if [ $skip_pip -eq 0 ]; then run_stage pip stage_pip; else skipped pip; fi
 if [ $skip_sanitize -eq 0 ]; then run_stage sanitize stage_sanitize; else skipped sanitize; fi
 if [ $skip_cross -eq 0 ]; then run_stage aarch64 stage_aarch64; else skipped aarch64; fi
 if [ $fuzz -eq 1 ]; then run_stage afl stage_afl; else skipped afl; fi

@@ -1,0 +1,208 @@
+"""regionloss.torch.RegionLoss: the library as a PyTorch loss module.
+
+    crit = RegionLoss(anchors, num_classes=20)           # same options as Plan
+    loss = crit(output, targets)    # output (N, B*(5+C), H, W) float32 on the CPU
+    loss.backward()                 # the library's gradient times grad_output
+    crit.last                       # Result of the last call
+
+The forward call computes the loss and, when a gradient is wanted, the
+gradient in the same library call; backward only hands it on.  The output
+tensor is read in place (no copy).  docs/python.md has the details.
+"""
+
+import sys
+import threading
+
+import numpy as np
+import torch
+
+from . import _lib
+from ._plan import Plan
+from ._result import Counts
+from ._targets import Targets
+
+
+class _HandOn(torch.autograd.Function):
+    """Attaches a gradient computed in forward to the returned loss."""
+
+    @staticmethod
+    def forward(ctx, output, loss, grad):
+        ctx.grad = grad
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        grad = ctx.grad
+        del ctx.grad  # the engine can take the tensor over without a copy
+        if bool(grad_output != 1):  # loss.backward() passes exactly 1
+            grad = grad * grad_output
+        return grad, None, None
+
+
+class RegionLoss(torch.nn.Module):
+    """The YOLOv2 region loss as an nn.Module over regionloss.Plan.
+
+    RegionLoss(anchors, num_classes, *, layout="nchw", mode="spec",
+               lambda_*, thresh, norm, threads=1, variant="auto", rescore,
+               logistic_classes, warmup_seen, warmup_scale, seen=0,
+               distributed=False, process_group=None)
+
+    The grid is read from each output tensor (a plan per grid size is kept).
+    Output: float32, CPU, contiguous, (N, B*(5+C), H, W) for nchw or
+    (N, H, W, B*(5+C)) for nhwc (5-D (.., B, 5+C, ..) forms too); anything
+    else raises TypeError/ValueError saying how to convert.  Targets: an
+    (M, 6) tensor or array ``image, class, cx, cy, w, h``, a list of
+    per-image (T, 5) ``class, cx, cy, w, h``, or regionloss.Targets.
+
+    Darknet mode keeps ``seen`` as darknet does: each forward in training
+    mode adds the batch's images (the whole batch's, when distributed)
+    before computing; set ``crit.seen`` to resume.  In eval mode the loss is
+    computed without a gradient and seen is left alone.
+
+    distributed=True (torch.distributed initialised): this rank's output is
+    its shard of the batch; the counts are all-reduced so that the loss and
+    the gradient are this shard's exact part of the whole batch's
+    (docs/data-parallel.md).  The returned loss is the shard's part: the
+    batch's loss is the sum over ranks."""
+
+    def __init__(self, anchors, num_classes, *, grad_mode="overwrite", seen=0,
+                 distributed=False, process_group=None, **config):
+        super().__init__()
+        if grad_mode != "overwrite":
+            raise ValueError(f"grad_mode = {grad_mode!r}: the module always overwrites "
+                             "(autograd does the accumulating)")
+        if "grid" in config:
+            raise TypeError("RegionLoss reads the grid from the output tensor; no grid=")
+        self.anchors = anchors
+        self.num_classes = num_classes
+        self.config = dict(config)
+        self.mode = config.get("mode", "spec")
+        self.layout = config.get("layout", "nchw")
+        self.seen = int(seen)
+        self.distributed = bool(distributed)
+        self.process_group = process_group
+        self.last = None
+        self.last_global_counts = None
+        self._plans = {}
+        self._grad_buf = None         # see _grad_tensor
+        self._grad_lock = threading.Lock()
+        # Validate the configuration now, not at the first batch.
+        self._plan(1, 1)
+
+    def _plan(self, H, W):
+        plan = self._plans.get((H, W))
+        if plan is None:
+            plan = Plan(self.anchors, self.num_classes, (H, W), **self.config)
+            self._plans[(H, W)] = plan
+        return plan
+
+    def extra_repr(self):
+        return (f"B={len(self._plan(1, 1)._anchors)}, C={self.num_classes}, "
+                f"layout={self.layout!r}, mode={self.mode!r}, seen={self.seen}")
+
+    def _grid(self, output):
+        if self.layout == "nchw":
+            if output.dim() == 4:
+                return output.shape[2], output.shape[3]
+            if output.dim() == 5:
+                return output.shape[3], output.shape[4]
+        elif output.dim() in (4, 5):
+            return output.shape[1], output.shape[2]
+        raise ValueError(f"output: shape {tuple(output.shape)}; a {self.layout} tensor of 4 "
+                         "(or 5) dimensions expected")
+
+    def _check(self, output):
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(f"output: a torch.Tensor expected, got {type(output).__name__}")
+        if output.device.type != "cpu":
+            raise ValueError(f"output: on {output.device}; the library computes on the CPU: "
+                             "pass output.cpu() (autograd carries the gradient back)")
+        if output.dtype != torch.float32:
+            raise TypeError(f"output: dtype {output.dtype}; the library reads float32: pass "
+                            "output.float() (autograd carries the gradient back)")
+        if not output.is_contiguous():
+            raise ValueError(f"output: not contiguous (strides {output.stride()}); the "
+                             "library reads it in place: pass output.contiguous()")
+
+    def _targets(self, targets, n):
+        if isinstance(targets, torch.Tensor):
+            if targets.device.type != "cpu":
+                raise ValueError(f"targets: on {targets.device}; CPU expected (targets.cpu())")
+            targets = targets.detach().numpy()
+        elif isinstance(targets, (list, tuple)):
+            targets = [t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
+                       for t in targets]
+        if isinstance(targets, Targets):
+            return targets
+        if isinstance(targets, list):
+            return Targets.from_list(targets)
+        return Targets.from_rows(targets, n)
+
+    def forward(self, output, targets):
+        self._check(output)
+        plan = self._plan(*self._grid(output))
+        pred = output.detach().numpy()  # shares memory: no copy
+        n = plan.check_pred(pred, "output")
+        t = self._targets(targets, n)
+        want_grad = self.training and torch.is_grad_enabled() and output.requires_grad
+
+        global_counts = None
+        n_batch = n
+        if self.distributed:
+            global_counts = self._all_reduce_counts(plan, pred, t)
+            n_batch = global_counts.n_images
+        seen = None
+        if self.mode == "darknet":
+            seen = self.seen + n_batch if self.training else self.seen
+        grad = self._grad_tensor(output) if want_grad else None
+        res, _ = plan.compute(pred, t, grad=False, seen=seen, global_counts=global_counts,
+                              out=grad.numpy() if grad is not None else None)
+        # Only a call that succeeded moves seen on.
+        if self.mode == "darknet" and self.training:
+            self.seen = seen
+        self.last = res
+        self.last_global_counts = global_counts
+        loss = torch.tensor(res.loss, dtype=output.dtype)
+        if grad is None:
+            return loss
+        return _HandOn.apply(output, loss, grad)
+
+    def _grad_tensor(self, output):
+        """The tensor the gradient is written into: a view of a buffer the
+        module keeps, reused when no tensor refers to it any more.
+
+        A fresh gradient-sized tensor per call costs page faults and the
+        kernel's zeroing on every step once it is past malloc's mmap
+        threshold (a 64-image COCO 19x19 gradient is 39 MB: more time than
+        the loss itself).  The buffer is a numpy array; torch.from_numpy's
+        tensor holds a reference to it until its storage dies (autograd
+        drops it once the upstream layer's backward has used it, a leaf
+        output's .grad keeps it).  So the array's reference count says
+        whether any tensor still sees the memory: if one does, a new
+        buffer is taken and the old one is left to its holders."""
+        shape = tuple(output.shape)
+        with self._grad_lock:
+            buf = self._grad_buf
+            # references: self._grad_buf, buf, getrefcount's argument
+            if buf is None or buf.shape != shape or sys.getrefcount(buf) > 3:
+                buf = np.empty(shape, dtype=np.float32)
+                self._grad_buf = buf
+            return torch.from_numpy(buf)
+
+    def _all_reduce_counts(self, plan, pred, t):
+        import torch.distributed as dist
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError("RegionLoss(distributed=True): torch.distributed is not "
+                               "initialised (dist.init_process_group)")
+        if plan.norm == "batch":
+            own = plan.count(pred, t, seen=0)
+        else:  # images and sum need only the image count (sum: for seen)
+            own = Counts(0, 0, 0, t.n_images)
+        c = torch.tensor(list(own), dtype=torch.int64)
+        dist.all_reduce(c, op=dist.ReduceOp.SUM, group=self.process_group)
+        return Counts(*(int(v) for v in c.tolist()))
+
+
+Error = _lib.Error
+__all__ = ["RegionLoss", "Error"]

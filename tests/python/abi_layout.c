@@ -1,0 +1,55 @@
+/* Prints the size and every field offset of the public structs, as the
+ * compiler lays them out from include/regionloss.h, one "struct field
+ * offset" line each ("struct - size" for the size).  test_abi.py compares
+ * them with the ctypes declarations of python/regionloss/_lib.py, which are
+ * a second copy of the header and must not drift from it. */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "regionloss.h"
+
+#define SIZE(s) printf(#s " - %zu\n", sizeof(s))
+#define FIELD(s, f) printf(#s " " #f " %zu\n", offsetof(s, f))
+
+int main(void)
+{
+    SIZE(rl_config);
+    FIELD(rl_config, H); FIELD(rl_config, W); FIELD(rl_config, B); FIELD(rl_config, C);
+    FIELD(rl_config, anchors); FIELD(rl_config, layout); FIELD(rl_config, mode);
+    FIELD(rl_config, lambda_coord); FIELD(rl_config, lambda_class);
+    FIELD(rl_config, lambda_obj); FIELD(rl_config, lambda_noobj);
+    FIELD(rl_config, thresh); FIELD(rl_config, norm); FIELD(rl_config, grad_mode);
+    FIELD(rl_config, variant); FIELD(rl_config, threads); FIELD(rl_config, rescore);
+    FIELD(rl_config, logistic_classes); FIELD(rl_config, warmup_seen);
+    FIELD(rl_config, warmup_scale);
+
+    SIZE(rl_counts);
+    FIELD(rl_counts, n_obj); FIELD(rl_counts, n_noobj); FIELD(rl_counts, n_conf);
+    FIELD(rl_counts, n_images);
+
+    SIZE(rl_box);
+    FIELD(rl_box, cx); FIELD(rl_box, cy); FIELD(rl_box, w); FIELD(rl_box, h);
+    FIELD(rl_box, cls);
+
+    SIZE(rl_batch);
+    FIELD(rl_batch, n_images); FIELD(rl_batch, pred); FIELD(rl_batch, truths);
+    FIELD(rl_batch, truth_offsets); FIELD(rl_batch, seen); FIELD(rl_batch, global_counts);
+    FIELD(rl_batch, workspace); FIELD(rl_batch, workspace_size);
+
+    SIZE(rl_darknet_stats);
+    FIELD(rl_darknet_stats, avg_iou); FIELD(rl_darknet_stats, recall);
+    FIELD(rl_darknet_stats, recall75); FIELD(rl_darknet_stats, avg_cls);
+    FIELD(rl_darknet_stats, avg_obj); FIELD(rl_darknet_stats, avg_anyobj);
+    FIELD(rl_darknet_stats, count); FIELD(rl_darknet_stats, cost);
+
+    SIZE(rl_result);
+    FIELD(rl_result, loss); FIELD(rl_result, coord); FIELD(rl_result, cls);
+    FIELD(rl_result, obj); FIELD(rl_result, noobj); FIELD(rl_result, warmup);
+    FIELD(rl_result, n_obj); FIELD(rl_result, n_noobj); FIELD(rl_result, n_conf);
+    FIELD(rl_result, n_truths); FIELD(rl_result, avg_iou); FIELD(rl_result, recall50);
+    FIELD(rl_result, recall75); FIELD(rl_result, avg_obj); FIELD(rl_result, avg_noobj);
+    FIELD(rl_result, avg_cls); FIELD(rl_result, sum_iou); FIELD(rl_result, sum_obj);
+    FIELD(rl_result, sum_noobj); FIELD(rl_result, sum_cls); FIELD(rl_result, n_recall50);
+    FIELD(rl_result, n_recall75); FIELD(rl_result, darknet); FIELD(rl_result, variant);
+    return 0;
+}

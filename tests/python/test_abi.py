@@ -1,0 +1,44 @@
+"""The ctypes structs of regionloss._lib against the C compiler's layout
+of include/regionloss.h (abi_layout.c): every field, in order, at the same
+offset, and the same sizes.  A field added to the header and not to _lib.py
+fails here."""
+import ctypes
+import os
+import subprocess
+
+import pytest
+
+from regionloss import _lib
+
+STRUCTS = {name: getattr(_lib, name) for name in
+           ("rl_config", "rl_counts", "rl_box", "rl_batch", "rl_darknet_stats", "rl_result")}
+
+
+def c_layout():
+    exe = os.environ.get("REGIONLOSS_ABI_LAYOUT")
+    if not exe:
+        pytest.skip("REGIONLOSS_ABI_LAYOUT is not set (meson test sets it to abi_layout)")
+    out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+    layout = {}
+    for line in out.splitlines():
+        struct, field, value = line.split()
+        layout.setdefault(struct, []).append((field, int(value)))
+    return layout
+
+
+def test_every_struct_matches_the_header():
+    layout = c_layout()
+    assert set(layout) == set(STRUCTS)
+    for name, cls in STRUCTS.items():
+        c_fields = layout[name]
+        assert c_fields[0] == ("-", ctypes.sizeof(cls)), f"sizeof({name})"
+        py_fields = [(f[0], getattr(cls, f[0]).offset) for f in cls._fields_]
+        assert py_fields == c_fields[1:], name
+
+
+def test_box_dtype_is_rl_box():
+    import regionloss
+    layout = dict(c_layout()["rl_box"])
+    assert regionloss.BOX_DTYPE.itemsize == layout["-"]
+    for field in ("cx", "cy", "w", "h", "cls"):
+        assert regionloss.BOX_DTYPE.fields[field][1] == layout[field]

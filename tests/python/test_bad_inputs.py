@@ -1,0 +1,181 @@
+"""Bad inputs raise regionloss.Error (the library's status and message) or
+TypeError/ValueError with a message, and leave every array and tensor the
+caller passed bit for bit as it was, the gradient buffer included."""
+import numpy as np
+import pytest
+
+import regionloss
+from conftest import VOC_ANCHORS, need_torch
+
+C = 20
+K = 5 + C
+
+
+def plan(**kw):
+    return regionloss.Plan(VOC_ANCHORS, C, (13, 13), **kw)
+
+
+def inputs(seed=0, n=2):
+    rng = np.random.default_rng(seed)
+    pred = rng.standard_normal((n, 5 * K, 13, 13)).astype(np.float32)
+    rows = np.array([[0, 3, 0.5, 0.5, 0.2, 0.3], [1, 7, 0.1, 0.2, 0.3, 0.4],
+                     [1, 19, 0.9, 0.6, 0.5, 0.1]])
+    return pred, rows
+
+
+def bits(a):
+    return np.array(a, copy=True, order="C").view(np.uint8)
+
+
+def expect_untouched(call, exc, match, *arrays):
+    before = [bits(a) for a in arrays]
+    with pytest.raises(exc, match=match) as info:
+        call()
+    for a, b in zip(arrays, before):
+        assert np.array_equal(bits(a), b), "an input was written"
+    return info.value
+
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda p: p[:, :-1], ValueError, r"shape \(2, 124, 13, 13\).*\(N, 125, 13, 13\)"),
+    (lambda p: p[:, :, :12], ValueError, r"shape \(2, 125, 12, 13\)"),
+    (lambda p: p[0], ValueError, r"shape \(125, 13, 13\)"),
+    (lambda p: p.astype(np.float64), TypeError, r"dtype float64.*float32"),
+    (lambda p: p.astype(np.float16), TypeError, r"dtype float16"),
+    (lambda p: np.asfortranarray(p), ValueError, r"not C-contiguous"),
+    (lambda p: p.tolist(), TypeError, r"numpy.ndarray"),
+])
+def test_bad_predictions(make, exc, match):
+    pred, rows = inputs()
+    bad = make(pred)
+    out = np.full_like(pred, 7.0)
+    expect_untouched(lambda: plan().compute(bad, rows, out=out), exc, match,
+                     *([pred, rows, out] + ([bad] if isinstance(bad, np.ndarray) else [])))
+
+
+def test_nan_prediction_is_the_librarys_error():
+    pred, rows = inputs()
+    pred[1, 4, 2, 5] = np.nan  # image 1, anchor 0, tc at cell (2, 5): the loss reads it
+    out = np.full_like(pred, 7.0)
+    err = expect_untouched(lambda: plan().compute(pred, rows, out=out), regionloss.Error,
+                           "not finite", pred, rows, out)
+    assert err.status == "RL_ERR_NONFINITE_PRED"
+    assert "image 1" in str(err)
+
+
+@pytest.mark.parametrize("edit,exc,status,match", [
+    (lambda r: r.__setitem__((2, 1), 20), regionloss.Error, "RL_ERR_BAD_TRUTH",
+     r"truth 1 of image 1: class 20 is not in \[0, 20\)"),
+    (lambda r: r.__setitem__((0, 4), 0), regionloss.Error, "RL_ERR_BAD_TRUTH",
+     r"truth 0 of image 0: w = 0"),
+    (lambda r: r.__setitem__((1, 2), np.nan), regionloss.Error, "RL_ERR_BAD_TRUTH",
+     r"image 1.*nan"),
+    (lambda r: r.__setitem__((1, 3), 1.5), regionloss.Error, "RL_ERR_BAD_TRUTH", r"cy = 1.5"),
+    (lambda r: r.__setitem__((2, 1), 2.5), ValueError, None, r"row 2: class = 2.5"),
+    (lambda r: r.__setitem__((0, 1), np.nan), ValueError, None, r"row 0: class = nan"),
+    (lambda r: r.__setitem__((1, 0), 2), ValueError, None,
+     r"row 1: image index = 2.0 is not an integer in \[0, 2\)"),
+    (lambda r: r.__setitem__((1, 0), -1), ValueError, None, r"row 1: image index"),
+])
+def test_bad_targets(edit, exc, status, match):
+    pred, rows = inputs()
+    edit(rows)
+    out = np.full_like(pred, 7.0)
+    err = expect_untouched(lambda: plan().compute(pred, rows, out=out), exc, match,
+                           pred, rows, out)
+    if status:
+        assert err.status == status
+
+
+@pytest.mark.parametrize("targets,exc,match", [
+    (np.zeros((3, 5)), ValueError, r"shape \(3, 5\); \(rows, 6\)"),
+    (np.array([["a"] * 6]), TypeError, r"dtype <U1"),
+    ([np.zeros((1, 5))], ValueError, r"targets describe 1 images, the predictions hold 2"),
+    ([np.zeros((1, 6)), np.zeros((0, 5))], ValueError, r"targets\[0\]: shape \(1, 6\)"),
+])
+def test_bad_target_shapes(targets, exc, match):
+    pred, _ = inputs()
+    expect_untouched(lambda: plan().compute(pred, targets), exc, match, pred)
+
+
+@pytest.mark.parametrize("kw,exc,status,match", [
+    (dict(anchors=[(1.0, -2.0)]), regionloss.Error, "RL_ERR_BAD_ANCHOR", r"anchor"),
+    (dict(lambda_obj=-1.0), regionloss.Error, "RL_ERR_BAD_LAMBDA", r"lambda_obj = -1"),
+    (dict(thresh=1.5), regionloss.Error, "RL_ERR_BAD_THRESH", r"thresh"),
+    (dict(variant="sse9"), regionloss.Error, "RL_ERR_UNKNOWN_VARIANT", r"sse9"),
+    (dict(mode="darknet", norm="batch"), regionloss.Error, "RL_ERR_BAD_ENUM", r"darknet"),
+    (dict(threads=0), regionloss.Error, "RL_ERR_THREADS", r"threads"),
+    (dict(num_classes=0), regionloss.Error, "RL_ERR_BAD_SIZE", r"C"),
+    (dict(layout="nwch"), ValueError, None, r"layout = 'nwch'"),
+    (dict(norm="counts"), ValueError, None, r"norm = 'counts'; one of 'batch'"),
+    (dict(grid=(13, 13, 1)), ValueError, None, r"grid"),
+    (dict(threads=1.5), TypeError, None, r"threads = 1.5"),
+    (dict(anchors=[1.0, 2.0, 3.0]), ValueError, None, r"anchors: shape \(3,\)"),
+])
+def test_bad_configuration(kw, exc, status, match):
+    args = dict(anchors=VOC_ANCHORS, num_classes=C, grid=(13, 13))
+    args.update(kw)
+    with pytest.raises(exc, match=match) as info:
+        regionloss.Plan(**args)
+    if status:
+        assert info.value.status == status
+        assert str(info.value)  # the library's message, never empty
+
+
+def test_darknet_needs_seen_and_out_needs_its_own_memory():
+    pred, rows = inputs()
+    with pytest.raises(ValueError, match="seen="):
+        plan(mode="darknet").compute(pred, rows)
+    with pytest.raises(ValueError, match="shares memory"):
+        plan().compute(pred, rows, out=pred)
+    with pytest.raises(ValueError, match="out: float64"):
+        plan().compute(pred, rows, out=pred.astype(np.float64))
+
+
+# ---- the torch module -------------------------------------------------------------
+
+def module_inputs(torch, dtype=None):
+    pred, rows = inputs()
+    out = torch.tensor(pred, requires_grad=True)
+    return out, torch.tensor(rows)
+
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda o: o.double(), TypeError, r"dtype torch.float64.*output.float\(\)"),
+    (lambda o: o.half(), TypeError, r"dtype torch.float16"),
+    (lambda o: o.transpose(2, 3), ValueError, r"not contiguous.*contiguous\(\)"),
+    (lambda o: o[:, :100].contiguous(), ValueError, r"shape \(2, 100, 13, 13\)"),
+    (lambda o: o.to("meta"), ValueError, r"on meta.*output.cpu\(\)"),
+])
+def test_module_bad_outputs(make, exc, match):
+    torch = need_torch()
+    from regionloss.torch import RegionLoss
+    out, t = module_inputs(torch)
+    crit = RegionLoss(VOC_ANCHORS, C, mode="darknet")
+    before, tb = out.detach().clone(), t.clone()
+    with pytest.raises(exc, match=match):
+        crit(make(out), t)
+    assert torch.equal(out.detach(), before) and torch.equal(t, tb)
+    assert out.grad is None and crit.seen == 0 and crit.last is None
+
+
+@pytest.mark.parametrize("edit,exc,match", [
+    (lambda o, t: t.__setitem__((2, 1), 25), regionloss.Error, r"class 25 is not in \[0, 20\)"),
+    (lambda o, t: o.data.view(-1).__setitem__(4 * 169, float("nan")), regionloss.Error,
+     r"not finite"),
+    (lambda o, t: t.__setitem__((0, 0), 5), ValueError, r"row 0: image index"),
+])
+def test_module_bad_values(edit, exc, match):
+    torch = need_torch()
+    from regionloss.torch import RegionLoss
+    out, t = module_inputs(torch)
+    crit = RegionLoss(VOC_ANCHORS, C, mode="darknet", seen=100)
+    crit(out, module_inputs(torch)[1])  # a good call first: last and seen are set
+    last, seen = crit.last, crit.seen
+    edit(out, t)
+    before, tb = out.detach().clone(), t.clone()
+    with pytest.raises(exc, match=match):
+        crit(out, t)
+    assert torch.equal(out.detach().view(torch.int32), before.view(torch.int32))
+    assert torch.equal(t, tb)
+    assert crit.last is last and crit.seen == seen  # a failed call moves nothing on

@@ -1,0 +1,172 @@
+"""regionloss.Plan's behaviour beyond the numbers: the result fields, the
+forms of targets, the darknet truth buffer, gradient modes, threads, counts
+for sharding, and the GIL released while the library computes."""
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import regionloss
+from conftest import VOC_ANCHORS, rows
+
+C = 20
+
+
+def batch(seed=0, n=4, per_image=5):
+    rng = np.random.default_rng(seed)
+    pred = rng.standard_normal((n, 5 * (5 + C), 13, 13)).astype(np.float32)
+    return pred, rows(rng, n, per_image, C)
+
+
+def test_variants_and_version():
+    v = regionloss.variants()
+    assert v[-1] == "reference" or "reference" in v
+    assert "generic" in v
+    assert regionloss.version() == "0.1.0"
+    assert regionloss.Plan(VOC_ANCHORS, C, 13).variant == v[0]  # auto takes the best
+
+
+def test_result_fields_add_up():
+    pred, t = batch()
+    res, grad = regionloss.Plan(VOC_ANCHORS, C, (13, 13)).compute(pred, t)
+    assert res.loss == pytest.approx(res.coord + res.cls + res.obj + res.noobj + res.warmup,
+                                     rel=1e-15)
+    assert res.n_conf == res.n_obj + res.n_noobj and res.n_truths == len(t)
+    assert 0 < res.n_obj <= len(t) and res.warmup == 0
+    assert res.darknet.count == 0 and res.darknet.cost == 0  # spec mode
+    assert grad.shape == pred.shape and grad.dtype == np.float32 and np.abs(grad).sum() > 0
+    assert set(res.as_dict()) >= {"loss", "avg_iou", "darknet", "variant"}
+
+
+def test_no_gradient_and_out_buffer():
+    pred, t = batch()
+    p = regionloss.Plan(VOC_ANCHORS, C, (13, 13))
+    res, grad = p.compute(pred, t, grad=False)
+    assert grad is None
+    out = np.full_like(pred, 3.0)
+    res2, g2 = p.compute(pred, t, out=out)
+    assert g2 is out and res2 == res
+    _, g3 = p.compute(pred, t)
+    assert np.array_equal(out, g3)
+
+
+def test_accumulate_adds_into_out():
+    pred, t = batch()
+    _, g = regionloss.Plan(VOC_ANCHORS, C, 13).compute(pred, t)
+    acc = regionloss.Plan(VOC_ANCHORS, C, 13, grad_mode="accumulate")
+    prior = np.full_like(pred, 0.5)
+    _, got = acc.compute(pred, t, out=prior)
+    assert np.array_equal(got, (np.float32(0.5) + g).astype(np.float32))
+    _, fresh = acc.compute(pred, t)  # no out: accumulates into zeros
+    assert np.array_equal(fresh, g)
+
+
+def test_threads_give_the_same_bits():
+    pred, t = batch(n=6)
+    r1, g1 = regionloss.Plan(VOC_ANCHORS, C, 13, threads=1).compute(pred, t)
+    r2, g2 = regionloss.Plan(VOC_ANCHORS, C, 13, threads=3).compute(pred, t)
+    assert r1 == r2 and np.array_equal(g1, g2)
+
+
+def test_nhwc_five_dimensional_and_target_forms():
+    pred, t = batch()
+    p = regionloss.Plan(VOC_ANCHORS, C, 13, layout="nhwc")
+    nhwc = np.ascontiguousarray(pred.reshape(4, 5, 5 + C, 13, 13).transpose(0, 3, 4, 1, 2))
+    r5, g5 = p.compute(nhwc, t)
+    r4, g4 = p.compute(nhwc.reshape(4, 13, 13, -1), t)
+    assert r5 == r4 and np.array_equal(g5, g4.reshape(g5.shape))
+    # the same batch in NCHW: the same loss, the gradient transposed
+    rc, gc = regionloss.Plan(VOC_ANCHORS, C, 13).compute(pred, t)
+    assert rc.loss == pytest.approx(r4.loss, rel=1e-12)
+    back = gc.reshape(4, 5, 5 + C, 13, 13).transpose(0, 3, 4, 1, 2)
+    assert np.allclose(back, g5, rtol=1e-5, atol=1e-7)
+    # per-image lists and prepared Targets
+    lists = [t[t[:, 0] == n][:, 1:] for n in range(4)]
+    assert p.compute(nhwc, lists)[0] == r5
+    assert p.compute(nhwc, regionloss.Targets.from_rows(t, 4))[0] == r5
+
+
+def test_an_image_without_truths_and_a_batch_without_any():
+    pred, t = batch(n=3)
+    p = regionloss.Plan(VOC_ANCHORS, C, 13)
+    r, _ = p.compute(pred, [t[t[:, 0] == 0][:, 1:], np.zeros((0, 5)), []])
+    assert r.n_truths == np.count_nonzero(t[:, 0] == 0)
+    r0, g0 = p.compute(pred, np.zeros((0, 6)))
+    assert r0.n_obj == 0 and r0.coord == 0 and r0.noobj > 0
+
+
+def test_darknet_truth_buffer():
+    pred, t = batch(n=2, per_image=3)
+    buf = np.zeros((2, 30, 5), dtype=np.float32)  # darknet's 30 boxes per image
+    for n in range(2):
+        mine = t[t[:, 0] == n]
+        buf[n, :len(mine)] = mine[:, [2, 3, 4, 5, 1]]
+    targets = regionloss.truths_from_darknet(buf, C)
+    assert list(targets.offsets) == [0, 3, 6]
+    p = regionloss.Plan(VOC_ANCHORS, C, 13, mode="darknet")
+    a = p.compute(pred, targets, seen=64)
+    b = p.compute(pred, t, seen=64)
+    assert a[0] == b[0] and np.array_equal(a[1], b[1])
+    assert a[0].darknet.count == 6 and a[0].warmup > 0
+    assert p.compute(pred, t, seen=12800)[0].warmup == 0  # warm-up over at warmup_seen
+    buf[1, 0, 4] = 20
+    with pytest.raises(regionloss.Error) as e:
+        regionloss.truths_from_darknet(buf, C)
+    assert e.value.status == "RL_ERR_BAD_TRUTH"
+
+
+def test_count_and_global_counts_reproduce_the_whole_batch():
+    pred, t = batch(n=5)
+    p = regionloss.Plan(VOC_ANCHORS, C, 13)
+    whole, gw = p.compute(pred, t)
+    lo = [0, 2, 5]
+    shards = []
+    for a, b in zip(lo, lo[1:]):
+        sel = (t[:, 0] >= a) & (t[:, 0] < b)
+        st = t[sel].copy()
+        st[:, 0] -= a
+        shards.append((pred[a:b], st))
+    counts = [p.count(sp, st) for sp, st in shards]
+    total = regionloss.Counts(*np.sum(counts, axis=0))
+    assert (total.n_obj, total.n_conf, total.n_images) == (whole.n_obj, whole.n_conf, 5)
+    parts = [p.compute(sp, st, global_counts=total) for sp, st in shards]
+    assert np.array_equal(np.concatenate([g for _, g in parts]), gw)
+    assert sum(r.loss for r, _ in parts) == pytest.approx(whole.loss, rel=1e-12)
+    # per-shard normalisation differs: the equality above is not vacuous
+    assert sum(p.compute(sp, st)[0].loss for sp, st in shards) != pytest.approx(whole.loss)
+
+
+def test_the_gil_is_released_while_the_library_computes():
+    """Another Python thread runs during a long call.  It sleeps between
+    ticks (releasing the GIL, so the caller is never kept waiting), and
+    needs the GIL back for each tick: a call that held the GIL would see
+    no tick at all."""
+    rng = np.random.default_rng(1)
+    pred = rng.standard_normal((48, 5 * (5 + C), 13, 13)).astype(np.float32)
+    t = rows(rng, 48, 30, C)
+    p = regionloss.Plan(VOC_ANCHORS, C, 13, variant="reference")
+    ticks = [0]
+    stop = threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0.0002)
+
+    th = threading.Thread(target=tick)
+    th.start()
+    try:
+        time.sleep(0.01)
+        start = time.perf_counter()
+        before = ticks[0]
+        p.compute(pred, t)
+        during = ticks[0] - before
+        elapsed = time.perf_counter() - start
+    finally:
+        stop.set()
+        th.join()
+    assert elapsed > 0.02, f"the call took {elapsed:.4f} s: too short to tell"
+    assert during >= 10, f"the other thread ticked {during} times during a {elapsed:.3f} s call"
+    print(f"{during} ticks during a {elapsed:.3f} s call")

@@ -1,0 +1,210 @@
+"""regionloss.torch.RegionLoss: its gradient against central finite
+differences of its own loss, grad_output, the plan per grid, darknet's seen,
+eval mode, crit.last."""
+import numpy as np
+import pytest
+
+from conftest import VOC_ANCHORS, need_torch, rows
+
+torch = need_torch()
+import regionloss  # noqa: E402
+from regionloss.torch import RegionLoss  # noqa: E402
+
+ANCHORS = [(0.8, 1.1), (2.3, 1.7)]
+C = 3
+H, W = 4, 5
+
+
+def small_batch(seed):
+    rng = np.random.default_rng(seed)
+    out = torch.tensor(rng.uniform(-2, 2, (2, 2 * (5 + C), H, W)).astype(np.float32),
+                       requires_grad=True)
+    return out, torch.tensor(rows(rng, 2, 3, C))
+
+
+def responsible_box_entries(crit, out, t):
+    """Flat indices of the box channels (0..3) of responsible slots: the
+    spec freezes the IoU target, which depends on them, so a finite
+    difference of the spec loss with lambda_obj > 0 does not give the
+    spec's gradient there (tested with lambda_obj = 0 instead)."""
+    g = torch.zeros_like(out)
+    probe = RegionLoss(ANCHORS, C, lambda_coord=1, lambda_class=0, lambda_obj=0,
+                       lambda_noobj=0, variant="reference")
+    x = out.detach().clone().requires_grad_(True)
+    probe(x, t).backward()
+    g = x.grad.view(2, 2, 5 + C, H, W)[:, :, :4]
+    mask = torch.zeros(2, 2, 5 + C, H, W, dtype=torch.bool)
+    mask[:, :, :4] = g != 0
+    return mask.view(-1)
+
+
+CONFIGS = [
+    ("spec", dict()),
+    ("spec lambda_obj 0", dict(lambda_obj=0.0)),
+    ("spec sum", dict(norm="sum", thresh=0.3)),
+    ("darknet no rescore, warm-up", dict(mode="darknet", rescore=False)),
+    ("darknet logistic, images", dict(mode="darknet", rescore=False, logistic_classes=True,
+                                      norm="images", seen=20000)),
+]
+
+
+@pytest.mark.parametrize("name,cfg", CONFIGS, ids=[c[0] for c in CONFIGS])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_gradient_against_finite_differences(name, cfg, seed):
+    out, t = small_batch(seed)
+    crit = RegionLoss(ANCHORS, C, variant="reference", **cfg)
+    seen0 = crit.seen
+    loss = crit(out, t)
+    loss.backward()
+    g = out.grad.view(-1).double()
+    base = crit.last
+    assert base.n_obj > 0
+    crit.eval()  # seen stays put: every evaluation sees the training call's warm-up
+    x = out.detach().clone()
+    flat = x.view(-1)
+    h = 2.0 ** -10  # exact in float32 for these magnitudes: x + h - (x - h) = 2h
+    fd = torch.empty(flat.numel(), dtype=torch.float64)
+    for k in range(flat.numel()):
+        v = float(flat[k])
+        flat[k] = v + h
+        crit.seen = seen0 + 2  # the same seen the training call used
+        lp = (crit(x, t), crit.last)[1]
+        flat[k] = v - h
+        lm = (crit(x, t), crit.last)[1]
+        flat[k] = v
+        # the masks and counts are constants: a step that moves a decision
+        # would not be a derivative
+        assert (lp.n_obj, lp.n_noobj) == (base.n_obj, base.n_noobj), f"entry {k} moves a mask"
+        fd[k] = (lp.loss - lm.loss) / (2 * h)
+    check = torch.ones(flat.numel(), dtype=torch.bool)
+    if cfg.get("mode", "spec") == "spec" and cfg.get("lambda_obj", 5.0) != 0:
+        check &= ~responsible_box_entries(crit, out, t)
+    scale = float(g.abs().max())
+    # central differences err by O(h^2) times the third derivative: 1e-4 of
+    # the largest entry leaves room for it and for the float gradient's
+    # rounding, and none for a wrong term (which is O(1) of an entry)
+    err = (fd - g).abs()[check]
+    assert float(err.max()) <= 1e-4 * scale + 1e-5 * float(g.abs()[check].max()), \
+        f"worst finite-difference error {float(err.max()):.3g} (scale {scale:.3g})"
+    assert int((g[check] != 0).sum()) > 10  # not vacuous
+
+
+def test_backward_is_the_library_gradient_times_grad_output():
+    out, t = small_batch(3)
+    crit = RegionLoss(ANCHORS, C)
+    p = regionloss.Plan(ANCHORS, C, (H, W))
+    res, g = p.compute(out.detach().numpy(), t.numpy())
+    crit(out, t).backward()
+    assert np.array_equal(out.grad.numpy(), g)  # exactly: grad_output is 1
+    assert crit.last == res
+    out.grad = None
+    (crit(out, t) * 3.0).backward()
+    assert torch.equal(out.grad, torch.from_numpy(g) * 3.0)
+    out.grad = None
+    (crit(out, t) * 0.0).backward()
+    assert not out.grad.any()
+
+
+def test_loss_tensor_and_grid_from_each_output():
+    crit = RegionLoss(VOC_ANCHORS, 20)
+    rng = np.random.default_rng(0)
+    for h, w in [(13, 13), (7, 9), (13, 13)]:
+        out = torch.tensor(rng.standard_normal((2, 125, h, w)).astype(np.float32),
+                           requires_grad=True)
+        loss = crit(out, torch.tensor(rows(rng, 2, 4, 20)))
+        assert loss.dtype == torch.float32 and loss.dim() == 0
+        assert float(loss) == pytest.approx(crit.last.loss, rel=1e-7)
+        loss.backward()
+        assert out.grad.shape == out.shape
+    assert sorted(crit._plans) == [(1, 1), (7, 9), (13, 13)]
+
+
+def test_nhwc_module_matches_nchw():
+    rng = np.random.default_rng(4)
+    out = rng.standard_normal((3, 125, 13, 13)).astype(np.float32)
+    t = torch.tensor(rows(rng, 3, 5, 20))
+    a = torch.tensor(out, requires_grad=True)
+    nhwc = np.ascontiguousarray(out.reshape(3, 5, 25, 13, 13).transpose(0, 3, 4, 1, 2))
+    b = torch.tensor(nhwc.reshape(3, 13, 13, 125), requires_grad=True)
+    la = RegionLoss(VOC_ANCHORS, 20)(a, t)
+    lb = RegionLoss(VOC_ANCHORS, 20, layout="nhwc")(b, t)
+    la.backward()
+    lb.backward()
+    assert float(la) == pytest.approx(float(lb), rel=1e-6)
+    back = b.grad.view(3, 13, 13, 5, 25).permute(0, 3, 4, 1, 2).reshape(3, 125, 13, 13)
+    assert torch.allclose(a.grad, back, rtol=1e-5, atol=1e-7)
+
+
+def test_darknet_seen_like_darknet():
+    out, t = small_batch(5)
+    crit = RegionLoss(ANCHORS, C, mode="darknet", warmup_seen=6)
+    assert crit.seen == 0
+    crit(out, t)
+    assert crit.seen == 2 and crit.last.warmup > 0  # net.seen += batch, then forward
+    crit(out, t)
+    assert crit.seen == 4 and crit.last.warmup > 0
+    crit(out, t)  # seen 6 = warmup_seen: the warm-up is over
+    assert crit.seen == 6 and crit.last.warmup == 0
+    crit.seen = 0  # settable, e.g. when resuming
+    crit(out, t)
+    assert crit.seen == 2 and crit.last.warmup > 0
+    crit.eval()
+    loss = crit(out, t)
+    assert crit.seen == 2  # eval does not count images
+    assert loss.grad_fn is None and not loss.requires_grad
+
+
+def test_eval_and_no_grad_compute_without_gradient():
+    out, t = small_batch(6)
+    crit = RegionLoss(ANCHORS, C)
+    train_loss = crit(out, t)
+    crit.eval()
+    ev = crit(out, t)
+    assert ev.grad_fn is None and float(ev) == float(train_loss)
+    crit.train()
+    with torch.no_grad():
+        ng = crit(out, t)
+    assert ng.grad_fn is None and float(ng) == float(train_loss)
+
+
+def test_module_configuration_errors():
+    with pytest.raises(ValueError, match="accumulat"):
+        RegionLoss(ANCHORS, C, grad_mode="accumulate")
+    with pytest.raises(TypeError, match="grid"):
+        RegionLoss(ANCHORS, C, grid=(4, 5))
+    with pytest.raises(regionloss.Error) as e:
+        RegionLoss(ANCHORS, C, lambda_coord=float("nan"))
+    assert e.value.status == "RL_ERR_BAD_LAMBDA"
+    with pytest.raises(RuntimeError, match="not initialised"):
+        out, t = small_batch(7)
+        RegionLoss(ANCHORS, C, distributed=True)(out, t)
+
+
+def test_gradient_buffer_reused_only_when_nothing_holds_it():
+    """The module writes each gradient into a buffer it keeps; a gradient
+    some tensor still holds (a hook's copy, a leaf's .grad) is never
+    overwritten by the next call."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 2 * (5 + C), 1)
+    img = torch.randn(2, 3, H, W)
+    t = small_batch(8)[1]
+    crit = RegionLoss(ANCHORS, C)
+    bufs = set()
+    for _ in range(4):  # a training loop: the gradient is consumed by conv's backward
+        conv.zero_grad()
+        crit(conv(img), t).backward()
+        bufs.add(crit._grad_buf.ctypes.data)
+    assert len(bufs) == 1
+    kept = []
+    o = conv(img)
+    o.register_hook(lambda g: kept.append(g))
+    crit(o, t).backward()
+    snapshot = kept[0].clone()
+    crit(conv(img * 2), t).backward()  # must not write into kept[0]
+    assert torch.equal(kept[0], snapshot)
+    assert crit._grad_buf.ctypes.data != kept[0].data_ptr()
+    leaf, _ = small_batch(9)
+    crit(leaf, t).backward()
+    first = leaf.grad.clone()
+    crit(leaf.detach().clone().requires_grad_(True), t).backward()
+    assert torch.equal(leaf.grad, first)
