@@ -32,9 +32,11 @@ tool or dependency is checked without editing this file:
     and the shared libraries its --libs name;
   - programs scripts/*.sh look up with `command -v NAME` or start as
     afl-NAME (the AFL++ driver and compilers of fuzz.sh);
-  - Python modules imported by the Python files under tests/ and python/
-    (if it exists), and by 'import NAME' / '-m', 'NAME' strings in meson.build
-    files, minus the standard library and the project's own modules;
+  - Python modules: imported by the Python files under tests/, scripts/,
+    python/ and any folder with a pyproject.toml, named by 'import NAME' /
+    '-m', 'NAME' strings or find_installation(modules : [...]) in meson.build
+    files, and pyproject.toml build backends; minus the standard library and
+    the project's own modules (see discover());
   - the shared libraries the arm64 Criterion (unpacked by install-deps.sh
     outside dpkg, in /opt/regionloss/arm64-sysroot) needs at run time.
 Listed by hand, because nothing in the tree names them literally (meson
@@ -377,6 +379,10 @@ def discover(needs):
         modules.update(string_args('dependency', text))
         for m in re.finditer(r"'import (\w+)'|'-m',\s*'(\w+)'", text):
             py_modules.setdefault(m.group(1) or m.group(2), rel)
+        # import('python').find_installation(..., modules : ['numpy', ...])
+        for m in re.finditer(r"\bmodules\s*:\s*\[([^\]]*)\]", text):
+            for name in re.findall(r"'([\w.]+)'", m.group(1)):
+                py_modules.setdefault(name.split('.')[0], rel)
     modules.discard('')
 
     # scripts/*.sh: `command -v NAME`, and the AFL++ programs fuzz.sh runs.
@@ -440,15 +446,39 @@ def discover(needs):
                     todo.append(path)
 
     # Python modules the tests import, for the interpreter the tests use.
-    py_files = []
-    for top in ('tests', 'python'):
-        py_files += glob.glob(os.path.join(ROOT, top, '**', '*.py'), recursive=True)
-    py_files += glob.glob(os.path.join(ROOT, 'scripts', '*.py'))
-    for pf in sorted(py_files):
-        local = {os.path.splitext(os.path.basename(p))[0]
-                 for p in glob.glob(os.path.join(os.path.dirname(pf), '*.py'))}
+    # Read: every .py under tests/, scripts/ and python/, and under any folder
+    # with a pyproject.toml (a Python package's sources and its tests), plus
+    # each pyproject.toml's build backend (mesonpy, for meson-python).  Not
+    # read: generators run by hand, not by a build or a test (fuzz/make_seeds.py,
+    # tools/goldens/make_goldens.py, which needs torch only to make goldens).
+    # The project's own modules (any .py file or package folder of the tree,
+    # and extension_module() names) are not packages to install.
+    all_py, own = [], set()
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if not d.startswith(('.', 'build'))]
+        for fn in filenames:
+            if fn.endswith('.py'):
+                all_py.append(os.path.join(dirpath, fn))
+                own.add(fn[:-3])
+        if '__init__.py' in filenames:
+            own.add(os.path.basename(dirpath))
+    for mb in meson_files():
+        with open(mb) as f:
+            own.update(string_args('extension_module', f.read()))
+    roots = [os.path.join(ROOT, d) for d in ('tests', 'scripts', 'python')]
+    for pp in glob.glob(os.path.join(ROOT, '**', 'pyproject.toml'), recursive=True):
+        if any(d.startswith(('.', 'build')) for d in os.path.relpath(pp, ROOT).split(os.sep)):
+            continue
+        roots.append(os.path.dirname(pp))
+        with open(pp) as f:
+            m = re.search(r'^build-backend\s*=\s*["\']([\w.]+)', f.read(), re.M)
+        if m:
+            py_modules.setdefault(m.group(1).split('.')[0], os.path.relpath(pp, ROOT))
+    for pf in sorted(all_py):
+        if not any(pf.startswith(r + os.sep) for r in roots):
+            continue
         for mod in python_imports(pf):
-            if mod not in local:
+            if mod not in own:
                 py_modules.setdefault(mod, os.path.relpath(pf, ROOT))
     needs.file('python3', 'the Python tests, meson', PYTHON if os.path.exists(PYTHON) else None)
     if not os.path.exists(PYTHON):
