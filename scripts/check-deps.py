@@ -5,10 +5,12 @@ and the tests use (issue 16).
     scripts/check-deps.py [--packages FILE] [--quiet] [--pulled-in PKG]
 
 A program the build or a test needs, but that only some earlier, unrelated
-apt-get put on this machine, passes here and fails on a fresh one.  So for
-every program (and library, and Python module) found below, this script
-resolves its real file (following symlinks and update-alternatives), asks
-`dpkg -S` which package owns it, and requires that package to be
+apt-get put on this machine, works here and is missing on a fresh one (as
+aarch64-linux-gnu-pkg-config was: issue 16).  So for every program (and
+library, and Python module) found below, this script follows it through
+each symlink (update-alternatives' included) to its real file, asks
+`dpkg -S` which package owns each of those files, and requires each owner
+to be
 
   - listed in the package list (default scripts/packages.txt), or
   - a dependency of one, transitively (Depends and Pre-Depends, as dpkg's
@@ -182,7 +184,9 @@ class Status:
 
     def closure(self, roots):
         """Every installed package reachable from roots through Depends and
-        Pre-Depends, each alternative of an | group counted."""
+        Pre-Depends.  Of an 'a | b' group only the first alternative installed
+        here counts: on a fresh machine apt installs the first one, so a tool
+        that b alone provides would be missing there."""
         seen = set()
         todo = list(roots)
         while todo:
@@ -195,7 +199,10 @@ class Status:
             for field in ('Depends', 'Pre-Depends'):
                 for group in self.alternatives(v[field]):
                     for name, qual in group:
-                        todo.extend(self.resolve(name, qual, arch))
+                        found = self.resolve(name, qual, arch)
+                        if found:
+                            todo.extend(found)
+                            break
         return seen
 
     def key_of(self, spec):
