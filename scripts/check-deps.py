@@ -98,6 +98,9 @@ SPECIAL_DEPENDENCIES = {
 # PATH may be a pyenv build that no package owns and that has no NumPy).
 PYTHON = '/usr/bin/python3'
 
+if not shutil.which('dpkg') or not shutil.which('dpkg-query'):
+    sys.exit('check-deps: dpkg not found; this guard checks the packages of a Debian '
+             'system (scripts/install-deps.sh installs them there)')
 NATIVE_ARCH = subprocess.run(['dpkg', '--print-architecture'], capture_output=True,
                              text=True, check=True).stdout.strip()
 
