@@ -26,6 +26,11 @@
 
 const char *rl_fuzz_input_name = "stdin";
 
+/* libFuzzer's optional hook, run once before the first input: a harness
+ * defines it to build its lazy, one-time state up front (see
+ * fuzz_driver.h).  Weak, so harnesses without one still link. */
+__attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
+
 #ifdef __AFL_FUZZ_TESTCASE_LEN
 __AFL_FUZZ_INIT();
 #endif
@@ -177,6 +182,8 @@ static void run_dir(const char *dir, tally *t)
 
 int main(int argc, char **argv)
 {
+    if (LLVMFuzzerInitialize)
+        LLVMFuzzerInitialize(&argc, &argv);
     if (argc > 1) {
         tally t = {0, 0, 0};
         for (int a = 1; a < argc; a++) {
@@ -197,6 +204,9 @@ int main(int argc, char **argv)
     }
 #ifdef __AFL_FUZZ_TESTCASE_LEN
     rl_fuzz_input_name = "afl";
+    /* The fork server starts here, after LLVMFuzzerInitialize: each child
+     * inherits the warm state, so the first input a child runs takes the
+     * same paths as the ones after it. */
     __AFL_INIT();
     const uint8_t *buf = __AFL_FUZZ_TESTCASE_BUF;
     while (__AFL_LOOP(10000)) {

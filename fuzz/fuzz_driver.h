@@ -13,6 +13,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Optional (libFuzzer's hook): called once before any input, and under
+ * AFL++ before the fork server starts.  One-time lazy initialisation (a
+ * pthread_once table, CPU detection, a getenv cached in a static) done on
+ * the first input instead would make the first input of every fork-server
+ * child take edges its repeats do not, which AFL++ counts as instability. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
 /* Name of the input being run (a file name when replaying, "stdin" or
  * "afl" otherwise); set by the driver, used in failure messages. */
 extern const char *rl_fuzz_input_name;

@@ -41,11 +41,28 @@ out="${out:-$build/findings}"
 
 command -v afl-fuzz >/dev/null || { echo "fuzz.sh: afl-fuzz missing (scripts/install-deps.sh)" >&2; exit 1; }
 
+# Instrumentation settings afl-clang-fast reads from the environment at
+# every compile (docs/fuzzing.md, Stability): thread-safe edge counters, as a
+# two-thread plan runs kernels on a worker thread at the same time as on the
+# caller's, and non-atomic increments of one counter lose counts at random;
+# and no coverage in the thread pool itself (fuzz/afl-denylist.txt), whose
+# waits depend on the scheduler.
+export AFL_LLVM_THREADSAFE_INST=1
+export AFL_LLVM_DENYLIST="$root/fuzz/afl-denylist.txt"
+# ninja does not see the environment: a build made with other settings (or
+# another denylist) is rebuilt from scratch, once.
+inst="threadsafe $(sha256sum "$AFL_LLVM_DENYLIST" | cut -d' ' -f1)"
+if [ -f "$build/build.ninja" ] && [ "$(cat "$build/.rl-afl-instrumentation" 2>/dev/null)" != "$inst" ]; then
+    echo "fuzz.sh: $build was instrumented differently; configuring it again"
+    rm -rf "$build"
+fi
+
 # Configure once; later runs only rebuild.
 if [ ! -f "$build/build.ninja" ]; then
     CC=afl-clang-fast CXX=afl-clang-fast++ meson setup "$build" "$root" \
         -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
         -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all
+    echo "$inst" >"$build/.rl-afl-instrumentation"
 fi
 
 if [ "${#harnesses[@]}" -eq 0 ]; then

@@ -6,6 +6,9 @@
 #
 # Stages, each in its own build folder (reused when present):
 #   deps       scripts/install-deps.sh
+#   guard      scripts/check-deps.py: every program, library and Python module
+#              the stages below use comes from a package scripts/packages.txt
+#              lists (or a dependency of one), so a fresh machine has it too
 #   native     gcc, release: meson test (Criterion suites + fuzz corpus replay,
 #              and the Python package's pytest suites, tests/python)
 #   pip        pip install . (meson-python) into a venv that sees Debian's
@@ -37,7 +40,7 @@ while [ $# -gt 0 ]; do
     --skip-sanitize) skip_sanitize=1 ;;
     --skip-cross) skip_cross=1 ;;
     --skip-pip) skip_pip=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "test-all.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -90,6 +93,11 @@ build_and_test() {
 }
 
 stage_deps() { bash "$root/scripts/install-deps.sh"; }
+
+# Right after deps: a tool this machine has for some other reason, but that
+# no listed package brings, fails here with the package to add, and not as a
+# broken build on the next fresh machine (issue 16).
+stage_guard() { python3 "$root/scripts/check-deps.py"; }
 
 stage_native() {
     setup_build build-ci-native || return 1
@@ -144,6 +152,7 @@ stage_afl() { bash "$root/scripts/fuzz.sh" --time "$fuzz_time"; }
 
 total_start=$SECONDS
 run_stage deps stage_deps
+run_stage guard stage_guard
 run_stage native stage_native
 if [ $skip_pip -eq 0 ]; then run_stage pip stage_pip; else skipped pip; fi
 if [ $skip_sanitize -eq 0 ]; then run_stage sanitize stage_sanitize; else skipped sanitize; fi

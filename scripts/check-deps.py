@@ -1,0 +1,623 @@
+#!/usr/bin/env python3
+"""Checks that scripts/packages.txt accounts for every program the builds
+and the tests use (issue 16).
+
+    scripts/check-deps.py [--packages FILE] [--quiet] [--pulled-in PKG]
+
+A program the build or a test needs, but that only some earlier, unrelated
+apt-get put on this machine, works here and is missing on a fresh one (as
+aarch64-linux-gnu-pkg-config was: issue 16).  So for every program (and
+library, and Python module) found below, this script follows it through
+each symlink (update-alternatives' included) to its real file, asks
+`dpkg -S` which package owns each of those files, and requires each owner
+to be
+
+  - listed in the package list (default scripts/packages.txt), or
+  - a dependency of one, transitively (Depends and Pre-Depends, as dpkg's
+    status database records them for the installed packages, with the
+    architecture rules of multiarch), or
+  - Essential: yes, or a dependency of one (bash, coreutils, dpkg, ...:
+    present on every Debian system, so listing them would be noise).
+
+Recommends do not count: install-deps.sh installs --no-install-recommends.
+On a miss it prints the program, its file and the package to add, and
+exits 1.  Something not found at all is a miss too (the build would fail).
+
+What is checked, and where the names come from.  Discovered, so that a new
+tool or dependency is checked without editing this file:
+  - [binaries] of every cross file in cross/ (compilers, ar, strip, the
+    pkg-config wrapper, the exe_wrapper qemu);
+  - find_program('...') literals in every meson.build (a name that is a
+    file next to the meson.build, like check_exports.sh, is the project's);
+  - dependency('...') literals in every meson.build: their .pc file, found
+    by pkg-config natively and by each cross file's pkg-config for the host,
+    and the shared libraries its --libs name;
+  - programs scripts/*.sh look up with `command -v NAME` or start as
+    afl-NAME (the AFL++ driver and compilers of fuzz.sh);
+  - Python modules: imported by the Python files under tests/, scripts/,
+    python/ and any folder with a pyproject.toml, named by 'import NAME' /
+    '-m', 'NAME' strings or find_installation(modules : [...]) in meson.build
+    files, and pyproject.toml build backends; minus the standard library and
+    the project's own modules (see discover());
+  - the shared libraries the arm64 Criterion (unpacked by install-deps.sh
+    outside dpkg, in /opt/regionloss/arm64-sysroot) needs at run time.
+Listed by hand, because nothing in the tree names them literally (meson
+picks compilers itself; the test scripts call binutils by bare name; the
+sanitizer runtime is a file clang finds):
+  - FIXED_PROGRAMS and the clang sanitizer runtimes, below.
+"""
+import argparse
+import ast
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Programs no file of the tree names in a form the discovery above reads.
+FIXED_PROGRAMS = {
+    # meson's default compilers (native stage) and the ones test-all.sh and
+    # fuzz.sh set through CC/CXX (sanitize stage, and afl-clang-fast's back end)
+    'cc': 'meson picks the C compiler',
+    'c++': 'meson picks the C++ compiler',
+    'gcc': 'native build',
+    'g++': 'native build',
+    'clang': 'sanitize stage, AFL++ back end',
+    'clang++': 'sanitize stage, AFL++ back end',
+    'meson': 'every build',
+    'ninja': 'meson backend, fuzz.sh',
+    'pkg-config': 'native dependency lookup',
+    # meson's dependency('mpi') falls back to the wrapper compiler's --showme
+    'mpicc': "dependency('mpi')",
+    'mpirun': 'tests/mpi',
+    # tests/packaging/check_exports.sh, tests/differential/check_baseline_isa.sh
+    'nm': 'tests/packaging',
+    'objdump': 'tests/differential',
+    'readelf': 'this guard',
+}
+
+# The sanitizer runtimes the sanitize stage and fuzz.sh link (clang's
+# -fsanitize=address,undefined), looked up in clang's runtime directory.
+SANITIZER_RUNTIMES = ['asan', 'ubsan_standalone']
+
+# Files install-deps.sh creates itself, outside dpkg: not checked.
+PRIVATE_PREFIXES = ['/opt/regionloss/']
+
+# dependency() names that are not pkg-config modules.
+SPECIAL_DEPENDENCIES = {
+    'threads': None,  # the C library
+    'mpi': 'ompi-c',  # Open MPI's .pc (meson tries it before mpicc)
+}
+
+# The interpreter the Python tests run under: tests/tool/meson.build takes
+# Debian's first, and the modules are looked up with it (the python3 first on
+# PATH may be a pyenv build that no package owns and that has no NumPy).
+PYTHON = '/usr/bin/python3'
+
+if not shutil.which('dpkg') or not shutil.which('dpkg-query'):
+    sys.exit('check-deps: dpkg not found; this guard checks the packages of a Debian '
+             'system (scripts/install-deps.sh installs them there)')
+NATIVE_ARCH = subprocess.run(['dpkg', '--print-architecture'], capture_output=True,
+                             text=True, check=True).stdout.strip()
+
+
+def read_package_list(path):
+    pkgs = []
+    with open(path) as f:
+        for line in f:
+            line = re.sub(r'\s', '', line.split('#', 1)[0])
+            if line:
+                pkgs.append(line)
+    return pkgs
+
+
+def split_arch(spec, default):
+    if ':' in spec:
+        name, arch = spec.split(':', 1)
+        return name, arch
+    return spec, default
+
+
+# ---------------------------------------------------------------- dpkg status
+
+class Status:
+    """The installed packages, keyed by (name, arch)."""
+
+    FIELDS = ['Package', 'Architecture', 'Status', 'Essential', 'Multi-Arch',
+              'Depends', 'Pre-Depends', 'Provides']
+
+    def __init__(self):
+        fmt = '\\t'.join('${%s}' % f for f in self.FIELDS) + '\\n'
+        out = subprocess.run(['dpkg-query', '-W', '-f', fmt], capture_output=True,
+                             text=True, check=True).stdout
+        self.pkgs = {}
+        self.by_name = {}
+        self.providers = {}
+        for line in out.splitlines():
+            v = dict(zip(self.FIELDS, line.split('\t')))
+            if not v.get('Status', '').endswith(' installed'):
+                continue
+            key = (v['Package'], v['Architecture'])
+            self.pkgs[key] = v
+            self.by_name.setdefault(v['Package'], []).append(key)
+            for prov in self.alternatives(v['Provides']):
+                for name, _ in prov:
+                    self.providers.setdefault(name, []).append(key)
+
+    @staticmethod
+    def alternatives(field):
+        """'a (>= 1), b:any | c [amd64]' -> [[('a', None)], [('b', 'any'), ('c', None)]]"""
+        groups = []
+        for group in field.split(','):
+            alts = []
+            for alt in group.split('|'):
+                alt = re.sub(r'\(.*?\)|\[.*?\]|<.*?>', '', alt).strip()
+                if not alt:
+                    continue
+                name, qual = split_arch(alt, None)
+                alts.append((name, qual))
+            if alts:
+                groups.append(alts)
+        return groups
+
+    def effective_arch(self, key):
+        return NATIVE_ARCH if key[1] == 'all' else key[1]
+
+    def resolve(self, name, qual, from_arch):
+        """Installed packages that satisfy a dependency on name from a package
+        of architecture from_arch (multiarch: same architecture, 'all', or a
+        Multi-Arch: foreign/allowed package)."""
+        found = []
+        for key in self.by_name.get(name, []) + self.providers.get(name, []):
+            arch = key[1]
+            ma = self.pkgs[key]['Multi-Arch']
+            if qual and qual not in ('any', 'native'):
+                ok = arch == qual
+            elif arch in ('all', from_arch) or ma == 'foreign':
+                ok = True
+            else:
+                ok = qual == 'any' and ma == 'allowed'
+            if ok:
+                found.append(key)
+        return found
+
+    def closure(self, roots):
+        """Every installed package reachable from roots through Depends and
+        Pre-Depends.  Of an 'a | b' group only the first alternative installed
+        here counts: on a fresh machine apt installs the first one, so a tool
+        that b alone provides would be missing there."""
+        seen = set()
+        todo = list(roots)
+        while todo:
+            key = todo.pop()
+            if key in seen or key not in self.pkgs:
+                continue
+            seen.add(key)
+            v = self.pkgs[key]
+            arch = self.effective_arch(key)
+            for field in ('Depends', 'Pre-Depends'):
+                for group in self.alternatives(v[field]):
+                    for name, qual in group:
+                        found = self.resolve(name, qual, arch)
+                        if found:
+                            todo.extend(found)
+                            break
+        return seen
+
+    def key_of(self, spec):
+        """A package list entry, or a name dpkg -S printed, as (name, arch)."""
+        name, arch = split_arch(spec, None)
+        keys = self.by_name.get(name, [])
+        if arch:
+            return (name, arch) if (name, arch) in self.pkgs else None
+        for k in keys:
+            if k[1] in (NATIVE_ARCH, 'all'):
+                return k
+        return keys[0] if len(keys) == 1 else None
+
+    def essential(self):
+        return [k for k, v in self.pkgs.items() if v['Essential'] == 'yes']
+
+
+def display(key):
+    name, arch = key
+    return name if arch in (NATIVE_ARCH, 'all') else f'{name}:{arch}'
+
+
+# ---------------------------------------------------------------- ownership
+
+def path_variants(path):
+    """With merged /usr, dpkg may have recorded /bin/x or /lib/x for a file
+    the resolved path calls /usr/bin/x or /usr/lib/x, and the other way."""
+    out = [path]
+    m = re.match(r'^/usr(/(bin|sbin|lib[^/]*)/.*)$', path)
+    if m:
+        out.append(m.group(1))
+    elif re.match(r'^/(bin|sbin|lib[^/]*)/', path):
+        out.append('/usr' + path)
+    return out
+
+
+def owners(paths):
+    """{path: [package spec, ...]} for the paths dpkg -S knows, one call."""
+    queries = sorted({v for p in paths for v in path_variants(p)})
+    if not queries:
+        return {}
+    out = subprocess.run(['dpkg', '-S'] + queries, capture_output=True, text=True).stdout
+    found = {}
+    for line in out.splitlines():
+        if line.startswith('diversion by'):
+            continue
+        pkgs, _, path = line.partition(': ')
+        found.setdefault(path, []).extend(p.strip() for p in pkgs.split(','))
+    result = {}
+    for p in paths:
+        for v in path_variants(p):
+            if v in found:
+                result.setdefault(p, []).extend(found[v])
+    return result
+
+
+# ---------------------------------------------------------------- discovery
+
+def meson_files():
+    out = []
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if not d.startswith(('.', 'build'))]
+        if 'meson.build' in filenames:
+            out.append(os.path.join(dirpath, 'meson.build'))
+    return sorted(out)
+
+
+def string_args(call, text):
+    """The leading string literal arguments of every call(...) in text."""
+    out = []
+    for m in re.finditer(r'\b%s\s*\(' % call, text):
+        rest = text[m.end():]
+        while True:
+            s = re.match(r"\s*'([^']*)'\s*,?", rest)
+            if not s:
+                break
+            out.append(s.group(1))
+            rest = rest[s.end():]
+    return out
+
+
+def parse_cross_file(path):
+    """{section: {key: [words]}} (meson's ini-like syntax, Python-like values)."""
+    section, sections = None, {}
+    with open(path) as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if not line:
+                continue
+            if line.startswith('[') and line.endswith(']'):
+                section = line.strip('[]')
+                sections.setdefault(section, {})
+                continue
+            if section and '=' in line:
+                key, value = (s.strip() for s in line.split('=', 1))
+                # A value may continue over several lines (a list).
+                while value.count('[') > value.count(']'):
+                    value += next(f).split('#', 1)[0].strip()
+                try:
+                    v = ast.literal_eval(value)
+                except (ValueError, SyntaxError):
+                    continue  # a meson expression this parser does not follow
+                sections[section][key] = v if isinstance(v, list) else [v]
+    return sections
+
+
+def python_imports(path):
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split('.')[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split('.')[0])
+    return names
+
+
+class Needs:
+    """What to check: (what, why, path or None when not found)."""
+
+    def __init__(self):
+        self.items = []
+
+    def file(self, what, why, path):
+        self.items.append((what, why, path))
+
+    def program(self, name, why):
+        if any(w == name for w, _, _ in self.items):
+            return
+        self.file(name, why, shutil.which(name))
+
+
+def pkg_config_files(needs, pkg_config, modules, why, libdir=None):
+    """The .pc file of each module, and the shared libraries its --libs name."""
+    if not shutil.which(pkg_config):
+        return  # already reported as a missing program
+    env = dict(os.environ)
+    if libdir:  # a cross file's pkg_config_libdir property, as meson sets it
+        env['PKG_CONFIG_LIBDIR'] = ':'.join(libdir)
+    for mod in modules:
+        r = subprocess.run([pkg_config, '--path', mod], capture_output=True, text=True,
+                           env=env)
+        pc = r.stdout.strip()
+        if r.returncode != 0 or not pc:
+            needs.file(f'{mod}.pc', f"{why}: dependency('{mod}') through {pkg_config}", None)
+            continue
+        needs.file(f'{mod}.pc', f"{why}: dependency('{mod}')", pc)
+        libs = subprocess.run([pkg_config, '--libs', mod], capture_output=True,
+                              text=True, env=env).stdout.split()
+        dirs = [a[2:] for a in libs if a.startswith('-L')]
+        dirs.append(os.path.dirname(os.path.dirname(pc)))  # .../lib/<triplet>
+        for a in libs:
+            if not a.startswith('-l'):
+                continue
+            so = next((os.path.join(d, f'lib{a[2:]}.so') for d in dirs
+                       if os.path.exists(os.path.join(d, f'lib{a[2:]}.so'))), None)
+            if so:  # -lm, -lpthread and the like live in the C library's dirs
+                needs.file(f'lib{a[2:]}.so', f'{why}: {mod} links it', so)
+
+
+def elf_needed(path):
+    out = subprocess.run(['readelf', '-d', path], capture_output=True, text=True).stdout
+    return re.findall(r'\(NEEDED\)\s+Shared library: \[([^\]]+)\]', out)
+
+
+def discover(needs):
+    for name, why in FIXED_PROGRAMS.items():
+        needs.program(name, why)
+
+    # meson.build: find_program, dependency, and Python modules in strings.
+    modules, py_modules = set(), {}
+    for mb in meson_files():
+        rel = os.path.relpath(mb, ROOT)
+        with open(mb) as f:
+            text = f.read()
+        for name in string_args('find_program', text):
+            if os.path.exists(os.path.join(os.path.dirname(mb), name)):
+                continue  # the project's own script
+            needs.program(name, f'find_program in {rel}')
+        modules.update(string_args('dependency', text))
+        for m in re.finditer(r"'import (\w+)'|'-m',\s*'(\w+)'", text):
+            py_modules.setdefault(m.group(1) or m.group(2), rel)
+        # import('python').find_installation(..., modules : ['numpy', ...])
+        for m in re.finditer(r"\bmodules\s*:\s*\[([^\]]*)\]", text):
+            for name in re.findall(r"'([\w.]+)'", m.group(1)):
+                py_modules.setdefault(name.split('.')[0], rel)
+    modules.discard('')
+
+    # scripts/*.sh: `command -v NAME`, and the AFL++ programs fuzz.sh runs.
+    for sh in sorted(glob.glob(os.path.join(ROOT, 'scripts', '*.sh'))):
+        rel = os.path.relpath(sh, ROOT)
+        with open(sh) as f:
+            text = f.read()
+        names = set(re.findall(r'command -v ([A-Za-z0-9_.+-]+)', text))
+        names.update(re.findall(r'(?<![\w/.-])(afl-[a-z][a-z0-9+-]*[a-z0-9+])', text))
+        for name in sorted(names):
+            needs.program(name, rel)
+
+    # Cross files: every binary, and the host's pkg-config modules.
+    native_pc = [SPECIAL_DEPENDENCIES.get(m, m) for m in sorted(modules)]
+    native_pc = [m for m in native_pc if m]
+    pkg_config_files(needs, 'pkg-config', native_pc, 'native build')
+    for cf in sorted(glob.glob(os.path.join(ROOT, 'cross', '*.txt'))):
+        rel = os.path.relpath(cf, ROOT)
+        sections = parse_cross_file(cf)
+        binaries = sections.get('binaries', {})
+        for key, words in binaries.items():
+            needs.program(words[0], f'{rel} [binaries] {key}')
+        if 'pkgconfig' in binaries or 'pkg-config' in binaries:
+            pc = (binaries.get('pkgconfig') or binaries.get('pkg-config'))[0]
+            # A cross build skips MPI (examples/meson.build).
+            cross_pc = [m for m in native_pc if m != SPECIAL_DEPENDENCIES['mpi']]
+            pkg_config_files(needs, pc, cross_pc, rel,
+                             sections.get('properties', {}).get('pkg_config_libdir'))
+
+    # The sanitizer runtime clang links.
+    clang = shutil.which('clang')
+    if clang:
+        rt = subprocess.run([clang, '--print-runtime-dir'], capture_output=True,
+                            text=True).stdout.strip()
+        machine = os.uname().machine
+        for lib in SANITIZER_RUNTIMES:
+            path = os.path.join(rt, f'libclang_rt.{lib}-{machine}.a')
+            needs.file(os.path.basename(path), 'clang -fsanitize=address,undefined',
+                       path if os.path.exists(path) else None)
+
+    # The unpacked arm64 Criterion's run-time libraries (libffi8, libgit2, ...)
+    # must come from apt: resolve its NEEDED entries outside the sysroot.
+    sysroot = '/opt/regionloss/arm64-sysroot/usr/lib/aarch64-linux-gnu'
+    arm_dirs = ['/usr/lib/aarch64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/aarch64-linux-gnu/lib']
+    if os.path.isdir(sysroot):
+        todo = [os.path.join(sysroot, 'libcriterion.so.3')]
+        seen = set()
+        while todo:
+            lib = todo.pop()
+            for so in elf_needed(lib):
+                if so in seen:
+                    continue
+                seen.add(so)
+                if os.path.exists(os.path.join(sysroot, so)):
+                    todo.append(os.path.join(sysroot, so))
+                    continue
+                path = next((os.path.join(d, so) for d in arm_dirs
+                             if os.path.exists(os.path.join(d, so))), None)
+                needs.file(so, 'arm64 Criterion (tests under qemu)', path)
+                if path:
+                    todo.append(path)
+
+    # Python modules the tests import, for the interpreter the tests use.
+    # Read: every .py under tests/, scripts/ and python/, and under any folder
+    # with a pyproject.toml (a Python package's sources and its tests), plus
+    # each pyproject.toml's build backend (mesonpy, for meson-python).  Not
+    # read: generators run by hand, not by a build or a test (fuzz/make_seeds.py,
+    # tools/goldens/make_goldens.py, which needs torch only to make goldens).
+    # The project's own modules (any .py file or package folder of the tree,
+    # and extension_module() names) are not packages to install.
+    all_py, own = [], set()
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if not d.startswith(('.', 'build'))]
+        for fn in filenames:
+            if fn.endswith('.py'):
+                all_py.append(os.path.join(dirpath, fn))
+                own.add(fn[:-3])
+        if '__init__.py' in filenames:
+            own.add(os.path.basename(dirpath))
+    for mb in meson_files():
+        with open(mb) as f:
+            own.update(string_args('extension_module', f.read()))
+    roots = [os.path.join(ROOT, d) for d in ('tests', 'scripts', 'python')]
+    for pp in glob.glob(os.path.join(ROOT, '**', 'pyproject.toml'), recursive=True):
+        if any(d.startswith(('.', 'build')) for d in os.path.relpath(pp, ROOT).split(os.sep)):
+            continue
+        roots.append(os.path.dirname(pp))
+        with open(pp) as f:
+            m = re.search(r'^build-backend\s*=\s*["\']([\w.]+)', f.read(), re.M)
+        if m:
+            py_modules.setdefault(m.group(1).split('.')[0], os.path.relpath(pp, ROOT))
+    for pf in sorted(all_py):
+        if not any(pf.startswith(r + os.sep) for r in roots):
+            continue
+        for mod in python_imports(pf):
+            if mod not in own:
+                py_modules.setdefault(mod, os.path.relpath(pf, ROOT))
+    needs.file('python3', 'the Python tests, meson', PYTHON if os.path.exists(PYTHON) else None)
+    if not os.path.exists(PYTHON):
+        return
+    # Ask that interpreter where each module lives; the standard library is
+    # python3's own (libpython3.11-stdlib, a dependency of python3).
+    probe = ('import importlib.util, json, sys\n'
+             'out = {}\n'
+             'for m in sys.argv[1:]:\n'
+             '    if m in sys.stdlib_module_names: continue\n'
+             '    try: s = importlib.util.find_spec(m)\n'
+             '    except Exception: s = None\n'
+             '    o = s.origin if s else None\n'
+             '    out[m] = o if o not in ("built-in", "frozen") else None\n'
+             'print(json.dumps(out))\n')
+    r = subprocess.run([PYTHON, '-c', probe] + sorted(py_modules), capture_output=True,
+                       text=True, check=True)
+    for mod, path in sorted(json.loads(r.stdout).items()):
+        needs.file(f'python3 module {mod}', f'imported by {py_modules[mod]}', path)
+
+
+# ---------------------------------------------------------------- main
+
+def link_chain(path):
+    """path, every symlink it goes through, and its real file.  Each link can
+    belong to its own package: /usr/bin/aarch64-linux-gnu-pkg-config is
+    pkgconf:arm64's link to /usr/bin/pkgconf, which is pkgconf-bin's (amd64),
+    so the real file alone would let the missing arm64 package through."""
+    chain, p = [path], path
+    for _ in range(40):
+        if not os.path.islink(p):
+            break
+        p = os.path.join(os.path.dirname(p), os.readlink(p))
+        chain.append(os.path.normpath(p))
+    chain.append(os.path.realpath(path))
+    out = []
+    for c in chain:
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--packages', metavar='FILE', default=os.path.join(ROOT, 'scripts', 'packages.txt'))
+    ap.add_argument('--quiet', action='store_true', help='print only problems')
+    ap.add_argument('--pulled-in', metavar='PKG',
+                    help='only say (exit 0 or 1) whether the list, with its dependencies '
+                         'and the Essential packages, brings PKG[:ARCH] in')
+    args = ap.parse_args()
+    shown_list = os.path.abspath(args.packages)
+    if shown_list.startswith(ROOT + os.sep):
+        shown_list = os.path.relpath(shown_list, ROOT)
+
+    status = Status()
+    listed, unknown = [], []
+    for spec in read_package_list(args.packages):
+        key = status.key_of(spec if ':' in spec else f'{spec}:{NATIVE_ARCH}') or \
+            status.key_of(spec)
+        (listed if key else unknown).append(key or spec)
+    allowed = status.closure(listed) | status.closure(status.essential())
+    if args.pulled_in:
+        spec = args.pulled_in
+        key = status.key_of(spec if ':' in spec else f'{spec}:{NATIVE_ARCH}') or \
+            status.key_of(spec)
+        print(f'{spec}: {"pulled in" if key in allowed else "not pulled in"}')
+        return 0 if key in allowed else 1
+
+    needs = Needs()
+    discover(needs)
+    chains = {p: link_chain(p) for _, _, p in needs.items if p}
+    owned = owners([c for chain in chains.values() for c in chain])
+
+    problems, checked = [], 0
+    missing = {}  # package to add -> the needs it would cover
+    for spec in unknown:
+        problems.append(f'{shown_list} lists {spec}, which is not installed '
+                        f'(run scripts/install-deps.sh)')
+    for what, why, path in needs.items:
+        if any(path and path.startswith(p) for p in PRIVATE_PREFIXES):
+            continue
+        if not path:
+            problems.append(f'{what} ({why}) is not on this machine: find the Debian package '
+                            f'that provides it and add it to {shown_list}')
+            continue
+        checked += 1
+        # Every link and the real file: each that dpkg owns must be owned by
+        # an allowed package.  Links no package owns (/etc/alternatives/*,
+        # the alternatives' own /usr/bin/cc) are update-alternatives'.
+        chain = chains[path]
+        owned_by = [(c, sorted({k for k in map(status.key_of, owned.get(c, [])) if k}))
+                    for c in chain]
+        if not owned_by[-1][1]:
+            problems.append(f'{what} ({why}): {" -> ".join(chain)} belongs to no installed '
+                            f'package; install it through a package in {shown_list}')
+            continue
+        bad = [(c, keys) for c, keys in owned_by if keys and not set(keys) & allowed]
+        if bad:
+            for c, keys in bad:
+                for k in keys:
+                    lines = missing.setdefault(k, [])
+                    line = f'{what} ({why}): {c}'
+                    if not any(l.startswith(f'{what} ({why}): ') for l in lines):
+                        lines.append(line)
+        elif not args.quiet:
+            keys = owned_by[-1][1]
+            how = 'listed' if set(keys) & set(listed) else 'pulled in'
+            print(f'ok  {what:36} {display(keys[0]):28} {how}')
+
+    # Name the fewest packages to add: one another missing one pulls in is
+    # covered by adding that one (libsleef-dev brings libsleef3).
+    for k in sorted(missing):
+        if any(k in status.closure([o]) for o in missing if o != k):
+            continue
+        covered = sorted({n for o in missing if o in status.closure([k]) for n in missing[o]})
+        problems.append(f'add {display(k)} to {shown_list}: it is neither listed nor a '
+                        f'dependency of a listed package, and it provides\n    ' +
+                        '\n    '.join(covered))
+
+    if problems:
+        for p in problems:
+            print(f'check-deps: MISSING: {p}', file=sys.stderr)
+        print(f'check-deps: {len(problems)} problems; {shown_list} does not account for '
+              f'everything the builds and tests use', file=sys.stderr)
+        return 1
+    print(f'check-deps: all {checked} programs, libraries and modules come from '
+          f'{shown_list} or its dependencies')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
