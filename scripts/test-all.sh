@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --skip-sanitize) skip_sanitize=1 ;;
     --skip-cross) skip_cross=1 ;;
     --skip-pip) skip_pip=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "test-all.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
