@@ -96,8 +96,8 @@ static inline void rl_mask_doubt(rl_mask_args *a, int32_t H, int32_t W)
  * mark non-responsible cells RL_KIND_NOOBJ or RL_KIND_IGNORED; add the run's
  * sums (those of rl_stream_fn) into *sums.  The dense path runs it over
  * whole planes with every truth of the image; the sparse path (driver.c,
- * sparse_masks) over the row spans some truth can reach, with the truths of
- * that row, and ignores the sums.  A cell whose
+ * sparse_phase1) over the rows, or the spans of a row, that some truth
+ * reaches, with the truths that reach them.  A cell whose
  * float box size leaves [RL_BOX_MIN, RL_BOX_MAX] (exp over- or underflow,
  * extreme anchors), or whose float best IoU is within the doubt margin of
  * thresh, is decided by rl_best_iou_exact instead: float cannot carry its
