@@ -466,11 +466,15 @@ def discover(needs):
     all_py, own = [], set()
     for dirpath, dirnames, filenames in os.walk(ROOT):
         dirnames[:] = [d for d in dirnames if not d.startswith(('.', 'build'))]
+        in_package = '__init__.py' in filenames
         for fn in filenames:
             if fn.endswith('.py'):
                 all_py.append(os.path.join(dirpath, fn))
-                own.add(fn[:-3])
-        if '__init__.py' in filenames:
+                # a package's modules are imported through it: regionloss/torch.py
+                # is regionloss.torch, and `import torch` still means PyTorch
+                if not in_package:
+                    own.add(fn[:-3])
+        if in_package:
             own.add(os.path.basename(dirpath))
     for mb in meson_files():
         with open(mb) as f:
@@ -508,6 +512,17 @@ def discover(needs):
                        text=True, check=True)
     for mod, path in sorted(json.loads(r.stdout).items()):
         needs.file(f'python3 module {mod}', f'imported by {py_modules[mod]}', path)
+    # The pip stage of test-all.sh runs `python3 -m venv` (ensurepip, which
+    # Debian keeps out of the standard library's package: python3.11-venv)
+    # and the venv's pip sees the system's (python3-pip).  Both are stdlib
+    # names or not imported by any file, so they are asked for by name.
+    probe = ('import importlib.util, json\n'
+             'print(json.dumps({m: getattr(importlib.util.find_spec(m), "origin", None)\n'
+             '                  for m in ("ensurepip", "pip")}))\n')
+    r = subprocess.run([PYTHON, '-c', probe], capture_output=True, text=True, check=True)
+    for mod, path in sorted(json.loads(r.stdout).items()):
+        needs.file(f'python3 module {mod}', 'scripts/test-all.sh, pip stage (venv, pip install .)',
+                   path)
 
 
 # ---------------------------------------------------------------- main
