@@ -118,13 +118,13 @@ def bare_call(row, pred, rows, variant):
     plan = regionloss.Plan(row[6], row[4], (row[2], row[3]), variant=variant)
     targets = regionloss.Targets.from_rows(rows, len(pred))
     grad = np.empty_like(pred)
-    b, keep = plan._batch(pred, targets, None, None)
+    bp, keep = plan._batch(pred, targets, None, None)
     res = _lib.rl_result()
-    bp, rp, gp = ctypes.byref(b), ctypes.byref(res), grad.ctypes.data
+    rp, gp = ctypes.byref(res), grad.ctypes.data
 
     def call():
         _lib.check(_lib.compute(plan._handle, bp, rp, gp))
-    call.keep = (plan, targets, grad, b, keep, res)
+    call.keep = (plan, targets, grad, bp, keep, res)
     return call
 
 
