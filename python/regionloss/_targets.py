@@ -38,9 +38,24 @@ class Targets:
         any image order; within an image their order is kept, which matters
         (a later truth on the same slot replaces an earlier one)."""
         rows = _numeric_2d(rows, 6, "targets")
-        # This runs on every training step: a fixed handful of numpy calls
-        # (no per-row Python), about 10 passes over the M rows' 24 bytes.
         m = len(rows)
+        if (rows.dtype == np.float32 and rows.flags.c_contiguous and rows.flags.aligned
+                and 0 < n_images < 2 ** 31):
+            # The common case (a float32 tensor's memory, the CLI's labels):
+            # one library call (rl_truths_from_rows) checks, sorts by image
+            # and converts; it runs on every training step, where a dozen
+            # numpy calls cost 5-10 times their warm time (the loss call has
+            # just streamed the batch through the caches).
+            boxes = np.empty(m, dtype=BOX_DTYPE)
+            offsets = np.empty(n_images + 1, dtype=np.int64)
+            st = _lib.truths_from_rows(rows.ctypes.data if m else None, m, n_images,
+                                       boxes.ctypes.data if m else None, offsets.ctypes.data)
+            if st != _lib.RL_OK:
+                cls._bad_row(rows, n_images)  # the same message as the other path
+                _lib.check(st)
+            return cls(boxes, offsets)
+        # Other dtypes and layouts: a fixed handful of numpy calls (no
+        # per-row Python), about 10 passes over the M rows.
         with np.errstate(invalid="ignore", over="ignore"):
             # A float or integer column value v is an int32 exactly when
             # int32(v) == v: NaN, inf, fractions and out-of-range values
