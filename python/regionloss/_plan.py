@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _lib
 from ._result import Counts, Result
-from ._targets import as_targets
+from ._targets import BOX_DTYPE, as_targets
 
 
 def _choice(name, value, table):
@@ -173,24 +173,53 @@ class Plan:
 
     def _batch(self, pred, targets, seen, global_counts):
         n = self.check_pred(pred)
-        return self._fill(pred.ctypes.data, n, as_targets(targets, n), seen, global_counts)
+        t = as_targets(targets, n)
+        m = len(t.boxes)
+        ref = self._fill(pred.ctypes.data, n, m, t.boxes.ctypes.data if m else None,
+                         t.offsets.ctypes.data, seen, global_counts)
+        return ref, t
 
-    def _fill(self, pred_ptr, n, t, seen, global_counts):
-        """The calling thread's rl_batch, filled for a prediction of n images
-        at pred_ptr (validated by the caller) and Targets t.  The struct,
-        its byref and the workspace are kept per thread and reused, so that
-        a call does a fixed, small amount of Python work and the library
-        allocates nothing after the first call."""
+    def _state(self):
         st = getattr(self._tls, "state", None)
         if st is None:
             st = _CallState()
             self._tls.state = st
+        return st
+
+    def _fill_rows(self, pred_ptr, n, rows_ptr, m, seen, global_counts):
+        """Like _fill, the truths being m label rows of 6 float32 at
+        rows_ptr (C-contiguous; the caller checked dtype and shape),
+        converted by rl_truths_from_rows into buffers this thread keeps.
+        Returns the status of the conversion and the batch's byref (None
+        on failure, when nothing but those buffers has been written)."""
+        st = self._state()
+        if st.rows_key != (m, n):
+            if st.boxes is None or len(st.boxes) < m or len(st.offsets) < n + 1:
+                st.boxes = np.empty(max(m, 1 if st.boxes is None else len(st.boxes)),
+                                    dtype=BOX_DTYPE)
+                st.offsets = np.empty(max(n + 1, 0 if st.offsets is None else len(st.offsets)),
+                                      dtype=np.int64)
+                st.ptrs = (st.boxes.ctypes.data, st.offsets.ctypes.data)
+            st.rows_key = (m, n)
+        bp, op = st.ptrs
+        code = _lib.truths_from_rows(rows_ptr if m else None, m, n, bp, op)
+        if code != _lib.RL_OK:
+            return code, None
+        return code, self._fill(pred_ptr, n, m, bp, op, seen, global_counts)
+
+    def _fill(self, pred_ptr, n, m, truths_ptr, offsets_ptr, seen, global_counts):
+        """The calling thread's rl_batch, filled for a prediction of n images
+        at pred_ptr and m truths at truths_ptr with their offsets (all
+        validated or converted by the caller, who keeps them alive until the
+        call returns).  The struct, its byref and the workspace are kept per
+        thread and reused, so that a call does a fixed, small amount of
+        Python work and the library allocates nothing after the first call."""
+        st = self._state()
         b = st.batch
-        m = len(t.boxes)
         b.n_images = n
         b.pred = pred_ptr
-        b.truths = t.boxes.ctypes.data if m else None
-        b.truth_offsets = t.offsets.ctypes.data
+        b.truths = truths_ptr
+        b.truth_offsets = offsets_ptr
         if self.mode == "darknet":
             if seen is None:
                 raise ValueError("darknet mode: seen= (images seen so far, this batch "
@@ -215,8 +244,7 @@ class Plan:
                 b.workspace = st.ws.ctypes.data
                 b.workspace_size = st.ws.nbytes
             st.ws_key = (n, m)
-        # The caller keeps t (and pred) alive until the call returns.
-        return st.ref, t
+        return st.ref
 
     def compute(self, pred, targets, grad=True, *, seen=None, global_counts=None, out=None):
         """Loss, parts and (with grad=True or out=) the gradient of a batch.
@@ -270,7 +298,8 @@ class _CallState:
     """One thread's reusable call state for a plan: the rl_batch and its
     byref, the global counts it may point to, the workspace."""
 
-    __slots__ = ("batch", "ref", "counts", "ws", "ws_key")
+    __slots__ = ("batch", "ref", "counts", "ws", "ws_key", "boxes", "offsets", "ptrs",
+                 "rows_key")
 
     def __init__(self):
         self.batch = _lib.rl_batch()
@@ -278,6 +307,9 @@ class _CallState:
         self.counts = None
         self.ws = None
         self.ws_key = None
+        # truths converted from label rows (_fill_rows): scratch, rewritten
+        # by every call, grown as needed
+        self.boxes = self.offsets = self.ptrs = self.rows_key = None
 
 
 def variants():

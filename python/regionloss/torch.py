@@ -175,9 +175,20 @@ class RegionLoss(torch.nn.Module):
 
     def forward(self, output, targets):
         plan, n = self._prepared(output)
-        t = self._targets(targets, n)
-        if t.n_images != n:
-            raise ValueError(f"targets describe {t.n_images} images, the output holds {n}")
+        # An (M, 6) float32 CPU tensor, contiguous (what a loader's collate
+        # gives): converted by the library straight from its memory
+        # (rl_truths_from_rows) into the plan's scratch buffers.  Anything
+        # else: through regionloss.Targets.
+        rows = (targets if (not self.distributed and isinstance(targets, torch.Tensor)
+                            and targets.is_cpu and targets.dtype is torch.float32
+                            and targets.dim() == 2 and targets.shape[1] == 6
+                            and targets.is_contiguous() and targets.data_ptr() % 4 == 0)
+                else None)
+        t = None
+        if rows is None:
+            t = self._targets(targets, n)
+            if t.n_images != n:
+                raise ValueError(f"targets describe {t.n_images} images, the output holds {n}")
         want_grad = self.training and torch.is_grad_enabled() and output.requires_grad
 
         global_counts = None
@@ -192,11 +203,20 @@ class RegionLoss(torch.nn.Module):
         # The library reads the output in place (its data pointer: no copy,
         # no numpy view) and writes the gradient into grad; the GIL is
         # released during the call (ctypes).
-        bp, keep = plan._fill(output.data_ptr(), n, t, seen, global_counts)
+        if rows is not None:
+            code, bp = plan._fill_rows(output.data_ptr(), n, rows.data_ptr(), rows.shape[0],
+                                       seen, global_counts)
+            if bp is None:  # the same message as the other path, naming the row
+                Targets.from_rows(rows.detach().numpy(), n)
+                _lib.check(code)
+        else:
+            m = len(t.boxes)
+            bp = plan._fill(output.data_ptr(), n, m, t.boxes.ctypes.data if m else None,
+                            t.offsets.ctypes.data, seen, global_counts)
         r = _lib.rl_result()
         _lib.check(_lib.compute(plan._live(), bp, ctypes.byref(r),
                                 grad.data_ptr() if grad is not None else None))
-        del keep
+        del t, rows  # kept alive until the library returned
         # Only a call that succeeded moves seen on.
         if self.mode == "darknet" and self.training:
             self.seen = seen
