@@ -7,7 +7,8 @@ the module's forward + backward against the bare C call on the same batch,
 both rl_compute alone (truths converted once, before timing) and
 rl_truths_from_rows + rl_compute (the per-step work of a C trainer whose
 loader gives (M, 6) label rows, as the module's caller's does).  All three
-are timed in turn, same clock, same number of calls, each warmed up once.
+are timed in turn, same clock, same number of calls, each timed call after
+an untimed one of its own (paired_best).
 
     /usr/bin/python3 bench/torch_vs_regionloss.py [--reps R] [--filter voc] [--one-thread]
 
@@ -146,14 +147,18 @@ def bare_call(row, pred, rows, variant, convert=False):
 
 
 def paired_best(fns, reps, clock):
-    """Fastest of reps for each function, the functions timed in turn
-    (same clock, same number of calls, each warmed up once first), so
-    that all see the same load on a shared machine."""
-    for f in fns:
-        f()
+    """Fastest of reps for each function, the functions taken in turn so
+    that all see the same load on a shared machine; same clock, same
+    number of calls.  Each timed call follows an untimed call of the same
+    function, so each is timed in its own steady state (as in a training
+    loop, where the step before was the same step), not in the cache
+    state the other left: a module step right after a bare call finds
+    torch's and the interpreter's working sets evicted by the bare call's
+    5-39 MB, which a step after a step does not."""
     ts = [[] for _ in fns]
     for _ in range(reps):
         for f, t in zip(fns, ts):
+            f()
             t0 = clock()
             f()
             t.append(clock() - t0)
