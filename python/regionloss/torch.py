@@ -138,7 +138,9 @@ class RegionLoss(torch.nn.Module):
                 and output.dtype is torch.float32 and output.is_contiguous()
                 and output.data_ptr() % 4 == 0):
             self._check(output)
-            output.detach().numpy()  # raises numpy's/torch's own error if still unreadable
+            # what _check passes but the test above does not: the alignment
+            raise ValueError(f"output: data at {output.data_ptr():#x} is not aligned to "
+                             "float32; pass output.clone()")
         hit = self._shapes.get(output.shape)
         if hit is None:
             plan = self._plan(*self._grid(output))

@@ -206,3 +206,22 @@ def test_bad_target_rows_named_in_the_callers_order(dtype):
         out = np.full_like(pred, 7.0)
         expect_untouched(lambda: plan().compute(pred, bad, out=out), ValueError, match,
                          pred, bad, out)
+
+
+def test_module_misaligned_output():
+    """A float32 tensor whose data is not 4-byte aligned (a view into a byte
+    buffer at an odd offset) is refused, not read."""
+    torch = need_torch()
+    from regionloss.torch import RegionLoss
+    out, t = module_inputs(torch)
+    raw = np.zeros(out.numel() * 4 + 1, dtype=np.uint8)
+    try:
+        mis = torch.from_numpy(np.frombuffer(raw.data, dtype=np.float32, offset=1,
+                                             count=out.numel()).reshape(out.shape))
+    except (ValueError, RuntimeError, TypeError):
+        pytest.skip("torch refuses to make a misaligned float32 tensor here")
+    assert mis.data_ptr() % 4 != 0
+    crit = RegionLoss(VOC_ANCHORS, C)
+    with pytest.raises(ValueError, match="not aligned"):
+        crit(mis, t)
+    assert crit.last is None
