@@ -3,7 +3,12 @@
 implementation of the same loss (bench/torch_region_loss.py), forward plus
 backward, on batches shaped like bench/workloads.c's voc and coco rows
 (64 images), at 1 thread and at all threads; and the binding's overhead:
-the module's forward + backward against the bare C call on the same batch.
+the module's forward + backward against the bare C call on the same batch,
+both rl_compute alone (truths converted once, before timing) and
+rl_truths_from_rows + rl_compute (the per-step work of a C trainer whose
+loader gives (M, 6) label rows, as the module's caller's does).  All three
+are timed in turn, same clock, same number of calls, each timed call after
+an untimed one of its own (paired_best).
 
     /usr/bin/python3 bench/torch_vs_regionloss.py [--reps R] [--filter voc] [--one-thread]
 
@@ -109,39 +114,55 @@ def module_step(row, pred, rows, threads):
     return step, crit, out
 
 
-def bare_call(row, pred, rows, variant):
-    """rl_compute on a prepared batch (truths converted, gradient buffer and
-    workspace allocated once), as a C trainer calls it; through ctypes,
-    whose call costs about a microsecond.  pred should be the very memory
-    the module reads (reading a torch allocation and a numpy one of the
-    same values differ by several percent here: pages, alignment)."""
+def bare_call(row, pred, rows, variant, convert=False):
+    """rl_compute on a prepared batch (gradient buffer and workspace
+    allocated once), as a C trainer calls it; through ctypes, whose call
+    costs about a microsecond.  convert=False: the truths were converted
+    once, before timing (rl_compute alone).  convert=True: each call first
+    converts the (M, 6) float32 rows with rl_truths_from_rows, as a C
+    trainer whose loader gives label rows must (the module must too).
+    pred should be the very memory the module reads (reading a torch
+    allocation and a numpy one of the same values differ by several
+    percent here: pages, alignment)."""
     plan = regionloss.Plan(row[6], row[4], (row[2], row[3]), variant=variant)
     targets = regionloss.Targets.from_rows(rows, len(pred))
     grad = np.empty_like(pred)
-    b, keep = plan._batch(pred, targets, None, None)
+    bp, keep = plan._batch(pred, targets, None, None)
     res = _lib.rl_result()
-    bp, rp, gp = ctypes.byref(b), ctypes.byref(res), grad.ctypes.data
+    rp, gp = ctypes.byref(res), grad.ctypes.data
+    src = np.ascontiguousarray(rows, dtype=np.float32)
+    boxes, offs = np.empty_like(targets.boxes), np.empty_like(targets.offsets)
+    args = (src.ctypes.data, len(src), len(pred), boxes.ctypes.data, offs.ctypes.data)
+    if convert:  # the batch reads the truths the call converts
+        bp._obj.truths, bp._obj.truth_offsets = args[3], args[4]
 
-    def call():
-        _lib.check(_lib.compute(plan._handle, bp, rp, gp))
-    call.keep = (plan, targets, grad, b, keep, res)
+        def call():
+            _lib.check(_lib.truths_from_rows(*args))
+            _lib.check(_lib.compute(plan._handle, bp, rp, gp))
+    else:
+        def call():
+            _lib.check(_lib.compute(plan._handle, bp, rp, gp))
+    call.keep = (plan, targets, grad, bp, keep, res, src, boxes, offs)
     return call
 
 
-def paired_best(fa, fb, reps, clock):
-    """Fastest of reps for two functions timed alternately, so that both
-    see the same load on a shared machine."""
-    fa(), fb()
-    ta, tb = [], []
+def paired_best(fns, reps, clock):
+    """Fastest of reps for each function, the functions taken in turn so
+    that all see the same load on a shared machine; same clock, same
+    number of calls.  Each timed call follows an untimed call of the same
+    function, so each is timed in its own steady state (as in a training
+    loop, where the step before was the same step), not in the cache
+    state the other left: a module step right after a bare call finds
+    torch's and the interpreter's working sets evicted by the bare call's
+    5-39 MB, which a step after a step does not."""
+    ts = [[] for _ in fns]
     for _ in range(reps):
-        t0 = clock()
-        fa()
-        t1 = clock()
-        fb()
-        t2 = clock()
-        ta.append(t1 - t0)
-        tb.append(t2 - t1)
-    return min(ta), min(tb)
+        for f, t in zip(fns, ts):
+            f()
+            t0 = clock()
+            f()
+            t.append(clock() - t0)
+    return [min(t) for t in ts]
 
 
 def main():
@@ -155,8 +176,11 @@ def main():
     print(f"regionloss {regionloss.version()} ({regionloss.library_path}), torch "
           f"{torch.__version__}, {all_threads} threads, fastest of {a.reps} "
           "(1 thread: CPU time of the calling thread; all threads: wall time)")
+    print("overhead: the module's step against the bare rl_compute (truths converted "
+          "once, untimed) and, after /, against rl_truths_from_rows + rl_compute per call")
     print(f"{'row':10} {'thr':>3} {'torch ms':>9} {'module ms':>9} {'ratio':>7}   "
-          f"{'bare C ms':>9} {'overhead':>8} {'us':>6}   {'loss rel diff':>13}  variant")
+          f"{'bare C ms':>9} {'overhead':>8} {'us':>6} / {'+rows ms':>8} {'overhead':>8} "
+          f"{'us':>5}   {'loss rel diff':>13}  variant")
     for row in ROWS:
         if a.filter not in row[0]:
             continue
@@ -168,12 +192,14 @@ def main():
             step, crit, out = module_step(row, pred, rows, threads)
             if threads == 1:
                 bare = bare_call(row, out.detach().numpy(), rows, "auto")
-                t_mod, t_bare = paired_best(step, bare, a.reps, clock)
+                bare_rows = bare_call(row, out.detach().numpy(), rows, "auto", convert=True)
+                t_mod, t_bare, t_rows = paired_best((step, bare, bare_rows), a.reps, clock)
                 extra = (f"{t_bare * 1e3:9.3f} {100 * (t_mod / t_bare - 1):7.1f}% "
-                         f"{(t_mod - t_bare) * 1e6:6.0f}")
+                         f"{(t_mod - t_bare) * 1e6:6.0f} / {t_rows * 1e3:8.3f} "
+                         f"{100 * (t_mod / t_rows - 1):7.1f}% {(t_mod - t_rows) * 1e6:5.0f}")
             else:
                 t_mod = best_time(step, a.reps, clock)
-                extra = f"{'':9} {'':8} {'':6}"
+                extra = f"{'':9} {'':8} {'':6}   {'':8} {'':8} {'':5}"
             diff = abs(torch_loss - crit.last.loss) / abs(crit.last.loss)
             worst = max(worst, diff)
             print(f"{row[0]:10} {threads:3d} {t_torch * 1e3:9.2f} {t_mod * 1e3:9.3f} "

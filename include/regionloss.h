@@ -232,6 +232,16 @@ RL_API rl_status rl_truths_from_darknet(const float *buffer, int32_t n_images,
                                         int32_t boxes_per_image, int32_t n_classes,
                                         rl_box *out_truths, int64_t *out_offsets);
 
+/* Flat label rows, 6 floats each: image, class, cx, cy, w, h (the CLI's
+ * label format), rows of an image in any order, to rl_box truths ordered by
+ * image (a stable sort: an image's rows keep their order) and offsets.
+ * Checks that image is an integer in [0, n_images) and class an integer
+ * that fits int32 (its range [0, C) and the box values are rl_compute's
+ * checks); on failure nothing is written.  out_truths holds n_rows boxes
+ * (may be NULL when n_rows is 0); out_offsets n_images + 1 entries. */
+RL_API rl_status rl_truths_from_rows(const float *rows, int64_t n_rows, int32_t n_images,
+                                     rl_box *out_truths, int64_t *out_offsets);
+
 #ifdef __cplusplus
 }
 #endif

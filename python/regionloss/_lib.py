@@ -156,6 +156,8 @@ variant_check = _fn("rl_variant_check", ctypes.c_int, ctypes.c_char_p)
 truths_from_darknet = _fn("rl_truths_from_darknet", ctypes.c_int, ctypes.c_void_p,
                           ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p,
                           ctypes.c_void_p)
+truths_from_rows = _fn("rl_truths_from_rows", ctypes.c_int, ctypes.c_void_p, ctypes.c_int64,
+                       ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
 
 
 class Error(Exception):

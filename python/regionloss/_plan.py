@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _lib
 from ._result import Counts, Result
-from ._targets import as_targets
+from ._targets import BOX_DTYPE, as_targets
 
 
 def _choice(name, value, table):
@@ -174,33 +174,77 @@ class Plan:
     def _batch(self, pred, targets, seen, global_counts):
         n = self.check_pred(pred)
         t = as_targets(targets, n)
-        b = _lib.rl_batch()
+        m = len(t.boxes)
+        ref = self._fill(pred.ctypes.data, n, m, t.boxes.ctypes.data if m else None,
+                         t.offsets.ctypes.data, seen, global_counts)
+        return ref, t
+
+    def _state(self):
+        st = getattr(self._tls, "state", None)
+        if st is None:
+            st = _CallState()
+            self._tls.state = st
+        return st
+
+    def _fill_rows(self, pred_ptr, n, rows_ptr, m, seen, global_counts):
+        """Like _fill, the truths being m label rows of 6 float32 at
+        rows_ptr (C-contiguous; the caller checked dtype and shape),
+        converted by rl_truths_from_rows into buffers this thread keeps.
+        Returns the status of the conversion and the batch's byref (None
+        on failure, when nothing but those buffers has been written)."""
+        st = self._state()
+        if st.rows_key != (m, n):
+            if st.boxes is None or len(st.boxes) < m or len(st.offsets) < n + 1:
+                st.boxes = np.empty(max(m, 1 if st.boxes is None else len(st.boxes)),
+                                    dtype=BOX_DTYPE)
+                st.offsets = np.empty(max(n + 1, 0 if st.offsets is None else len(st.offsets)),
+                                      dtype=np.int64)
+                st.ptrs = (st.boxes.ctypes.data, st.offsets.ctypes.data)
+            st.rows_key = (m, n)
+        bp, op = st.ptrs
+        code = _lib.truths_from_rows(rows_ptr if m else None, m, n, bp, op)
+        if code != _lib.RL_OK:
+            return code, None
+        return code, self._fill(pred_ptr, n, m, bp, op, seen, global_counts)
+
+    def _fill(self, pred_ptr, n, m, truths_ptr, offsets_ptr, seen, global_counts):
+        """The calling thread's rl_batch, filled for a prediction of n images
+        at pred_ptr and m truths at truths_ptr with their offsets (all
+        validated or converted by the caller, who keeps them alive until the
+        call returns).  The struct, its byref and the workspace are kept per
+        thread and reused, so that a call does a fixed, small amount of
+        Python work and the library allocates nothing after the first call."""
+        st = self._state()
+        b = st.batch
         b.n_images = n
-        b.pred = pred.ctypes.data
-        b.truths = t.boxes.ctypes.data if len(t.boxes) else None
-        b.truth_offsets = t.offsets.ctypes.data
+        b.pred = pred_ptr
+        b.truths = truths_ptr
+        b.truth_offsets = offsets_ptr
         if self.mode == "darknet":
             if seen is None:
                 raise ValueError("darknet mode: seen= (images seen so far, this batch "
                                  "included, darknet's net.seen) is required")
             b.seen = _integer("seen", seen)
+        else:
+            b.seen = 0
         if global_counts is not None:
             gc = Counts(*global_counts)
-            c = _lib.rl_counts(*(_integer(f"global_counts.{f}", v)
-                                 for f, v in zip(Counts._fields, gc)))
-            b.global_counts = ctypes.pointer(c)
-        # The workspace: one per thread, grown as needed, so that calls
-        # after the first allocate nothing in the library.
-        size = ctypes.c_size_t()
-        _lib.check(_lib.workspace_size(self._live(), n, len(t.boxes), ctypes.byref(size)))
-        ws = getattr(self._tls, "workspace", None)
-        if ws is None or ws.nbytes < size.value:
-            ws = np.empty(max(size.value, 1), dtype=np.uint8)
-            self._tls.workspace = ws
-        b.workspace = ws.ctypes.data
-        b.workspace_size = ws.nbytes
-        # Keep everything the struct points into alive until the call returns.
-        return b, (t, ws)
+            st.counts = _lib.rl_counts(*(_integer(f"global_counts.{f}", v)
+                                         for f, v in zip(Counts._fields, gc)))
+            b.global_counts = ctypes.pointer(st.counts)
+        else:
+            b.global_counts = None
+        # The workspace's size depends on (n, m) only: asked again only
+        # when they change; grown, never shrunk.
+        if st.ws_key != (n, m):
+            size = ctypes.c_size_t()
+            _lib.check(_lib.workspace_size(self._live(), n, m, ctypes.byref(size)))
+            if st.ws is None or st.ws.nbytes < size.value:
+                st.ws = np.empty(max(size.value, 1), dtype=np.uint8)
+                b.workspace = st.ws.ctypes.data
+                b.workspace_size = st.ws.nbytes
+            st.ws_key = (n, m)
+        return st.ref
 
     def compute(self, pred, targets, grad=True, *, seen=None, global_counts=None, out=None):
         """Loss, parts and (with grad=True or out=) the gradient of a batch.
@@ -216,7 +260,7 @@ class Plan:
 
         Returns (Result, gradient or None).  On any error nothing has been
         written, out included."""
-        b, keep = self._batch(pred, targets, seen, global_counts)
+        bp, keep = self._batch(pred, targets, seen, global_counts)
         g = None
         if out is not None:
             self._check_out(out, pred)
@@ -224,7 +268,7 @@ class Plan:
         elif grad:
             g = np.zeros_like(pred) if self.grad_mode == "accumulate" else np.empty_like(pred)
         r = _lib.rl_result()
-        _lib.check(_lib.compute(self._handle, ctypes.byref(b), ctypes.byref(r),
+        _lib.check(_lib.compute(self._live(), bp, ctypes.byref(r),
                                 g.ctypes.data if g is not None else None))
         del keep
         return Result._from_c(r), g
@@ -232,9 +276,9 @@ class Plan:
     def count(self, pred, targets, *, seen=None):
         """This batch's counts (rl_count: assignment and masks, no loss):
         what a shard all-reduces before compute(..., global_counts=...)."""
-        b, keep = self._batch(pred, targets, seen, None)
+        bp, keep = self._batch(pred, targets, seen, None)
         c = _lib.rl_counts()
-        _lib.check(_lib.count(self._handle, ctypes.byref(b), ctypes.byref(c)))
+        _lib.check(_lib.count(self._live(), bp, ctypes.byref(c)))
         del keep
         return Counts(c.n_obj, c.n_noobj, c.n_conf, c.n_images)
 
@@ -248,6 +292,24 @@ class Plan:
             raise ValueError("out: must be C-contiguous, aligned and writeable")
         if np.shares_memory(out, pred):
             raise ValueError("out: shares memory with pred; the gradient needs its own buffer")
+
+
+class _CallState:
+    """One thread's reusable call state for a plan: the rl_batch and its
+    byref, the global counts it may point to, the workspace."""
+
+    __slots__ = ("batch", "ref", "counts", "ws", "ws_key", "boxes", "offsets", "ptrs",
+                 "rows_key")
+
+    def __init__(self):
+        self.batch = _lib.rl_batch()
+        self.ref = ctypes.byref(self.batch)
+        self.counts = None
+        self.ws = None
+        self.ws_key = None
+        # truths converted from label rows (_fill_rows): scratch, rewritten
+        # by every call, grown as needed
+        self.boxes = self.offsets = self.ptrs = self.rows_key = None
 
 
 def variants():

@@ -38,26 +38,63 @@ class Targets:
         any image order; within an image their order is kept, which matters
         (a later truth on the same slot replaces an earlier one)."""
         rows = _numeric_2d(rows, 6, "targets")
-        # This runs on every training step: few passes over the rows.
+        m = len(rows)
+        if (rows.dtype == np.float32 and rows.flags.c_contiguous and rows.flags.aligned
+                and 0 < n_images < 2 ** 31):
+            # The common case (a float32 tensor's memory, the CLI's labels):
+            # one library call (rl_truths_from_rows) checks, sorts by image
+            # and converts; it runs on every training step, where a dozen
+            # numpy calls cost 5-10 times their warm time (the loss call has
+            # just streamed the batch through the caches).
+            boxes = np.empty(m, dtype=BOX_DTYPE)
+            offsets = np.empty(n_images + 1, dtype=np.int64)
+            st = _lib.truths_from_rows(rows.ctypes.data if m else None, m, n_images,
+                                       boxes.ctypes.data if m else None, offsets.ctypes.data)
+            if st != _lib.RL_OK:
+                cls._bad_row(rows, n_images)  # the same message as the other path
+                _lib.check(st)
+            return cls(boxes, offsets)
+        # Other dtypes and layouts: a fixed handful of numpy calls (no
+        # per-row Python), about 10 passes over the M rows.
+        with np.errstate(invalid="ignore", over="ignore"):
+            # A float or integer column value v is an int32 exactly when
+            # int32(v) == v: NaN, inf, fractions and out-of-range values
+            # (whatever the cast makes of them) all compare unequal.
+            ii = rows[:, :2].astype(np.int32)
+            if not bool((ii == rows[:, :2]).all()):
+                cls._bad_row(rows, n_images)
+            img = ii[:, 0]
+            given = rows
+            if m > 1 and bool((img[1:] < img[:-1]).any()):
+                order = np.argsort(img, kind="stable")
+                rows, ii, img = rows[order], ii[order], img[order]
+            # sorted: the range check is the first and the last index
+            if m and (int(img[0]) < 0 or int(img[-1]) >= n_images):
+                cls._bad_row(given, n_images)
+            # rl_box: four float32 and the class as int32, written as one
+            # (M, 5) float32 block whose last column is reinterpreted;
+            # float64 beyond float32's range becomes inf: the library
+            # rejects it with a message naming image and truth.
+            out = np.empty((m, 5), dtype=np.float32)
+            out[:, :4] = rows[:, 2:6]
+        out.view(np.int32)[:, 4] = ii[:, 1]
+        # image k's rows start where k would be inserted in the sorted indices
+        offsets = np.searchsorted(img, np.arange(n_images + 1)).astype(np.int64, copy=False)
+        return cls(out.view(BOX_DTYPE).reshape(m), offsets)
+
+    @staticmethod
+    def _bad_row(rows, n_images):
+        """Raises ValueError naming the first row whose image index or
+        class is not an integer in range (the slow path, for the message)."""
         ic = rows[:, :2]
         with np.errstate(invalid="ignore"):
-            # an integer survives the round trip; NaN, inf and fractions do not
             ii = ic.astype(np.int64)
             ok = (ii == ic) & (ii >= -2 ** 31) & (ii < 2 ** 31)
             ok[:, 0] &= (ii[:, 0] >= 0) & (ii[:, 0] < n_images)
-        if not ok.all():
-            r, c = divmod(int(np.argmin(ok.reshape(-1))), 2)
-            name, rng = (("image index", f" in [0, {n_images})") if c == 0
-                         else ("class", " (int32)"))
-            raise ValueError(f"targets row {r}: {name} = {ic[r, c]!r} is not an integer{rng}")
-        img = ii[:, 0]
-        if len(img) > 1 and (img[1:] < img[:-1]).any():
-            order = np.argsort(img, kind="stable")
-            rows, img = rows[order], img[order]
-        boxes = _boxes(rows[:, 2:6], rows[:, 1])
-        offsets = np.zeros(n_images + 1, dtype=np.int64)
-        np.cumsum(np.bincount(img, minlength=n_images), out=offsets[1:])
-        return cls(boxes, offsets)
+        r, c = divmod(int(np.argmin(ok.reshape(-1))), 2)
+        name, rng = (("image index", f" in [0, {n_images})") if c == 0
+                     else ("class", " (int32)"))
+        raise ValueError(f"targets row {r}: {name} = {ic[r, c]!r} is not an integer{rng}")
 
     @classmethod
     def from_list(cls, per_image):

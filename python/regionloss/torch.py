@@ -10,6 +10,7 @@ gradient in the same library call; backward only hands it on.  The output
 tensor is read in place (no copy).  docs/python.md has the details.
 """
 
+import ctypes
 import sys
 import threading
 
@@ -18,7 +19,7 @@ import torch
 
 from . import _lib
 from ._plan import Plan
-from ._result import Counts
+from ._result import Counts, Result
 from ._targets import Targets
 
 
@@ -35,7 +36,9 @@ class _HandOn(torch.autograd.Function):
     def backward(ctx, grad_output):
         grad = ctx.grad
         del ctx.grad  # the engine can take the tensor over without a copy
-        if bool(grad_output != 1):  # loss.backward() passes exactly 1
+        # loss.backward() passes exactly 1 (.item() reads the 0-d tensor
+        # without launching a comparison kernel)
+        if grad_output.item() != 1.0:
             grad = grad * grad_output
         return grad, None, None
 
@@ -85,6 +88,7 @@ class RegionLoss(torch.nn.Module):
         self.last = None
         self.last_global_counts = None
         self._plans = {}
+        self._shapes = {}             # output.shape -> (plan, N): validated once per shape
         self._grad_buf = None         # see _grad_tensor
         self._grad_lock = threading.Lock()
         # Validate the configuration now, not at the first batch.
@@ -125,6 +129,38 @@ class RegionLoss(torch.nn.Module):
             raise ValueError(f"output: not contiguous (strides {output.stride()}); the "
                              "library reads it in place: pass output.contiguous()")
 
+    def _prepared(self, output):
+        """(plan, N) for an output tensor the library can read in place.
+        Type, device, dtype, contiguity and alignment are checked on every
+        call (a few attribute reads); the shape against the plan once per
+        shape.  A bad tensor gets _check's or check_pred's message."""
+        if not (isinstance(output, torch.Tensor) and output.is_cpu
+                and output.dtype is torch.float32 and output.is_contiguous()
+                and output.data_ptr() % 4 == 0):
+            self._check(output)
+            # what _check passes but the test above does not: the alignment
+            raise ValueError(f"output: data at {output.data_ptr():#x} is not aligned to "
+                             "float32; pass output.clone()")
+        hit = self._shapes.get(output.shape)
+        if hit is None:
+            plan = self._plan(*self._grid(output))
+            hit = (plan, plan.check_pred(output.detach().numpy(), "output"))
+            self._shapes[output.shape] = hit
+        return hit
+
+    @property
+    def last(self):
+        """The last call's Result (converted from the library's struct when
+        first read, not on every call)."""
+        r = self._last
+        if isinstance(r, _lib.rl_result):
+            r = self._last = Result._from_c(r)
+        return r
+
+    @last.setter
+    def last(self, value):
+        self._last = value
+
     def _targets(self, targets, n):
         if isinstance(targets, torch.Tensor):
             if targets.device.type != "cpu":
@@ -140,30 +176,55 @@ class RegionLoss(torch.nn.Module):
         return Targets.from_rows(targets, n)
 
     def forward(self, output, targets):
-        self._check(output)
-        plan = self._plan(*self._grid(output))
-        pred = output.detach().numpy()  # shares memory: no copy
-        n = plan.check_pred(pred, "output")
-        t = self._targets(targets, n)
+        plan, n = self._prepared(output)
+        # An (M, 6) float32 CPU tensor, contiguous (what a loader's collate
+        # gives): converted by the library straight from its memory
+        # (rl_truths_from_rows) into the plan's scratch buffers.  Anything
+        # else: through regionloss.Targets.
+        rows = (targets if (not self.distributed and isinstance(targets, torch.Tensor)
+                            and targets.is_cpu and targets.dtype is torch.float32
+                            and targets.dim() == 2 and targets.shape[1] == 6
+                            and targets.is_contiguous() and targets.data_ptr() % 4 == 0)
+                else None)
+        t = None
+        if rows is None:
+            t = self._targets(targets, n)
+            if t.n_images != n:
+                raise ValueError(f"targets describe {t.n_images} images, the output holds {n}")
         want_grad = self.training and torch.is_grad_enabled() and output.requires_grad
 
         global_counts = None
         n_batch = n
         if self.distributed:
-            global_counts = self._all_reduce_counts(plan, pred, t)
+            global_counts = self._all_reduce_counts(plan, output.detach().numpy(), t)
             n_batch = global_counts.n_images
         seen = None
         if self.mode == "darknet":
             seen = self.seen + n_batch if self.training else self.seen
         grad = self._grad_tensor(output) if want_grad else None
-        res, _ = plan.compute(pred, t, grad=False, seen=seen, global_counts=global_counts,
-                              out=grad.numpy() if grad is not None else None)
+        # The library reads the output in place (its data pointer: no copy,
+        # no numpy view) and writes the gradient into grad; the GIL is
+        # released during the call (ctypes).
+        if rows is not None:
+            code, bp = plan._fill_rows(output.data_ptr(), n, rows.data_ptr(), rows.shape[0],
+                                       seen, global_counts)
+            if bp is None:  # the same message as the other path, naming the row
+                Targets.from_rows(rows.detach().numpy(), n)
+                _lib.check(code)
+        else:
+            m = len(t.boxes)
+            bp = plan._fill(output.data_ptr(), n, m, t.boxes.ctypes.data if m else None,
+                            t.offsets.ctypes.data, seen, global_counts)
+        r = _lib.rl_result()
+        _lib.check(_lib.compute(plan._live(), bp, ctypes.byref(r),
+                                grad.data_ptr() if grad is not None else None))
+        del t, rows  # kept alive until the library returned
         # Only a call that succeeded moves seen on.
         if self.mode == "darknet" and self.training:
             self.seen = seen
-        self.last = res
+        self._last = r
         self.last_global_counts = global_counts
-        loss = torch.tensor(res.loss, dtype=output.dtype)
+        loss = torch.scalar_tensor(r.loss, dtype=torch.float32)
         if grad is None:
             return loss
         return _HandOn.apply(output, loss, grad)

@@ -147,16 +147,24 @@ def module_inputs(torch, dtype=None):
     (lambda o: o[:, :100].contiguous(), ValueError, r"shape \(2, 100, 13, 13\)"),
     (lambda o: o.to("meta"), ValueError, r"on meta.*output.cpu\(\)"),
 ])
-def test_module_bad_outputs(make, exc, match):
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh", "shape-seen"])
+def test_module_bad_outputs(make, exc, match, warm):
+    """Also after a good call on a tensor of the same shape: the module
+    validates a shape once, but type, device, dtype and layout every call."""
     torch = need_torch()
     from regionloss.torch import RegionLoss
     out, t = module_inputs(torch)
     crit = RegionLoss(VOC_ANCHORS, C, mode="darknet")
+    if warm:
+        crit(out.detach().clone(), t)  # a good tensor of the same shape (but for the
+        # [:, :100] case: there the shape itself is what is bad)
+    last, seen = crit.last, crit.seen
     before, tb = out.detach().clone(), t.clone()
     with pytest.raises(exc, match=match):
         crit(make(out), t)
     assert torch.equal(out.detach(), before) and torch.equal(t, tb)
-    assert out.grad is None and crit.seen == 0 and crit.last is None
+    assert out.grad is None and crit.seen == seen and crit.last is last
+    assert warm or last is None
 
 
 @pytest.mark.parametrize("edit,exc,match", [
@@ -179,3 +187,41 @@ def test_module_bad_values(edit, exc, match):
     assert torch.equal(out.detach().view(torch.int32), before.view(torch.int32))
     assert torch.equal(t, tb)
     assert crit.last is last and crit.seen == seen  # a failed call moves nothing on
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bad_target_rows_named_in_the_callers_order(dtype):
+    """Rows out of image order are sorted before conversion; a bad row is
+    still named by its index in the array the caller passed (float32 rows
+    go through rl_truths_from_rows, others through numpy)."""
+    pred, rows = inputs()
+    rows = rows[::-1].astype(dtype)  # images 1, 1, 0
+    for r, c, v, match in [(2, 0, 2, r"row 2: image index = 2.0"),
+                           (1, 1, 0.5, r"row 1: class = 0.5"),
+                           (0, 0, -1, r"row 0: image index = -1.0"),
+                           (1, 1, 2.0 ** 31, r"row 1: class = 21474836\d+\.0 .*\(int32\)"),
+                           (2, 0, np.inf, r"row 2: image index = inf")]:
+        bad = rows.copy()
+        bad[r, c] = v
+        out = np.full_like(pred, 7.0)
+        expect_untouched(lambda: plan().compute(pred, bad, out=out), ValueError, match,
+                         pred, bad, out)
+
+
+def test_module_misaligned_output():
+    """A float32 tensor whose data is not 4-byte aligned (a view into a byte
+    buffer at an odd offset) is refused, not read."""
+    torch = need_torch()
+    from regionloss.torch import RegionLoss
+    out, t = module_inputs(torch)
+    raw = np.zeros(out.numel() * 4 + 1, dtype=np.uint8)
+    try:
+        mis = torch.from_numpy(np.frombuffer(raw.data, dtype=np.float32, offset=1,
+                                             count=out.numel()).reshape(out.shape))
+    except (ValueError, RuntimeError, TypeError):
+        pytest.skip("torch refuses to make a misaligned float32 tensor here")
+    assert mis.data_ptr() % 4 != 0
+    crit = RegionLoss(VOC_ANCHORS, C)
+    with pytest.raises(ValueError, match="not aligned"):
+        crit(mis, t)
+    assert crit.last is None

@@ -208,3 +208,42 @@ def test_gradient_buffer_reused_only_when_nothing_holds_it():
     first = leaf.grad.clone()
     crit(leaf.detach().clone().requires_grad_(True), t).backward()
     assert torch.equal(leaf.grad, first)
+
+
+def test_float32_row_tensors_take_the_library_conversion():
+    """An (M, 6) float32 tensor is converted by rl_truths_from_rows straight
+    from its memory; the result is the same, bit for bit, as through
+    regionloss.Targets (float64 rows, numpy), rows in any image order, and a
+    bad row gets the same message with nothing moved on."""
+    out, t = small_batch(12)
+    t32 = t.float()
+    exact = regionloss.Targets.from_rows(t32.numpy().astype(np.float64), 2)
+    crit = RegionLoss(ANCHORS, C)
+    results = []
+    for targets in (t32, exact, t32.flip(0).contiguous(), t32):
+        out.grad = None
+        crit(out, targets).backward()
+        results.append((crit.last.loss, out.grad.clone()))
+    # reversed rows change the order of an image's truths: only the first,
+    # second and last calls must agree bit for bit
+    for loss, grad in (results[1], results[3]):
+        assert loss == results[0][0] and torch.equal(grad, results[0][1])
+    crit = RegionLoss(ANCHORS, C, mode="darknet", seen=10)
+    ref = RegionLoss(ANCHORS, C, mode="darknet", seen=10)
+    x = out.detach().clone().requires_grad_(True)
+    ref(x, exact).backward()
+    x2 = out.detach().clone().requires_grad_(True)
+    crit.seen = 10
+    crit(x2, t32).backward()
+    assert crit.last == ref.last and torch.equal(x.grad, x2.grad)
+    bad = t32.clone()
+    bad[3, 0] = 2  # image 2 of a 2-image batch
+    last, seen = crit.last, crit.seen
+    with pytest.raises(ValueError, match=r"targets row 3: image index = 2.0 is not an integer"):
+        crit(out, bad)
+    assert crit.last is last and crit.seen == seen
+    bad[3, 0] = 1
+    bad[3, 1] = C  # class out of [0, C): the library's check, naming image and truth
+    with pytest.raises(regionloss.Error, match=r"class 3 is not in \[0, 3\)"):
+        crit(out, bad)
+    assert crit.last is last and crit.seen == seen
