@@ -125,6 +125,7 @@ EQUIVALENT = {
     # then one side's overlap is <= its width 0 (or the product underflowed,
     # and inter <= area rounds to 0 too), so inter = 0 and IoU = 0 either way.
     'ref:box_iou:rel:6ac785': 'area 0 passes the guard but gives inter = 0, IoU 0',
+    'ref:box_iou:rel:07bedc': 'the same for area_b (a truth or an anchor: never 0 anyway)',
     # box_iou: uni = area_a + area_b - inter with both areas > 0 and inter at
     # most min(area) times (1 + a few ulps) is never 0: the guard for uni
     # (its comparison and its return value) is unreachable.
@@ -133,12 +134,40 @@ EQUIVALENT = {
     # truth_in_grid: `fi > H - 1 ? H - 1 : fi` -> `fi > H - 2 ? H - 1 : fi`:
     # fi is an integer; they differ only at fi = H - 1, where both give H - 1.
     'ref:truth_in_grid:const:251109': 'clamp test H-2: differs only at fi = H-1, both give H-1',
+    'ref:truth_in_grid:const:5b6dda': 'clamp test W-2: differs only at fj = W-1, both give W-1',
+    'ref:truth_in_grid:rel:76449f': 'clamp test fj >= W-1: differs only at fj = W-1, both give W-1',
+    'ref:truth_in_grid:rel:3cebd9': 'clamp test fi >= H-1: differs only at fi = H-1, both give H-1',
+    # truth_in_grid: the anchor search starts at best = -1; every shape IoU
+    # is >= 0 > -1.25 as well, so anchor 0 still sets it first.
+    'ref:truth_in_grid:const:0923a2': 'initial best -1.25: any IoU (>= 0) beats it as -1 does',
     # plan_image: the running maximum with >= instead of >: a tie replaces
     # best by an equal value.
     'ref:plan_image:rel:2f13ef': 'max with >=: a tie stores the same value',
     # spec_slot: `double p_true = 0.0;` is overwritten by class_term, which
     # stores *p_true on every path, before it is read.
     'ref:spec_slot:const:5db08c': 'p_true initialiser: class_term always overwrites it',
+    'ref:darknet_slot:const:f6fa9a': 'p_true initialiser: class_term always overwrites it',
+    # darknet_slot: with logistic classes the lse placeholder {0.0, 0.0} is
+    # never read (o = sigmoid(t_c) on that path).
+    'ref:darknet_slot:const:990e77': 'unused lse placeholder of the logistic path',
+    'ref:darknet_slot:const:2146fd': 'unused lse placeholder of the logistic path',
+    # rl_reference_compute_forced: `if (count > 0)` -> `> 1` before dividing
+    # the darknet averages by count: the only count it skips is 1, and x/1 = x.
+    'ref:rl_reference_compute_forced:const:157f6c': 'skips dividing by a count of 1: x / 1 = x',
+    # driver.c: the same arguments as for the reference's twins.
+    'drv:assign:rel:15835a': 'clamp test fj >= W-1: differs only at fj = W-1, both give W-1',
+    'drv:assign:const:2b5b43': 'clamp test W-2: differs only at fj = W-1, both give W-1',
+    'drv:assign:rel:e172d7': 'clamp test fi >= H-1: differs only at fi = H-1, both give H-1',
+    'drv:assign:const:0d0c3a': 'clamp test H-2: differs only at fi = H-1, both give H-1',
+    'drv:assign:const:896072': 'initial best -1.25: any IoU (>= 0) beats it as -1 does',
+    'drv:iou_d:rel:b5cd12': 'area 0 passes the guard but gives inter = 0, IoU 0',
+    'drv:iou_d:rel:64d06d': 'the same for the truth\'s area (never 0 anyway)',
+    # iou_d: the overlap is at most the truth's size (<= W x H cells), so
+    # inter is finite and u = ap + at - inter >= ap > 0: the `: 0.0` branch
+    # of `u > 0 ? inter / u : 0.0` is unreachable.
+    'drv:iou_d:rel:312d10': 'u > 0 always holds once both areas are > 0',
+    'drv:iou_d:const:ac3c2c': 'unreachable: u > 0 always holds once both areas are > 0',
+    'drv:phase2_image:const:d09145': 'p_true initialiser: both class paths overwrite it',
 }
 
 MIN_MUTANTS_PER_TARGET = 100   # --self-test fails below this (the code shrank or moved?)

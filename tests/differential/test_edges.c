@@ -15,6 +15,8 @@
  *   >1/2    no    yes     yes    yes
  *   >3/4    no    no      no     yes
  *
+ * Anchor ties (SPEC.md section 3: ties go to the smaller b).
+ *
  * Zero divisors (SPEC.md section 5: "a term whose divisor is 0 is 0").
  * batch.global_counts may say N_obj = 0 (or N_conf = 0, or zero images)
  * while this shard holds objects: the terms divided by it are then 0, with
@@ -91,6 +93,48 @@ Test(edges, recall_is_strict_at_one_half_and_three_quarters)
         ran++;
     }
     cr_assert_gt(ran, 1, "the reference and at least one other variant");
+}
+
+/* ---- an anchor tie goes to the smaller b (SPEC.md section 3) ----------- */
+
+/* H = W = 1, B = 2 identical anchors (1, 1), C = 1, truth (0.5, 0.5, 0.5,
+ * 0.5): both shape IoUs are 1/4, a tie, so b = 0 is responsible.  tx = 1 at
+ * both slots, every other logit 0: the responsible slot's d/dtx is
+ * k_c 2 (s(1) - 1/2) s'(1) != 0 (spec; darknet: its own nonzero delta), the
+ * other slot's is 0 (not responsible; no warm-up at seen = 2^20). */
+static void tie_case(const char *variant, int darknet)
+{
+    const float anchors[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    const rl_box truth = {0.5f, 0.5f, 0.5f, 0.5f, 0};
+    const int64_t off[2] = {0, 1};
+    float pred[12] = {0}, grad[12];
+    pred[0] = pred[6] = 1.0f; /* NCHW, HW = 1: ((b*6) + k) */
+    rl_config cfg;
+    rl_test_config(&cfg, darknet, 1, 1, 2, 1, anchors);
+    rl_plan *plan = plan_for(&cfg, variant);
+    rl_batch batch = {.n_images = 1, .pred = pred, .truths = &truth, .truth_offsets = off,
+                      .seen = 1 << 20};
+    rl_result r;
+    cr_assert_eq(rl_compute(plan, &batch, &r, grad), RL_OK, "%s", rl_last_error());
+    cr_assert_eq(r.n_obj, 1);
+    cr_assert_neq(grad[0], 0.0f, "%s %s: b = 0 should be responsible", variant,
+                  darknet ? "darknet" : "spec");
+    cr_assert_eq(grad[6], 0.0f, "%s %s: b = 1 got d/dtx %a", variant,
+                 darknet ? "darknet" : "spec", (double)grad[6]);
+    rl_plan_destroy(plan);
+}
+
+Test(edges, an_anchor_tie_goes_to_the_smaller_index)
+{
+    int ran = 0;
+    for (const char *const *v = rl_variant_list(); *v; v++) {
+        if (!runnable(*v))
+            continue;
+        tie_case(*v, 0);
+        tie_case(*v, 1);
+        ran++;
+    }
+    cr_assert_gt(ran, 1);
 }
 
 /* ---- zero divisors from global counts ---------------------------------- */
