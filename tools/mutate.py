@@ -731,7 +731,9 @@ def main():
             for p in tg['functions']:
                 names = found.get(p, [])
                 n = sum(1 for m in ms if m.func in names)
-                print('  %-32s %4d%s' % (p, n, '' if names else '   (no such function)'))
+                glob = any(ch in p for ch in '*?[')
+                print('  %-32s %4d%s' % (p, n, '' if names else
+                                         '   (no match yet)' if glob else '   (no such function)'))
         for m in mutants:
             print('%s  %s:%d  %s%s' % (m.key, m.target['file'], m.line, m.desc,
                                        '  [equivalent]' if m.key in EQUIVALENT else ''))
