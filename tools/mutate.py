@@ -68,8 +68,10 @@ REFERENCE_TESTS = [
 ]
 
 DRIVER_TESTS = [
-    # stage 1: seconds; every variant in darknet mode, huge C, dispatch
-    ['darknet/hand_terms', 'darknet/delta_equivalence', 'edges', 'large-classes', 'dispatch'],
+    # stage 1: seconds; every variant in darknet mode, huge C, dispatch, and
+    # the sparse mask path's boundary (strict decisions on both paths)
+    ['darknet/hand_terms', 'darknet/delta_equivalence', 'edges', 'large-classes', 'dispatch',
+     'sparse-boundary'],
     # stage 2: every variant against the reference on 3000 random cases
     ['thin-boxes', 'differential', 'perf/threads'],
 ]
@@ -109,8 +111,10 @@ TARGETS = [
             'logistic_classes',      # darknet softmax=0 classes
             'phase2_image',          # per-object terms, darknet statistics
             'rl_driver_run',         # counts, divisors, totals, diagnostics
-            # issue 14's sparse mask path and streaming pass, once merged:
-            '*sparse*', '*stream*',
+            # issue 14's sparse mask path and streaming pass: which rows a
+            # truth reaches, the bands, their truths, spans or whole rows
+            '*sparse*', '*stream*', 'clamp_cell', 'gather_truths', 'by_spans',
+            'mask_cells', 'mask_rows',
         ],
         'tests': DRIVER_TESTS,
         'skip_lines': MEMORY_LINES,
@@ -170,9 +174,10 @@ EQUIVALENT = {
     'drv:phase2_image:const:d09145': 'p_true initialiser: both class paths overwrite it',
     # phase1_image: the doubt margins' initialisers; rl_mask_doubt sets all
     # three before the kernel reads them.
-    'drv:phase1_image:const:833401': 'doubt_w initialiser: rl_mask_doubt overwrites it',
-    'drv:phase1_image:const:3fa62f': 'doubt_h initialiser: rl_mask_doubt overwrites it',
-    'drv:phase1_image:const:155732': 'doubt_c initialiser: rl_mask_doubt overwrites it',
+    # (the mask kernel's arguments moved from phase1_image to mask_cells)
+    'drv:mask_cells:const:fee208': 'doubt_w initialiser: rl_mask_doubt overwrites it',
+    'drv:mask_cells:const:4511b8': 'doubt_h initialiser: rl_mask_doubt overwrites it',
+    'drv:mask_cells:const:53b1b1': 'doubt_c initialiser: rl_mask_doubt overwrites it',
     # phase1_image: `soa.boxes = nt > 0 ? truths + lo : NULL` -> `nt >= 0`:
     # with nt = 0 the kernels never read soa.boxes.  (Same results; the guard
     # only keeps NULL + 0 away from UBSan in the sanitize build.)
