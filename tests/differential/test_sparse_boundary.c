@@ -164,16 +164,19 @@ static void to_nhwc(const float *nchw, float *nhwc)
 
 /* Every variant's decisions on the path it takes by default, against the
  * reference's, slot by slot and exactly. */
-static int strict_decisions(const rl_config *cfg0, const rl_batch *batch, const char *what)
+static int strict_decisions1(const rl_config *cfg0, const rl_batch *batch, const char *what,
+                             int Hh, int Ww, int Bb)
 {
     rl_config cfg = *cfg0;
     cfg.variant = "reference";
     rl_plan *ref;
     if (rl_plan_create(&cfg, &ref) != RL_OK)
         return 1;
-    const int64_t slots = (int64_t)NI * HW * B;
-    int8_t rk[NI * HW * B];
-    double best[NI * HW * B], obj_iou[NI * HW * B];
+    const int64_t per = (int64_t)Hh * Ww * Bb, slots = batch->n_images * per;
+    int8_t *rk = malloc((size_t)slots);
+    double *best = malloc((size_t)slots * sizeof *best), *obj_iou = malloc((size_t)slots * sizeof *obj_iou);
+    uint8_t *vk = malloc((size_t)slots);
+    float *vb = malloc((size_t)slots * sizeof *vb);
     rl_ref_out out = {NULL, NULL, best, rk, obj_iou};
     rl_result rres;
     int bad = rl_reference_compute(&ref->p, batch, NULL, &rres, &out) != RL_OK;
@@ -183,10 +186,10 @@ static int strict_decisions(const rl_config *cfg0, const rl_batch *batch, const 
             continue;
         cfg.variant = d->name;
         rl_plan *plan;
-        if (rl_plan_create(&cfg, &plan) != RL_OK)
-            return 1;
-        uint8_t vk[NI * HW * B];
-        float vb[NI * HW * B];
+        if (rl_plan_create(&cfg, &plan) != RL_OK) {
+            bad = 1;
+            break;
+        }
         rl_driver_probe probe = {vb, vk, 0};
         rl_counts counts;
         rl_result res;
@@ -195,9 +198,9 @@ static int strict_decisions(const rl_config *cfg0, const rl_batch *batch, const 
             bad = 1;
         }
         for (int64_t s = 0; s < slots && !bad; s++) {
-            const int n = (int)(s / (HW * B)), r = (int)(s % (HW * B));
-            const int i = r / (W * B), j = r / B % W, b = r % B;
-            const int64_t ds = (int64_t)n * HW * B + ((int64_t)b * H + i) * W + j;
+            const int n = (int)(s / per), r = (int)(s % per);
+            const int i = r / (Ww * Bb), j = r / Bb % Ww, b = r % Bb;
+            const int64_t ds = (int64_t)n * per + ((int64_t)b * Hh + i) * Ww + j;
             if (vk[ds] != rk[s]) {
                 printf("%s: variant %s: slot (n=%d, i=%d, j=%d, b=%d) decided %d, reference %d "
                        "(reference best IoU %.17g, variant %.9g)\n",
@@ -208,7 +211,61 @@ static int strict_decisions(const rl_config *cfg0, const rl_batch *batch, const 
         rl_plan_destroy(plan);
     }
     rl_plan_destroy(ref);
+    free(rk);
+    free(best);
+    free(obj_iou);
+    free(vk);
+    free(vb);
     return bad;
+}
+
+static int strict_decisions(const rl_config *cfg, const rl_batch *batch, const char *what)
+{
+    return strict_decisions1(cfg, batch, what, H, W, B);
+}
+
+/* The 1/2 bound is tight from below too: a slot whose centre lies a row
+ * above a truth's box, with a box twice as tall reaching the truth's far
+ * edge, has IoU 1/2 - (1 + d)/h_p (here 0.466).  So below thresh 1/2 a slot
+ * no truth reaches can still be ignored, and the sparse path must not
+ * serve thresh 0.46; above 0.4664 the same slot is noobj. */
+static int below_half(void)
+{
+    enum { G = 16, GK = 5 + C };
+    static const float anchor[2] = {1.0f, 1.0f};
+    static float pred[GK * G * G];
+    for (int x = 0; x < GK * G * G; x++)
+        pred[x] = x / (G * G) == 4 ? -3.0f : 0.0f; /* objectness low, boxes one cell */
+    /* the truth: every column, rows 2 to 16 */
+    rl_box t = {0.5f, 9.0f / G, 1.0f, 14.0f / G, 1};
+    /* slot (i = 0, j = 8): centre (8, 0.99), 16 wide, 2 (16 - 0.99) tall */
+    const int q = 0 * G + 8;
+    pred[0 * G * G + q] = -200.0f;
+    pred[1 * G * G + q] = (float)logit(0.99);
+    pred[2 * G * G + q] = (float)log(16.0);
+    pred[3 * G * G + q] = (float)log(2 * (16 - 0.99));
+    const int64_t off[2] = {0, 1};
+    static const double threshes[] = {0.46, 0.466, 0.467, 0.49, 0.5, 0.5000001};
+    int failures = 0;
+    for (size_t th = 0; th < sizeof threshes / sizeof threshes[0]; th++)
+        for (int darknet = 0; darknet < 2; darknet++) {
+            rl_config cfg;
+            rl_test_config(&cfg, darknet, G, G, 1, C, anchor);
+            cfg.thresh = threshes[th];
+            rl_batch batch;
+            memset(&batch, 0, sizeof batch);
+            batch.n_images = 1;
+            batch.pred = pred;
+            batch.truths = &t;
+            batch.truth_offsets = off;
+            char what[128];
+            snprintf(what, sizeof what, "below 1/2: IoU 0.4664 a row off the truth, thresh %.9g, %s",
+                     threshes[th], darknet ? "darknet" : "spec");
+            rl_diffcheck_report r;
+            failures += rl_diffcheck(&cfg, &batch, what, stdout, &r) != 0 ||
+                        strict_decisions1(&cfg, &batch, what, G, G, 1) != 0;
+        }
+    return failures;
 }
 
 int main(void)
@@ -218,7 +275,7 @@ int main(void)
     static const double threshes[] = {0.5, 0.5000001, 0.6};
     float *pred = malloc((size_t)NI * PER_IMAGE * sizeof *pred);
     float *nhwc = malloc((size_t)NI * PER_IMAGE * sizeof *nhwc);
-    int failures = 0, cases = 0, checked = 0;
+    int failures = below_half(), cases = 12, checked = 0;
     for (int sc = 0; sc < scenes; sc++) {
         rl_box truths[NI * MAXT];
         int64_t off[NI + 1] = {0};
