@@ -12,7 +12,7 @@
  * Phase 1 takes one of two paths.  The dense one decodes every slot and
  * computes its best IoU (the mask kernel over whole planes).  The sparse one,
  * for thresh > 1/2, decodes only the slots a truth can reach and runs one
- * streaming pass over every slot for the rest (see sparse_masks).
+ * streaming pass over every slot for the rest (see sparse_phase1).
  * Per-image partial sums are combined in image order, so the result does not
  * depend on the number of threads. */
 #include "driver.h"
@@ -247,6 +247,29 @@ static int32_t clamp_cell(double v, int32_t hi)
     return v >= hi ? hi : (int32_t)v;
 }
 
+/* The cells [r[0], r[1]] along one axis (of `cells` cells) that a truth of
+ * relative centre `centre` and size `size` reaches: those whose closed
+ * extent meets the truth's, widened by REACH_EPS; edges in double, as the
+ * reference has them. */
+static void reach_axis(float centre, float size, int32_t cells, int32_t *r)
+{
+    const double X = (double)centre * cells, Wg = (double)size * cells;
+    r[0] = clamp_cell(ceil(X - Wg / 2 - 1.0 - REACH_EPS), cells - 1);
+    r[1] = clamp_cell(floor(X + Wg / 2 + REACH_EPS), cells - 1);
+}
+
+/* Anchor b's run of cells [q0, q0 + count) of image n, for phase 1's
+ * kernels (which write no gradient). */
+static rl_run cells_run(const call *c, int64_t n, int32_t b, int32_t q0, int32_t count)
+{
+    rl_run r = make_run(c, n, b);
+    r.t += q0 * r.slot_stride;
+    r.grad = NULL;
+    r.q0 = q0;
+    r.count = count;
+    return r;
+}
+
 /* The mask kernel over cells [q0, q0 + count) of every anchor's plane, with
  * truths T; its sums go to *sums. */
 static void mask_cells(const call *c, int64_t n, const rl_truth_soa *T, uint8_t *kind, float *best,
@@ -255,7 +278,7 @@ static void mask_cells(const call *c, int64_t n, const rl_truth_soa *T, uint8_t 
     const rl_params *p = c->p;
     for (int32_t b = 0; b < p->B; b++) {
         const int64_t k0 = (int64_t)b * p->HW + q0;
-        rl_mask_args a = {make_run(c, n, b),
+        rl_mask_args a = {cells_run(c, n, b, q0, count),
                           T,
                           kind + k0,
                           (float)p->thresh,
@@ -265,10 +288,6 @@ static void mask_cells(const call *c, int64_t n, const rl_truth_soa *T, uint8_t 
                           best ? best + k0 : NULL,
                           c->w.cslope ? c->w.cslope + n * c->slots + k0 : NULL,
                           0.0f, 0.0f, 0.0f};
-        a.run.t += q0 * a.run.slot_stride;
-        a.run.grad = NULL;
-        a.run.q0 = q0;
-        a.run.count = count;
         rl_mask_doubt(&a, p->H, p->W);
         c->k->mask(&a, sums);
     }
@@ -289,20 +308,14 @@ static void stream_rows(const call *c, int64_t n, const uint8_t *kind, int32_t r
     const int32_t q0 = r0 * p->W;
     for (int32_t b = 0; b < p->B; b++) {
         const int64_t k0 = (int64_t)b * p->HW + q0;
-        rl_stream_args a = {make_run(c, n, b), kind + k0, c->warmup,
+        rl_stream_args a = {cells_run(c, n, b, q0, (r1 - r0 + 1) * p->W), kind + k0, c->warmup,
                             c->w.cslope ? c->w.cslope + n * c->slots + k0 : NULL};
-        a.run.t += q0 * a.run.slot_stride;
-        a.run.grad = NULL;
-        a.run.q0 = q0;
-        a.run.count = (r1 - r0 + 1) * p->W;
         c->k->stream(&a, sums);
     }
 }
 
 /* Copies the truths that reach some row of [r0, r1] into the columns of
- * `re` (stride nt) and `rb`, and returns how many.  rb[m].cls holds the
- * truth's index instead of its class (the exact IoU reads boxes, not
- * classes, and the caller may need the index). */
+ * `re` (stride nt) and `rb`, and returns how many. */
 static int32_t gather_truths(const rl_truth_soa *all, const int32_t *reach, int32_t r0, int32_t r1,
                              float *re, rl_box *rb)
 {
@@ -317,10 +330,24 @@ static int32_t gather_truths(const rl_truth_soa *all, const int32_t *reach, int3
         re[3 * nt + m] = all->y1[t];
         re[4 * nt + m] = all->area[t];
         rb[m] = all->boxes[t];
-        rb[m].cls = (int32_t)t;
         m++;
     }
     return m;
+}
+
+/* The columns [*c0, *c1] that the truths reaching row i reach ([W, -1]
+ * when none does). */
+static void row_columns(const int32_t *reach, int64_t nt, int32_t i, int32_t W, int32_t *c0,
+                        int32_t *c1)
+{
+    *c0 = W;
+    *c1 = -1;
+    for (int64_t t = 0; t < nt; t++) {
+        if (reach[4 * t + 1] < i || reach[4 * t] > i)
+            continue;
+        *c0 = reach[4 * t + 2] < *c0 ? reach[4 * t + 2] : *c0;
+        *c1 = reach[4 * t + 3] > *c1 ? reach[4 * t + 3] : *c1;
+    }
 }
 
 /* Whether band [r0, r1] costs fewer vector steps row by row, each row over
@@ -338,13 +365,8 @@ static int by_spans(const call *c, const int32_t *reach, int64_t nt, int32_t r0,
     const int64_t whole = (band + L - 1) / L;
     int64_t spans = (band + L - 1) / L / 3;
     for (int32_t i = r0; i <= r1 && spans < whole; i++) {
-        int32_t c0 = p->W, c1 = -1;
-        for (int64_t t = 0; t < nt; t++) {
-            if (reach[4 * t + 1] < i || reach[4 * t] > i)
-                continue;
-            c0 = reach[4 * t + 2] < c0 ? reach[4 * t + 2] : c0;
-            c1 = reach[4 * t + 3] > c1 ? reach[4 * t + 3] : c1;
-        }
+        int32_t c0, c1;
+        row_columns(reach, nt, i, p->W, &c0, &c1);
         spans += (c1 - c0 + L) / L + (L > 1);
     }
     return spans < whole;
@@ -366,14 +388,9 @@ static void sparse_phase1(const call *c, int64_t n, const rl_truth_soa *all, uin
     int32_t *cov = c->w.rowcov + n * (p->H + 1);
     memset(cov, 0, (size_t)(p->H + 1) * sizeof *cov);
     for (int64_t t = 0; t < nt; t++) {
-        /* the truth's edges in double, as the reference has them */
         const rl_box *bx = &all->boxes[t];
-        const double Y = (double)bx->cy * p->H, Hg = (double)bx->h * p->H;
-        reach[4 * t] = clamp_cell(ceil(Y - Hg / 2 - 1.0 - REACH_EPS), p->H - 1);
-        reach[4 * t + 1] = clamp_cell(floor(Y + Hg / 2 + REACH_EPS), p->H - 1);
-        const double X = (double)bx->cx * p->W, Wg = (double)bx->w * p->W;
-        reach[4 * t + 2] = clamp_cell(ceil(X - Wg / 2 - 1.0 - REACH_EPS), p->W - 1);
-        reach[4 * t + 3] = clamp_cell(floor(X + Wg / 2 + REACH_EPS), p->W - 1);
+        reach_axis(bx->cy, bx->h, p->H, reach + 4 * t);     /* rows */
+        reach_axis(bx->cx, bx->w, p->W, reach + 4 * t + 2); /* columns */
         cov[reach[4 * t]]++;
         cov[reach[4 * t + 1] + 1]--;
     }
@@ -410,13 +427,9 @@ static void sparse_phase1(const call *c, int64_t n, const rl_truth_soa *all, uin
              * (the mask kernel's sums over the spans are not kept). */
             rl_mask_sums unused;
             for (int32_t i = r0; i <= r1; i++) {
-                int32_t c0 = p->W, c1 = -1;
+                int32_t c0, c1;
+                row_columns(reach, nt, i, p->W, &c0, &c1);
                 soa.n = gather_truths(all, reach, i, i, re, rb);
-                for (int32_t m = 0; m < soa.n; m++) {
-                    const int64_t t = rb[m].cls; /* gather_truths left the index there */
-                    c0 = reach[4 * t + 2] < c0 ? reach[4 * t + 2] : c0;
-                    c1 = reach[4 * t + 3] > c1 ? reach[4 * t + 3] : c1;
-                }
                 mask_cells(c, n, &soa, kind, best, i * p->W + c0, c1 - c0 + 1, &unused);
             }
             stream_rows(c, n, kind, r0, r1, sums);

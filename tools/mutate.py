@@ -116,7 +116,8 @@ TARGETS = [
             # (not by_spans: it only picks between two ways of deciding a band,
             # whole rows or each row's reached columns, whose decisions and
             # sums are the same; a fault there changes the speed)
-            '*sparse*', '*stream*', 'clamp_cell', 'gather_truths', 'mask_cells', 'mask_rows',
+            '*sparse*', '*stream*', 'clamp_cell', 'reach_axis', 'gather_truths',
+            'row_columns', 'cells_run', 'mask_cells', 'mask_rows',
         ],
         'tests': DRIVER_TESTS,
         'skip_lines': MEMORY_LINES,
@@ -185,10 +186,10 @@ EQUIVALENT = {
                                  'too (the bound needs only a few 2^-53 above 1/2)',
     'drv:clamp_cell:rel:2575c9': '!(v > 0) -> !(v >= 0): at v = 0 both return cell 0',
     'drv:clamp_cell:rel:2a48d8': 'v >= hi -> v > hi: at v = hi both return hi',
-    'drv:sparse_phase1:const:1e0f89': 'a truth reaching a quarter cell more to the left: a '
-                                      'superset of the cells, decided the same (more work)',
-    'drv:sparse_phase1:arith:4159fb': 'x1 + eps -> x1 - eps drops only a cell touching the box on '
-                                      'its border; a centre there is on the edge, IoU <= 1/2',
+    'drv:reach_axis:const:ed5a29': 'a truth reaching a quarter cell further back: a '
+                                   'superset of the cells, decided the same (more work)',
+    'drv:reach_axis:arith:48d188': 'x1 + eps -> x1 - eps drops only a cell touching the box on '
+                                   'its border; a centre there is on the edge, IoU <= 1/2',
     'drv:sparse_phase1:const:18b4f6': 'bands end a row early: the last row becomes a band of '
                                       'its own, with its own truths; same decisions and sums',
     'drv:sparse_phase1:drop:073c33': 'the every-row shortcut never taken: the gather then copies '
