@@ -108,6 +108,53 @@ static inline float hmax8(__m256 v)
     return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
 }
 
+/* All-ones lanes where v is NaN or infinite (exponent bits all set). */
+static inline __m256i nonfinite8(__m256 v)
+{
+    const __m256i expmask = _mm256_set1_epi32(0x7f800000);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(v), expmask), expmask);
+}
+
+/* The per-vector parts the mask and stream kernels share: c^ = s(tc) added
+ * to c_all and c^ * c^(1 - c^) stored for the grad kernel; the noobj sums;
+ * darknet's warm-up term (tw^2, th^2 in double: a float square overflows
+ * past 1.8e19). */
+static inline __m256 objectness8(__m256 tc, __m256 vmask, float *cslope, __m256i valid, int full,
+                                 __m256d *acc_c_all)
+{
+    __m256 slope;
+    const __m256 c = sigmoid8(tc, &slope);
+    *acc_c_all = add_ps_to_pd(*acc_c_all, _mm256_and_ps(c, vmask));
+    if (cslope)
+        store8(cslope, 1, _mm256_mul_ps(c, slope), valid, full);
+    return c;
+}
+
+static inline void add_noobj8(__m256 c, __m256 noobj, __m256d *acc_c, __m256d *acc_c2)
+{
+    const __m256 cn = _mm256_and_ps(c, noobj);
+    *acc_c = add_ps_to_pd(*acc_c, cn);
+    *acc_c2 = add_ps_to_pd(*acc_c2, _mm256_mul_ps(cn, cn));
+}
+
+static inline __m256d add_warm8(__m256d acc, __m256 sx, __m256 sy, __m256 tw, __m256 th,
+                                __m256 live)
+{
+    const __m256 half = _mm256_set1_ps(0.5f);
+    const __m256 dx = _mm256_sub_ps(sx, half), dy = _mm256_sub_ps(sy, half);
+    const __m256 w = _mm256_and_ps(_mm256_fmadd_ps(dy, dy, _mm256_mul_ps(dx, dx)), live);
+    acc = add_ps_to_pd(acc, w);
+    const __m256 twl = _mm256_and_ps(tw, live), thl = _mm256_and_ps(th, live);
+    const __m256d w0 = _mm256_cvtps_pd(_mm256_castps256_ps128(twl));
+    const __m256d w1 = _mm256_cvtps_pd(_mm256_extractf128_ps(twl, 1));
+    const __m256d h0 = _mm256_cvtps_pd(_mm256_castps256_ps128(thl));
+    const __m256d h1 = _mm256_cvtps_pd(_mm256_extractf128_ps(thl, 1));
+    acc = _mm256_fmadd_pd(w0, w0, acc);
+    acc = _mm256_fmadd_pd(w1, w1, acc);
+    acc = _mm256_fmadd_pd(h0, h0, acc);
+    return _mm256_fmadd_pd(h1, h1, acc);
+}
+
 static inline __m256i kinds8(const uint8_t *k, int n)
 {
     uint64_t bytes = 0;
@@ -125,7 +172,6 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
     const __m256 thresh = _mm256_set1_ps(a->thresh), inf = _mm256_set1_ps(INFINITY);
     const __m256 dw = _mm256_set1_ps(a->doubt_w), dh = _mm256_set1_ps(a->doubt_h);
     const __m256 dc = _mm256_set1_ps(a->doubt_c);
-    const __m256i expmask = _mm256_set1_epi32(0x7f800000);
     __m256d acc_c_all = _mm256_setzero_pd(), acc_c = _mm256_setzero_pd();
     __m256d acc_c2 = _mm256_setzero_pd(), acc_warm = _mm256_setzero_pd();
     __m256i bad = _mm256_setzero_si256();
@@ -151,24 +197,13 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
         const __m256 tw = load8(t + 2 * cs, ss, valid, full);
         const __m256 th = load8(t + 3 * cs, ss, valid, full);
         const __m256 tc = load8(t + 4 * cs, ss, valid, full);
-        /* an exponent of all ones in any channel: NaN or infinity */
-        __m256i e = _mm256_and_si256(_mm256_castps_si256(tx), expmask);
-        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
-        e = _mm256_and_si256(_mm256_castps_si256(ty), expmask);
-        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
-        e = _mm256_and_si256(_mm256_castps_si256(tw), expmask);
-        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
-        e = _mm256_and_si256(_mm256_castps_si256(th), expmask);
-        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
-        e = _mm256_and_si256(_mm256_castps_si256(tc), expmask);
-        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
+        bad = _mm256_or_si256(bad, _mm256_or_si256(nonfinite8(tx), nonfinite8(ty)));
+        bad = _mm256_or_si256(bad, _mm256_or_si256(nonfinite8(tw), nonfinite8(th)));
+        bad = _mm256_or_si256(bad, nonfinite8(tc));
 
-        __m256 slope;
-        const __m256 c = sigmoid8(tc, &slope);
         const __m256 vmask = _mm256_castsi256_ps(valid);
-        acc_c_all = add_ps_to_pd(acc_c_all, _mm256_and_ps(c, vmask));
-        if (a->cslope)
-            store8(a->cslope + q, 1, _mm256_mul_ps(c, slope), valid, full);
+        const __m256 c =
+            objectness8(tc, vmask, a->cslope ? a->cslope + q : NULL, valid, full, &acc_c_all);
 
         const __m256i kd = kinds8(a->kind + q, n);
         const __m256 is_obj = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ)));
@@ -279,23 +314,9 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
             memcpy(a->best + q, tmp, (size_t)n * sizeof(float));
         }
         n_noobj += __builtin_popcount((unsigned)nm);
-        const __m256 cn = _mm256_and_ps(c, noobj);
-        acc_c = add_ps_to_pd(acc_c, cn);
-        acc_c2 = add_ps_to_pd(acc_c2, _mm256_mul_ps(cn, cn));
-        if (a->warmup) { /* tw^2, th^2 in double: a float square overflows past 1.8e19 */
-            const __m256 dx = _mm256_sub_ps(sx, half), dy = _mm256_sub_ps(sy, half);
-            const __m256 w = _mm256_and_ps(_mm256_fmadd_ps(dy, dy, _mm256_mul_ps(dx, dx)), live);
-            acc_warm = add_ps_to_pd(acc_warm, w);
-            const __m256 twl = _mm256_and_ps(tw, live), thl = _mm256_and_ps(th, live);
-            const __m256d w0 = _mm256_cvtps_pd(_mm256_castps256_ps128(twl));
-            const __m256d w1 = _mm256_cvtps_pd(_mm256_extractf128_ps(twl, 1));
-            const __m256d h0 = _mm256_cvtps_pd(_mm256_castps256_ps128(thl));
-            const __m256d h1 = _mm256_cvtps_pd(_mm256_extractf128_ps(thl, 1));
-            acc_warm = _mm256_fmadd_pd(w0, w0, acc_warm);
-            acc_warm = _mm256_fmadd_pd(w1, w1, acc_warm);
-            acc_warm = _mm256_fmadd_pd(h0, h0, acc_warm);
-            acc_warm = _mm256_fmadd_pd(h1, h1, acc_warm);
-        }
+        add_noobj8(c, noobj, &acc_c, &acc_c2);
+        if (a->warmup)
+            acc_warm = add_warm8(acc_warm, sx, sy, tw, th, live);
 
         jv = _mm256_add_epi32(jv, _mm256_set1_epi32(8));
         for (;;) {
@@ -319,8 +340,6 @@ static void stream_avx2(const rl_stream_args *a, rl_mask_sums *s)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
-    const __m256 half = _mm256_set1_ps(0.5f);
-    const __m256i expmask = _mm256_set1_epi32(0x7f800000);
     __m256d acc_c_all = _mm256_setzero_pd(), acc_c = _mm256_setzero_pd();
     __m256d acc_c2 = _mm256_setzero_pd(), acc_warm = _mm256_setzero_pd();
     __m256i bad = _mm256_setzero_si256();
@@ -333,41 +352,23 @@ static void stream_avx2(const rl_stream_args *a, rl_mask_sums *s)
         __m256 box[4];
         for (int k = 0; k < 4; k++) {
             box[k] = load8(t + k * cs, ss, valid, full);
-            const __m256i e = _mm256_and_si256(_mm256_castps_si256(box[k]), expmask);
-            bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
+            bad = _mm256_or_si256(bad, nonfinite8(box[k]));
         }
-        const __m256i e = _mm256_and_si256(_mm256_castps_si256(tc), expmask);
-        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(e, expmask));
+        bad = _mm256_or_si256(bad, nonfinite8(tc));
 
-        __m256 slope;
-        const __m256 c = sigmoid8(tc, &slope);
         const __m256 vmask = _mm256_castsi256_ps(valid);
-        acc_c_all = add_ps_to_pd(acc_c_all, _mm256_and_ps(c, vmask));
-        if (a->cslope)
-            store8(a->cslope + q, 1, _mm256_mul_ps(c, slope), valid, full);
+        const __m256 c =
+            objectness8(tc, vmask, a->cslope ? a->cslope + q : NULL, valid, full, &acc_c_all);
         const __m256i kd = kinds8(a->kind + q, n);
         const __m256 noobj = _mm256_and_ps(
             vmask, _mm256_castsi256_ps(_mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_NOOBJ))));
         n_noobj += __builtin_popcount((unsigned)_mm256_movemask_ps(noobj));
-        const __m256 cn = _mm256_and_ps(c, noobj);
-        acc_c = add_ps_to_pd(acc_c, cn);
-        acc_c2 = add_ps_to_pd(acc_c2, _mm256_mul_ps(cn, cn));
-        if (a->warmup) { /* as in mask_avx2 */
+        add_noobj8(c, noobj, &acc_c, &acc_c2);
+        if (a->warmup) {
             const __m256 live = _mm256_andnot_ps(
                 _mm256_castsi256_ps(_mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ))), vmask);
-            const __m256 dx = _mm256_sub_ps(sigmoid8(box[0], NULL), half);
-            const __m256 dy = _mm256_sub_ps(sigmoid8(box[1], NULL), half);
-            const __m256 w = _mm256_and_ps(_mm256_fmadd_ps(dy, dy, _mm256_mul_ps(dx, dx)), live);
-            acc_warm = add_ps_to_pd(acc_warm, w);
-            const __m256 twl = _mm256_and_ps(box[2], live), thl = _mm256_and_ps(box[3], live);
-            const __m256d w0 = _mm256_cvtps_pd(_mm256_castps256_ps128(twl));
-            const __m256d w1 = _mm256_cvtps_pd(_mm256_extractf128_ps(twl, 1));
-            const __m256d h0 = _mm256_cvtps_pd(_mm256_castps256_ps128(thl));
-            const __m256d h1 = _mm256_cvtps_pd(_mm256_extractf128_ps(thl, 1));
-            acc_warm = _mm256_fmadd_pd(w0, w0, acc_warm);
-            acc_warm = _mm256_fmadd_pd(w1, w1, acc_warm);
-            acc_warm = _mm256_fmadd_pd(h0, h0, acc_warm);
-            acc_warm = _mm256_fmadd_pd(h1, h1, acc_warm);
+            acc_warm = add_warm8(acc_warm, sigmoid8(box[0], NULL), sigmoid8(box[1], NULL), box[2],
+                                 box[3], live);
         }
     }
     s->n_noobj += n_noobj;

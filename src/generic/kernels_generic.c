@@ -60,6 +60,37 @@ double rl_best_iou_exact(float tx, float ty, float tw, float th, int32_t i, int3
     return best;
 }
 
+/* The per-slot parts the mask and stream kernels share. */
+static int finite5(float tx, float ty, float tw, float th, float tc)
+{
+    return finite_bits(tx) && finite_bits(ty) && finite_bits(tw) && finite_bits(th) &&
+           finite_bits(tc);
+}
+
+/* c^ = s(tc), added to c_all; c^ * c^(1 - c^) stored for the grad kernel. */
+static float objectness(float tc, float *cslope, rl_mask_sums *s)
+{
+    const float c = sigf(tc);
+    s->c_all += c;
+    if (cslope)
+        *cslope = c * (c * sigf(-tc));
+    return c;
+}
+
+static void add_noobj(rl_mask_sums *s, float c)
+{
+    s->n_noobj++;
+    s->c_noobj += c;
+    s->c2_noobj += (double)c * c;
+}
+
+/* darknet's warm-up term; tw^2 in double: a float square overflows past 1.8e19 */
+static double warm_term(float sx, float sy, float tw, float th)
+{
+    return (double)((sx - 0.5f) * (sx - 0.5f) + (sy - 0.5f) * (sy - 0.5f)) + (double)tw * tw +
+           (double)th * th;
+}
+
 static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
 {
     const rl_run *r = &a->run;
@@ -68,15 +99,11 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
         const float *t = r->t + q * r->slot_stride;
         const int32_t i = (r->q0 + q) / r->W, j = (r->q0 + q) % r->W;
         const float tx = t[0], ty = t[cs], tw = t[2 * cs], th = t[3 * cs], tc = t[4 * cs];
-        if (!(finite_bits(tx) && finite_bits(ty) && finite_bits(tw) && finite_bits(th) &&
-              finite_bits(tc))) {
+        if (!finite5(tx, ty, tw, th, tc)) {
             s->nonfinite = 1;
             continue;
         }
-        const float c = sigf(tc);
-        s->c_all += c;
-        if (a->cslope)
-            a->cslope[q] = c * (c * sigf(-tc));
+        const float c = objectness(tc, a->cslope ? &a->cslope[q] : NULL, s);
         if (a->kind[q] == RL_KIND_OBJ) {
             if (a->best)
                 a->best[q] = -1.0f;
@@ -102,14 +129,10 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
         if (a->best)
             a->best[q] = best;
         a->kind[q] = noobj ? RL_KIND_NOOBJ : RL_KIND_IGNORED;
-        if (noobj) {
-            s->n_noobj++;
-            s->c_noobj += c;
-            s->c2_noobj += (double)c * c;
-        }
-        if (a->warmup) /* tw^2 in double: a float square overflows past 1.8e19 */
-            s->warm += (double)((sx - 0.5f) * (sx - 0.5f) + (sy - 0.5f) * (sy - 0.5f)) +
-                       (double)tw * tw + (double)th * th;
+        if (noobj)
+            add_noobj(s, c);
+        if (a->warmup)
+            s->warm += warm_term(sx, sy, tw, th);
     }
 }
 
@@ -128,27 +151,17 @@ static void stream_generic(const rl_stream_args *a, rl_mask_sums *s)
     for (int32_t q = 0; q < r->count; q++) {
         const float *t = r->t + q * r->slot_stride;
         const float tx = t[0], ty = t[cs], tw = t[2 * cs], th = t[3 * cs], tc = t[4 * cs];
-        if (!(finite_bits(tx) && finite_bits(ty) && finite_bits(tw) && finite_bits(th) &&
-              finite_bits(tc))) {
+        if (!finite5(tx, ty, tw, th, tc)) {
             s->nonfinite = 1;
             continue;
         }
-        const float c = sigf(tc);
-        s->c_all += c;
-        if (a->cslope)
-            a->cslope[q] = c * (c * sigf(-tc));
+        const float c = objectness(tc, a->cslope ? &a->cslope[q] : NULL, s);
         if (a->kind[q] == RL_KIND_OBJ)
             continue;
-        if (a->kind[q] == RL_KIND_NOOBJ) {
-            s->n_noobj++;
-            s->c_noobj += c;
-            s->c2_noobj += (double)c * c;
-        }
-        if (a->warmup) { /* as in mask_generic */
-            const float sx = sigf(tx), sy = sigf(ty);
-            s->warm += (double)((sx - 0.5f) * (sx - 0.5f) + (sy - 0.5f) * (sy - 0.5f)) +
-                       (double)tw * tw + (double)th * th;
-        }
+        if (a->kind[q] == RL_KIND_NOOBJ)
+            add_noobj(s, c);
+        if (a->warmup)
+            s->warm += warm_term(sigf(tx), sigf(ty), tw, th);
     }
 }
 

@@ -173,6 +173,43 @@ HWY_INLINE hn::Vec<DU> NonFinite(DU du, V v)
     return hn::VecFromMask(du, hn::Eq(hn::And(hn::BitCast(du, v), e), e));
 }
 
+// The per-vector parts MaskKernel and StreamKernel share.
+HWY_INLINE hn::Vec<DU> NonFinite5(DU du, V tx, V ty, V tw, V th, V tc)
+{
+    return hn::Or(hn::Or(hn::Or(NonFinite(du, tx), NonFinite(du, ty)),
+                         hn::Or(NonFinite(du, tw), NonFinite(du, th))),
+                  NonFinite(du, tc));
+}
+
+// c^ = s(tc) added to c_all, and c^ * c^(1 - c^) stored for the grad kernel.
+HWY_INLINE V Objectness(D d, V tc, M valid, float* cslope, size_t n, size_t N, bool gather,
+                        VI idx, VD& c_all0, VD& c_all1)
+{
+    V csp, csn;
+    const V c = SigmoidParts(d, tc, csp, csn);
+    AddD(c_all0, c_all1, hn::IfThenElseZero(valid, c));
+    if (cslope)
+        StoreRun(d, hn::Mul(c, hn::Mul(csp, csn)), valid, cslope, 1, n, N, 0, gather, idx);
+    return c;
+}
+
+HWY_INLINE void AddNoobj(V c, M noobj, VD& c0, VD& c1, VD& c20, VD& c21)
+{
+    const V cn = hn::IfThenElseZero(noobj, c);
+    AddD(c0, c1, cn);
+    AddD(c20, c21, hn::Mul(cn, cn));
+}
+
+// darknet's warm-up term over the `live` lanes
+HWY_INLINE void AddWarm(D d, V sx, V sy, V tw, V th, M live, VD& w0, VD& w1)
+{
+    const V half = hn::Set(d, 0.5f);
+    const V dx = hn::Sub(sx, half), dy = hn::Sub(sy, half);
+    AddD(w0, w1, hn::IfThenElseZero(live, hn::MulAdd(dy, dy, hn::Mul(dx, dx))));
+    AddSqD(w0, w1, hn::IfThenElseZero(live, tw));
+    AddSqD(w0, w1, hn::IfThenElseZero(live, th));
+}
+
 static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
 {
     const D d;
@@ -214,17 +251,11 @@ static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
         const V tw = LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f);
         const V th = LoadRun(d, t + 3 * cs, ss, n, N, gather, idx, 0.0f);
         const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
-        bad = hn::Or(bad, hn::Or(hn::Or(NonFinite(du, tx), NonFinite(du, ty)),
-                                 hn::Or(hn::Or(NonFinite(du, tw), NonFinite(du, th)),
-                                        NonFinite(du, tc))));
+        bad = hn::Or(bad, NonFinite5(du, tx, ty, tw, th, tc));
 
         const M valid = hn::FirstN(d, n);
-        V csp, csn;
-        const V c = SigmoidParts(d, tc, csp, csn);
-        AddD(c_all0, c_all1, hn::IfThenElseZero(valid, c));
-        if (a->cslope)
-            StoreRun(d, hn::Mul(c, hn::Mul(csp, csn)), valid, a->cslope + q, 1, n, N, 0, gather,
-                     idx);
+        const V c = Objectness(d, tc, valid, a->cslope ? a->cslope + q : nullptr, n, N, gather,
+                               idx, c_all0, c_all1);
 
         const M is_obj =
             hn::RebindMask(d, hn::Eq(LoadKinds(a->kind + q, n, N), hn::Set(du, RL_KIND_OBJ)));
@@ -297,15 +328,9 @@ static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
             memcpy(a->best + q, vb, n * sizeof(float));
         }
         n_noobj += (int64_t)hn::CountTrue(d, noobj);
-        const V cn = hn::IfThenElseZero(noobj, c);
-        AddD(c0, c1, cn);
-        AddD(c20, c21, hn::Mul(cn, cn));
-        if (a->warmup) {
-            const V dx = hn::Sub(sx, half), dy = hn::Sub(sy, half);
-            AddD(w0, w1, hn::IfThenElseZero(live, hn::MulAdd(dy, dy, hn::Mul(dx, dx))));
-            AddSqD(w0, w1, hn::IfThenElseZero(live, tw));
-            AddSqD(w0, w1, hn::IfThenElseZero(live, th));
-        }
+        AddNoobj(c, noobj, c0, c1, c20, c21);
+        if (a->warmup)
+            AddWarm(d, sx, sy, tw, th, live, w0, w1);
     }
     s->n_noobj += n_noobj;
     s->c_all += SumD(c_all0, c_all1);
@@ -326,7 +351,6 @@ static void StreamKernel(const rl_stream_args* a, rl_mask_sums* s)
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
     const bool gather = ss <= (int64_t)(std::numeric_limits<int32_t>::max() / (int64_t)N);
     const VI idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, gather ? (int32_t)ss : 0));
-    const V half = hn::Set(d, 0.5f);
     VD c_all0 = hn::Zero(DD()), c_all1 = c_all0, c0 = c_all0, c1 = c_all0;
     VD c20 = c_all0, c21 = c_all0, w0 = c_all0, w1 = c_all0;
     hn::Vec<DU> bad = hn::Zero(du);
@@ -339,29 +363,18 @@ static void StreamKernel(const rl_stream_args* a, rl_mask_sums* s)
         const V tw = LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f);
         const V th = LoadRun(d, t + 3 * cs, ss, n, N, gather, idx, 0.0f);
         const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
-        bad = hn::Or(bad, hn::Or(hn::Or(NonFinite(du, tx), NonFinite(du, ty)),
-                                 hn::Or(hn::Or(NonFinite(du, tw), NonFinite(du, th)),
-                                        NonFinite(du, tc))));
+        bad = hn::Or(bad, NonFinite5(du, tx, ty, tw, th, tc));
         const M valid = hn::FirstN(d, n);
-        V csp, csn;
-        const V c = SigmoidParts(d, tc, csp, csn);
-        AddD(c_all0, c_all1, hn::IfThenElseZero(valid, c));
-        if (a->cslope)
-            StoreRun(d, hn::Mul(c, hn::Mul(csp, csn)), valid, a->cslope + q, 1, n, N, 0, gather,
-                     idx);
+        const V c = Objectness(d, tc, valid, a->cslope ? a->cslope + q : nullptr, n, N, gather,
+                               idx, c_all0, c_all1);
         const hn::Vec<DU> kd = LoadKinds(a->kind + q, n, N);
         const M noobj = hn::And(valid, hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_NOOBJ))));
         n_noobj += (int64_t)hn::CountTrue(d, noobj);
-        const V cn = hn::IfThenElseZero(noobj, c);
-        AddD(c0, c1, cn);
-        AddD(c20, c21, hn::Mul(cn, cn));
-        if (a->warmup) { // as in MaskKernel
+        AddNoobj(c, noobj, c0, c1, c20, c21);
+        if (a->warmup) {
             const M live =
                 hn::AndNot(hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_OBJ))), valid);
-            const V dx = hn::Sub(Sigmoid(d, tx), half), dy = hn::Sub(Sigmoid(d, ty), half);
-            AddD(w0, w1, hn::IfThenElseZero(live, hn::MulAdd(dy, dy, hn::Mul(dx, dx))));
-            AddSqD(w0, w1, hn::IfThenElseZero(live, tw));
-            AddSqD(w0, w1, hn::IfThenElseZero(live, th));
+            AddWarm(d, Sigmoid(d, tx), Sigmoid(d, ty), tw, th, live, w0, w1);
         }
     }
     s->n_noobj += n_noobj;

@@ -77,6 +77,54 @@ static inline float32x4_t and_f32(float32x4_t v, uint32x4_t m)
     return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(v), m));
 }
 
+/* The per-vector parts the mask and stream kernels share.  The five box
+ * channels' non-finite lanes: an exponent of all ones (NaN or infinity). */
+static inline uint32x4_t nonfinite5(const float32x4_t ch[5])
+{
+    const uint32x4_t expmask = vdupq_n_u32(0x7f800000u);
+    uint32x4_t bad = vdupq_n_u32(0);
+    for (int k = 0; k < 5; k++)
+        bad = vorrq_u32(bad, vceqq_u32(vandq_u32(vreinterpretq_u32_f32(ch[k]), expmask), expmask));
+    return bad;
+}
+
+/* c^ = s(tc) added to c_all, and c^ * c^(1 - c^) stored for the grad kernel. */
+static inline float32x4_t objectness4(float32x4_t tc, uint32x4_t valid, int n, float *cslope,
+                                      float64x2_t *acc_c_all)
+{
+    float32x4_t slope;
+    const float32x4_t c = sigmoid4(tc, &slope);
+    *acc_c_all = add_ps_to_pd(*acc_c_all, and_f32(c, valid));
+    if (cslope)
+        store4(cslope, 1, vmulq_f32(c, slope), valid, n);
+    return c;
+}
+
+static inline void add_noobj4(float32x4_t c, uint32x4_t noobj, float64x2_t *acc_c,
+                              float64x2_t *acc_c2)
+{
+    const float32x4_t cn = and_f32(c, noobj);
+    *acc_c = add_ps_to_pd(*acc_c, cn);
+    *acc_c2 = add_ps_to_pd(*acc_c2, vmulq_f32(cn, cn));
+}
+
+/* darknet's warm-up term; tw^2, th^2 in double: a float square overflows
+ * past 1.8e19 */
+static inline float64x2_t add_warm4(float64x2_t acc, float32x4_t sx, float32x4_t sy,
+                                    float32x4_t tw, float32x4_t th, uint32x4_t live)
+{
+    const float32x4_t half = vdupq_n_f32(0.5f);
+    const float32x4_t dx = vsubq_f32(sx, half), dy = vsubq_f32(sy, half);
+    acc = add_ps_to_pd(acc, and_f32(vfmaq_f32(vmulq_f32(dx, dx), dy, dy), live));
+    const float32x4_t twl = and_f32(tw, live), thl = and_f32(th, live);
+    const float64x2_t w0 = vcvt_f64_f32(vget_low_f32(twl)), w1 = vcvt_high_f64_f32(twl);
+    const float64x2_t h0 = vcvt_f64_f32(vget_low_f32(thl)), h1 = vcvt_high_f64_f32(thl);
+    acc = vfmaq_f64(acc, w0, w0);
+    acc = vfmaq_f64(acc, w1, w1);
+    acc = vfmaq_f64(acc, h0, h0);
+    return vfmaq_f64(acc, h1, h1);
+}
+
 static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
 {
     const rl_run *r = &a->run;
@@ -87,7 +135,6 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
     const float32x4_t thresh = vdupq_n_f32(a->thresh), inf = vdupq_n_f32(INFINITY);
     const float32x4_t dw = vdupq_n_f32(a->doubt_w), dh = vdupq_n_f32(a->doubt_h);
     const float32x4_t dc = vdupq_n_f32(a->doubt_c);
-    const uint32x4_t expmask = vdupq_n_u32(0x7f800000u);
     float64x2_t acc_c_all = vdupq_n_f64(0), acc_c = vdupq_n_f64(0);
     float64x2_t acc_c2 = vdupq_n_f64(0), acc_warm = vdupq_n_f64(0);
     uint32x4_t bad = vdupq_n_u32(0);
@@ -113,15 +160,10 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
         const float32x4_t tw = load4(t + 2 * cs, ss, n), th = load4(t + 3 * cs, ss, n);
         const float32x4_t tc = load4(t + 4 * cs, ss, n);
         const float32x4_t ch[5] = {tx, ty, tw, th, tc};
-        for (int k = 0; k < 5; k++)
-            bad = vorrq_u32(bad, vceqq_u32(vandq_u32(vreinterpretq_u32_f32(ch[k]), expmask),
-                                           expmask));
+        bad = vorrq_u32(bad, nonfinite5(ch));
 
-        float32x4_t slope;
-        const float32x4_t c = sigmoid4(tc, &slope);
-        acc_c_all = add_ps_to_pd(acc_c_all, and_f32(c, valid));
-        if (a->cslope)
-            store4(a->cslope + q, 1, vmulq_f32(c, slope), valid, n);
+        const float32x4_t c =
+            objectness4(tc, valid, n, a->cslope ? a->cslope + q : NULL, &acc_c_all);
 
         const uint32x4_t is_obj = vceqq_u32(kinds4(a->kind + q, n), vdupq_n_u32(RL_KIND_OBJ));
         const uint32x4_t live = vbicq_u32(valid, is_obj);
@@ -197,20 +239,9 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
             vst1q_f32(tmp, vbslq_f32(is_obj, vdupq_n_f32(-1.0f), best));
             memcpy(a->best + q, tmp, (size_t)n * sizeof(float));
         }
-        const float32x4_t cn = and_f32(c, noobj);
-        acc_c = add_ps_to_pd(acc_c, cn);
-        acc_c2 = add_ps_to_pd(acc_c2, vmulq_f32(cn, cn));
-        if (a->warmup) { /* tw^2, th^2 in double: a float square overflows past 1.8e19 */
-            const float32x4_t dx = vsubq_f32(sx, half), dy = vsubq_f32(sy, half);
-            acc_warm = add_ps_to_pd(acc_warm, and_f32(vfmaq_f32(vmulq_f32(dx, dx), dy, dy), live));
-            const float32x4_t twl = and_f32(tw, live), thl = and_f32(th, live);
-            const float64x2_t w0 = vcvt_f64_f32(vget_low_f32(twl)), w1 = vcvt_high_f64_f32(twl);
-            const float64x2_t h0 = vcvt_f64_f32(vget_low_f32(thl)), h1 = vcvt_high_f64_f32(thl);
-            acc_warm = vfmaq_f64(acc_warm, w0, w0);
-            acc_warm = vfmaq_f64(acc_warm, w1, w1);
-            acc_warm = vfmaq_f64(acc_warm, h0, h0);
-            acc_warm = vfmaq_f64(acc_warm, h1, h1);
-        }
+        add_noobj4(c, noobj, &acc_c, &acc_c2);
+        if (a->warmup)
+            acc_warm = add_warm4(acc_warm, sx, sy, tw, th, live);
 
         jv = vaddq_s32(jv, vdupq_n_s32(4));
         for (;;) {
@@ -234,8 +265,6 @@ static void stream_neon(const rl_stream_args *a, rl_mask_sums *s)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
-    const float32x4_t half = vdupq_n_f32(0.5f);
-    const uint32x4_t expmask = vdupq_n_u32(0x7f800000u);
     float64x2_t acc_c_all = vdupq_n_f64(0), acc_c = vdupq_n_f64(0);
     float64x2_t acc_c2 = vdupq_n_f64(0), acc_warm = vdupq_n_f64(0);
     uint32x4_t bad = vdupq_n_u32(0);
@@ -248,32 +277,16 @@ static void stream_neon(const rl_stream_args *a, rl_mask_sums *s)
         const float32x4_t tw = load4(t + 2 * cs, ss, n), th = load4(t + 3 * cs, ss, n);
         const float32x4_t tc = load4(t + 4 * cs, ss, n);
         const float32x4_t ch[5] = {tx, ty, tw, th, tc};
-        for (int k = 0; k < 5; k++)
-            bad = vorrq_u32(bad, vceqq_u32(vandq_u32(vreinterpretq_u32_f32(ch[k]), expmask),
-                                           expmask));
-        float32x4_t slope;
-        const float32x4_t c = sigmoid4(tc, &slope);
-        acc_c_all = add_ps_to_pd(acc_c_all, and_f32(c, valid));
-        if (a->cslope)
-            store4(a->cslope + q, 1, vmulq_f32(c, slope), valid, n);
+        bad = vorrq_u32(bad, nonfinite5(ch));
+        const float32x4_t c =
+            objectness4(tc, valid, n, a->cslope ? a->cslope + q : NULL, &acc_c_all);
         const uint32x4_t kd = kinds4(a->kind + q, n);
         const uint32x4_t noobj = vandq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_NOOBJ)));
         n_noobj += (int64_t)vaddvq_u32(vshrq_n_u32(noobj, 31));
-        const float32x4_t cn = and_f32(c, noobj);
-        acc_c = add_ps_to_pd(acc_c, cn);
-        acc_c2 = add_ps_to_pd(acc_c2, vmulq_f32(cn, cn));
-        if (a->warmup) { /* as in mask_neon */
+        add_noobj4(c, noobj, &acc_c, &acc_c2);
+        if (a->warmup) {
             const uint32x4_t live = vbicq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_OBJ)));
-            const float32x4_t dx = vsubq_f32(sigmoid4(tx, NULL), half);
-            const float32x4_t dy = vsubq_f32(sigmoid4(ty, NULL), half);
-            acc_warm = add_ps_to_pd(acc_warm, and_f32(vfmaq_f32(vmulq_f32(dx, dx), dy, dy), live));
-            const float32x4_t twl = and_f32(tw, live), thl = and_f32(th, live);
-            const float64x2_t w0 = vcvt_f64_f32(vget_low_f32(twl)), w1 = vcvt_high_f64_f32(twl);
-            const float64x2_t h0 = vcvt_f64_f32(vget_low_f32(thl)), h1 = vcvt_high_f64_f32(thl);
-            acc_warm = vfmaq_f64(acc_warm, w0, w0);
-            acc_warm = vfmaq_f64(acc_warm, w1, w1);
-            acc_warm = vfmaq_f64(acc_warm, h0, h0);
-            acc_warm = vfmaq_f64(acc_warm, h1, h1);
+            acc_warm = add_warm4(acc_warm, sigmoid4(tx, NULL), sigmoid4(ty, NULL), tw, th, live);
         }
     }
     s->n_noobj += n_noobj;
