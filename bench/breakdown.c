@@ -44,8 +44,8 @@ static rl_run run_of(const bd *d, int64_t n, int32_t b)
 {
     const bench_row *row = d->b->row;
     const int64_t off = (n * row->B + b) * d->K * d->HW;
-    rl_run r = {d->b->in->pred + off, d->b->grad + off, 1, d->HW, (int32_t)d->HW, row->W, 0,
-                row->anchors[2 * b], row->anchors[2 * b + 1]};
+    rl_run r = {d->b->in->pred + off, d->b->grad + off, RL_DTYPE_F32, RL_DTYPE_F32, 1, d->HW,
+                (int32_t)d->HW, row->W, 0, row->anchors[2 * b], row->anchors[2 * b + 1]};
     return r;
 }
 

@@ -507,7 +507,7 @@ void loss_case_print(FILE *f, const loss_case *c)
                 for (int32_t b = 0; b < g->B; b++) {
                     fprintf(f, "    cell (%lld, %lld) anchor %d:", (long long)i, (long long)j, (int)b);
                     for (int32_t k = 0; k < 5 + g->C; k++)
-                        fprintf(f, " %.9g", (double)c->batch.pred[spec_offset(g, n, i, j, b, k)]);
+                        fprintf(f, " %.9g", (double)((const float *)c->batch.pred)[spec_offset(g, n, i, j, b, k)]);
                     fputc('\n', f);
                 }
             }

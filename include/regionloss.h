@@ -92,6 +92,15 @@ typedef enum rl_grad_mode {
     RL_GRAD_ACCUMULATE = 1  /* gradient added in; only entries the loss changes are touched */
 } rl_grad_mode;
 
+/* Element type of the predictions and of the gradient (rl_config's
+ * pred_dtype and grad_dtype).  Half-precision values are read exactly (every
+ * one is a float) and the gradient is rounded to nearest even on store. */
+typedef enum rl_dtype {
+    RL_DTYPE_F32 = 0,  /* IEEE binary32, float (the default) */
+    RL_DTYPE_BF16 = 1, /* bfloat16: a float's upper 16 bits (uint16_t storage) */
+    RL_DTYPE_F16 = 2   /* IEEE binary16 (uint16_t storage, _Float16, __fp16) */
+} rl_dtype;
+
 typedef enum rl_mode {
     RL_MODE_SPEC = 0,   /* SPEC.md section 5: the article's loss (default) */
     RL_MODE_DARKNET = 1 /* SPEC.md section 7: darknet's region layer */
@@ -115,6 +124,12 @@ typedef struct rl_config {
     /* Darknet mode only. */
     int32_t rescore;           /* 1 (default): objectness target is the IoU; 0: target 1 */
     int32_t logistic_classes;  /* 0 (default): softmax; 1: per-class sigmoid, squared error */
+    /* Element types (rl_dtype values).  pred_dtype: of batch->pred; grad_dtype:
+     * of the gradient, either RL_DTYPE_F32 or pred_dtype.  Both default to
+     * RL_DTYPE_F32.  They are int16_t and sit where the 0.1 struct had four
+     * bytes of padding, so rl_config keeps its size and every offset. */
+    int16_t pred_dtype;
+    int16_t grad_dtype;
     int64_t warmup_seen;       /* warm-up while seen < warmup_seen (default 12800) */
     double warmup_scale;       /* default 0.01 */
 } rl_config;
@@ -133,7 +148,8 @@ RL_API rl_status rl_plan_create(const rl_config *cfg, rl_plan **out_plan);
 RL_API void rl_plan_destroy(rl_plan *plan);
 /* The variant this plan runs ("reference", "generic", "avx2", "neon", ...). */
 RL_API const char *rl_plan_variant(const rl_plan *plan);
-/* Number of float entries of predictions (and gradient) for n images. */
+/* Number of entries (elements of pred_dtype) of the predictions, and of the
+ * gradient, for n images. */
 RL_API rl_status rl_plan_tensor_size(const rl_plan *plan, int32_t n_images, size_t *out_count);
 
 /* Batch-wide counts; input to sharded normalisation (see rl_batch). */
@@ -152,7 +168,9 @@ typedef struct rl_box {
 
 typedef struct rl_batch {
     int32_t n_images;
-    const float *pred;            /* rl_plan_tensor_size() floats in the plan's layout */
+    /* rl_plan_tensor_size() entries of the plan's pred_dtype (float, or
+     * uint16_t bit patterns of bfloat16 / binary16) in the plan's layout */
+    const void *pred;
     const rl_box *truths;         /* all truths, image by image; NULL allowed when there are none */
     const int64_t *truth_offsets; /* n_images + 1 entries: image k owns truths[off[k] .. off[k+1]) */
     int64_t seen;                 /* darknet mode: images seen so far, this batch included */
@@ -208,10 +226,10 @@ RL_API rl_status rl_workspace_size(const rl_plan *plan, int32_t n_images,
                                    int64_t n_truths, size_t *out_bytes);
 
 /* Loss, parts, counts and diagnostics of a batch; with grad != NULL also the
- * gradient with respect to batch->pred (same layout and size), written or
- * accumulated as the plan's grad_mode says. */
+ * gradient with respect to batch->pred (same layout and size, entries of the
+ * plan's grad_dtype), written or accumulated as the plan's grad_mode says. */
 RL_API rl_status rl_compute(const rl_plan *plan, const rl_batch *batch,
-                            rl_result *result, float *grad);
+                            rl_result *result, void *grad);
 
 /* Counts only (assignment and masks; no gradient): what a shard all-reduces
  * before calling rl_compute with batch->global_counts. */

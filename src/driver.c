@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elem.h"
 #include "pool.h"
 
 typedef struct obj_entry {
@@ -56,7 +57,10 @@ typedef struct workspace {
     float *cslope;         /* N * slots: each slot's c^ * c^(1 - c^) (phase 1 for phase 2) */
     image_sums *sums;      /* N */
     float *logits;         /* NULL, or C per entry: the responsible slots' class logits */
-    float *class_grad;     /* with logits: C per image, the softmax's gradient before scatter */
+    float *class_in;       /* half predictions without `logits`: C per image, one slot's
+                              logits widened for the softmax */
+    float *class_grad;     /* with logits or class_in: C per image, the softmax's gradient
+                              before scatter */
 } workspace;
 
 /* In NCHW a slot's class logits lie H*W floats apart, one cache line each.
@@ -76,13 +80,22 @@ static int copies_logits(const rl_params *p, int64_t N, int64_t nt)
            (nt + N) * (int64_t)p->C <= COPY_MAX_FLOATS;
 }
 
+/* The softmax kernels read and write float.  Half predictions reach them as
+ * float rows: the copies above, or else one slot's logits widened into a row
+ * of C floats per image (class_in) just before its softmax. */
+static int widens_logits(const rl_params *p, int64_t N, int64_t nt)
+{
+    return p->pred_type != RL_DTYPE_F32 && !copies_logits(p, N, nt);
+}
+
 static size_t ws_bytes(const rl_params *p, int64_t N, int64_t nt)
 {
     const int64_t slots = p->HW * p->B;
     const size_t copies = copies_logits(p, N, nt)
                               ? align_up((size_t)nt * p->C * sizeof(float)) +
                                     align_up((size_t)N * p->C * sizeof(float))
-                              : 0;
+                          : widens_logits(p, N, nt) ? 2 * align_up((size_t)N * p->C * sizeof(float))
+                                                    : 0;
     return align_up((size_t)(N * slots)) + align_up((size_t)nt * sizeof(obj_entry)) +
            align_up((size_t)N * sizeof(int64_t)) + 2 * align_up((size_t)nt * 5 * sizeof(float)) +
            align_up((size_t)nt * sizeof(rl_box)) + align_up((size_t)nt * 4 * sizeof(int32_t)) +
@@ -120,10 +133,14 @@ static void ws_carve(const rl_params *p, int64_t N, int64_t nt, void *base, work
     a += align_up((size_t)(N * (p->H + 1)) * sizeof(int32_t));
     w->sums = (image_sums *)a;
     a += align_up((size_t)N * sizeof(image_sums));
-    w->logits = w->class_grad = NULL;
+    w->logits = w->class_in = w->class_grad = NULL;
     if (copies_logits(p, N, nt)) {
         w->logits = (float *)a;
         a += align_up((size_t)nt * p->C * sizeof(float));
+        w->class_grad = (float *)a;
+    } else if (widens_logits(p, N, nt)) {
+        w->class_in = (float *)a;
+        a += align_up((size_t)N * p->C * sizeof(float));
         w->class_grad = (float *)a;
     }
 }
@@ -132,7 +149,7 @@ typedef struct call {
     const rl_params *p;
     const rl_kernels *k;
     const rl_batch *batch;
-    float *grad;
+    void *grad;   /* entries of p->grad_type */
     workspace w;
     int64_t slots;
     /* set between the phases */
@@ -205,8 +222,10 @@ static rl_run make_run(const call *c, int64_t n, int32_t b)
     const rl_params *p = c->p;
     const int64_t off = rl_index(p, n, 0, 0, b, 0);
     rl_run r;
-    r.t = c->batch->pred + off;
-    r.grad = c->grad ? c->grad + off : NULL;
+    r.t = rl_elem_at(c->batch->pred, off, p->pred_type);
+    r.grad = c->grad ? rl_elem_at_mut(c->grad, off, p->grad_type) : NULL;
+    r.t_type = p->pred_type;
+    r.g_type = p->grad_type;
     r.slot_stride = p->layout == RL_LAYOUT_NCHW ? 1 : (int64_t)p->B * p->K;
     r.ch_stride = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
     r.count = (int32_t)p->HW;
@@ -263,7 +282,7 @@ static void reach_axis(float centre, float size, int32_t cells, int32_t *r)
 static rl_run cells_run(const call *c, int64_t n, int32_t b, int32_t q0, int32_t count)
 {
     rl_run r = make_run(c, n, b);
-    r.t += q0 * r.slot_stride;
+    r.t = rl_elem_at(r.t, q0 * r.slot_stride, r.t_type);
     r.grad = NULL;
     r.q0 = q0;
     r.count = count;
@@ -476,11 +495,11 @@ static void phase1_image(void *arg, int64_t n)
     const int64_t cs = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
     uint32_t bad = 0;
     for (int64_t q = 0; q < c->w.n_entries[n]; q++) {
-        const float *x = c->batch->pred + rl_index(p, n, en[q].i, en[q].j, en[q].b, 5);
+        const int64_t x0 = rl_index(p, n, en[q].i, en[q].j, en[q].b, 5);
         float *copy = c->w.logits ? c->w.logits + (lo + q) * p->C : NULL;
         for (int32_t cc = 0; cc < p->C; cc++) {
-            uint32_t bits;
-            memcpy(&bits, &x[cc * cs], sizeof bits);
+            const float v = rl_load(c->batch->pred, x0 + cc * cs, p->pred_type); /* exact */
+            const uint32_t bits = rl_f32_bits(v);
             bad |= (bits & 0x7f800000u) == 0x7f800000u; /* NaN or infinity */
             if (copy)
                 memcpy(&copy[cc], &bits, sizeof bits);
@@ -511,12 +530,24 @@ static double iou_d(double px, double py, double pw, double ph, const rl_box *t,
  * finite inputs never give NaN (SPEC section 8). */
 static double mul0(double k, double v) { return k == 0.0 ? 0.0 : k * v; }
 
-static void put(float *g, int64_t idx, double v, int accumulate)
+/* Gradient entry idx of a responsible slot: v rounded once to the type
+ * (nearest even), as the reference stores it.  Accumulating, a float
+ * gradient adds v's float into it (as the kernels do); a half one rounds the
+ * double sum once. */
+static void put(void *g, int type, int64_t idx, double v, int accumulate)
 {
-    if (accumulate)
-        g[idx] += (float)v;
-    else
-        g[idx] = (float)v;
+    if (type == RL_DTYPE_F32) {
+        float *f = g;
+        f[idx] = accumulate ? f[idx] + (float)v : (float)v;
+    } else {
+        rl_store_f64(g, idx, type, accumulate ? (double)rl_load(g, idx, type) + v : v);
+    }
+}
+
+/* Entry idx of the predictions, exactly, as a double. */
+static double pred_at(const call *c, int64_t idx)
+{
+    return rl_load(c->batch->pred, idx, c->p->pred_type);
 }
 
 /* Logistic classes (darknet softmax=0): rare, so plain double code. */
@@ -527,11 +558,11 @@ static void logistic_classes(const call *c, int64_t n, const obj_entry *e, int32
     *loss = 0;
     for (int32_t cc = 0; cc < p->C; cc++) {
         const int64_t idx = rl_index(p, n, e->i, e->j, e->b, 5 + cc);
-        const double t = c->batch->pred[idx], s = sigmoid(t), y = cc == cls ? 1.0 : 0.0;
+        const double t = pred_at(c, idx), s = sigmoid(t), y = cc == cls ? 1.0 : 0.0;
         *loss += 0.5 * (s - y) * (s - y);
         *cost += p->lambda_class * p->lambda_class * (y - s) * (y - s);
         if (c->grad)
-            put(c->grad, idx, mul0(c->kp, (s - y) * slope(t)), accumulate);
+            put(c->grad, p->grad_type, idx, mul0(c->kp, (s - y) * slope(t)), accumulate);
         if (cc == cls)
             *p_true = s;
     }
@@ -546,7 +577,8 @@ static void phase2_image(void *arg, int64_t n)
     const int64_t lo = c->batch->truth_offsets[n];
     image_sums *s = &c->w.sums[n];
     const uint8_t *kind = c->w.kind + n * c->slots;
-    const float *pred = c->batch->pred;
+    const int gt = p->grad_type;
+    const int64_t esz = rl_elem_size(gt);
 
     if (c->grad) {
         /* Overwrite mode stores each entry once: the grad kernel writes
@@ -554,8 +586,8 @@ static void phase2_image(void *arg, int64_t n)
          * here (in NCHW one block of C*H*W floats per anchor; in NHWC they
          * interleave with the rest, so the whole image is zeroed first). */
         const int nchw = p->layout == RL_LAYOUT_NCHW;
-        if (!accumulate && !nchw)
-            memset(c->grad + n * p->per_image, 0, (size_t)p->per_image * sizeof(float));
+        if (!accumulate && !nchw) /* all-zero bits are +0 in every type */
+            memset(rl_elem_at_mut(c->grad, n * p->per_image, gt), 0, (size_t)(p->per_image * esz));
         const float k_noobj = (float)(darknet ? c->kn : 2.0 * c->kn);
         const float k_warm = c->warmup ? (float)c->kw : 0.0f;
         for (int32_t b = 0; b < p->B; b++) {
@@ -563,8 +595,8 @@ static void phase2_image(void *arg, int64_t n)
                               accumulate, c->w.cslope + n * c->slots + (int64_t)b * p->HW};
             c->k->grad(&a);
             if (!accumulate && nchw)
-                memset(c->grad + rl_index(p, n, 0, 0, b, 5), 0,
-                       (size_t)(p->C * p->HW) * sizeof(float));
+                memset(rl_elem_at_mut(c->grad, rl_index(p, n, 0, 0, b, 5), gt), 0,
+                       (size_t)(p->C * p->HW * esz));
         }
     }
 
@@ -574,8 +606,8 @@ static void phase2_image(void *arg, int64_t n)
         const rl_box *t = &c->batch->truths[lo + e->truth];
         const int64_t i0 = rl_index(p, n, e->i, e->j, e->b, 0);
         const int64_t cs = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
-        const double tx = pred[i0], ty = pred[i0 + cs], tw = pred[i0 + 2 * cs],
-                     th = pred[i0 + 3 * cs], tc = pred[i0 + 4 * cs];
+        const double tx = pred_at(c, i0), ty = pred_at(c, i0 + cs), tw = pred_at(c, i0 + 2 * cs),
+                     th = pred_at(c, i0 + 3 * cs), tc = pred_at(c, i0 + 4 * cs);
         const double aw = p->anchors[2 * e->b], ah = p->anchors[2 * e->b + 1];
         const double sx = sigmoid(tx), sy = sigmoid(ty), cc = sigmoid(tc);
         const double px = e->j + sx, py = e->i + sy, pw = aw * exp(tw), ph = ah * exp(th);
@@ -611,7 +643,7 @@ static void phase2_image(void *arg, int64_t n)
         }
         if (c->grad)
             for (int k = 0; k < 5; k++)
-                put(c->grad, i0 + k * cs, g[k], accumulate);
+                put(c->grad, gt, i0 + k * cs, g[k], accumulate);
 
         double p_true = 0.0;
         if (darknet && p->logistic_classes) {
@@ -621,16 +653,30 @@ static void phase2_image(void *arg, int64_t n)
         } else {
             rl_softmax_out so;
             const int64_t l0 = i0 + 5 * cs;
-            if (c->w.logits) {
+            if (c->w.logits || c->w.class_in) {
+                const float *in = c->w.logits ? c->w.logits + (lo + q) * p->C
+                                              : c->w.class_in + n * p->C;
+                if (!c->w.logits)
+                    for (int32_t cc = 0; cc < p->C; cc++)
+                        c->w.class_in[n * p->C + cc] =
+                            rl_load(c->batch->pred, l0 + cc * cs, p->pred_type);
                 float *row = c->grad ? c->w.class_grad + n * p->C : NULL;
-                c->k->softmax(c->w.logits + (lo + q) * p->C, 1, p->C, t->cls, c->kp, row, 0, &so);
-                if (row)
+                c->k->softmax(in, 1, p->C, t->cls, c->kp, row, 0, &so);
+                if (row && gt == RL_DTYPE_F32) {
                     for (int32_t cc = 0; cc < p->C; cc++) {
-                        float *g = c->grad + l0 + cc * cs;
+                        float *g = (float *)c->grad + l0 + cc * cs;
                         *g = accumulate ? *g + row[cc] : row[cc];
                     }
-            } else {
-                c->k->softmax(pred + l0, cs, p->C, t->cls, c->kp, c->grad ? c->grad + l0 : NULL,
+                } else if (row) { /* the float sum, then one rounding (as the kernels) */
+                    for (int32_t cc = 0; cc < p->C; cc++) {
+                        const int64_t x = l0 + cc * cs;
+                        rl_store_f32(c->grad, x, gt,
+                                     accumulate ? rl_load(c->grad, x, gt) + row[cc] : row[cc]);
+                    }
+                }
+            } else { /* float predictions and gradient */
+                float *g = c->grad ? (float *)c->grad + l0 : NULL;
+                c->k->softmax((const float *)c->batch->pred + l0, cs, p->C, t->cls, c->kp, g,
                               accumulate, &so);
             }
             e->max = so.max;
@@ -659,15 +705,15 @@ static void phase2_image(void *arg, int64_t n)
         assign(p, t, &i, &j, &b);
         const int64_t i0 = rl_index(p, n, i, j, b, 0);
         const int64_t cs = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
-        const double px = j + sigmoid(pred[i0]), py = i + sigmoid(pred[i0 + cs]);
-        const double pw = p->anchors[2 * b] * exp((double)pred[i0 + 2 * cs]);
-        const double ph = p->anchors[2 * b + 1] * exp((double)pred[i0 + 3 * cs]);
+        const double px = j + sigmoid(pred_at(c, i0)), py = i + sigmoid(pred_at(c, i0 + cs));
+        const double pw = p->anchors[2 * b] * exp(pred_at(c, i0 + 2 * cs));
+        const double ph = p->anchors[2 * b + 1] * exp(pred_at(c, i0 + 3 * cs));
         const double iou = iou_d(px, py, pw, ph, t, p);
         s->dn_iou += iou;
         s->dn_r50 += iou > 0.5;
         s->dn_r75 += iou > 0.75;
-        s->dn_obj += sigmoid(pred[i0 + 4 * cs]);
-        const double tcl = pred[i0 + (5 + t->cls) * cs];
+        s->dn_obj += sigmoid(pred_at(c, i0 + 4 * cs));
+        const double tcl = pred_at(c, i0 + (5 + t->cls) * cs);
         if (p->logistic_classes) {
             s->dn_cls += sigmoid(tcl);
         } else {
@@ -684,7 +730,7 @@ static void phase2_image(void *arg, int64_t n)
 static double weight(double lambda, double divisor) { return divisor > 0 ? lambda / divisor : 0.0; }
 
 rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch *batch,
-                        rl_result *res, rl_counts *counts_only, float *grad,
+                        rl_result *res, rl_counts *counts_only, void *grad,
                         const rl_driver_probe *probe)
 {
     const rl_params *p = &plan->p;
@@ -709,7 +755,7 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
     }
     ws_carve(p, N, nt, mem, &c.w);
     if (counts_only) /* no softmax will read the copies, no grad kernel the slopes */
-        c.w.logits = c.w.class_grad = NULL;
+        c.w.logits = c.w.class_in = c.w.class_grad = NULL;
     if (counts_only || !grad)
         c.w.cslope = NULL;
 

@@ -17,7 +17,7 @@ typedef struct rl_driver_probe {
 
 RL_HIDDEN rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k,
                                   const rl_batch *batch, rl_result *res,
-                                  rl_counts *counts_only, float *grad,
+                                  rl_counts *counts_only, void *grad,
                                   const rl_driver_probe *probe);
 
 RL_HIDDEN size_t rl_driver_workspace(const rl_params *p, int64_t n_images, int64_t n_truths);

@@ -27,6 +27,7 @@ typedef struct rl_params {
     double thresh;
     rl_norm norm;
     rl_grad_mode grad_mode;
+    int32_t pred_type, grad_type; /* rl_dtype: of batch->pred, of the gradient */
     int32_t rescore, logistic_classes;
     int64_t warmup_seen;
     double warmup_scale;

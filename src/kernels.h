@@ -28,10 +28,16 @@ typedef struct rl_truth_soa {
  * is t[q*slot_stride + k*ch_stride] (NCHW: slot_stride 1, ch_stride H*W;
  * NHWC: slot_stride B*(5+C), ch_stride 1), in both layouts a uniform stride.
  * t, grad and every per-cell array of the kernels' arguments point at the
- * run's first cell.  The gradient buffer, when present, has t's offsets. */
+ * run's first cell.  The gradient buffer, when present, has t's offsets.
+ * t and grad hold float, bfloat16 or binary16 entries (t_type, g_type; g_type
+ * is float or t_type): kernels widen what they load to float in registers
+ * (exact) and narrow what they store to g_type rounding to nearest even, a
+ * NaN staying a NaN (src/elem.h is the scalar definition).  Everything
+ * between is float as for float tensors; cslope and the softmax stay float. */
 typedef struct rl_run {
-    const float *t;
-    float *grad;
+    const void *t;     /* elements of t_type */
+    void *grad;        /* elements of g_type */
+    int32_t t_type, g_type; /* rl_dtype values; every offset and stride counts elements */
     int64_t slot_stride, ch_stride;
     int32_t count; /* cells in the run */
     int32_t W;     /* row length: cell q0 + q is (i, j) = ((q0+q) / W, (q0+q) % W) */

@@ -119,6 +119,15 @@ static rl_status check_config(const rl_config *cfg)
             return rl_fail(RL_ERR_BAD_ARGUMENT, "config: logistic_classes = %d is not 0 or 1",
                            (int)cfg->logistic_classes);
     }
+    if (cfg->pred_dtype != RL_DTYPE_F32 && cfg->pred_dtype != RL_DTYPE_BF16 &&
+        cfg->pred_dtype != RL_DTYPE_F16)
+        return rl_fail(RL_ERR_BAD_ENUM,
+                       "config: pred_dtype = %d is not float32 (0), bfloat16 (1) or float16 (2)",
+                       (int)cfg->pred_dtype);
+    if (cfg->grad_dtype != RL_DTYPE_F32 && cfg->grad_dtype != cfg->pred_dtype)
+        return rl_fail(RL_ERR_BAD_ENUM,
+                       "config: grad_dtype = %d is neither float32 (0) nor pred_dtype (%d)",
+                       (int)cfg->grad_dtype, (int)cfg->pred_dtype);
     if (cfg->threads < 1 || cfg->threads > RL_MAX_THREADS)
         return rl_fail(RL_ERR_THREADS, "config: threads = %d is not in [1, %d]",
                        (int)cfg->threads, RL_MAX_THREADS);
@@ -188,6 +197,8 @@ rl_status rl_plan_create(const rl_config *cfg, rl_plan **out_plan)
     p->thresh = cfg->thresh;
     p->norm = cfg->norm;
     p->grad_mode = cfg->grad_mode;
+    p->pred_type = cfg->pred_dtype;
+    p->grad_type = cfg->grad_dtype;
     p->rescore = cfg->mode == RL_MODE_DARKNET ? cfg->rescore : 1;
     p->logistic_classes = cfg->mode == RL_MODE_DARKNET ? cfg->logistic_classes : 0;
     p->warmup_seen = cfg->warmup_seen;
@@ -249,7 +260,7 @@ static rl_status check_call(const rl_plan *plan, const rl_batch *batch, const vo
     return rl_validate_batch(&plan->p, batch);
 }
 
-rl_status rl_compute(const rl_plan *plan, const rl_batch *batch, rl_result *result, float *grad)
+rl_status rl_compute(const rl_plan *plan, const rl_batch *batch, rl_result *result, void *grad)
 {
     rl_clear_error();
     rl_status st = check_call(plan, batch, result, "result");

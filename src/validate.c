@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elem.h"
 #include "internal.h"
 
 static const char *const entry_names[5] = {"tx", "ty", "tw", "th", "tc"};
@@ -130,14 +131,13 @@ static void responsible_slot(const rl_params *p, const rl_box *t, int64_t *i, in
 
 /* Branch-free so that the compiler vectorises it: an exponent of all ones
  * is an infinity or a NaN. */
-static int all_finite(const float *v, int64_t len)
+/* Whether the len entries of type `type` from element `off` are all finite
+ * (a half type's NaN or infinity widens to a float NaN or infinity). */
+static int all_finite(const void *v, int64_t off, int64_t len, int type)
 {
     uint32_t bad = 0;
-    for (int64_t x = 0; x < len; x++) {
-        uint32_t bits;
-        memcpy(&bits, &v[x], sizeof bits);
-        bad |= (bits & 0x7f800000u) == 0x7f800000u;
-    }
+    for (int64_t x = 0; x < len; x++)
+        bad |= (rl_f32_bits(rl_load(v, off + x, type)) & 0x7f800000u) == 0x7f800000u;
     return !bad;
 }
 
@@ -158,7 +158,8 @@ rl_status rl_validate_batch(const rl_params *p, const rl_batch *batch)
 rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch)
 {
     const int64_t *off = batch->truth_offsets;
-    const float *pred = batch->pred;
+    const void *pred = batch->pred;
+    const int type = p->pred_type;
     for (int32_t n = 0; n < batch->n_images; n++) {
         /* Box and objectness channels of every slot: decoding every slot is
          * part of the loss (best IoU and the noobj mask).  They form B runs of
@@ -169,13 +170,13 @@ rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch)
         const int64_t stride = p->layout == RL_LAYOUT_NCHW ? p->K * p->HW : p->K;
         int bad = 0;
         for (int64_t r = 0; r < runs && !bad; r++)
-            bad = !all_finite(pred + n * p->per_image + r * stride, len);
+            bad = !all_finite(pred, n * p->per_image + r * stride, len, type);
         if (bad)
             for (int64_t i = 0; i < p->H; i++)
                 for (int64_t j = 0; j < p->W; j++)
                     for (int64_t b = 0; b < p->B; b++)
                         for (int64_t k = 0; k < 5; k++) {
-                            float v = pred[rl_index(p, n, i, j, b, k)];
+                            float v = rl_load(pred, rl_index(p, n, i, j, b, k), type);
                             if (!isfinite(v))
                                 return nonfinite_pred(p, n, i, j, b, k, v);
                         }
@@ -184,7 +185,7 @@ rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch)
             int64_t i, j, b;
             responsible_slot(p, &batch->truths[t], &i, &j, &b);
             for (int64_t k = 5; k < p->K; k++) {
-                float v = pred[rl_index(p, n, i, j, b, k)];
+                float v = rl_load(pred, rl_index(p, n, i, j, b, k), type);
                 if (!isfinite(v))
                     return nonfinite_pred(p, n, i, j, b, k, v);
             }

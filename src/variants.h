@@ -11,7 +11,7 @@ typedef struct rl_variant_desc {
     /* The batch is validated; write *res and grad (as the plan's grad_mode
      * says) or fail with nothing written. */
     rl_status (*compute)(const rl_plan *plan, const rl_batch *batch, rl_result *res,
-                         float *grad);
+                         void *grad);
     rl_status (*count)(const rl_plan *plan, const rl_batch *batch, rl_counts *out);
     /* Bytes of workspace compute() uses for n images holding n_truths. */
     size_t (*workspace)(const rl_params *p, int64_t n_images, int64_t n_truths);

@@ -7,7 +7,7 @@
 #endif
 
 static rl_status driver_compute(const rl_plan *plan, const rl_batch *batch, rl_result *res,
-                                float *grad)
+                                void *grad)
 {
     return rl_driver_run(plan, &plan->kernels, batch, res, NULL, grad, NULL);
 }

@@ -192,7 +192,7 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
     for (int32_t q = 0; q < r->count; q += 8) {
         const int n = r->count - q < 8 ? r->count - q : 8, full = n == 8;
         const __m256i valid = lanes(n);
-        const float *t = r->t + q * ss;
+        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
         const __m256 tx = load8(t, ss, valid, full), ty = load8(t + cs, ss, valid, full);
         const __m256 tw = load8(t + 2 * cs, ss, valid, full);
         const __m256 th = load8(t + 3 * cs, ss, valid, full);
@@ -347,7 +347,7 @@ static void stream_avx2(const rl_stream_args *a, rl_mask_sums *s)
     for (int32_t q = 0; q < r->count; q += 8) {
         const int n = r->count - q < 8 ? r->count - q : 8, full = n == 8;
         const __m256i valid = lanes(n);
-        const float *t = r->t + q * ss;
+        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
         const __m256 tc = load8(t + 4 * cs, ss, valid, full);
         __m256 box[4];
         for (int k = 0; k < 4; k++) {
@@ -395,8 +395,8 @@ static void grad_avx2(const rl_grad_args *a)
             valid, _mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_NOOBJ)));
         const __m256i notobj = _mm256_andnot_si256(
             _mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ)), valid);
-        const float *t = r->t + q * ss;
-        float *g = r->grad + q * ss;
+        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
+        float *g = (float *)r->grad + q * ss;
         /* overwrite: every valid lane of channels 0..4 is stored, 0 where
          * the slot has no such term */
         if (!_mm256_testz_si256(noobj, noobj)) {

@@ -1,8 +1,11 @@
 /* Portable float kernels: the driver's baseline on any CPU, and the
- * readable statement of what each SIMD kernel computes lane by lane. */
+ * readable statement of what each SIMD kernel computes lane by lane.
+ * Tensors of any element type are read through rl_load (exact widening)
+ * and written through rl_store_f32 (one rounding to nearest even). */
 #include <math.h>
 #include <string.h>
 
+#include "../elem.h"
 #include "../kernels.h"
 #include "regionloss.h"
 
@@ -95,10 +98,13 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride;
+    const int tt = r->t_type;
     for (int32_t q = 0; q < r->count; q++) {
-        const float *t = r->t + q * r->slot_stride;
+        const int64_t o = q * r->slot_stride;
         const int32_t i = (r->q0 + q) / r->W, j = (r->q0 + q) % r->W;
-        const float tx = t[0], ty = t[cs], tw = t[2 * cs], th = t[3 * cs], tc = t[4 * cs];
+        const float tx = rl_load(r->t, o, tt), ty = rl_load(r->t, o + cs, tt);
+        const float tw = rl_load(r->t, o + 2 * cs, tt), th = rl_load(r->t, o + 3 * cs, tt);
+        const float tc = rl_load(r->t, o + 4 * cs, tt);
         if (!finite5(tx, ty, tw, th, tc)) {
             s->nonfinite = 1;
             continue;
@@ -136,21 +142,23 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
     }
 }
 
-static void store(float *g, float v, int accumulate)
+/* Gradient entry `off`: v stored, or added to what is there (in float,
+ * then one rounding to the element type). */
+static void store(void *g, int64_t off, int type, float v, int accumulate)
 {
-    if (accumulate)
-        *g += v;
-    else
-        *g = v;
+    rl_store_f32(g, off, type, accumulate ? rl_load(g, off, type) + v : v);
 }
 
 static void stream_generic(const rl_stream_args *a, rl_mask_sums *s)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride;
+    const int tt = r->t_type;
     for (int32_t q = 0; q < r->count; q++) {
-        const float *t = r->t + q * r->slot_stride;
-        const float tx = t[0], ty = t[cs], tw = t[2 * cs], th = t[3 * cs], tc = t[4 * cs];
+        const int64_t o = q * r->slot_stride;
+        const float tx = rl_load(r->t, o, tt), ty = rl_load(r->t, o + cs, tt);
+        const float tw = rl_load(r->t, o + 2 * cs, tt), th = rl_load(r->t, o + 3 * cs, tt);
+        const float tc = rl_load(r->t, o + 4 * cs, tt);
         if (!finite5(tx, ty, tw, th, tc)) {
             s->nonfinite = 1;
             continue;
@@ -169,33 +177,33 @@ static void grad_generic(const rl_grad_args *a)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride;
-    const int acc = a->accumulate;
+    const int acc = a->accumulate, tt = r->t_type, gt = r->g_type;
     for (int32_t q = 0; q < r->count; q++) {
-        const float *t = r->t + q * r->slot_stride;
-        float *g = r->grad + q * r->slot_stride;
+        const int64_t o = q * r->slot_stride;
         if (a->kind[q] == RL_KIND_OBJ) {
             if (!acc) /* the driver writes the terms */
                 for (int k = 0; k < 5; k++)
-                    g[k * cs] = 0.0f;
+                    rl_store_f32(r->grad, o + k * cs, gt, 0.0f);
             continue;
         }
         if (a->kind[q] == RL_KIND_NOOBJ) {
-            const float tc = t[4 * cs];
+            const float tc = rl_load(r->t, o + 4 * cs, tt);
             const float c = sigf(tc);
-            store(&g[4 * cs], a->k_noobj * (a->cslope ? a->cslope[q] : c * (c * sigf(-tc))), acc);
+            store(r->grad, o + 4 * cs, gt,
+                  a->k_noobj * (a->cslope ? a->cslope[q] : c * (c * sigf(-tc))), acc);
         } else if (!acc) {
-            g[4 * cs] = 0.0f;
+            rl_store_f32(r->grad, o + 4 * cs, gt, 0.0f);
         }
         if (a->k_warm != 0.0f) {
-            const float tx = t[0], ty = t[cs];
+            const float tx = rl_load(r->t, o, tt), ty = rl_load(r->t, o + cs, tt);
             const float sx = sigf(tx), sy = sigf(ty);
-            store(&g[0], a->k_warm * (sx - 0.5f) * (sx * sigf(-tx)), acc);
-            store(&g[cs], a->k_warm * (sy - 0.5f) * (sy * sigf(-ty)), acc);
-            store(&g[2 * cs], a->k_warm * t[2 * cs], acc);
-            store(&g[3 * cs], a->k_warm * t[3 * cs], acc);
+            store(r->grad, o, gt, a->k_warm * (sx - 0.5f) * (sx * sigf(-tx)), acc);
+            store(r->grad, o + cs, gt, a->k_warm * (sy - 0.5f) * (sy * sigf(-ty)), acc);
+            store(r->grad, o + 2 * cs, gt, a->k_warm * rl_load(r->t, o + 2 * cs, tt), acc);
+            store(r->grad, o + 3 * cs, gt, a->k_warm * rl_load(r->t, o + 3 * cs, tt), acc);
         } else if (!acc) {
             for (int k = 0; k < 4; k++)
-                g[k * cs] = 0.0f;
+                rl_store_f32(r->grad, o + k * cs, gt, 0.0f);
         }
     }
 }
@@ -222,7 +230,8 @@ static void softmax_generic(const float *x, int64_t stride, int32_t C, int32_t c
         const float pc = expf(x[c * stride] - m) * inv;
         p2 += (double)pc * pc;
         if (grad)
-            store(&grad[c * stride], (float)(k * (pc - (c == cls ? 1.0f : 0.0f))), accumulate);
+            store(grad, c * stride, RL_DTYPE_F32, (float)(k * (pc - (c == cls ? 1.0f : 0.0f))),
+                  accumulate);
     }
     out->p_cls = exp(-out->neg_log_p);
     out->sum_p2 = p2;

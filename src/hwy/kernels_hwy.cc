@@ -245,7 +245,7 @@ static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
                 ci++;
             }
         }
-        const float* t = r->t + (int64_t)q * ss;
+        const float* t = static_cast<const float*>(r->t) + (int64_t)q * ss;
         const V tx = LoadRun(d, t, ss, n, N, gather, idx, 0.0f);
         const V ty = LoadRun(d, t + cs, ss, n, N, gather, idx, 0.0f);
         const V tw = LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f);
@@ -357,7 +357,7 @@ static void StreamKernel(const rl_stream_args* a, rl_mask_sums* s)
     int64_t n_noobj = 0;
     for (int32_t q = 0; q < r->count; q += (int32_t)N) {
         const size_t n = r->count - q < (int32_t)N ? (size_t)(r->count - q) : N;
-        const float* t = r->t + (int64_t)q * ss;
+        const float* t = static_cast<const float*>(r->t) + (int64_t)q * ss;
         const V tx = LoadRun(d, t, ss, n, N, gather, idx, 0.0f);
         const V ty = LoadRun(d, t + cs, ss, n, N, gather, idx, 0.0f);
         const V tw = LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f);
@@ -405,8 +405,8 @@ static void GradKernel(const rl_grad_args* a)
         const hn::Vec<DU> kd = LoadKinds(a->kind + q, n, N);
         const M noobj = hn::And(valid, hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_NOOBJ))));
         const M notobj = hn::AndNot(hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_OBJ))), valid);
-        const float* t = r->t + (int64_t)q * ss;
-        float* g = r->grad + (int64_t)q * ss;
+        const float* t = static_cast<const float*>(r->t) + (int64_t)q * ss;
+        float* g = static_cast<float*>(r->grad) + (int64_t)q * ss;
         // Overwrite stores every valid lane of channels 0..4, 0 where the
         // slot has no such term; accumulate adds only where it has one.
         if (!hn::AllFalse(d, noobj)) {

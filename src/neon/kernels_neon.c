@@ -155,7 +155,7 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
     for (int32_t q = 0; q < r->count; q += 4) {
         const int n = r->count - q < 4 ? r->count - q : 4;
         const uint32x4_t valid = lanes(n);
-        const float *t = r->t + q * ss;
+        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
         const float32x4_t tx = load4(t, ss, n), ty = load4(t + cs, ss, n);
         const float32x4_t tw = load4(t + 2 * cs, ss, n), th = load4(t + 3 * cs, ss, n);
         const float32x4_t tc = load4(t + 4 * cs, ss, n);
@@ -272,7 +272,7 @@ static void stream_neon(const rl_stream_args *a, rl_mask_sums *s)
     for (int32_t q = 0; q < r->count; q += 4) {
         const int n = r->count - q < 4 ? r->count - q : 4;
         const uint32x4_t valid = lanes(n);
-        const float *t = r->t + q * ss;
+        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
         const float32x4_t tx = load4(t, ss, n), ty = load4(t + cs, ss, n);
         const float32x4_t tw = load4(t + 2 * cs, ss, n), th = load4(t + 3 * cs, ss, n);
         const float32x4_t tc = load4(t + 4 * cs, ss, n);
@@ -311,8 +311,8 @@ static void grad_neon(const rl_grad_args *a)
         const uint32x4_t kd = kinds4(a->kind + q, n);
         const uint32x4_t noobj = vandq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_NOOBJ)));
         const uint32x4_t notobj = vbicq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_OBJ)));
-        const float *t = r->t + q * ss;
-        float *g = r->grad + q * ss;
+        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
+        float *g = (float *)r->grad + q * ss;
         /* overwrite: every valid lane of channels 0..4 is stored, 0 where
          * the slot has no such term */
         if (vmaxvq_u32(noobj)) {

@@ -405,21 +405,21 @@ static void darknet_slot(const rl_params *p, const rl_batch *batch, const float 
 static void darknet_truth_stats(const rl_params *p, const rl_batch *batch,
                                 const image_plan *ip, int64_t n, int64_t nt, rl_result *r)
 {
+    const float *pred = batch->pred; /* float: half inputs arrive widened */
     for (int64_t t = 0; t < nt; t++) {
         const truth_g *g = &ip->truths[t];
-        box d = decode(p, batch->pred, n, g->i, g->j, g->b);
+        box d = decode(p, pred, n, g->i, g->j, g->b);
         double iou = box_iou(d, g->g);
         r->darknet.avg_iou += iou;
         r->darknet.recall += iou > 0.5;
         r->darknet.recall75 += iou > 0.75;
-        r->darknet.avg_obj += sigmoid(batch->pred[rl_index(p, n, g->i, g->j, g->b, 4)]);
+        r->darknet.avg_obj += sigmoid(pred[rl_index(p, n, g->i, g->j, g->b, 4)]);
         double pt;
         int64_t idx = rl_index(p, n, g->i, g->j, g->b, 5 + g->cls);
         if (p->logistic_classes)
-            pt = sigmoid(batch->pred[idx]);
+            pt = sigmoid(pred[idx]);
         else
-            pt = exp(log_prob(class_lse(p, batch->pred, n, g->i, g->j, g->b),
-                              batch->pred[idx]));
+            pt = exp(log_prob(class_lse(p, pred, n, g->i, g->j, g->b), pred[idx]));
         r->darknet.avg_cls += pt;
         r->darknet.count++;
     }

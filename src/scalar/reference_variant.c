@@ -1,20 +1,52 @@
 /* The reference as a selectable variant: it computes in double and rounds
- * each gradient entry once into the caller's float buffer. */
+ * each gradient entry once into the caller's buffer (float, bfloat16 or
+ * binary16, to nearest even). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../elem.h"
 #include "../variants.h"
 #include "reference.h"
 
 static int always(void) { return 1; }
 
-static rl_status ref_compute(const rl_plan *plan, const rl_batch *batch, rl_result *res,
-                             float *grad)
+/* A half-precision batch as the float batch of the same values: every
+ * bfloat16 and binary16 value is a float, so the widening is exact and the
+ * double computation sees exactly the values given.  *pf is p with float
+ * predictions.  The reference allocates what it needs (never the hot path). */
+static rl_status widen(const rl_params *p, const rl_batch *batch, rl_params *pf, rl_batch *wide,
+                       float **storage)
 {
-    const rl_params *p = &plan->p;
-    rl_status vst = rl_validate_preds(p, batch);
+    *pf = *p;
+    *wide = *batch;
+    *storage = NULL;
+    if (p->pred_type == RL_DTYPE_F32)
+        return RL_OK;
+    const size_t count = (size_t)batch->n_images * (size_t)p->per_image;
+    float *v = malloc(count * sizeof *v);
+    if (!v)
+        return rl_fail(RL_ERR_NO_MEMORY, "reference: out of memory for the widened predictions");
+    for (size_t x = 0; x < count; x++)
+        v[x] = rl_load(batch->pred, (int64_t)x, p->pred_type);
+    pf->pred_type = RL_DTYPE_F32;
+    wide->pred = v;
+    *storage = v;
+    return RL_OK;
+}
+
+static rl_status ref_compute(const rl_plan *plan, const rl_batch *batch, rl_result *res,
+                             void *grad)
+{
+    rl_status vst = rl_validate_preds(&plan->p, batch);
     if (vst != RL_OK)
         return vst;
+    rl_params pf;
+    rl_batch wb;
+    float *wide;
+    if ((vst = widen(&plan->p, batch, &pf, &wb, &wide)) != RL_OK)
+        return vst;
+    const rl_params *p = &pf;
+    const int gt = plan->p.grad_type;
     const size_t count = (size_t)batch->n_images * (size_t)p->per_image;
     rl_ref_out out = {0};
     if (grad) {
@@ -23,30 +55,40 @@ static rl_status ref_compute(const rl_plan *plan, const rl_batch *batch, rl_resu
         if (!out.grad || !out.touched) {
             free(out.grad);
             free(out.touched);
+            free(wide);
             return rl_fail(RL_ERR_NO_MEMORY, "reference: out of memory for the gradient");
         }
     }
-    rl_status st = rl_reference_compute(p, batch, NULL, res, &out);
+    rl_status st = rl_reference_compute(p, &wb, NULL, res, &out);
     if (st == RL_OK && grad) {
+        /* One rounding, to nearest even, into the gradient's type: of the
+         * double gradient, or in accumulate mode of the exact-as-double sum. */
         if (p->grad_mode == RL_GRAD_OVERWRITE) {
             for (size_t x = 0; x < count; x++)
-                grad[x] = (float)out.grad[x];
+                rl_store_f64(grad, (int64_t)x, gt, out.grad[x]);
         } else {
-            /* One rounding of the exact-as-double sum. */
             for (size_t x = 0; x < count; x++)
                 if (out.touched[x])
-                    grad[x] = (float)((double)grad[x] + out.grad[x]);
+                    rl_store_f64(grad, (int64_t)x, gt,
+                                 (double)rl_load(grad, (int64_t)x, gt) + out.grad[x]);
         }
     }
     free(out.grad);
     free(out.touched);
+    free(wide);
     return st;
 }
 
 static rl_status ref_count(const rl_plan *plan, const rl_batch *batch, rl_counts *out)
 {
     rl_status st = rl_validate_preds(&plan->p, batch);
-    return st != RL_OK ? st : rl_reference_count(&plan->p, batch, out);
+    rl_params pf;
+    rl_batch wb;
+    float *wide = NULL;
+    if (st == RL_OK && (st = widen(&plan->p, batch, &pf, &wb, &wide)) == RL_OK)
+        st = rl_reference_count(&pf, &wb, out);
+    free(wide);
+    return st;
 }
 
 /* The oracle allocates what it needs: it is never the hot path. */
