@@ -6,6 +6,8 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "elem.h"
 
@@ -148,4 +150,60 @@ Test(elem, narrowing_from_float)
         cr_assert(isnan(bf16_value(rl_f32_to_bf16(rl_bits_f32(nans[q])))), "%08x", nans[q]);
         cr_assert(isnan(f16_value(rl_f32_to_f16(rl_bits_f32(nans[q])))), "%08x", nans[q]);
     }
+}
+
+/* Non-finite half inputs: bfloat16 NaNs whose payload sits only in the low
+ * bits, infinities, binary16 NaNs; in a box entry and in a class logit of the
+ * responsible slot.  Every variant refuses them, names the entry and its
+ * bits, and writes nothing. */
+Test(elem, half_nonfinite_rejected)
+{
+    static const float anchors[2] = {1.0f, 1.0f};
+    const struct {
+        int type;
+        uint16_t bits;
+    } bad[] = {{RL_DTYPE_BF16, 0x7f81}, {RL_DTYPE_BF16, 0xff80}, {RL_DTYPE_BF16, 0xffc0},
+               {RL_DTYPE_F16, 0x7c01}, {RL_DTYPE_F16, 0xfc00}, {RL_DTYPE_F16, 0x7e00}};
+    const rl_box truth = {0.3f, 0.3f, 0.4f, 0.4f, 1};
+    const int64_t offsets[2] = {0, 1};
+    for (size_t q = 0; q < sizeof bad / sizeof bad[0]; q++)
+        for (int where = 0; where < 2; where++)
+            for (const char *const *v = rl_variant_list(); *v; v++) {
+                rl_config cfg;
+                rl_config_init(&cfg);
+                cfg.H = cfg.W = 3;
+                cfg.B = 1;
+                cfg.C = 3;
+                cfg.anchors = anchors;
+                cfg.variant = *v;
+                cfg.pred_dtype = cfg.grad_dtype = (int16_t)bad[q].type;
+                rl_plan *plan;
+                cr_assert_eq(rl_plan_create(&cfg, &plan), RL_OK, "%s", rl_last_error());
+                uint16_t pred[72], grad[72];
+                for (int e = 0; e < 72; e++) {
+                    pred[e] = bad[q].type == RL_DTYPE_BF16 ? 0x3e80 : 0x3400; /* 0.25 */
+                    grad[e] = 0x5a5a;
+                }
+                /* NCHW, 9 cells: entry 2 (tw) of cell 4, or class 1 of the
+                 * responsible cell (0.3 * 3 -> cell (0, 0)) */
+                const int at = where == 0 ? 2 * 9 + 4 : (5 + 1) * 9 + 0;
+                pred[at] = bad[q].bits;
+                rl_batch b;
+                memset(&b, 0, sizeof b);
+                b.n_images = 1;
+                b.pred = pred;
+                b.truths = &truth;
+                b.truth_offsets = offsets;
+                rl_result res;
+                const rl_status st = rl_compute(plan, &b, &res, grad);
+                cr_assert_eq(st, RL_ERR_NONFINITE_PRED, "variant %s, bits %04x: %s", *v,
+                             bad[q].bits, rl_status_name(st));
+                char want[16];
+                snprintf(want, sizeof want, "0x%04x", bad[q].bits);
+                cr_assert(strstr(rl_last_error(), want) != NULL, "variant %s: message \"%s\"", *v,
+                          rl_last_error());
+                for (int e = 0; e < 72; e++)
+                    cr_assert_eq(grad[e], 0x5a5a, "variant %s wrote gradient entry %d", *v, e);
+                rl_plan_destroy(plan);
+            }
 }
