@@ -2,7 +2,15 @@
  * lane (mask_generic, stream_generic, grad_generic, softmax_generic) with 4
  * float lanes.
  * Advanced SIMD is part of the AArch64 baseline, so no run-time check is
- * needed beyond the architecture. */
+ * needed beyond the architecture.
+ *
+ * Tensors of float, bfloat16 or binary16 (kernels.h): the mask, stream and
+ * grad kernels are written once as always-inline bodies taking the element
+ * types as constants, and each entry point switches on (t_type, g_type) once
+ * per call into a copy specialised for them.  Half lanes are widened to
+ * float in registers as they are loaded and narrowed (nearest even, a NaN
+ * staying a NaN) as they are stored: elem_neon.h.  Everything between is
+ * the float code, so float tensors run exactly the float kernels. */
 #if !defined(__aarch64__)
 #error "kernels_neon.c is for AArch64"
 #endif
@@ -13,6 +21,13 @@
 #include <string.h>
 
 #include "../kernels.h"
+#include "elem_neon.h"
+#include "regionloss.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define F32 RL_DTYPE_F32
+#define BF16 RL_DTYPE_BF16
+#define F16 RL_DTYPE_F16
 
 #define exp4 Sleef_expf4_u10advsimd
 
@@ -40,6 +55,50 @@ static inline void store4(float *p, int64_t stride, float32x4_t v, uint32x4_t m,
     float tmp[4];
     uint32_t mm[4];
     vst1q_f32(tmp, v);
+    vst1q_u32(mm, m);
+    for (int l = 0; l < n; l++)
+        if (mm[l])
+            p[l * stride] = tmp[l];
+}
+
+/* Lanes [0, n) of a tensor of `type`: element off + l*stride, widened to
+ * float; lanes past n are 0 and nothing past them is read. */
+ALWAYS_INLINE float32x4_t load_t(const void *base, int64_t off, int64_t stride, int n,
+                                 const int type)
+{
+    if (type == F32)
+        return load4((const float *)base + off, stride, n);
+    const uint16_t *p = (const uint16_t *)base + off;
+    uint16x4_t h;
+    if (stride == 1 && n == 4) {
+        h = vld1_u16(p);
+    } else {
+        uint16_t tmp[4] = {0, 0, 0, 0};
+        for (int l = 0; l < n; l++)
+            tmp[l] = p[l * stride];
+        h = vld1_u16(tmp);
+    }
+    return type == BF16 ? rl_neon_widen_bf16(h) : rl_neon_widen_f16(h);
+}
+
+/* Stores the lanes of v set in m among [0, n) at element off + l*stride of
+ * a tensor of `type`, each rounded once to the type. */
+ALWAYS_INLINE void store_t(void *base, int64_t off, int64_t stride, float32x4_t v, uint32x4_t m,
+                           int n, const int type)
+{
+    if (type == F32) {
+        store4((float *)base + off, stride, v, m, n);
+        return;
+    }
+    const uint16x4_t h = type == BF16 ? rl_neon_narrow_bf16(v) : rl_neon_narrow_f16(v);
+    uint16_t *p = (uint16_t *)base + off;
+    if (stride == 1 && n == 4 && vminvq_u32(m) == ~0u) {
+        vst1_u16(p, h);
+        return;
+    }
+    uint16_t tmp[4];
+    uint32_t mm[4];
+    vst1_u16(tmp, h);
     vst1q_u32(mm, m);
     for (int l = 0; l < n; l++)
         if (mm[l])
@@ -125,7 +184,7 @@ static inline float64x2_t add_warm4(float64x2_t acc, float32x4_t sx, float32x4_t
     return vfmaq_f64(acc, h1, h1);
 }
 
-static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
+ALWAYS_INLINE void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int tt)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
@@ -155,10 +214,12 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
     for (int32_t q = 0; q < r->count; q += 4) {
         const int n = r->count - q < 4 ? r->count - q : 4;
         const uint32x4_t valid = lanes(n);
-        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
-        const float32x4_t tx = load4(t, ss, n), ty = load4(t + cs, ss, n);
-        const float32x4_t tw = load4(t + 2 * cs, ss, n), th = load4(t + 3 * cs, ss, n);
-        const float32x4_t tc = load4(t + 4 * cs, ss, n);
+        const void *t = r->t;
+        const int64_t o = q * ss;
+        const float32x4_t tx = load_t(t, o, ss, n, tt), ty = load_t(t, o + cs, ss, n, tt);
+        const float32x4_t tw = load_t(t, o + 2 * cs, ss, n, tt);
+        const float32x4_t th = load_t(t, o + 3 * cs, ss, n, tt);
+        const float32x4_t tc = load_t(t, o + 4 * cs, ss, n, tt);
         const float32x4_t ch[5] = {tx, ty, tw, th, tc};
         bad = vorrq_u32(bad, nonfinite5(ch));
 
@@ -261,7 +322,7 @@ static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
         s->nonfinite = 1;
 }
 
-static void stream_neon(const rl_stream_args *a, rl_mask_sums *s)
+ALWAYS_INLINE void stream_body(const rl_stream_args *a, rl_mask_sums *s, const int tt)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
@@ -272,10 +333,12 @@ static void stream_neon(const rl_stream_args *a, rl_mask_sums *s)
     for (int32_t q = 0; q < r->count; q += 4) {
         const int n = r->count - q < 4 ? r->count - q : 4;
         const uint32x4_t valid = lanes(n);
-        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
-        const float32x4_t tx = load4(t, ss, n), ty = load4(t + cs, ss, n);
-        const float32x4_t tw = load4(t + 2 * cs, ss, n), th = load4(t + 3 * cs, ss, n);
-        const float32x4_t tc = load4(t + 4 * cs, ss, n);
+        const void *t = r->t;
+        const int64_t o = q * ss;
+        const float32x4_t tx = load_t(t, o, ss, n, tt), ty = load_t(t, o + cs, ss, n, tt);
+        const float32x4_t tw = load_t(t, o + 2 * cs, ss, n, tt);
+        const float32x4_t th = load_t(t, o + 3 * cs, ss, n, tt);
+        const float32x4_t tc = load_t(t, o + 4 * cs, ss, n, tt);
         const float32x4_t ch[5] = {tx, ty, tw, th, tc};
         bad = vorrq_u32(bad, nonfinite5(ch));
         const float32x4_t c =
@@ -298,7 +361,7 @@ static void stream_neon(const rl_stream_args *a, rl_mask_sums *s)
         s->nonfinite = 1;
 }
 
-static void grad_neon(const rl_grad_args *a)
+ALWAYS_INLINE void grad_body(const rl_grad_args *a, const int tt, const int gt)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
@@ -311,8 +374,9 @@ static void grad_neon(const rl_grad_args *a)
         const uint32x4_t kd = kinds4(a->kind + q, n);
         const uint32x4_t noobj = vandq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_NOOBJ)));
         const uint32x4_t notobj = vbicq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_OBJ)));
-        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
-        float *g = (float *)r->grad + q * ss;
+        const void *t = r->t;
+        void *g = r->grad;
+        const int64_t o = q * ss;
         /* overwrite: every valid lane of channels 0..4 is stored, 0 where
          * the slot has no such term */
         if (vmaxvq_u32(noobj)) {
@@ -321,36 +385,92 @@ static void grad_neon(const rl_grad_args *a)
                 v = vmulq_f32(kn, load4(a->cslope + q, 1, n));
             } else {
                 float32x4_t slope;
-                const float32x4_t c = sigmoid4(load4(t + 4 * cs, ss, n), &slope);
+                const float32x4_t c = sigmoid4(load_t(t, o + 4 * cs, ss, n, tt), &slope);
                 v = vmulq_f32(vmulq_f32(kn, c), slope);
             }
+            const int64_t oc = o + 4 * cs;
             if (acc)
-                store4(g + 4 * cs, ss, vaddq_f32(load4(g + 4 * cs, ss, n), v), noobj, n);
+                store_t(g, oc, ss, vaddq_f32(load_t(g, oc, ss, n, gt), v), noobj, n, gt);
             else
-                store4(g + 4 * cs, ss, and_f32(v, noobj), valid, n);
+                store_t(g, oc, ss, and_f32(v, noobj), valid, n, gt);
         } else if (!acc) {
-            store4(g + 4 * cs, ss, zero, valid, n);
+            store_t(g, o + 4 * cs, ss, zero, valid, n, gt);
         }
         if (a->k_warm != 0.0f && vmaxvq_u32(notobj)) {
             float32x4_t slx, sly;
-            const float32x4_t sx = sigmoid4(load4(t, ss, n), &slx);
-            const float32x4_t sy = sigmoid4(load4(t + cs, ss, n), &sly);
+            const float32x4_t sx = sigmoid4(load_t(t, o, ss, n, tt), &slx);
+            const float32x4_t sy = sigmoid4(load_t(t, o + cs, ss, n, tt), &sly);
             const float32x4_t v[4] = {vmulq_f32(vmulq_f32(kw, vsubq_f32(sx, half)), slx),
                                       vmulq_f32(vmulq_f32(kw, vsubq_f32(sy, half)), sly),
-                                      vmulq_f32(kw, load4(t + 2 * cs, ss, n)),
-                                      vmulq_f32(kw, load4(t + 3 * cs, ss, n))};
+                                      vmulq_f32(kw, load_t(t, o + 2 * cs, ss, n, tt)),
+                                      vmulq_f32(kw, load_t(t, o + 3 * cs, ss, n, tt))};
             for (int k = 0; k < 4; k++) {
-                float *gk = g + k * cs;
+                const int64_t ok = o + k * cs;
                 if (acc)
-                    store4(gk, ss, vaddq_f32(load4(gk, ss, n), v[k]), notobj, n);
+                    store_t(g, ok, ss, vaddq_f32(load_t(g, ok, ss, n, gt), v[k]), notobj, n, gt);
                 else
-                    store4(gk, ss, and_f32(v[k], notobj), valid, n);
+                    store_t(g, ok, ss, and_f32(v[k], notobj), valid, n, gt);
             }
         } else if (!acc) {
             for (int k = 0; k < 4; k++)
-                store4(g + k * cs, ss, zero, valid, n);
+                store_t(g, o + k * cs, ss, zero, valid, n, gt);
         }
     }
+}
+
+/* The entry points: one specialised copy per element type (pair). */
+static void mask_f32(const rl_mask_args *a, rl_mask_sums *s) { mask_body(a, s, F32); }
+static void mask_bf16(const rl_mask_args *a, rl_mask_sums *s) { mask_body(a, s, BF16); }
+static void mask_f16(const rl_mask_args *a, rl_mask_sums *s) { mask_body(a, s, F16); }
+
+static void mask_neon(const rl_mask_args *a, rl_mask_sums *s)
+{
+    switch (a->run.t_type) {
+    case BF16:
+        mask_bf16(a, s);
+        break;
+    case F16:
+        mask_f16(a, s);
+        break;
+    default:
+        mask_f32(a, s);
+    }
+}
+
+static void stream_f32(const rl_stream_args *a, rl_mask_sums *s) { stream_body(a, s, F32); }
+static void stream_bf16(const rl_stream_args *a, rl_mask_sums *s) { stream_body(a, s, BF16); }
+static void stream_f16(const rl_stream_args *a, rl_mask_sums *s) { stream_body(a, s, F16); }
+
+static void stream_neon(const rl_stream_args *a, rl_mask_sums *s)
+{
+    switch (a->run.t_type) {
+    case BF16:
+        stream_bf16(a, s);
+        break;
+    case F16:
+        stream_f16(a, s);
+        break;
+    default:
+        stream_f32(a, s);
+    }
+}
+
+static void grad_f32(const rl_grad_args *a) { grad_body(a, F32, F32); }
+static void grad_bf16(const rl_grad_args *a) { grad_body(a, BF16, BF16); }
+static void grad_bf16_f32(const rl_grad_args *a) { grad_body(a, BF16, F32); }
+static void grad_f16(const rl_grad_args *a) { grad_body(a, F16, F16); }
+static void grad_f16_f32(const rl_grad_args *a) { grad_body(a, F16, F32); }
+
+/* The gradient is float or of the predictions' type (kernels.h). */
+static void grad_neon(const rl_grad_args *a)
+{
+    const int tt = a->run.t_type, gt = a->run.g_type;
+    if (tt == BF16)
+        (gt == BF16 ? grad_bf16 : grad_bf16_f32)(a);
+    else if (tt == F16)
+        (gt == F16 ? grad_f16 : grad_f16_f32)(a);
+    else
+        grad_f32(a);
 }
 
 static inline float32x4_t load_logits(const float *x, int64_t stride, int32_t c, int n,
