@@ -32,6 +32,21 @@ static unsigned detect(void)
         flags |= RL_CPU_AVX2;
     return flags;
 }
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1ul << 14) /* Linux arch/arm64 uapi hwcap.h */
+#endif
+
+/* The kernel reports FEAT_BF16 in AT_HWCAP2 (Linux 5.10 and later, and only
+ * where it also lets user space run the instructions). */
+static unsigned detect(void)
+{
+    unsigned flags = RL_CPU_NEON;
+    if (getauxval(AT_HWCAP2) & HWCAP2_BF16)
+        flags |= RL_CPU_NEON_BF16;
+    return flags;
+}
 #elif defined(__aarch64__)
 static unsigned detect(void) { return RL_CPU_NEON; }
 #else

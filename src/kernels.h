@@ -183,6 +183,8 @@ RL_HIDDEN void rl_kernels_init_avx2(rl_kernels *k);
 #endif
 #if defined(__aarch64__)
 RL_HIDDEN void rl_kernels_init_neon(rl_kernels *k);
+/* The same kernels built for FEAT_BF16 (src/neon/meson.build). */
+RL_HIDDEN void rl_kernels_init_neon_bf16(rl_kernels *k);
 #endif
 
 #endif

@@ -16,7 +16,10 @@ extern const rl_variant_desc rl_variant_hwy_avx3, rl_variant_hwy_avx2, rl_varian
  * portable code for the same CPU only where there is none (SVE, in
  * Highway's own order) or where it measured faster by more than 5% in every
  * workload and run (AVX3 over avx2, SCALAR over generic; EMU128, which
- * clang builds instead of SCALAR, measured slower than clang's generic). */
+ * clang builds instead of SCALAR, measured slower than clang's generic).
+ * neon-bf16 is neon compiled for FEAT_BF16, differing only in narrowing
+ * bfloat16 with one instruction instead of five, so it goes first where the
+ * CPU has it. */
 const rl_variant_desc *const rl_all_variants[] = {
     &rl_variant_hwy_sve2_128,
     &rl_variant_hwy_sve_256,
@@ -24,6 +27,7 @@ const rl_variant_desc *const rl_all_variants[] = {
     &rl_variant_hwy_sve,
     &rl_variant_hwy_avx3,
     &rl_variant_avx2,
+    &rl_variant_neon_bf16,
     &rl_variant_neon,
     &rl_variant_hwy_avx2,
     &rl_variant_hwy_sse4,

@@ -26,6 +26,7 @@ RL_HIDDEN extern const rl_variant_desc rl_variant_reference;
 RL_HIDDEN extern const rl_variant_desc rl_variant_generic;
 RL_HIDDEN extern const rl_variant_desc rl_variant_avx2;
 RL_HIDDEN extern const rl_variant_desc rl_variant_neon;
+RL_HIDDEN extern const rl_variant_desc rl_variant_neon_bf16;
 
 /* The variant "auto" resolves to on this CPU. */
 RL_HIDDEN const rl_variant_desc *rl_auto_variant(void);

@@ -42,6 +42,23 @@ const rl_variant_desc rl_variant_neon = {"neon", never_neon, driver_compute, dri
                                          rl_driver_workspace, rl_kernels_init_generic};
 #endif
 
+/* neon built for FEAT_BF16: bfloat16 narrowing by BFCVTN. */
+#if defined(RL_HAVE_NEON_BF16)
+static int have_neon_bf16(void)
+{
+    const unsigned want = RL_CPU_NEON | RL_CPU_NEON_BF16;
+    return (rl_cpu_flags() & want) == want;
+}
+const rl_variant_desc rl_variant_neon_bf16 = {"neon-bf16",      have_neon_bf16,
+                                              driver_compute,   driver_count,
+                                              rl_driver_workspace, rl_kernels_init_neon_bf16};
+#else
+static int never_neon_bf16(void) { return 0; }
+const rl_variant_desc rl_variant_neon_bf16 = {"neon-bf16",      never_neon_bf16,
+                                              driver_compute,   driver_count,
+                                              rl_driver_workspace, rl_kernels_init_generic};
+#endif
+
 /* The Highway family (src/hwy): one variant per Highway target, named
  * "hwy:" + Highway's target name.  Each forces its own target's table, not
  * Highway's dynamic choice, so every compiled-in target can be tested on a

@@ -10,7 +10,11 @@
  * per call into a copy specialised for them.  Half lanes are widened to
  * float in registers as they are loaded and narrowed (nearest even, a NaN
  * staying a NaN) as they are stored: elem_neon.h.  Everything between is
- * the float code, so float tensors run exactly the float kernels. */
+ * the float code, so float tensors run exactly the float kernels.
+ *
+ * Built a second time for FEAT_BF16 (-march=armv8.2-a+bf16, RL_NEON_BF16):
+ * the "neon-bf16" variant, whose one difference is bfloat16 narrowing by
+ * BFCVTN (one instruction) instead of elem.h's rule in five. */
 #if !defined(__aarch64__)
 #error "kernels_neon.c is for AArch64"
 #endif
@@ -23,6 +27,15 @@
 #include "../kernels.h"
 #include "elem_neon.h"
 #include "regionloss.h"
+
+#if defined(RL_NEON_BF16)
+#if !defined(__ARM_FEATURE_BF16_VECTOR_ARITHMETIC)
+#error "RL_NEON_BF16 needs a -march with +bf16"
+#endif
+#define RL_NEON_INIT rl_kernels_init_neon_bf16
+#else
+#define RL_NEON_INIT rl_kernels_init_neon
+#endif
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define F32 RL_DTYPE_F32
@@ -526,7 +539,7 @@ static void softmax_neon(const float *x, int64_t stride, int32_t C, int32_t cls,
     out->sum_p2 = vaddvq_f64(p2);
 }
 
-void rl_kernels_init_neon(rl_kernels *k)
+void RL_NEON_INIT(rl_kernels *k)
 {
     k->lanes = 4;
     k->mask = mask_neon;

@@ -6,6 +6,12 @@
 #include <string.h>
 
 #include "cpu.h"
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1ul << 14)
+#endif
+#endif
 #include "regionloss.h"
 
 static const float anchors[4] = {1.0f, 1.5f, 2.0f, 1.0f};
@@ -40,6 +46,11 @@ static const char *native_best(void)
                       !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
     return built && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2"
                                                                                     : "generic";
+#elif defined(__aarch64__) && defined(__linux__)
+    /* neon built for FEAT_BF16 goes first where the kernel reports it */
+    const int bf16 = (getauxval(AT_HWCAP2) & HWCAP2_BF16) != 0;
+    const int built = rl_variant_check("neon-bf16") != RL_ERR_UNAVAILABLE_VARIANT || !bf16;
+    return built && bf16 ? "neon-bf16" : "neon";
 #elif defined(__aarch64__)
     return "neon";
 #else
@@ -106,8 +117,10 @@ Test(dispatch, lowered_cpu_mask_falls_back_to_portable_code)
     cr_assert(strcmp(got, "generic") == 0 || strncmp(got, "hwy:", 4) == 0, "auto chose %s", got);
     cr_assert_neq(strcmp(got, "avx2"), 0);
     cr_assert_neq(strcmp(got, "neon"), 0);
+    cr_assert_neq(strcmp(got, "neon-bf16"), 0);
     rl_plan_destroy(plan);
     cr_assert_eq(make("avx2", &plan), RL_ERR_UNAVAILABLE_VARIANT);
     cr_assert_eq(make("neon", &plan), RL_ERR_UNAVAILABLE_VARIANT);
+    cr_assert_eq(make("neon-bf16", &plan), RL_ERR_UNAVAILABLE_VARIANT);
     rl_cpu_set_mask(~0u);
 }

@@ -4,19 +4,37 @@
  * between neighbours, the patterns next to them, across subnormals, the
  * overflow to infinity and every NaN class) and of random patterns; widening
  * of every 16-bit pattern.  Four different values per vector, so a lane mixed
- * up with another shows. */
+ * up with another shows.
+ *
+ * Built a second time for FEAT_BF16 (RL_TEST_BFCVT) to check the BFCVTN
+ * narrowing of the neon-bf16 variant the same way; that build's tests skip
+ * on a CPU without BF16. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "elem.h"
 #include "neon/elem_neon.h"
 
+#if defined(RL_TEST_BFCVT)
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1ul << 14)
+#endif
+#define SUITE narrow_neon_bfcvt
+#define NARROW_BF16 rl_neon_narrow_bf16_bfcvt
+static void setup(void)
+{
+    if (!(getauxval(AT_HWCAP2) & HWCAP2_BF16))
+        cr_skip_test("this CPU has no FEAT_BF16 (HWCAP2_BF16)");
+}
+#else
 #define SUITE narrow_neon
 #define NARROW_BF16 rl_neon_narrow_bf16_rne
 static void setup(void) {}
+#endif
 
 /* A buffer of float patterns, checked 4 at a time. */
 typedef struct patterns {
