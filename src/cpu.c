@@ -21,7 +21,8 @@ static unsigned detect(void)
     if (!__get_cpuid(1, &a, &b, &c, &d))
         return 0;
     const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-    if (!(fma && osxsave && avx))
+    const int f16c = (c >> 29) & 1; /* the avx2 unit converts binary16 with F16C */
+    if (!(fma && osxsave && avx && f16c))
         return 0;
     if ((xgetbv0() & 0x6) != 0x6) /* XCR0 bits 1 (SSE) and 2 (AVX): YMM saved */
         return 0;

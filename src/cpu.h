@@ -6,7 +6,7 @@
 #include "internal.h"
 
 enum {
-    RL_CPU_AVX2 = 1u << 0, /* AVX2 + FMA + OS-saved YMM state */
+    RL_CPU_AVX2 = 1u << 0, /* AVX2 + FMA + F16C + OS-saved YMM state */
     RL_CPU_NEON = 1u << 1, /* AArch64 Advanced SIMD (baseline there) */
 };
 
