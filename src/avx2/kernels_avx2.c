@@ -22,6 +22,7 @@
 
 #include "../elem.h"
 #include "../kernels.h"
+#include "hooks_avx2.h"
 
 #define INL static inline __attribute__((always_inline))
 
@@ -706,6 +707,45 @@ static void softmax_avx2(const float *x, int64_t stride, int32_t C, int32_t cls,
         store8(g, stride, v, m8, n == 8);
     }
     out->sum_p2 = hsum_pd(p2);
+}
+
+/* The test hooks (hooks_avx2.h).  Strided loads take channel 1's gather
+ * (the 32 bits ending at the entry), which reads one entry before in[0]:
+ * callers of the strided path give a pointer one entry into their buffer. */
+INL void narrow_hook(const float *in, void *out, int64_t n, int64_t stride, const int type)
+{
+    for (int64_t i = 0; i < n; i += 8) {
+        const int k = n - i < 8 ? (int)(n - i) : 8;
+        const __m256i valid = lanes(k);
+        storeT(elem_mut(out, i * stride, type), stride, load8(in + i, 1, valid, k == 8), valid, k,
+               k == 8, type);
+    }
+}
+
+INL void widen_hook(const void *in, float *out, int64_t n, int64_t stride, const int type)
+{
+    for (int64_t i = 0; i < n; i += 8) {
+        const int k = n - i < 8 ? (int)(n - i) : 8;
+        const __m256i valid = lanes(k);
+        store8(out + i, 1, loadT(elem(in, i * stride, type), stride, valid, k, k == 8, 0, type),
+               valid, k == 8);
+    }
+}
+
+void rl_narrow_avx2(const float *in, void *out, int64_t n, int64_t stride, int type)
+{
+    if (type == RL_DTYPE_BF16)
+        narrow_hook(in, out, n, stride, RL_DTYPE_BF16);
+    else
+        narrow_hook(in, out, n, stride, RL_DTYPE_F16);
+}
+
+void rl_widen_avx2(const void *in, float *out, int64_t n, int64_t stride, int type)
+{
+    if (type == RL_DTYPE_BF16)
+        widen_hook(in, out, n, stride, RL_DTYPE_BF16);
+    else
+        widen_hook(in, out, n, stride, RL_DTYPE_F16);
 }
 
 void rl_kernels_init_avx2(rl_kernels *k)
