@@ -8,6 +8,7 @@
 enum {
     RL_CPU_AVX2 = 1u << 0, /* AVX2 + FMA + F16C + OS-saved YMM state */
     RL_CPU_NEON = 1u << 1, /* AArch64 Advanced SIMD (baseline there) */
+    RL_CPU_AVX512BF16 = 1u << 2, /* with RL_CPU_AVX2: AVX512_BF16 + AVX512VL + OS-saved ZMM state */
 };
 
 /* Detected flags ANDed with the mask. */

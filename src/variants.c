@@ -24,6 +24,7 @@ const rl_variant_desc *const rl_all_variants[] = {
     &rl_variant_hwy_sve,
     &rl_variant_hwy_avx3,
     &rl_variant_avx2,
+    &rl_variant_avx2_bf16,
     &rl_variant_neon,
     &rl_variant_hwy_avx2,
     &rl_variant_hwy_sse4,

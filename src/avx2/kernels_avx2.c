@@ -15,6 +15,18 @@
 #error "kernels_avx2.c must be compiled with -mavx2 -mfma -mf16c"
 #endif
 
+/* Built a second time with RL_AVX2_BF16 (src/avx2/meson.build) for CPUs with
+ * AVX512_BF16: the same kernels, narrowing to bfloat16 with vcvtneps2bf16;
+ * the variant "avx2-bf16", its names suffixed _avx2_bf16. */
+#if defined(RL_AVX2_BF16)
+#if !defined(__AVX512BF16__) || !defined(__AVX512VL__)
+#error "kernels_avx2.c with RL_AVX2_BF16 must be compiled with -mavx512bf16 -mavx512vl"
+#endif
+#define RL_AVX2_NAME(f) f##_avx2_bf16
+#else
+#define RL_AVX2_NAME(f) f##_avx2
+#endif
+
 #include <immintrin.h>
 #include <math.h>
 #include <sleef.h>
@@ -102,6 +114,19 @@ INL __m128i narrow8(__m256 v, int type)
     if (type == RL_DTYPE_F16) /* F16C: NaN quieted, top payload bits kept */
         return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m256i u = _mm256_castps_si256(v);
+#if defined(RL_AVX2_BF16)
+    {
+        /* vcvtneps2bf16 rounds to nearest even and quiets a NaN keeping its
+         * top bits, as rl_f32_to_bf16, but flushes a float subnormal to
+         * zero (whatever MXCSR says): a vector holding one takes the
+         * rounding by hand below. */
+        const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff));
+        const __m256i sub = _mm256_and_si256(_mm256_cmpgt_epi32(a, _mm256_setzero_si256()),
+                                             _mm256_cmpgt_epi32(_mm256_set1_epi32(0x00800000), a));
+        if (__builtin_expect(_mm256_testz_si256(sub, sub), 1))
+            return (__m128i)_mm256_cvtneps_pbh(v);
+    }
+#endif
     const __m256i hi = _mm256_srli_epi32(u, 16);
     const __m256i lsb = _mm256_and_si256(hi, _mm256_set1_epi32(1));
     __m256i r = _mm256_srli_epi32(
@@ -732,7 +757,7 @@ INL void widen_hook(const void *in, float *out, int64_t n, int64_t stride, const
     }
 }
 
-void rl_narrow_avx2(const float *in, void *out, int64_t n, int64_t stride, int type)
+void RL_AVX2_NAME(rl_narrow)(const float *in, void *out, int64_t n, int64_t stride, int type)
 {
     if (type == RL_DTYPE_BF16)
         narrow_hook(in, out, n, stride, RL_DTYPE_BF16);
@@ -740,7 +765,7 @@ void rl_narrow_avx2(const float *in, void *out, int64_t n, int64_t stride, int t
         narrow_hook(in, out, n, stride, RL_DTYPE_F16);
 }
 
-void rl_widen_avx2(const void *in, float *out, int64_t n, int64_t stride, int type)
+void RL_AVX2_NAME(rl_widen)(const void *in, float *out, int64_t n, int64_t stride, int type)
 {
     if (type == RL_DTYPE_BF16)
         widen_hook(in, out, n, stride, RL_DTYPE_BF16);
@@ -748,7 +773,7 @@ void rl_widen_avx2(const void *in, float *out, int64_t n, int64_t stride, int ty
         widen_hook(in, out, n, stride, RL_DTYPE_F16);
 }
 
-void rl_kernels_init_avx2(rl_kernels *k)
+void RL_AVX2_NAME(rl_kernels_init)(rl_kernels *k)
 {
     k->lanes = 8;
     k->mask = mask_avx2;

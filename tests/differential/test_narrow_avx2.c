@@ -15,7 +15,9 @@
  *   - the strided (NHWC) and partial-vector store paths on a sample, with a
  *     canary after the last entry;
  *   - widening of all 65536 patterns of each type, contiguous and strided.
- * Skipped on a CPU without the avx2 variant. */
+ * The same for the unit built for AVX512_BF16 (variant avx2-bf16), which
+ * narrows to bfloat16 with vcvtneps2bf16.  Each is skipped on a CPU without
+ * its variant. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,23 +29,25 @@
 
 #define CHUNK 65536
 
-static void need_avx2(void)
+typedef void (*narrow_fn)(const float *in, void *out, int64_t n, int64_t stride, int type);
+typedef void (*widen_fn)(const void *in, float *out, int64_t n, int64_t stride, int type);
+
+static void need(unsigned flags)
 {
-    if (!(rl_cpu_flags() & RL_CPU_AVX2))
-        cr_skip_test("this CPU lacks AVX2, FMA or F16C");
+    if ((rl_cpu_flags() & flags) != flags)
+        cr_skip_test("this CPU lacks the variant's extensions");
 }
 
 static float in[CHUNK];
 static uint16_t out[3 * CHUNK + 16];
 
-Test(narrow_avx2, bf16_every_float, .timeout = 600)
+static void bf16_every_float(narrow_fn narrow)
 {
-    need_avx2();
     long bad = 0;
     for (uint32_t hi = 0; hi < 65536; hi++) {
         for (uint32_t lo = 0; lo < CHUNK; lo++)
             in[lo] = rl_bits_f32(hi << 16 | lo);
-        rl_narrow_avx2(in, out, CHUNK, 1, RL_DTYPE_BF16);
+        narrow(in, out, CHUNK, 1, RL_DTYPE_BF16);
         for (uint32_t lo = 0; lo < CHUNK; lo++) {
             const uint16_t want = rl_f32_to_bf16(in[lo]);
             if (out[lo] != want && bad++ < 5)
@@ -53,16 +57,15 @@ Test(narrow_avx2, bf16_every_float, .timeout = 600)
     cr_assert_eq(bad, 0, "%ld float patterns narrowed wrongly to bfloat16", bad);
 }
 
-Test(narrow_avx2, f16_every_nan)
+static void f16_every_nan(narrow_fn narrow)
 {
-    need_avx2();
     long bad = 0;
     for (uint32_t sign = 0; sign < 2; sign++)
         for (uint32_t m0 = 1; m0 < (1u << 23); m0 += CHUNK - 1) {
             int n = 0;
             for (uint32_t m = m0; m < (1u << 23) && n < CHUNK - 1; m++)
                 in[n++] = rl_bits_f32(sign << 31 | 0x7f800000u | m);
-            rl_narrow_avx2(in, out, n, 1, RL_DTYPE_F16);
+            narrow(in, out, n, 1, RL_DTYPE_F16);
             for (int k = 0; k < n; k++) {
                 const uint16_t want = rl_f32_to_f16(in[k]);
                 if (out[k] != want && bad++ < 5)
@@ -72,9 +75,8 @@ Test(narrow_avx2, f16_every_nan)
     cr_assert_eq(bad, 0, "%ld NaN patterns narrowed wrongly to binary16", bad);
 }
 
-Test(narrow_avx2, f16_every_other_float, .timeout = 600)
+static void f16_every_other_float(narrow_fn narrow)
 {
-    need_avx2();
     long bad = 0, rises = 0;
     for (uint32_t sign = 0; sign < 2; sign++) {
         const uint32_t s = sign << 31, last = 0x7f800000u; /* infinity */
@@ -83,7 +85,7 @@ Test(narrow_avx2, f16_every_other_float, .timeout = 600)
             const uint32_t n = last - base + 1 < CHUNK ? last - base + 1 : CHUNK;
             for (uint32_t k = 0; k < n; k++)
                 in[k] = rl_bits_f32(s | (base + k));
-            rl_narrow_avx2(in, out, n, 1, RL_DTYPE_F16);
+            narrow(in, out, n, 1, RL_DTYPE_F16);
             for (uint32_t k = 0; k < n; k++) {
                 const uint32_t u = base + k;
                 if (u % 61 == 0 && out[k] != rl_f32_to_f16(in[k]) && bad++ < 5)
@@ -112,7 +114,7 @@ Test(narrow_avx2, f16_every_other_float, .timeout = 600)
             for (int d = -1; d <= 1; d++)
                 in[n++] = rl_bits_f32(s | (uint32_t)(mu + d));
             if (n > CHUNK - 3 || h == 0x7bffu) {
-                rl_narrow_avx2(in, out, n, 1, RL_DTYPE_F16);
+                narrow(in, out, n, 1, RL_DTYPE_F16);
                 for (int k = 0; k < n; k++)
                     if (out[k] != rl_f32_to_f16(in[k]) && bad++ < 5)
                         cr_log_error("f16(%08x) = %04x, want %04x", rl_f32_bits(in[k]), out[k],
@@ -151,9 +153,8 @@ static float draw(void)
     return rl_bits_f32(u);
 }
 
-Test(narrow_avx2, strided_and_partial_stores)
+static void strided_and_partial_stores(narrow_fn narrow)
 {
-    need_avx2();
     long bad = 0;
     for (int type = RL_DTYPE_BF16; type <= RL_DTYPE_F16; type++)
         for (int rep = 0; rep < 64; rep++) {
@@ -163,7 +164,7 @@ Test(narrow_avx2, strided_and_partial_stores)
             for (int64_t k = 0; k < n; k++)
                 in[k] = draw();
             memset(out, 0xa5, sizeof out);
-            rl_narrow_avx2(in, out, n, stride, type);
+            narrow(in, out, n, stride, type);
             for (int64_t k = 0; k < n * stride + 16 && k < 3 * CHUNK + 16; k++) {
                 const int entry = k % stride == 0 && k / stride < n;
                 const uint16_t want = !entry                   ? 0xa5a5u
@@ -185,9 +186,8 @@ static int same_float(float a, float b)
     return x == y;
 }
 
-Test(narrow_avx2, widening_every_pattern)
+static void widening_every_pattern(widen_fn widen)
 {
-    need_avx2();
     static uint16_t h[3 * CHUNK + 8];
     static float w[CHUNK];
     long bad = 0;
@@ -198,7 +198,7 @@ Test(narrow_avx2, widening_every_pattern)
                 h[1 + p * stride] = (uint16_t)p;
             for (int64_t n0 = 0; n0 < CHUNK; n0 += 4093) { /* calls of odd lengths */
                 const int64_t n = n0 + 4093 < CHUNK ? 4093 : CHUNK - n0;
-                rl_widen_avx2(h + 1 + n0 * stride, w + n0, n, stride, type);
+                widen(h + 1 + n0 * stride, w + n0, n, stride, type);
             }
             for (uint32_t p = 0; p < CHUNK; p++) {
                 const float want = type == RL_DTYPE_BF16 ? rl_bf16_to_f32((uint16_t)p)
@@ -210,3 +210,21 @@ Test(narrow_avx2, widening_every_pattern)
         }
     cr_assert_eq(bad, 0, "%ld patterns widened wrongly", bad);
 }
+
+/* One suite per unit: the avx2 variant, and the avx2-bf16 one when built. */
+#define UNIT_TESTS(SUITE, FLAGS, NARROW, WIDEN)                                                   \
+    Test(SUITE, bf16_every_float, .timeout = 600) { need(FLAGS); bf16_every_float(NARROW); }     \
+    Test(SUITE, f16_every_nan) { need(FLAGS); f16_every_nan(NARROW); }                           \
+    Test(SUITE, f16_every_other_float, .timeout = 600)                                           \
+    {                                                                                             \
+        need(FLAGS);                                                                              \
+        f16_every_other_float(NARROW);                                                            \
+    }                                                                                             \
+    Test(SUITE, strided_and_partial_stores) { need(FLAGS); strided_and_partial_stores(NARROW); } \
+    Test(SUITE, widening_every_pattern) { need(FLAGS); widening_every_pattern(WIDEN); }
+
+UNIT_TESTS(narrow_avx2, RL_CPU_AVX2, rl_narrow_avx2, rl_widen_avx2)
+#if defined(RL_TEST_AVX2_BF16)
+UNIT_TESTS(narrow_avx2_bf16, RL_CPU_AVX2 | RL_CPU_AVX512BF16, rl_narrow_avx2_bf16,
+           rl_widen_avx2_bf16)
+#endif
