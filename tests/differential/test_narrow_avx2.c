@@ -14,7 +14,10 @@
  *     their neighbours are also compared directly.
  *   - the strided (NHWC) and partial-vector store paths on a sample, with a
  *     canary after the last entry;
- *   - widening of all 65536 patterns of each type, contiguous and strided.
+ *   - widening of all 65536 patterns of each type, contiguous and strided;
+ *   - a stride past int32 gather indices (NHWC with B (5 + C) > 3e8),
+ *     which loads and stores lane by lane: 5 GB of address space reserved,
+ *     a few pages touched.
  * The same for the unit built for AVX512_BF16 (variant avx2-bf16), which
  * narrows to bfloat16 with vcvtneps2bf16.  Each is skipped on a CPU without
  * its variant. */
@@ -22,6 +25,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "avx2/hooks_avx2.h"
 #include "cpu.h"
@@ -211,6 +215,45 @@ static void widening_every_pattern(widen_fn widen)
     cr_assert_eq(bad, 0, "%ld patterns widened wrongly", bad);
 }
 
+static void stride_past_int32(narrow_fn narrow, widen_fn widen)
+{
+    const int64_t stride = INT32_MAX / 7 + 11; /* lane 7 past INT32_MAX entries */
+    const size_t bytes = (size_t)(8 * stride + 2) * sizeof(uint16_t);
+    void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (map == MAP_FAILED)
+        cr_skip_test("cannot reserve %zu bytes of address space", bytes);
+    uint16_t *h = (uint16_t *)map + 1; /* the strided load reads h[-1] */
+    long bad = 0;
+    for (int type = RL_DTYPE_BF16; type <= RL_DTYPE_F16; type++)
+        for (int n = 1; n <= 8; n++) {
+            float v[8], w[8];
+            for (int l = 0; l < 8; l++) {
+                v[l] = draw();
+                h[l * stride] = 0x5a5a; /* canary where n <= l */
+            }
+            narrow(v, h, n, stride, type);
+            for (int l = 0; l < 8; l++) {
+                const uint16_t want = l >= n                    ? 0x5a5au
+                                      : type == RL_DTYPE_BF16 ? rl_f32_to_bf16(v[l])
+                                                               : rl_f32_to_f16(v[l]);
+                if (h[l * stride] != want && bad++ < 5)
+                    cr_log_error("type %d, n %d: entry %d stored %04x, want %04x", type, n, l,
+                                 h[l * stride], want);
+            }
+            widen(h, w, n, stride, type);
+            for (int l = 0; l < n; l++) {
+                const float want = type == RL_DTYPE_BF16 ? rl_bf16_to_f32(h[l * stride])
+                                                         : rl_f16_to_f32(h[l * stride]);
+                if (!same_float(w[l], want) && bad++ < 5)
+                    cr_log_error("type %d, n %d: entry %d widened to %08x, want %08x", type, n,
+                                 l, rl_f32_bits(w[l]), rl_f32_bits(want));
+            }
+        }
+    munmap(map, bytes);
+    cr_assert_eq(bad, 0, "%ld entries wrong past int32 strides", bad);
+}
+
 /* One suite per unit: the avx2 variant, and the avx2-bf16 one when built. */
 #define UNIT_TESTS(SUITE, FLAGS, NARROW, WIDEN)                                                   \
     Test(SUITE, bf16_every_float, .timeout = 600) { need(FLAGS); bf16_every_float(NARROW); }     \
@@ -221,7 +264,8 @@ static void widening_every_pattern(widen_fn widen)
         f16_every_other_float(NARROW);                                                            \
     }                                                                                             \
     Test(SUITE, strided_and_partial_stores) { need(FLAGS); strided_and_partial_stores(NARROW); } \
-    Test(SUITE, widening_every_pattern) { need(FLAGS); widening_every_pattern(WIDEN); }
+    Test(SUITE, widening_every_pattern) { need(FLAGS); widening_every_pattern(WIDEN); }       \
+    Test(SUITE, stride_past_int32) { need(FLAGS); stride_past_int32(NARROW, WIDEN); }
 
 UNIT_TESTS(narrow_avx2, RL_CPU_AVX2, rl_narrow_avx2, rl_widen_avx2)
 #if defined(RL_TEST_AVX2_BF16)
