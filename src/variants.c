@@ -52,13 +52,14 @@ const rl_variant_desc *rl_auto_variant(void)
     return &rl_variant_reference;
 }
 
-static const char *variant_names[16];
+/* room for every variant and the NULL */
+static const char *variant_names[sizeof rl_all_variants / sizeof rl_all_variants[0]];
 static pthread_once_t variant_names_once = PTHREAD_ONCE_INIT;
 
 static void fill_variant_names(void)
 {
     int k = 0;
-    for (int v = 0; rl_all_variants[v] && k < 15; v++)
+    for (int v = 0; rl_all_variants[v]; v++)
         if (rl_all_variants[v]->available())
             variant_names[k++] = rl_all_variants[v]->name;
     variant_names[k] = NULL;
