@@ -327,6 +327,7 @@ HWY_INLINE VU16 Narrow(D d, V v)
     if (E::kType == RL_DTYPE_BF16)
         return PackU16(F32ToBF16Bits(v));
 #if RL_HWY_F16_NATIVE
+    (void)d;
     return hn::BitCast(DU16(), hn::DemoteTo(DF16(), v));
 #else
     return PackU16(F32ToF16Bits(d, v));
@@ -919,6 +920,53 @@ static void SoftmaxKernel(const float* x, int64_t stride, int32_t C, int32_t cls
     out->sum_p2 = SumD(p0, p1);
 }
 
+// rl_hwy_target_convert's body: the conversions the kernels use, over an
+// array (partial vectors through buffers).
+template <class E>
+static int ConvertT(int op, const void* in, void* out, size_t n)
+{
+    const D d;
+    const DU du;
+    const DU16 d16;
+    const size_t N = hn::Lanes(d);
+    HWY_ALIGN float fb[kMaxLanes];
+    HWY_ALIGN uint16_t hb[kMaxLanes];
+    for (size_t i = 0; i < n; i += N) {
+        const size_t m = n - i < N ? n - i : N;
+        if (op == 0) {
+            for (size_t l = 0; l < N; l++)
+                fb[l] = l < m ? static_cast<const float*>(in)[i + l] : 0.0f;
+            hn::Store(Narrow<E>(d, hn::Load(d, fb)), d16, hb);
+            memcpy(static_cast<uint16_t*>(out) + i, hb, m * sizeof(uint16_t));
+            continue;
+        }
+        for (size_t l = 0; l < N; l++)
+            hb[l] = l < m ? static_cast<const uint16_t*>(in)[i + l] : 0;
+        const VU16 h = hn::Load(d16, hb);
+        V v;
+        if (op == 1)
+            v = WidenU16<E>(d, h);
+        else if (op == 2) // a neighbour's bits in the other half
+            v = WidenLo<E>(d, hn::Or(hn::PromoteTo(du, h), hn::Set(du, 0xa5a50000u)));
+        else
+            v = WidenHi<E>(d, hn::Or(hn::ShiftLeft<16>(hn::PromoteTo(du, h)), hn::Set(du, 0x5a5au)));
+        hn::Store(v, d, fb);
+        memcpy(static_cast<float*>(out) + i, fb, m * sizeof(float));
+    }
+    return 0;
+}
+
+int32_t ConvertArray(int op, int type, const void* in, void* out, size_t n)
+{
+    if (op < 0 || op > 3)
+        return -1;
+    if (type == RL_DTYPE_BF16)
+        return ConvertT<BF16>(op, in, out, n);
+    if (type == RL_DTYPE_F16)
+        return ConvertT<F16>(op, in, out, n);
+    return -1;
+}
+
 // This target's table for the C driver.
 void FillKernels(rl_kernels* k)
 {
@@ -944,6 +992,7 @@ namespace rl_hwy {
 // only one enabled, which is how HWY_DYNAMIC_DISPATCH indexes them.
 HWY_EXPORT(FillKernels);
 HWY_EXPORT(ThisTarget);
+HWY_EXPORT(ConvertArray);
 
 struct Target {
     int64_t bit;
@@ -992,6 +1041,11 @@ static const Table& Targets()
 
 static void Fill(size_t index, rl_kernels* k) { HWY_DISPATCH_TABLE(FillKernels)[index](k); }
 
+static int Convert(size_t index, int op, int type, const void* in, void* out, size_t n)
+{
+    return HWY_DISPATCH_TABLE(ConvertArray)[index](op, type, in, out, n);
+}
+
 static int64_t DispatchTarget() { return HWY_DYNAMIC_DISPATCH(ThisTarget)(); }
 
 } // namespace rl_hwy
@@ -1031,6 +1085,13 @@ int rl_hwy_target_kernels(int idx, rl_kernels* k)
         return -1;
     rl_hwy::Fill(rl_hwy::Targets().t[idx].index, k);
     return 0;
+}
+
+int rl_hwy_target_convert(int idx, int op, int type, const void* in, void* out, size_t n)
+{
+    if (!rl_hwy_target_supported(idx))
+        return -1;
+    return rl_hwy::Convert(rl_hwy::Targets().t[idx].index, op, type, in, out, n);
 }
 
 const char* rl_hwy_dispatch_target(void)
