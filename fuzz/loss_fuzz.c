@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elem.h"
 #include "fuzz_driver.h"
 #include "loss_input.h"
 #include "regionloss.h"
@@ -87,11 +88,11 @@ static void check_result_not_nan(const rl_result *r, const char *variant)
                    r->warmup);
 }
 
-static void check_grad_not_nan(const float *g, size_t count, const char *variant)
+static void check_grad_not_nan(const void *g, int type, size_t count, const char *variant)
 {
     for (size_t x = 0; x < count; x++)
-        FUZZ_CHECK(!isnan(g[x]), "variant %s: gradient entry %zu is NaN for finite inputs",
-                   variant, x);
+        FUZZ_CHECK(!isnan(rl_load(g, (int64_t)x, type)),
+                   "variant %s: gradient entry %zu is NaN for finite inputs", variant, x);
 }
 
 /* One variant: plan, compute and count, with properties (a) and (c). */
@@ -128,19 +129,21 @@ static rl_status run_variant(loss_case *c, const char *variant, const loss_expec
     const size_t count = c->tensor_count;
     /* The gradient: guard bytes when the call must write nothing, otherwise
      * the accumulate start values the decoder chose (finite). */
-    float *grad_storage = NULL, *grad = NULL, *grad_copy = NULL;
+    const size_t esz = c->grad_elem;
+    char *grad_storage = NULL, *grad_copy = NULL;
+    void *grad = NULL;
     if (c->with_grad) {
-        /* One spare float so that the buffer can start off the vector
+        /* One spare entry so that the buffer can start off the vector
          * alignment malloc gives. */
-        grad_storage = malloc((count + 1) * sizeof *grad);
-        grad_copy = malloc((count + 1) * sizeof *grad);
-        FUZZ_CHECK(grad_storage && grad_copy, "out of memory for %zu floats", count);
-        grad = grad_storage + (c->misaligned ? 1 : 0);
+        grad_storage = malloc((count + 1) * esz);
+        grad_copy = malloc((count + 1) * esz);
+        FUZZ_CHECK(grad_storage && grad_copy, "out of memory for %zu entries", count);
+        grad = grad_storage + (c->misaligned ? esz : 0);
         if (call_expect->must_fail)
-            memset(grad, GUARD_BYTE, count * sizeof *grad);
+            memset(grad, GUARD_BYTE, count * esz);
         else
-            memcpy(grad, c->grad_init, count * sizeof *grad);
-        memcpy(grad_copy, grad, count * sizeof *grad);
+            memcpy(grad, c->grad_init, count * esz);
+        memcpy(grad_copy, grad, count * esz);
     }
 
     rl_batch batch = c->batch;
@@ -193,7 +196,7 @@ static rl_status run_variant(loss_case *c, const char *variant, const loss_expec
                    ce.why[0] ? ce.why : "the input is valid");
         check_failure_reported(cst, "rl_compute", variant);
         if (grad)
-            FUZZ_CHECK(memcmp(grad, grad_copy, count * sizeof *grad) == 0,
+            FUZZ_CHECK(memcmp(grad, grad_copy, count * esz) == 0,
                        "variant %s: rl_compute failed with %s but wrote the gradient", variant,
                        rl_status_name(cst));
         FUZZ_CHECK(memcmp(&res, &res_copy, sizeof res) == 0,
@@ -202,7 +205,7 @@ static rl_status run_variant(loss_case *c, const char *variant, const loss_expec
     } else {
         check_result_not_nan(&res, variant);
         if (grad)
-            check_grad_not_nan(grad, count, variant);
+            check_grad_not_nan(grad, c->cfg.grad_dtype, count, variant);
         FUZZ_CHECK(res.n_conf == res.n_obj + res.n_noobj,
                    "variant %s: n_conf %lld != n_obj %lld + n_noobj %lld", variant,
                    (long long)res.n_conf, (long long)res.n_obj, (long long)res.n_noobj);

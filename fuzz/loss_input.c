@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "elem.h"
 
 void loss_expect_fail(loss_expect *e, rl_status st, const char *fmt, ...)
 {
@@ -225,6 +226,7 @@ void loss_case_free(loss_case *c)
 {
     free(c->anchors);
     free(c->pred_storage);
+    free(c->half_storage);
     free(c->truths);
     free(c->offsets);
     free(c->grad_init);
@@ -265,6 +267,11 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
     c->workspace_short = misc & 64;
     c->with_grad = !(misc & 128);
     c->misaligned = more & 1;
+    static const int16_t pred_types[4] = {RL_DTYPE_F32, RL_DTYPE_BF16, RL_DTYPE_F16, 3};
+    cfg->pred_dtype = pred_types[(more >> 2) & 3];
+    cfg->grad_dtype = (more & 16) ? RL_DTYPE_F32 : cfg->pred_dtype;
+    if (more & 32) /* neither float32 nor the predictions' type */
+        cfg->grad_dtype = cfg->pred_dtype == RL_DTYPE_F16 ? RL_DTYPE_BF16 : RL_DTYPE_F16;
     c->use_workspace = flags & 64;
     c->null_result = null_sel == 7;
 
@@ -364,6 +371,12 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
             loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: logistic_classes = %d",
                              (int)cfg->logistic_classes);
     }
+    if (cfg->pred_dtype != RL_DTYPE_F32 && cfg->pred_dtype != RL_DTYPE_BF16 &&
+        cfg->pred_dtype != RL_DTYPE_F16)
+        loss_expect_fail(ce, RL_ERR_BAD_ENUM, "config: pred_dtype %d", (int)cfg->pred_dtype);
+    else if (cfg->grad_dtype != RL_DTYPE_F32 && cfg->grad_dtype != cfg->pred_dtype)
+        loss_expect_fail(ce, RL_ERR_BAD_ENUM, "config: grad_dtype %d with pred_dtype %d",
+                         (int)cfg->grad_dtype, (int)cfg->pred_dtype);
     if (cfg->threads < 1 || cfg->threads > 64 * 1024)
         loss_expect_fail(ce, RL_ERR_THREADS, "config: threads = %d", (int)cfg->threads);
 
@@ -431,7 +444,8 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
                          (size_t)(5 + cfg->C);
     c->tensor_count = count;
     c->pred_storage = malloc((count + 1) * sizeof *c->pred_storage);
-    c->grad_init = malloc((count + 1) * sizeof *c->grad_init);
+    c->grad_elem = (size_t)rl_elem_size(cfg->grad_dtype);
+    c->grad_init = malloc((count + 1) * c->grad_elem);
     if (!c->pred_storage || !c->grad_init)
         abort();
     float *pred = c->pred_storage + (c->misaligned ? 1 : 0);
@@ -441,6 +455,21 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
     bool nonfinite_read = false, nonfinite_other = false;
     for (size_t e = 0; e < count; e++)
         pred[e] = pred_value(kind, rest, rest_len, e);
+    /* Half predictions: the same values rounded to nearest even (binary16
+     * sends everything past 65504 to infinity); pred then holds what the
+     * library will read, for the finiteness rules below. */
+    const int pt = cfg->pred_dtype;
+    uint16_t *half = NULL;
+    if (pt == RL_DTYPE_BF16 || pt == RL_DTYPE_F16) {
+        c->half_storage = malloc((count + 1) * sizeof *c->half_storage);
+        if (!c->half_storage)
+            abort();
+        half = c->half_storage + (c->misaligned ? 1 : 0);
+        for (size_t e = 0; e < count; e++) {
+            half[e] = pt == RL_DTYPE_BF16 ? rl_f32_to_bf16(pred[e]) : rl_f32_to_f16(pred[e]);
+            pred[e] = rl_load(half, (int64_t)e, pt);
+        }
+    }
     for (int32_t n = 0; n < NA; n++)
         for (int32_t i = 0; i < cfg->H; i++)
             for (int32_t j = 0; j < cfg->W; j++)
@@ -456,7 +485,7 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
         loss_expect_fail(be, RL_ERR_NONFINITE_PRED, "batch: a box or objectness entry is not finite");
     else if (nonfinite_other)
         expect_allow(be, RL_ERR_NONFINITE_PRED); /* read only at responsible slots */
-    c->batch.pred = pred;
+    c->batch.pred = half ? (const void *)half : (const void *)pred;
     if (null_sel == 6) {
         c->batch.pred = NULL;
         loss_expect_fail(be, RL_ERR_NULL_POINTER, "batch: pred NULL");
@@ -466,7 +495,8 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
 
     /* Accumulate start values: finite, varied, cheap. */
     for (size_t x = 0; x < count; x++)
-        c->grad_init[x] = (float)(((uint32_t)x * 2654435761u) >> 24) / 64.0f - 2.0f;
+        rl_store_f32(c->grad_init, (int64_t)x, cfg->grad_dtype,
+                     (float)(((uint32_t)x * 2654435761u) >> 24) / 64.0f - 2.0f);
     return 0;
 }
 
@@ -507,7 +537,7 @@ void loss_case_print(FILE *f, const loss_case *c)
                 for (int32_t b = 0; b < g->B; b++) {
                     fprintf(f, "    cell (%lld, %lld) anchor %d:", (long long)i, (long long)j, (int)b);
                     for (int32_t k = 0; k < 5 + g->C; k++)
-                        fprintf(f, " %.9g", (double)((const float *)c->batch.pred)[spec_offset(g, n, i, j, b, k)]);
+                        fprintf(f, " %.9g", (double)c->pred_storage[(c->misaligned ? 1 : 0) + spec_offset(g, n, i, j, b, k)]);
                     fputc('\n', f);
                 }
             }

@@ -15,7 +15,11 @@
  *                  global counts (0-4 none)
  *            bit 6 workspace one byte short, bit 7 no gradient pointer
  *   byte 3   bit 0 misaligned buffers, bit 1 truths pointer NULL when there
- *            are none, bits 2-7 unused
+ *            are none, bits 2-3 the predictions' type (0 float32, 1
+ *            bfloat16, 2 binary16, 3 the invalid value 3), bit 4 a float32
+ *            gradient (else the predictions' type), bit 5 an invalid
+ *            gradient type (neither float32 nor the predictions'), bits 6-7
+ *            unused
  *   4..8     size codes H, W, B, C, N: byte < 0xF0 gives 1 + byte % bound
  *            (bounds 16, 16, 9, 64, 4); 0xF0..0xF7 zero or negative sizes;
  *            0xF8..0xFF valid sizes above the bounds (plan creation only)
@@ -65,11 +69,13 @@ typedef struct loss_case {
     float *anchors;
     rl_batch batch;     /* pred, truths, offsets point into the fields below */
     float *pred_storage;
+    uint16_t *half_storage; /* half predictions: pred_storage's values rounded */
     rl_box *truths;
     int64_t *offsets;
     rl_counts global_counts;
-    float *grad_init;   /* start values of the gradient (finite) */
-    size_t tensor_count; /* floats of pred and of the gradient */
+    void *grad_init;    /* start values of the gradient (finite), of cfg.grad_dtype */
+    size_t grad_elem;   /* bytes per gradient entry */
+    size_t tensor_count; /* entries of pred and of the gradient */
     int64_t n_truths;
     int32_t n_images_alloc;
     bool computable;    /* sizes within the bounds: run rl_compute */

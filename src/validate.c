@@ -90,20 +90,25 @@ static rl_status check_truth(const rl_params *p, const rl_box *t, int32_t n, int
     return RL_OK;
 }
 
-static rl_status nonfinite_pred(const rl_params *p, int32_t n, int64_t i, int64_t j, int64_t b,
-                                int64_t k, float v)
+static rl_status nonfinite_pred(const rl_params *p, const void *pred, int32_t n, int64_t i,
+                                int64_t j, int64_t b, int64_t k, float v)
 {
     char entry[32];
     if (k < 5)
         snprintf(entry, sizeof entry, "%s", entry_names[k]);
     else
         snprintf(entry, sizeof entry, "class %lld logit", (long long)(k - 5));
-    char buf[32];
+    char buf[32], bits[40] = "";
+    const int64_t off = rl_index(p, n, i, j, b, k);
+    if (p->pred_type != RL_DTYPE_F32) /* a half NaN's payload is in its bits */
+        snprintf(bits, sizeof bits, " (%s 0x%04x)",
+                 p->pred_type == RL_DTYPE_BF16 ? "bfloat16" : "binary16",
+                 (unsigned)((const uint16_t *)pred)[off]);
     return rl_fail(RL_ERR_NONFINITE_PRED,
                    "prediction of image %d, cell (i=%lld, j=%lld), anchor %lld, entry %lld "
-                   "(%s, offset %lld): %s is not finite",
+                   "(%s, offset %lld): %s%s is not finite",
                    (int)n, (long long)i, (long long)j, (long long)b, (long long)k, entry,
-                   (long long)rl_index(p, n, i, j, b, k), float_str(v, buf));
+                   (long long)off, float_str(v, buf), bits);
 }
 
 /* The same assignment rule as the spec's section 3, needed here only to know
@@ -178,7 +183,7 @@ rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch)
                         for (int64_t k = 0; k < 5; k++) {
                             float v = rl_load(pred, rl_index(p, n, i, j, b, k), type);
                             if (!isfinite(v))
-                                return nonfinite_pred(p, n, i, j, b, k, v);
+                                return nonfinite_pred(p, pred, n, i, j, b, k, v);
                         }
         /* Class logits are read only at responsible slots. */
         for (int64_t t = off[n]; t < off[n + 1]; t++) {
@@ -187,7 +192,7 @@ rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch)
             for (int64_t k = 5; k < p->K; k++) {
                 float v = rl_load(pred, rl_index(p, n, i, j, b, k), type);
                 if (!isfinite(v))
-                    return nonfinite_pred(p, n, i, j, b, k, v);
+                    return nonfinite_pred(p, pred, n, i, j, b, k, v);
             }
         }
     }

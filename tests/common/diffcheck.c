@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "elem.h"
 #include "scalar/reference.h"
 #include "tolerance.h"
 #include "variants.h"
@@ -156,14 +157,57 @@ static int compare_results(const char *variant, const char *what, FILE *log,
     return bad;
 }
 
-/* Guard pattern for overwrite mode: a NaN payload no kernel produces. */
+/* Guard pattern for overwrite mode: a NaN payload no kernel produces (its
+ * upper half, 0x7fa5, is a signalling bfloat16 NaN; binary16 gets 0x7d5a). */
 static const uint32_t GUARD = 0x7fa5a5a5u;
+
+static void put_guard(void *g, int64_t x, int type)
+{
+    if (type == RL_DTYPE_F32)
+        memcpy((float *)g + x, &GUARD, 4);
+    else
+        ((uint16_t *)g)[x] = type == RL_DTYPE_BF16 ? 0x7fa5u : 0x7d5au;
+}
+
+static int same_bits(const void *a, const void *b, int64_t x, int type)
+{
+    const int64_t sz = rl_elem_size(type);
+    return memcmp((const char *)a + x * sz, (const char *)b + x * sz, (size_t)sz) == 0;
+}
+
+static uint32_t elem_bits(const void *g, int64_t x, int type)
+{
+    if (type == RL_DTYPE_F32)
+        return rl_f32_bits(((const float *)g)[x]);
+    return ((const uint16_t *)g)[x];
+}
+
+static double round_to(int type, double v)
+{
+    return type == RL_DTYPE_BF16 ? rl_bf16_to_f32(rl_f64_to_bf16(v))
+                                 : rl_f16_to_f32(rl_f64_to_f16(v));
+}
+
+/* A half-precision gradient entry.  The reference stores want rounded once
+ * to nearest even; a variant computes a float within the float bound of
+ * want and rounds that to nearest even, so its value must be the rounding of
+ * some point of [want - fbound, want + fbound]: rounding is monotonic, so
+ * it lies between the roundings of the ends.  That is at most one unit of
+ * the type from the reference's value where fbound is below half a unit
+ * (nearly everywhere: docs/numerics.md), and it fails a kernel that
+ * truncates instead of rounding about half the time. */
+static int half_close(int type, double got, double want, double fbound, double *bound)
+{
+    const double lo = round_to(type, want - fbound), hi = round_to(type, want + fbound);
+    *bound = fmax(want - lo, hi - want);
+    return !isnan(got) && got >= lo && got <= hi;
+}
 
 /* dense: force the driver's dense mask path, which otherwise serves only
  * thresh <= 1/2 (src/driver.c, use_sparse); the sparse path decides the
  * slots no truth reaches without decoding them, so both are checked. */
 static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, int dense,
-                       const rl_batch *batch, const char *what, FILE *log,
+                       const rl_batch *batch, const rl_batch *wide, const char *what, FILE *log,
                        const rl_plan *refplan, const rl_result *ref_res_in, const double *best,
                        const int8_t *ref_kind, const double *obj_iou)
 {
@@ -180,9 +224,11 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, int dens
     const size_t count = (size_t)N * (size_t)p->per_image;
     const int accumulate = p->grad_mode == RL_GRAD_ACCUMULATE;
     /* Half the cases write through a gradient pointer that is not 32-byte
-     * aligned (one float in), as a caller's sub-buffer may be. */
-    float *grad_base = malloc((count + 1) * sizeof *grad_base);
-    float *grad = grad_base + (count & 1), *prior = malloc(count * sizeof *prior);
+     * aligned (one element in), as a caller's sub-buffer may be. */
+    const int gt = p->grad_type;
+    const size_t esz = (size_t)rl_elem_size(gt);
+    char *grad_base = malloc((count + 1) * esz);
+    void *grad = grad_base + (count & 1) * esz, *prior = malloc(count * esz);
     rl_driver_probe probe = {malloc((size_t)(N * slots) * sizeof(float)),
                              malloc((size_t)(N * slots)), dense};
     char label[96];
@@ -197,12 +243,12 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, int dens
     for (size_t x = 0; x < count; x++) {
         if (accumulate) {
             seed = seed * 1664525u + 1013904223u;
-            prior[x] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * 0.1f;
+            rl_store_f32(prior, (int64_t)x, gt, ((float)(seed >> 8) / 16777216.0f - 0.5f) * 0.1f);
         } else {
-            memcpy(&prior[x], &GUARD, sizeof GUARD);
+            put_guard(prior, (int64_t)x, gt);
         }
     }
-    memcpy(grad, prior, count * sizeof *grad);
+    memcpy(grad, prior, count * esz);
 
     rl_result got;
     rl_status st = rl_driver_run(plan, &plan->kernels, batch, &got, NULL, grad, &probe);
@@ -249,7 +295,7 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, int dens
 
     rl_result ref = *ref_res_in;
     rl_ref_out rout = {rgrad, touched, NULL, NULL, NULL};
-    if (rl_reference_compute_forced(&refplan->p, batch, NULL, differs ? forced : NULL, &ref,
+    if (rl_reference_compute_forced(&refplan->p, wide, NULL, differs ? forced : NULL, &ref,
                                      &rout) != RL_OK) {
         fprintf(log, "%s: reference rerun failed: %s\n", what, rl_last_error());
         bad = 1;
@@ -262,43 +308,43 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, int dens
         int64_t n, i, j, b, k;
         double want;
         double slack = 0;
+        const float gx = rl_load(grad, (int64_t)x, gt), px = rl_load(prior, (int64_t)x, gt);
         if (!touched[x]) {
             /* Untouched: overwrite writes 0, accumulate leaves the bits. */
-            uint32_t gb, pb;
-            memcpy(&gb, &grad[x], 4);
-            memcpy(&pb, &prior[x], 4);
-            if (accumulate ? gb == pb : grad[x] == 0.0f && !signbit(grad[x]))
+            if (accumulate ? same_bits(grad, prior, (int64_t)x, gt) : gx == 0.0f && !signbit(gx))
                 continue;
             entry_coords(p, (int64_t)x, &n, &i, &j, &b, &k);
             fprintf(log, "%s: variant %s: entry %zu (n=%lld, i=%lld, j=%lld, b=%lld, k=%lld) "
                          "has no loss term but is %.9g (bits %08x), expected %s\n",
                     what, label, x, (long long)n, (long long)i, (long long)j, (long long)b,
-                    (long long)k, (double)grad[x], gb, accumulate ? "its prior bits" : "+0");
+                    (long long)k, (double)gx, (unsigned)elem_bits(grad, (int64_t)x, gt),
+                    accumulate ? "its prior bits" : "+0");
             bad++;
             continue;
         }
         want = rgrad[x];
         if (accumulate) {
-            want += prior[x];
+            want += px;
             /* one float rounding of the sum */
-            slack = ldexp(fabs(want) + fabs(prior[x]), -23);
+            slack = ldexp(fabs(want) + fabs(px), -23);
         }
         entry_coords(p, (int64_t)x, &n, &i, &j, &b, &k);
         const double abs_scale = entry_weight(&w, k);
-        if (isinf((float)want) || isinf(grad[x])) {
-            /* beyond float range: both must overflow the same way */
-            if ((float)want == grad[x])
+        double bound = RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack + RL_TOL_FLOOR;
+        if (gt != RL_DTYPE_F32) {
+            if (half_close(gt, gx, want, bound, &bound))
                 continue;
-        } else if (!isnan(grad[x]) &&
-                   fabs(grad[x] - want) <=
-                       RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack + RL_TOL_FLOOR) {
+        } else if (isinf((float)want) || isinf(gx)) {
+            /* beyond float range: both must overflow the same way */
+            if ((float)want == gx)
+                continue;
+        } else if (!isnan(gx) && fabs(gx - want) <= bound) {
             continue;
         }
         fprintf(log, "%s: variant %s: gradient entry %zu (n=%lld, i=%lld, j=%lld, b=%lld, "
-                     "k=%lld): got %.9g, reference %.17g (bound %.3g)\n",
+                     "k=%lld): got %.9g (bits %08x), reference %.17g (bound %.3g)\n",
                 what, label, x, (long long)n, (long long)i, (long long)j, (long long)b,
-                (long long)k, (double)grad[x], want,
-                RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack + RL_TOL_FLOOR);
+                (long long)k, (double)gx, (unsigned)elem_bits(grad, (int64_t)x, gt), want, bound);
         bad++;
     }
 out:
@@ -324,9 +370,10 @@ static int check_rejection(const rl_config *cfg0, const rl_variant_desc *v,
     rl_plan *plan;
     if (rl_plan_create(&cfg, &plan) != RL_OK)
         return 1;
-    float *grad = malloc((count ? count : 1) * sizeof *grad);
+    const int gt = plan->p.grad_type;
+    void *grad = malloc((count ? count : 1) * (size_t)rl_elem_size(gt));
     for (size_t x = 0; x < count; x++)
-        memcpy(&grad[x], &GUARD, 4);
+        put_guard(grad, (int64_t)x, gt);
     rl_result res;
     memset(&res, 0x5a, sizeof res);
     rl_result res0 = res;
@@ -337,10 +384,10 @@ static int check_rejection(const rl_config *cfg0, const rl_variant_desc *v,
                 rl_status_name(st), rl_status_name(want));
         bad++;
     }
+    void *guard = malloc((size_t)rl_elem_size(gt));
+    put_guard(guard, 0, gt);
     for (size_t x = 0; x < count && !bad; x++) {
-        uint32_t gb;
-        memcpy(&gb, &grad[x], 4);
-        if (gb != GUARD) {
+        if (elem_bits(grad, (int64_t)x, gt) != elem_bits(guard, 0, gt)) {
             fprintf(log, "%s: variant %s wrote gradient entry %zu of a rejected batch\n", what,
                     v->name, x);
             bad++;
@@ -350,6 +397,7 @@ static int check_rejection(const rl_config *cfg0, const rl_variant_desc *v,
         fprintf(log, "%s: variant %s wrote the result of a rejected batch\n", what, v->name);
         bad++;
     }
+    free(guard);
     free(grad);
     rl_plan_destroy(plan);
     return bad;
@@ -360,17 +408,38 @@ int rl_diffcheck(const rl_config *cfg0, const rl_batch *batch, const char *what,
 {
     rl_diffcheck_report rep = {0, 0};
     rl_config cfg = *cfg0;
+    rl_plan *typed; /* the plan as configured: validation with the batch's type */
     cfg.variant = "reference";
-    rl_plan *refplan;
-    if (rl_plan_create(&cfg, &refplan) != RL_OK) {
+    if (rl_plan_create(&cfg, &typed) != RL_OK) {
         if (report)
             *report = rep;
         return 0; /* plan validation is shared by all variants */
     }
+    /* The reference's internals read float predictions: a half batch is
+     * compared through its exact widening, which is what the reference
+     * variant computes on (src/scalar/reference_variant.c). */
+    rl_config fcfg = cfg;
+    fcfg.pred_dtype = fcfg.grad_dtype = RL_DTYPE_F32;
+    rl_plan *refplan;
+    if (rl_plan_create(&fcfg, &refplan) != RL_OK) {
+        rl_plan_destroy(typed);
+        if (report)
+            *report = rep;
+        return 0;
+    }
     const rl_params *p = &refplan->p;
-    rl_status st = rl_validate_batch(p, batch);
+    rl_batch wide = *batch;
+    float *wide_pred = NULL;
+    if (typed->p.pred_type != RL_DTYPE_F32 && rl_validate_batch_shape(p, batch) == RL_OK) {
+        const size_t n = (size_t)batch->n_images * (size_t)p->per_image;
+        wide_pred = malloc(n * sizeof *wide_pred);
+        for (size_t x = 0; x < n; x++)
+            wide_pred[x] = rl_load(batch->pred, (int64_t)x, typed->p.pred_type);
+        wide.pred = wide_pred;
+    }
+    rl_status st = rl_validate_batch(&typed->p, batch);
     if (st == RL_OK)
-        st = rl_validate_preds(p, batch);
+        st = rl_validate_preds(&typed->p, batch);
     size_t count = 0;
     if (rl_validate_batch_shape(p, batch) == RL_OK)
         count = (size_t)batch->n_images * (size_t)p->per_image;
@@ -384,6 +453,8 @@ int rl_diffcheck(const rl_config *cfg0, const rl_batch *batch, const char *what,
             rep.mismatches += check_rejection(&cfg, d, batch, st, what, log, count) != 0;
         }
         rl_plan_destroy(refplan);
+        rl_plan_destroy(typed);
+        free(wide_pred);
         if (report)
             *report = rep;
         return rep.mismatches;
@@ -395,7 +466,7 @@ int rl_diffcheck(const rl_config *cfg0, const rl_batch *batch, const char *what,
     int8_t *kind = malloc((size_t)slots);
     rl_ref_out out = {NULL, NULL, best, kind, obj_iou};
     rl_result ref;
-    if (rl_reference_compute(p, batch, NULL, &ref, &out) != RL_OK) {
+    if (rl_reference_compute(p, &wide, NULL, &ref, &out) != RL_OK) {
         fprintf(log, "%s: reference failed: %s\n", what, rl_last_error());
         rep.mismatches++;
     } else {
@@ -405,17 +476,19 @@ int rl_diffcheck(const rl_config *cfg0, const rl_batch *batch, const char *what,
                 (only_variant && strcmp(only_variant, d->name) != 0))
                 continue;
             rep.variants_checked++;
-            rep.mismatches += run_variant(&cfg, d, 0, batch, what, log, refplan, &ref, best, kind,
-                                          obj_iou) != 0;
+            rep.mismatches += run_variant(&cfg, d, 0, batch, &wide, what, log, refplan, &ref, best,
+                                          kind, obj_iou) != 0;
             if (p->thresh > 0.5) /* the default was the sparse path: the dense one too */
-                rep.mismatches += run_variant(&cfg, d, 1, batch, what, log, refplan, &ref, best,
-                                              kind, obj_iou) != 0;
+                rep.mismatches += run_variant(&cfg, d, 1, batch, &wide, what, log, refplan, &ref,
+                                              best, kind, obj_iou) != 0;
         }
     }
     free(best);
     free(obj_iou);
     free(kind);
+    free(wide_pred);
     rl_plan_destroy(refplan);
+    rl_plan_destroy(typed);
     if (report)
         *report = rep;
     return rep.mismatches;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elem.h"
+
 typedef struct rng {
     uint64_t s;
 } rng;
@@ -161,9 +163,29 @@ void rl_case_make(rl_case *c, uint64_t seed, uint64_t index)
     c->batch.truths = k ? c->truths : NULL;
     c->batch.truth_offsets = c->offsets;
     c->batch.seen = unif(&r) < 0.5 ? 1000 : 20000;
+    /* A third of the cases in half precision (drawn last, so the float
+     * cases keep the values they had): the same predictions rounded to
+     * nearest even, the gradient in that type or in float.  binary16 turns
+     * the +-60 of tw, th into widths of e^60 that overflow its gradient (and
+     * logits past 65504 into infinities, which must be rejected). */
+    const double du = unif(&r);
+    if (du < 1.0 / 3) {
+        const int type = du < 1.0 / 6 ? RL_DTYPE_BF16 : RL_DTYPE_F16;
+        g->pred_dtype = (int16_t)type;
+        g->grad_dtype = (int16_t)(unif(&r) < 0.5 ? type : RL_DTYPE_F32);
+        c->half_storage = malloc((count + 1) * sizeof(uint16_t));
+        uint16_t *h = c->half_storage + unaligned;
+        for (size_t x = 0; x < count; x++)
+            h[x] = type == RL_DTYPE_BF16 ? rl_f32_to_bf16(pred[x]) : rl_f32_to_f16(pred[x]);
+        c->batch.pred = h;
+    }
     snprintf(c->desc, sizeof c->desc,
-             "%s %s N=%d H=%d W=%d B=%d C=%d truths=%lld norm=%d %s thresh=%g%s%s",
-             darknet ? "darknet" : "spec", g->layout ? "nhwc" : "nchw", (int)N, (int)g->H,
+             "%s %s%s N=%d H=%d W=%d B=%d C=%d truths=%lld norm=%d %s thresh=%g%s%s",
+             darknet ? "darknet" : "spec", g->layout ? "nhwc" : "nchw",
+             g->pred_dtype == RL_DTYPE_F32   ? ""
+             : g->pred_dtype == RL_DTYPE_BF16 ? (g->grad_dtype ? " bf16" : " bf16>f32")
+                                              : (g->grad_dtype ? " f16" : " f16>f32"),
+             (int)N, (int)g->H,
              (int)g->W, (int)g->B, (int)g->C, (long long)k, (int)g->norm,
              g->grad_mode ? "accumulate" : "overwrite", g->thresh,
              darknet && c->batch.seen < g->warmup_seen ? " warmup" : "",
@@ -173,6 +195,7 @@ void rl_case_make(rl_case *c, uint64_t seed, uint64_t index)
 void rl_case_free(rl_case *c)
 {
     free(c->pred_storage);
+    free(c->half_storage);
     free(c->truths);
     free(c->offsets);
     memset(c, 0, sizeof *c);

@@ -13,10 +13,11 @@ typedef struct rl_case {
     rl_batch batch;
     float anchors[18];
     float *pred_storage; /* pred may point one float into it: unaligned on purpose */
+    uint16_t *half_storage; /* bfloat16 / binary16 cases: the predictions rounded to the type */
     rl_box *truths;
     int64_t *offsets;
     size_t pred_count;
-    char desc[160];
+    char desc[200];
 } rl_case;
 
 /* Fills c with case `index` of the stream `seed`. */
