@@ -112,13 +112,26 @@ static inline uint16_t rl_f64_round(double v, int mant, int emin)
 static inline uint16_t rl_f64_to_f16(double v) { return rl_f64_round(v, 10, -14); }
 static inline uint16_t rl_f64_to_bf16(double v) { return rl_f64_round(v, 7, -126); }
 
-/* float to binary16, nearest even (through double: exact, one rounding). */
+/* float to binary16, nearest even, on the bits (the driver narrows every
+ * class gradient of a responsible slot with it).  Normal results: rebias the
+ * exponent and round the 13 dropped bits as rl_f32_to_bf16 does its 16.
+ * Subnormal results (|f| < 2^-14): adding 1/2, whose unit in the last place
+ * is 2^-24, makes the FPU round |f| to a multiple of binary16's smallest
+ * subnormal in the default nearest-even mode; the sum's low bits are the
+ * result (1024 being the smallest normal, which is correct). */
 static inline uint16_t rl_f32_to_f16(float f)
 {
-    const uint32_t u = rl_f32_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep the top payload bits, quiet */
-        return (uint16_t)(((u >> 16) & 0x8000u) | 0x7e00u | ((u >> 13) & 0x3ffu));
-    return rl_f64_to_f16((double)f);
+    const uint32_t u = rl_f32_bits(f), a = u & 0x7fffffffu;
+    const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    if (a > 0x7f800000u) /* NaN: keep the top payload bits, quiet */
+        return (uint16_t)(sign | 0x7e00u | ((u >> 13) & 0x3ffu));
+    if (a >= 0x477ff000u) /* 65520 and beyond (infinity too) round to infinity */
+        return (uint16_t)(sign | 0x7c00u);
+    if (a >= 0x38800000u) { /* 2^-14: normal */
+        const uint32_t r = a - 0x38000000u; /* exponent bias 127 -> 15 */
+        return (uint16_t)(sign | ((r + 0x0fffu + ((r >> 13) & 1u)) >> 13));
+    }
+    return (uint16_t)(sign | (rl_f32_bits(rl_bits_f32(a) + 0.5f) - 0x3f000000u));
 }
 
 /* Element `off` of a tensor of `type`, as a float (exact). */

@@ -229,6 +229,16 @@ INL void storeT(void *p, int64_t stride, __m256 v, __m256i m, int n, int full, i
         store16_prefix(h, nv, full ? 8 : n);
         return;
     }
+    if (stride == 1 && n == 8) {
+        /* Eight entries of the run, some of them not to change (accumulate
+         * at cells that are not noobj): those are written back with the
+         * bits they hold, one 16-byte store instead of one per entry.  The
+         * run is one image's and one task's, so nothing else writes them. */
+        const __m128i keep = _mm_packs_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+        const __m128i old = _mm_loadu_si128((const __m128i *)h);
+        _mm_storeu_si128((__m128i *)h, _mm_blendv_epi8(old, nv, keep));
+        return;
+    }
     uint16_t tmp[8];
     _mm_storeu_si128((__m128i *)tmp, nv);
     for (unsigned b = bits; b; b &= b - 1) {
