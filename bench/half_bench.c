@@ -195,6 +195,7 @@ int main(int argc, char **argv)
     int reps = 11;
     const char *filter = "voc-2,voc-8,voc-30,voc-avg,coco*";
     const char *variant = NULL;
+    int only = -1; /* --only TYPE: time that type alone (profiling) */
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--reps") == 0 && a + 1 < argc)
             reps = atoi(argv[++a]);
@@ -202,9 +203,15 @@ int main(int argc, char **argv)
             filter = argv[++a];
         else if (strcmp(argv[a], "--variant") == 0 && a + 1 < argc)
             variant = argv[++a];
+        else if (strcmp(argv[a], "--only") == 0 && a + 1 < argc) {
+            ++a;
+            for (int t = 0; t < N_TYPES; t++)
+                if (strcmp(argv[a], type_names[t]) == 0)
+                    only = t;
+        }
         else {
             fprintf(stderr, "usage: regionloss_half_bench [--reps R] [--filter ROW[,ROW...]] "
-                            "[--variant NAME]\n  ROW: a glob over the rows of regionloss_bench "
+                            "[--variant NAME] [--only f32|bf16|f16]\n  ROW: a glob over the rows of regionloss_bench "
                             "--list (default %s)\n",
                     filter);
             return strcmp(argv[a], "--help") == 0 ? 0 : 2;
@@ -266,7 +273,7 @@ int main(int argc, char **argv)
                 sink ^= roof(&x, 2, acc, x.grad[T_BF16]);
                 s[1 * reps + r] = bench_now_ns() - t0;
                 for (int t = 0; t < N_TYPES; t++)
-                    s[(2 + t) * reps + r] = call(&x, plans[t], t, &failed);
+                    s[(2 + t) * reps + r] = only < 0 || only == t ? call(&x, plans[t], t, &failed) : 1;
             }
             const double r32 = bench_min(s, reps) / 1e6, r16 = bench_min(s + reps, reps) / 1e6;
             double med[N_TYPES];

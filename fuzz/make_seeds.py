@@ -217,6 +217,10 @@ def npy_seeds():
     s['f4_rank5_tensor'] = npy('<f4', [1, 2, 1, 2, 2], struct.pack('<8f', *range(8)))
     s['f8_vector'] = npy('<f8', [3], struct.pack('<3d', 1e300, float('nan'), 1e-320))
     s['f4_version2'] = npy('<f4', [2], struct.pack('<2f', 1, 2), version=2)
+    # float16 and bfloat16 bit patterns (issue 17): subnormal, inf, NaN
+    s['f2_vector'] = npy('<f2', [5], struct.pack('<5H', 0x3c00, 0x0001, 0x7c00, 0xfe01, 0x8000))
+    s['u2_bf16_matrix'] = npy('<u2', [2, 2], struct.pack('<4H', 0x3f80, 0x7fc1, 0xff80, 0x0001))
+    s['bad_big_endian_f2'] = npy('>f2', [1], b'\0\0')
     s['bad_fortran'] = npy('<f4', [2], struct.pack('<2f', 1, 2), fortran=True)
     s['bad_big_endian'] = npy('>f4', [1], b'\0\0\0\0')
     s['bad_int_dtype'] = npy('<i4', [1], b'\0\0\0\0')

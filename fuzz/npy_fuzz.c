@@ -9,7 +9,9 @@
  *    the file's last count * itemsize bytes (trailing bytes are an error);
  *  - npy_to_f32 converts the data (ASan watches the reads);
  *  - what npy_encode_f32 writes from it parses back to the same shape and
- *    the same float bits. */
+ *    the same float bits;
+ *  - a 16-bit array written back in its own dtype (npy_encode) parses back
+ *    to the same bits. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    FUZZ_CHECK(a.dtype == NPY_F32 || a.dtype == NPY_F64, "dtype %d", (int)a.dtype);
+    FUZZ_CHECK(a.dtype == NPY_F32 || a.dtype == NPY_F64 || a.dtype == NPY_F16 ||
+                   a.dtype == NPY_U16,
+               "dtype %d", (int)a.dtype);
     FUZZ_CHECK(a.ndim >= 0 && a.ndim <= NPY_MAX_DIMS, "ndim %d", a.ndim);
     /* The product with overflow detection: an accepted shape must not wrap. */
     unsigned __int128 prod = 1;
@@ -51,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(prod == a.count, "count %llu but the shape's product is %s",
                (unsigned long long)a.count, prod >> 64 ? "at least 2^64" : "different");
-    const unsigned __int128 bytes = (unsigned __int128)a.count * (unsigned)a.dtype;
+    const unsigned __int128 bytes = (unsigned __int128)a.count * npy_itemsize(a.dtype);
     FUZZ_CHECK(a.data >= file && a.data <= file + size, "data pointer outside the file");
     FUZZ_CHECK(bytes == (unsigned __int128)(size_t)(file + size - a.data),
                "data is %llu bytes, the file has %zu after the header",
@@ -82,6 +86,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    "round trip changed float bits");
         free(back);
         free(enc);
+        if (npy_itemsize(a.dtype) == 2) {
+            uint16_t *bits = malloc((size_t)a.count * sizeof *bits + 1);
+            uint16_t *again = malloc((size_t)a.count * sizeof *again + 1);
+            FUZZ_CHECK(bits && again, "out of memory");
+            npy_to_u16(&a, bits);
+            FUZZ_CHECK(npy_encode(bits, a.dtype, a.shape, a.ndim, &enc, &enc_len, eerr,
+                                  sizeof eerr) == 0,
+                       "npy_encode failed on a parsed 16-bit shape: %s", eerr);
+            FUZZ_CHECK(npy_parse(enc, enc_len, &b, perr, sizeof perr) == 0 && b.dtype == a.dtype &&
+                           b.count == a.count,
+                       "our own 16-bit encoding does not parse back: %s", perr);
+            npy_to_u16(&b, again);
+            FUZZ_CHECK(memcmp(bits, again, (size_t)a.count * sizeof *bits) == 0,
+                       "16-bit round trip changed bits");
+            free(again);
+            free(bits);
+            free(enc);
+        }
     }
     free(values);
     free(file);

@@ -21,15 +21,28 @@ static unsigned detect(void)
     if (!__get_cpuid(1, &a, &b, &c, &d))
         return 0;
     const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-    if (!(fma && osxsave && avx))
+    const int f16c = (c >> 29) & 1; /* the avx2 unit converts binary16 with F16C */
+    if (!(fma && osxsave && avx && f16c))
         return 0;
     if ((xgetbv0() & 0x6) != 0x6) /* XCR0 bits 1 (SSE) and 2 (AVX): YMM saved */
         return 0;
     if (__get_cpuid_max(0, NULL) < 7)
         return 0;
     __cpuid_count(7, 0, a, b, c, d);
-    if ((b >> 5) & 1) /* AVX2 */
-        flags |= RL_CPU_AVX2;
+    if (!((b >> 5) & 1)) /* AVX2 */
+        return 0;
+    flags |= RL_CPU_AVX2;
+    /* AVX512_BF16 (leaf 7 subleaf 1, EAX bit 5) with AVX512F (EBX bit 16)
+     * and AVX512VL (EBX bit 31), and the OS saving the opmask and ZMM state
+     * (XCR0 bits 5, 6, 7) besides SSE and AVX: the avx2-bf16 unit may use
+     * EVEX encodings anywhere. */
+    const unsigned max_subleaf = a;
+    const int avx512f = (b >> 16) & 1, avx512vl = (b >> 31) & 1;
+    if (avx512f && avx512vl && max_subleaf >= 1 && (xgetbv0() & 0xe6) == 0xe6) {
+        __cpuid_count(7, 1, a, b, c, d);
+        if ((a >> 5) & 1)
+            flags |= RL_CPU_AVX512BF16;
+    }
     return flags;
 }
 #elif defined(__aarch64__) && defined(__linux__)

@@ -6,9 +6,10 @@
 #include "internal.h"
 
 enum {
-    RL_CPU_AVX2 = 1u << 0, /* AVX2 + FMA + OS-saved YMM state */
+    RL_CPU_AVX2 = 1u << 0, /* AVX2 + FMA + F16C + OS-saved YMM state */
     RL_CPU_NEON = 1u << 1, /* AArch64 Advanced SIMD (baseline there) */
-    RL_CPU_NEON_BF16 = 1u << 2, /* AArch64 FEAT_BF16 (Linux: HWCAP2_BF16) */
+    RL_CPU_AVX512BF16 = 1u << 2, /* with RL_CPU_AVX2: AVX512_BF16 + AVX512VL + OS-saved ZMM state */
+    RL_CPU_NEON_BF16 = 1u << 3, /* AArch64 FEAT_BF16 (Linux: HWCAP2_BF16) */
 };
 
 /* Detected flags ANDed with the mask. */

@@ -457,6 +457,45 @@ static void sparse_phase1(const call *c, int64_t n, const rl_truth_soa *all, uin
     }
 }
 
+/* Whether any of the C logits from element x0 (stride cs) is NaN or
+ * infinite, copying them widened (exactly) into `copy` when given.  One loop
+ * per type: these strided reads miss the cache one by one, and a loop
+ * without a per-element type switch keeps more of them in flight. */
+#define GATHER_CHUNK 256
+
+static uint32_t check_logits(const void *pred, int64_t x0, int64_t cs, int32_t C, int type,
+                             float *copy)
+{
+    uint32_t bad = 0;
+    if (type == RL_DTYPE_F32) {
+        const float *x = (const float *)pred + x0;
+        for (int32_t cc = 0; cc < C; cc++) {
+            const uint32_t bits = rl_f32_bits(x[cc * cs]);
+            bad |= (bits & 0x7f800000u) == 0x7f800000u; /* NaN or infinity */
+            if (copy)
+                copy[cc] = rl_bits_f32(bits);
+        }
+    } else {
+        /* gathered first, converted after: the conversion's instructions
+         * would otherwise crowd the misses out of the reorder window */
+        const uint16_t *x = (const uint16_t *)pred + x0;
+        const uint16_t expo = type == RL_DTYPE_BF16 ? 0x7f80u : 0x7c00u;
+        uint16_t raw[GATHER_CHUNK];
+        for (int32_t c0 = 0; c0 < C; c0 += GATHER_CHUNK) {
+            const int32_t m = C - c0 < GATHER_CHUNK ? C - c0 : GATHER_CHUNK;
+            for (int32_t k = 0; k < m; k++)
+                raw[k] = x[(int64_t)(c0 + k) * cs];
+            for (int32_t k = 0; k < m; k++) {
+                bad |= (raw[k] & expo) == expo;
+                if (copy)
+                    copy[c0 + k] = type == RL_DTYPE_BF16 ? rl_bf16_to_f32(raw[k])
+                                                         : rl_f16_to_f32(raw[k]);
+            }
+        }
+    }
+    return bad;
+}
+
 static void phase1_image(void *arg, int64_t n)
 {
     call *c = arg;
@@ -497,13 +536,7 @@ static void phase1_image(void *arg, int64_t n)
     for (int64_t q = 0; q < c->w.n_entries[n]; q++) {
         const int64_t x0 = rl_index(p, n, en[q].i, en[q].j, en[q].b, 5);
         float *copy = c->w.logits ? c->w.logits + (lo + q) * p->C : NULL;
-        for (int32_t cc = 0; cc < p->C; cc++) {
-            const float v = rl_load(c->batch->pred, x0 + cc * cs, p->pred_type); /* exact */
-            const uint32_t bits = rl_f32_bits(v);
-            bad |= (bits & 0x7f800000u) == 0x7f800000u; /* NaN or infinity */
-            if (copy)
-                memcpy(&copy[cc], &bits, sizeof bits);
-        }
+        bad |= check_logits(c->batch->pred, x0, cs, p->C, p->pred_type, copy);
     }
     s->nonfinite_class = bad != 0;
 }
@@ -668,10 +701,20 @@ static void phase2_image(void *arg, int64_t n)
                         *g = accumulate ? *g + row[cc] : row[cc];
                     }
                 } else if (row) { /* the float sum, then one rounding (as the kernels) */
-                    for (int32_t cc = 0; cc < p->C; cc++) {
-                        const int64_t x = l0 + cc * cs;
-                        rl_store_f32(c->grad, x, gt,
-                                     accumulate ? rl_load(c->grad, x, gt) + row[cc] : row[cc]);
+                    uint16_t *g = (uint16_t *)c->grad + l0;
+                    const int bf = gt == RL_DTYPE_BF16;
+                    uint16_t old[GATHER_CHUNK]; /* gathered first, as in check_logits */
+                    for (int32_t c0 = 0; c0 < p->C; c0 += GATHER_CHUNK) {
+                        const int32_t m = p->C - c0 < GATHER_CHUNK ? p->C - c0 : GATHER_CHUNK;
+                        if (accumulate)
+                            for (int32_t k = 0; k < m; k++)
+                                old[k] = g[(c0 + k) * cs];
+                        for (int32_t k = 0; k < m; k++) {
+                            float v = row[c0 + k];
+                            if (accumulate)
+                                v += bf ? rl_bf16_to_f32(old[k]) : rl_f16_to_f32(old[k]);
+                            g[(c0 + k) * cs] = bf ? rl_f32_to_bf16(v) : rl_f32_to_f16(v);
+                        }
                     }
                 }
             } else { /* float predictions and gradient */

@@ -68,60 +68,70 @@ static inline uint16_t rl_f32_to_bf16(float f)
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-/* |v| (finite, not NaN) rounded once, to nearest even, into a binary format
- * of `mant` mantissa bits, exponent bias `bias` and largest exponent `emax`;
- * returns the magnitude's bits.  v = M 2^(E - mant) with M an integer of
- * mant + 1 bits is exact in double for both half formats. */
-static inline uint32_t rl_round_magnitude(double a, int mant, int bias, int emax)
+/* A finite double rounded once, to nearest even, into a binary format of
+ * `mant` mantissa bits and smallest normal exponent `emin` (bias 1 - emin),
+ * on its bits alone: the kept bits are the significand shifted right, and
+ * the dropped ones decide (more than half: up; exactly half: to even).  A
+ * carry out of the mantissa moves to the next exponent, and out of the
+ * largest one to infinity, which is the correct rounding both times. */
+static inline uint16_t rl_f64_round(double v, int mant, int emin)
 {
-    const int emin = 1 - bias;
-    if (a == 0)
-        return 0;
-    int e;
-    (void)frexp(a, &e);
-    e -= 1; /* a in [2^e, 2^(e+1)) */
-    if (e < emin)
-        e = emin; /* subnormal: the scale of the smallest exponent */
-    double M = nearbyint(ldexp(a, mant - e)); /* ties to even */
-    if (M >= ldexp(1.0, mant + 1)) {         /* rounded up to the next binade */
-        M = ldexp(M, -1);
-        e++;
-    }
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    const uint16_t sign = (uint16_t)((u >> 48) & 0x8000u);
+    const int bias = 1 - emin, emax = bias;
+    const uint16_t inf = (uint16_t)((2 * bias + 1) << mant);
+    const int ex = (int)((u >> 52) & 0x7ff);
+    const uint64_t frac = u & ((1ull << 52) - 1);
+    if (ex == 0x7ff) /* NaN (quiet, top payload bits kept) or infinity */
+        return frac ? (uint16_t)(sign | inf | (1u << (mant - 1)) | (uint16_t)(frac >> (52 - mant)))
+                    : (uint16_t)(sign | inf);
+    if (ex == 0) /* zero or a double subnormal: far below any half subnormal */
+        return sign;
+    const int e = ex - 1023;
     if (e > emax)
-        return (uint32_t)(2 * bias + 1) << mant; /* infinity */
-    const uint32_t mi = (uint32_t)M;
-    if (mi < (1u << mant)) /* subnormal (or rounded up to the smallest normal) */
-        return mi;
-    return ((uint32_t)(e + bias) << mant) | (mi - (1u << mant));
+        return (uint16_t)(sign | inf);
+    const uint64_t sig = frac | (1ull << 52);
+    int shift = 52 - mant;
+    uint32_t base = 0; /* the exponent field, for a normal result */
+    if (e < emin)
+        shift += emin - e; /* subnormal: units of 2^(emin - mant) */
+    else
+        base = (uint32_t)(e + bias) << mant;
+    if (shift > 63)
+        return sign;
+    const uint64_t kept = sig >> shift, rest = sig & ((1ull << shift) - 1);
+    const uint64_t half = 1ull << (shift - 1);
+    /* normal: the implicit bit is in `base`, drop it from the kept bits */
+    uint32_t r = base + (uint32_t)(e < emin ? kept : kept - (1ull << mant));
+    if (rest > half || (rest == half && (r & 1u)))
+        r++;
+    return (uint16_t)(sign | r);
 }
 
-static inline uint16_t rl_f64_to_f16(double v)
-{
-    if (isnan(v))
-        return 0x7e00u;
-    const uint16_t sign = signbit(v) ? 0x8000u : 0;
-    if (isinf(v))
-        return sign | 0x7c00u;
-    return sign | (uint16_t)rl_round_magnitude(fabs(v), 10, 15, 15);
-}
+static inline uint16_t rl_f64_to_f16(double v) { return rl_f64_round(v, 10, -14); }
+static inline uint16_t rl_f64_to_bf16(double v) { return rl_f64_round(v, 7, -126); }
 
-static inline uint16_t rl_f64_to_bf16(double v)
-{
-    if (isnan(v))
-        return 0x7fc0u;
-    const uint16_t sign = signbit(v) ? 0x8000u : 0;
-    if (isinf(v))
-        return sign | 0x7f80u;
-    return sign | (uint16_t)rl_round_magnitude(fabs(v), 7, 127, 127);
-}
-
-/* float to binary16, nearest even (through double: exact, one rounding). */
+/* float to binary16, nearest even, on the bits (the driver narrows every
+ * class gradient of a responsible slot with it).  Normal results: rebias the
+ * exponent and round the 13 dropped bits as rl_f32_to_bf16 does its 16.
+ * Subnormal results (|f| < 2^-14): adding 1/2, whose unit in the last place
+ * is 2^-24, makes the FPU round |f| to a multiple of binary16's smallest
+ * subnormal in the default nearest-even mode; the sum's low bits are the
+ * result (1024 being the smallest normal, which is correct). */
 static inline uint16_t rl_f32_to_f16(float f)
 {
-    const uint32_t u = rl_f32_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep the top payload bits, quiet */
-        return (uint16_t)(((u >> 16) & 0x8000u) | 0x7e00u | ((u >> 13) & 0x3ffu));
-    return rl_f64_to_f16((double)f);
+    const uint32_t u = rl_f32_bits(f), a = u & 0x7fffffffu;
+    const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    if (a > 0x7f800000u) /* NaN: keep the top payload bits, quiet */
+        return (uint16_t)(sign | 0x7e00u | ((u >> 13) & 0x3ffu));
+    if (a >= 0x477ff000u) /* 65520 and beyond (infinity too) round to infinity */
+        return (uint16_t)(sign | 0x7c00u);
+    if (a >= 0x38800000u) { /* 2^-14: normal */
+        const uint32_t r = a - 0x38000000u; /* exponent bias 127 -> 15 */
+        return (uint16_t)(sign | ((r + 0x0fffu + ((r >> 13) & 1u)) >> 13));
+    }
+    return (uint16_t)(sign | (rl_f32_bits(rl_bits_f32(a) + 0.5f) - 0x3f000000u));
 }
 
 /* Element `off` of a tensor of `type`, as a float (exact). */

@@ -180,6 +180,7 @@ typedef struct rl_kernels {
 RL_HIDDEN void rl_kernels_init_generic(rl_kernels *k);
 #if defined(__x86_64__) || defined(_M_X64)
 RL_HIDDEN void rl_kernels_init_avx2(rl_kernels *k);
+RL_HIDDEN void rl_kernels_init_avx2_bf16(rl_kernels *k);
 #endif
 #if defined(__aarch64__)
 RL_HIDDEN void rl_kernels_init_neon(rl_kernels *k);

@@ -25,6 +25,7 @@ RL_HIDDEN extern const rl_variant_desc *const rl_all_variants[];
 RL_HIDDEN extern const rl_variant_desc rl_variant_reference;
 RL_HIDDEN extern const rl_variant_desc rl_variant_generic;
 RL_HIDDEN extern const rl_variant_desc rl_variant_avx2;
+RL_HIDDEN extern const rl_variant_desc rl_variant_avx2_bf16;
 RL_HIDDEN extern const rl_variant_desc rl_variant_neon;
 RL_HIDDEN extern const rl_variant_desc rl_variant_neon_bf16;
 

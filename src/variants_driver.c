@@ -32,6 +32,24 @@ const rl_variant_desc rl_variant_avx2 = {"avx2", never, driver_compute, driver_c
                                          rl_driver_workspace, rl_kernels_init_generic};
 #endif
 
+/* The AVX2 kernels built again with AVX512_BF16 (bfloat16 narrowing by
+ * vcvtneps2bf16); everything else is the avx2 variant's code. */
+#if defined(RL_HAVE_AVX2_BF16)
+static int have_avx2_bf16(void)
+{
+    const unsigned need = RL_CPU_AVX2 | RL_CPU_AVX512BF16;
+    return (rl_cpu_flags() & need) == need;
+}
+const rl_variant_desc rl_variant_avx2_bf16 = {"avx2-bf16", have_avx2_bf16, driver_compute,
+                                              driver_count, rl_driver_workspace,
+                                              rl_kernels_init_avx2_bf16};
+#else
+static int never_bf16(void) { return 0; }
+const rl_variant_desc rl_variant_avx2_bf16 = {"avx2-bf16", never_bf16, driver_compute,
+                                              driver_count, rl_driver_workspace,
+                                              rl_kernels_init_generic};
+#endif
+
 #if defined(RL_HAVE_NEON)
 static int have_neon(void) { return (rl_cpu_flags() & RL_CPU_NEON) != 0; }
 const rl_variant_desc rl_variant_neon = {"neon", have_neon, driver_compute, driver_count,

@@ -5,7 +5,8 @@ docs/python.md.  numpy is the only dependency; regionloss.torch (the
 nn.Module) imports torch.
 
     plan = regionloss.Plan(anchors, num_classes=20, grid=(13, 13))
-    res, grad = plan.compute(pred, targets)     # pred float32 (N, B*(5+C), H, W)
+    res, grad = plan.compute(pred, targets)     # pred (N, B*(5+C), H, W): float32,
+                                                # float16 or bfloat16 (docs/python.md)
 """
 
 from ._lib import Error, path as library_path

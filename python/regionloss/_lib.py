@@ -57,6 +57,9 @@ LAYOUTS = {"nchw": 0, "nhwc": 1}
 MODES = {"spec": 0, "darknet": 1}
 NORMS = {"batch": 0, "sum": 1, "images": 2}     # RL_NORM_COUNTS, _SUM, _IMAGES
 GRAD_MODES = {"overwrite": 0, "accumulate": 1}
+# rl_dtype: the element types of the predictions and the gradient
+DTYPES = {"float32": 0, "bfloat16": 1, "float16": 2}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 
 RL_OK = 0
 
@@ -75,6 +78,8 @@ class rl_config(ctypes.Structure):
         ("variant", ctypes.c_char_p),
         ("threads", ctypes.c_int32),
         ("rescore", ctypes.c_int32), ("logistic_classes", ctypes.c_int32),
+        # rl_dtype values, int16_t in what was padding before warmup_seen
+        ("pred_dtype", ctypes.c_int16), ("grad_dtype", ctypes.c_int16),
         ("warmup_seen", ctypes.c_int64), ("warmup_scale", ctypes.c_double),
     ]
 

@@ -2,6 +2,7 @@
 
 import ctypes
 import numbers
+import sys
 import threading
 
 import numpy as np
@@ -29,27 +30,108 @@ def _integer(name, value):
     return int(value)
 
 
+# Element types the library reads (rl_dtype), by numpy dtype.  bfloat16 has
+# no numpy dtype of its own: a uint16 array of bit patterns is read as
+# bfloat16 with dtype="bfloat16", and an ml_dtypes.bfloat16 array (a numpy
+# dtype named "bfloat16", two bytes) is recognised by name.
+_NP_CODES = {np.dtype(np.float32): 0, np.dtype(np.float16): 2}
+_F32, _BF16, _F16 = (_lib.DTYPES[k] for k in ("float32", "bfloat16", "float16"))
+_ITEMSIZE = {_F32: 4, _BF16: 2, _F16: 2}
+
+
+def _torch_codes():
+    """torch dtype -> rl_dtype, when torch is imported (never imported here:
+    a tensor can only reach us once the caller has imported torch)."""
+    global _TORCH_CODES
+    if _TORCH_CODES is None:
+        torch = sys.modules["torch"]
+        _TORCH_CODES = {torch.float32: _F32, torch.bfloat16: _BF16, torch.float16: _F16}
+    return _TORCH_CODES
+
+
+_TORCH_CODES = None
+
+
+def _is_tensor(x):
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _dtype_name(value):
+    """dtype= of compute: None or a name of _lib.DTYPES (a numpy or torch
+    dtype whose name is one is accepted too)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        name = value
+    elif str(value).startswith("torch."):
+        name = str(value)[len("torch."):]
+    else:
+        try:
+            name = np.dtype(value).name
+        except TypeError:
+            name = repr(value)
+    if name not in _lib.DTYPES:
+        raise ValueError(f"dtype = {value!r}; one of {', '.join(map(repr, _lib.DTYPES))} "
+                         "expected")
+    return name
+
+
+class _Pred:
+    """A validated prediction array or tensor: images, element type, address."""
+
+    __slots__ = ("n", "code", "ptr", "obj", "torch")
+
+    def __init__(self, n, code, ptr, obj, is_torch):
+        self.n, self.code, self.ptr, self.obj, self.torch = n, code, ptr, obj, is_torch
+
+
+class _Keep:
+    """What a call keeps alive until the library returns (converted targets,
+    the prediction) and the plan handle of the prediction's element type."""
+
+    __slots__ = ("targets", "pred", "handle")
+
+    def __init__(self, targets, pred, handle):
+        self.targets, self.pred, self.handle = targets, pred, handle
+
+
 class Plan:
     """A configured region loss (docs/python.md).
 
     Plan(anchors, num_classes, grid=(H, W), *, layout="nchw", mode="spec",
          lambda_coord, lambda_class, lambda_obj, lambda_noobj, thresh, norm,
          grad_mode="overwrite", threads=1, variant="auto",
-         rescore, logistic_classes, warmup_seen, warmup_scale)
+         rescore, logistic_classes, warmup_seen, warmup_scale, grad_dtype=None)
 
     Options left as None take the library's defaults for the mode
     (rl_config_init / rl_config_init_darknet): lambdas 1, 1, 5, 1, thresh
     0.6, norm "batch" in spec mode and "sum" in darknet mode.  The library
     validates the configuration once, here; a bad one raises Error.
 
+    The predictions may be float32, float16 or bfloat16 (numpy arrays or
+    CPU torch tensors, read in place); the element type is the array's, and
+    the plan keeps a library plan per type, made at the first call that
+    needs it.  grad_dtype=None returns the gradient in the predictions'
+    type (a half gradient is the exact one rounded once, to nearest even);
+    grad_dtype="float32" always in float32.
+
     A plan may be used by many threads at once (the GIL is released while
-    the library computes); it owns a thread pool when threads > 1."""
+    the library computes); it owns a thread pool when threads > 1 (one per
+    element type used)."""
 
     def __init__(self, anchors, num_classes, grid, *, layout="nchw", mode="spec",
                  lambda_coord=None, lambda_class=None, lambda_obj=None, lambda_noobj=None,
                  thresh=None, norm=None, grad_mode="overwrite", threads=1, variant="auto",
-                 rescore=None, logistic_classes=None, warmup_seen=None, warmup_scale=None):
+                 rescore=None, logistic_classes=None, warmup_seen=None, warmup_scale=None,
+                 grad_dtype=None):
         self._handle = None
+        self._handles = {}
+        self._handles_lock = threading.Lock()
+        if grad_dtype is not None and _dtype_name(grad_dtype) != "float32":
+            raise ValueError(f"grad_dtype = {grad_dtype!r}; None (the predictions' type) or "
+                             "'float32' expected")
+        self.grad_dtype = None if grad_dtype is None else "float32"
         cfg = _lib.rl_config()
         self.mode = mode
         if _choice("mode", mode, _lib.MODES) == _lib.MODES["darknet"]:
@@ -101,7 +183,11 @@ class Plan:
 
         handle = ctypes.c_void_p()
         _lib.check(_lib.plan_create(ctypes.byref(cfg), ctypes.byref(handle)))
-        self._handle = handle
+        self._handle = handle             # the float32 plan (validated the configuration)
+        self._handles[(_F32, _F32)] = handle
+        # The configuration, for the plans of the other element types (its
+        # pointers are to self._anchors and the variant bytes it keeps).
+        self._cfg = cfg
         self.H, self.W, self.B, self.C = cfg.H, cfg.W, cfg.B, cfg.C
         self.K = 5 + cfg.C
         self.threads = cfg.threads
@@ -111,10 +197,13 @@ class Plan:
 
     # ---- life --------------------------------------------------------------
     def close(self):
-        """Destroys the plan (and stops its pool) now rather than at collection."""
+        """Destroys the plan (and stops its pools) now rather than at collection."""
         if self._handle is not None:
-            _lib.plan_destroy(self._handle)
-            self._handle = None
+            with self._handles_lock:
+                for h in self._handles.values():
+                    _lib.plan_destroy(h)
+                self._handles = {}
+                self._handle = None
 
     def __del__(self):
         self.close()
@@ -135,6 +224,24 @@ class Plan:
             raise ValueError("this Plan was closed")
         return self._handle
 
+    def _handle_for(self, code):
+        """The library plan reading predictions of element type code (an
+        rl_dtype) and writing the gradient in that type, or in float32 when
+        grad_dtype="float32".  Made once, on first use."""
+        key = (code, _F32 if self.grad_dtype else code)
+        h = self._handles.get(key)
+        if h is None:
+            with self._handles_lock:
+                self._live()
+                h = self._handles.get(key)
+                if h is None:
+                    cfg = _lib.rl_config.from_buffer_copy(self._cfg)
+                    cfg.pred_dtype, cfg.grad_dtype = key
+                    h = ctypes.c_void_p()
+                    _lib.check(_lib.plan_create(ctypes.byref(cfg), ctypes.byref(h)))
+                    self._handles[key] = h
+        return h
+
     def __repr__(self):
         state = self.variant if self._handle is not None else "closed"
         return (f"Plan(grid=({self.H}, {self.W}), B={self.B}, C={self.C}, layout={self.layout!r}, "
@@ -148,36 +255,86 @@ class Plan:
             return [(n, BK, self.H, self.W), (n, self.B, self.K, self.H, self.W)]
         return [(n, self.H, self.W, BK), (n, self.H, self.W, self.B, self.K)]
 
-    def check_pred(self, pred, what="pred"):
-        """Validates a prediction array without copying it; returns N."""
-        if not isinstance(pred, np.ndarray):
-            raise TypeError(f"{what}: a numpy.ndarray of float32 expected, got "
-                            f"{type(pred).__name__}")
-        if pred.dtype != np.float32:
-            raise TypeError(f"{what}: dtype {pred.dtype}; the library reads float32 (convert "
-                            "with .astype(np.float32), a copy)")
-        n = pred.shape[0] if pred.ndim else 0
-        if pred.shape[1:] not in self._shapes or n < 1:
+    def check_shape(self, shape, what="pred"):
+        """Checks a prediction shape against the plan; returns N."""
+        shape = tuple(shape)
+        n = shape[0] if shape else 0
+        if shape[1:] not in self._shapes or n < 1:
             want = " or ".join(str(s).replace("'", "") for s in self.expected_shapes())
-            raise ValueError(f"{what}: shape {pred.shape}; this {self.layout} plan (grid "
+            raise ValueError(f"{what}: shape {shape}; this {self.layout} plan (grid "
                              f"{self.H}x{self.W}, B={self.B}, C={self.C}) reads {want} "
                              "with N >= 1")
-        if not pred.flags.c_contiguous:
-            raise ValueError(f"{what}: not C-contiguous (strides {pred.strides}); the library "
-                             "reads the array in place: pass np.ascontiguousarray(...)")
-        if not pred.flags.aligned:
-            raise ValueError(f"{what}: not aligned to float32")
         if n > 2 ** 31 - 1:
             raise ValueError(f"{what}: {n} images; at most 2^31 - 1 per call")
         return n
 
-    def _batch(self, pred, targets, seen, global_counts):
-        n = self.check_pred(pred)
-        t = as_targets(targets, n)
+    def check_pred(self, pred, what="pred", dtype=None):
+        """Validates a prediction array (or CPU tensor) without copying it;
+        returns N."""
+        return self._pred(pred, what, dtype).n
+
+    def _pred(self, pred, what="pred", dtype=None):
+        """The prediction as the library will read it: a numpy array of
+        float32, float16 or bfloat16 (uint16 bit patterns with
+        dtype="bfloat16", or ml_dtypes' bfloat16), or a CPU torch tensor of
+        one of those types; C-contiguous and aligned.  Nothing is copied."""
+        want = _dtype_name(dtype)
+        if _is_tensor(pred):
+            return self._pred_tensor(pred, what, want)
+        if not isinstance(pred, np.ndarray):
+            raise TypeError(f"{what}: a numpy.ndarray (float32, float16 or bfloat16) or a "
+                            f"torch.Tensor expected, got {type(pred).__name__}")
+        dt = pred.dtype
+        code = _NP_CODES.get(dt)
+        if code is None and dt.name == "bfloat16" and dt.itemsize == 2:
+            code = _BF16  # ml_dtypes.bfloat16
+        if code is None and dt == np.uint16 and want == "bfloat16":
+            code = _BF16
+        if code is None:
+            if dt == np.uint16:
+                raise TypeError(f"{what}: dtype uint16; bfloat16 bit patterns are read with "
+                                "dtype='bfloat16' (numpy has no bfloat16 of its own)")
+            raise TypeError(f"{what}: dtype {dt}; the library reads float32, float16 or "
+                            "bfloat16 (convert with .astype(np.float32), a copy)")
+        if want is not None and _lib.DTYPES[want] != code:
+            raise TypeError(f"{what}: dtype {dt} is {_lib.DTYPE_NAMES[code]}, not the "
+                            f"dtype={want!r} given")
+        n = self.check_shape(pred.shape, what)
+        if not pred.flags.c_contiguous:
+            raise ValueError(f"{what}: not C-contiguous (strides {pred.strides}); the library "
+                             "reads the array in place: pass np.ascontiguousarray(...)")
+        if not pred.flags.aligned:
+            raise ValueError(f"{what}: not aligned to its {dt} elements")
+        return _Pred(n, code, pred.ctypes.data, pred, False)
+
+    def _pred_tensor(self, pred, what, want):
+        code = _torch_codes().get(pred.dtype)
+        if code is None:
+            raise TypeError(f"{what}: dtype {pred.dtype}; the library reads float32, bfloat16 "
+                            "or float16: pass .float() (a copy)")
+        if want is not None and _lib.DTYPES[want] != code:
+            raise TypeError(f"{what}: dtype {pred.dtype}, not the dtype={want!r} given")
+        if pred.device.type != "cpu":
+            raise ValueError(f"{what}: on {pred.device}; the library computes on the CPU: "
+                             "pass .cpu()")
+        n = self.check_shape(pred.shape, what)
+        if not pred.is_contiguous():
+            raise ValueError(f"{what}: not contiguous (strides {pred.stride()}); the library "
+                             "reads it in place: pass .contiguous()")
+        ptr = pred.data_ptr()
+        if ptr % _ITEMSIZE[code]:
+            raise ValueError(f"{what}: data at {ptr:#x} is not aligned to {pred.dtype}; "
+                             "pass .clone()")
+        return _Pred(n, code, ptr, pred, True)
+
+    def _batch(self, pred, targets, seen, global_counts, dtype=None):
+        p = self._pred(pred, "pred", dtype)
+        handle = self._handle_for(p.code)
+        t = as_targets(targets, p.n)
         m = len(t.boxes)
-        ref = self._fill(pred.ctypes.data, n, m, t.boxes.ctypes.data if m else None,
-                         t.offsets.ctypes.data, seen, global_counts)
-        return ref, t
+        ref = self._fill(p.ptr, p.n, m, t.boxes.ctypes.data if m else None,
+                         t.offsets.ctypes.data, seen, global_counts, handle=handle)
+        return ref, _Keep(t, p, handle)
 
     def _state(self):
         st = getattr(self._tls, "state", None)
@@ -186,7 +343,7 @@ class Plan:
             self._tls.state = st
         return st
 
-    def _fill_rows(self, pred_ptr, n, rows_ptr, m, seen, global_counts):
+    def _fill_rows(self, pred_ptr, n, rows_ptr, m, seen, global_counts, handle=None):
         """Like _fill, the truths being m label rows of 6 float32 at
         rows_ptr (C-contiguous; the caller checked dtype and shape),
         converted by rl_truths_from_rows into buffers this thread keeps.
@@ -205,13 +362,13 @@ class Plan:
         code = _lib.truths_from_rows(rows_ptr if m else None, m, n, bp, op)
         if code != _lib.RL_OK:
             return code, None
-        return code, self._fill(pred_ptr, n, m, bp, op, seen, global_counts)
+        return code, self._fill(pred_ptr, n, m, bp, op, seen, global_counts, handle=handle)
 
-    def _fill(self, pred_ptr, n, m, truths_ptr, offsets_ptr, seen, global_counts):
+    def _fill(self, pred_ptr, n, m, truths_ptr, offsets_ptr, seen, global_counts, handle=None):
         """The calling thread's rl_batch, filled for a prediction of n images
         at pred_ptr and m truths at truths_ptr with their offsets (all
         validated or converted by the caller, who keeps them alive until the
-        call returns).  The struct, its byref and the workspace are kept per
+        call returns), for the library plan handle (default: float32).  The struct, its byref and the workspace are kept per
         thread and reused, so that a call does a fixed, small amount of
         Python work and the library allocates nothing after the first call."""
         st = self._state()
@@ -234,59 +391,105 @@ class Plan:
             b.global_counts = ctypes.pointer(st.counts)
         else:
             b.global_counts = None
-        # The workspace's size depends on (n, m) only: asked again only
-        # when they change; grown, never shrunk.
-        if st.ws_key != (n, m):
+        # The workspace's size depends on the plan and (n, m) only: asked
+        # again only when they change; grown, never shrunk.
+        if handle is None:
+            handle = self._live()
+        if st.ws_key != (n, m, handle.value):
             size = ctypes.c_size_t()
-            _lib.check(_lib.workspace_size(self._live(), n, m, ctypes.byref(size)))
+            _lib.check(_lib.workspace_size(handle, n, m, ctypes.byref(size)))
             if st.ws is None or st.ws.nbytes < size.value:
                 st.ws = np.empty(max(size.value, 1), dtype=np.uint8)
                 b.workspace = st.ws.ctypes.data
                 b.workspace_size = st.ws.nbytes
-            st.ws_key = (n, m)
+            st.ws_key = (n, m, handle.value)
         return st.ref
 
-    def compute(self, pred, targets, grad=True, *, seen=None, global_counts=None, out=None):
+    def compute(self, pred, targets, grad=True, *, seen=None, global_counts=None, out=None,
+                dtype=None):
         """Loss, parts and (with grad=True or out=) the gradient of a batch.
 
-        pred: float32, C-contiguous, in the plan's layout (see
-        expected_shapes); read in place, never copied.  targets: (M, 6)
-        rows ``image, class, cx, cy, w, h``, a list of per-image (T, 5)
-        ``class, cx, cy, w, h``, or Targets.  seen: darknet mode, required.
-        global_counts: a Counts (or 4 integers) to normalise by instead of
-        this batch's own (data parallelism, docs/data-parallel.md).
-        out: a float32 array shaped like pred to write the gradient into
-        (accumulate mode adds into it); without it a new one is returned.
+        pred: float32, float16 or bfloat16, C-contiguous, in the plan's
+        layout (see expected_shapes): a numpy array (bfloat16 as a uint16
+        array of bit patterns with dtype="bfloat16", or ml_dtypes.bfloat16)
+        or a CPU torch tensor; read in place, never copied.  dtype: the
+        element type by name, checked against pred (needed only for uint16
+        bit patterns).  targets: (M, 6) rows ``image, class, cx, cy, w, h``,
+        a list of per-image (T, 5) ``class, cx, cy, w, h``, or Targets.
+        seen: darknet mode, required.  global_counts: a Counts (or 4
+        integers) to normalise by instead of this batch's own (data
+        parallelism, docs/data-parallel.md).  out: an array (or tensor, for
+        a tensor pred) shaped like pred to write the gradient into, of
+        pred's dtype (float32 with grad_dtype="float32"); accumulate mode
+        adds into it.  Without it a new one is returned, of that type and
+        kind.  This is not an autograd operation (see regionloss.torch).
 
         Returns (Result, gradient or None).  On any error nothing has been
         written, out included."""
-        bp, keep = self._batch(pred, targets, seen, global_counts)
+        bp, keep = self._batch(pred, targets, seen, global_counts, dtype)
+        p = keep.pred
         g = None
         if out is not None:
-            self._check_out(out, pred)
+            self._check_out(out, p)
             g = out
         elif grad:
-            g = np.zeros_like(pred) if self.grad_mode == "accumulate" else np.empty_like(pred)
+            g = self._new_grad(p)
         r = _lib.rl_result()
-        _lib.check(_lib.compute(self._live(), bp, ctypes.byref(r),
-                                g.ctypes.data if g is not None else None))
+        gptr = None if g is None else (g.data_ptr() if p.torch else g.ctypes.data)
+        _lib.check(_lib.compute(keep.handle, bp, ctypes.byref(r), gptr))
         del keep
         return Result._from_c(r), g
 
-    def count(self, pred, targets, *, seen=None):
+    def _grad_code(self, p):
+        return _F32 if self.grad_dtype else p.code
+
+    def _new_grad(self, p):
+        """A gradient for prediction p: its kind, shape and (grad_dtype
+        permitting) dtype; zeros in accumulate mode."""
+        same = self._grad_code(p) == p.code
+        zero = self.grad_mode == "accumulate"
+        if p.torch:
+            torch = sys.modules["torch"]
+            make = torch.zeros if zero else torch.empty
+            return make(tuple(p.obj.shape), dtype=p.obj.dtype if same else torch.float32)
+        make = np.zeros if zero else np.empty
+        return make(p.obj.shape, dtype=p.obj.dtype if same else np.float32)
+
+    def count(self, pred, targets, *, seen=None, dtype=None):
         """This batch's counts (rl_count: assignment and masks, no loss):
         what a shard all-reduces before compute(..., global_counts=...)."""
-        bp, keep = self._batch(pred, targets, seen, None)
+        bp, keep = self._batch(pred, targets, seen, None, dtype)
         c = _lib.rl_counts()
-        _lib.check(_lib.count(self._live(), bp, ctypes.byref(c)))
+        _lib.check(_lib.count(keep.handle, bp, ctypes.byref(c)))
         del keep
         return Counts(c.n_obj, c.n_noobj, c.n_conf, c.n_images)
 
-    def _check_out(self, out, pred):
+    def _check_out(self, out, p):
+        pred = p.obj
+        if p.torch:
+            torch = sys.modules["torch"]
+            want = pred.dtype if self._grad_code(p) == p.code else torch.float32
+            if not isinstance(out, torch.Tensor):
+                raise TypeError(f"out: a torch.Tensor ({want}) expected for a tensor pred, "
+                                f"got {type(out).__name__}")
+            if out.dtype != want or tuple(out.shape) != tuple(pred.shape):
+                raise ValueError(f"out: {out.dtype} {tuple(out.shape)}; {want} "
+                                 f"{tuple(pred.shape)} (like pred) expected")
+            if (out.device.type != "cpu" or not out.is_contiguous()
+                    or out.data_ptr() % out.element_size()):
+                raise ValueError("out: must be a contiguous, aligned CPU tensor")
+            lo, hi = out.data_ptr(), out.data_ptr() + out.numel() * out.element_size()
+            plo = pred.data_ptr()
+            if lo < plo + pred.numel() * pred.element_size() and plo < hi:
+                raise ValueError("out: shares memory with pred; the gradient needs its own "
+                                 "buffer")
+            return
+        want = pred.dtype if self._grad_code(p) == p.code else np.dtype(np.float32)
         if not isinstance(out, np.ndarray):
-            raise TypeError(f"out: a numpy.ndarray of float32 expected, got {type(out).__name__}")
-        if out.dtype != np.float32 or out.shape != pred.shape:
-            raise ValueError(f"out: {out.dtype} {out.shape}; float32 {pred.shape} (like pred) "
+            raise TypeError(f"out: a numpy.ndarray of {want} expected, got "
+                            f"{type(out).__name__}")
+        if out.dtype != want or out.shape != pred.shape:
+            raise ValueError(f"out: {out.dtype} {out.shape}; {want} {pred.shape} (like pred) "
                              "expected")
         if not out.flags.c_contiguous or not out.flags.aligned or not out.flags.writeable:
             raise ValueError("out: must be C-contiguous, aligned and writeable")

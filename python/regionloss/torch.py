@@ -1,7 +1,8 @@
 """regionloss.torch.RegionLoss: the library as a PyTorch loss module.
 
     crit = RegionLoss(anchors, num_classes=20)           # same options as Plan
-    loss = crit(output, targets)    # output (N, B*(5+C), H, W) float32 on the CPU
+    loss = crit(output, targets)    # output (N, B*(5+C), H, W) on the CPU: float32,
+                                    # or bfloat16 / float16 (autocast), read as they are
     loss.backward()                 # the library's gradient times grad_output
     crit.last                       # Result of the last call
 
@@ -18,9 +19,14 @@ import numpy as np
 import torch
 
 from . import _lib
-from ._plan import Plan
+from ._plan import Plan, _torch_codes
 from ._result import Counts, Result
 from ._targets import Targets
+
+
+# The numpy dtype of the buffer a gradient of each output dtype is written into.
+_NP_GRAD = {torch.float32: np.dtype(np.float32), torch.float16: np.dtype(np.float16),
+            torch.bfloat16: np.dtype(np.int16)}
 
 
 class _HandOn(torch.autograd.Function):
@@ -52,9 +58,12 @@ class RegionLoss(torch.nn.Module):
                distributed=False, process_group=None)
 
     The grid is read from each output tensor (a plan per grid size is kept).
-    Output: float32, CPU, contiguous, (N, B*(5+C), H, W) for nchw or
-    (N, H, W, B*(5+C)) for nhwc (5-D (.., B, 5+C, ..) forms too); anything
-    else raises TypeError/ValueError saying how to convert.  Targets: an
+    Output: float32, bfloat16 or float16 (what torch.autocast gives), CPU,
+    contiguous, (N, B*(5+C), H, W) for nchw or (N, H, W, B*(5+C)) for nhwc
+    (5-D (.., B, 5+C, ..) forms too); anything else raises
+    TypeError/ValueError saying how to convert.  A half output is read as
+    it is and its gradient is in its type, rounded once to nearest even;
+    the loss is a float32 tensor whatever the output's type.  Targets: an
     (M, 6) tensor or array ``image, class, cx, cy, w, h``, a list of
     per-image (T, 5) ``class, cx, cy, w, h``, or regionloss.Targets.
 
@@ -77,6 +86,10 @@ class RegionLoss(torch.nn.Module):
                              "(autograd does the accumulating)")
         if "grid" in config:
             raise TypeError("RegionLoss reads the grid from the output tensor; no grid=")
+        if config.get("grad_dtype") is not None:
+            raise ValueError("grad_dtype: the module's gradient is in the output's type "
+                             "(autograd would round a float32 one to it again); use "
+                             "regionloss.Plan for a float32 gradient of a half tensor")
         self.anchors = anchors
         self.num_classes = num_classes
         self.config = dict(config)
@@ -88,7 +101,7 @@ class RegionLoss(torch.nn.Module):
         self.last = None
         self.last_global_counts = None
         self._plans = {}
-        self._shapes = {}             # output.shape -> (plan, N): validated once per shape
+        self._shapes = {}             # (shape, dtype) -> (plan, N, handle): validated once
         self._grad_buf = None         # see _grad_tensor
         self._grad_lock = threading.Lock()
         # Validate the configuration now, not at the first batch.
@@ -122,9 +135,10 @@ class RegionLoss(torch.nn.Module):
         if output.device.type != "cpu":
             raise ValueError(f"output: on {output.device}; the library computes on the CPU: "
                              "pass output.cpu() (autograd carries the gradient back)")
-        if output.dtype != torch.float32:
-            raise TypeError(f"output: dtype {output.dtype}; the library reads float32: pass "
-                            "output.float() (autograd carries the gradient back)")
+        if output.dtype not in _torch_codes():
+            raise TypeError(f"output: dtype {output.dtype}; the library reads float32, "
+                            "bfloat16 or float16: pass output.float() (autograd carries the "
+                            "gradient back)")
         if not output.is_contiguous():
             raise ValueError(f"output: not contiguous (strides {output.stride()}); the "
                              "library reads it in place: pass output.contiguous()")
@@ -133,19 +147,27 @@ class RegionLoss(torch.nn.Module):
         """(plan, N) for an output tensor the library can read in place.
         Type, device, dtype, contiguity and alignment are checked on every
         call (a few attribute reads); the shape against the plan once per
-        shape.  A bad tensor gets _check's or check_pred's message."""
+        shape and dtype.  A bad tensor gets _check's or check_shape's
+        message."""
+        return self._prepared_typed(output)[:2]
+
+    def _prepared_typed(self, output):
+        """_prepared's (plan, N) and the library plan for the output's dtype."""
+        codes = _torch_codes()
         if not (isinstance(output, torch.Tensor) and output.is_cpu
-                and output.dtype is torch.float32 and output.is_contiguous()
-                and output.data_ptr() % 4 == 0):
+                and output.dtype in codes and output.is_contiguous()
+                and output.data_ptr() % output.element_size() == 0):
             self._check(output)
             # what _check passes but the test above does not: the alignment
             raise ValueError(f"output: data at {output.data_ptr():#x} is not aligned to "
-                             "float32; pass output.clone()")
-        hit = self._shapes.get(output.shape)
+                             f"{output.dtype}; pass output.clone()")
+        key = (output.shape, output.dtype)
+        hit = self._shapes.get(key)
         if hit is None:
             plan = self._plan(*self._grid(output))
-            hit = (plan, plan.check_pred(output.detach().numpy(), "output"))
-            self._shapes[output.shape] = hit
+            hit = (plan, plan.check_shape(output.shape, "output"),
+                   plan._handle_for(codes[output.dtype]))
+            self._shapes[key] = hit
         return hit
 
     @property
@@ -176,7 +198,7 @@ class RegionLoss(torch.nn.Module):
         return Targets.from_rows(targets, n)
 
     def forward(self, output, targets):
-        plan, n = self._prepared(output)
+        plan, n, handle = self._prepared_typed(output)
         # An (M, 6) float32 CPU tensor, contiguous (what a loader's collate
         # gives): converted by the library straight from its memory
         # (rl_truths_from_rows) into the plan's scratch buffers.  Anything
@@ -196,7 +218,7 @@ class RegionLoss(torch.nn.Module):
         global_counts = None
         n_batch = n
         if self.distributed:
-            global_counts = self._all_reduce_counts(plan, output.detach().numpy(), t)
+            global_counts = self._all_reduce_counts(plan, output.detach(), t)
             n_batch = global_counts.n_images
         seen = None
         if self.mode == "darknet":
@@ -207,16 +229,16 @@ class RegionLoss(torch.nn.Module):
         # released during the call (ctypes).
         if rows is not None:
             code, bp = plan._fill_rows(output.data_ptr(), n, rows.data_ptr(), rows.shape[0],
-                                       seen, global_counts)
+                                       seen, global_counts, handle=handle)
             if bp is None:  # the same message as the other path, naming the row
                 Targets.from_rows(rows.detach().numpy(), n)
                 _lib.check(code)
         else:
             m = len(t.boxes)
             bp = plan._fill(output.data_ptr(), n, m, t.boxes.ctypes.data if m else None,
-                            t.offsets.ctypes.data, seen, global_counts)
+                            t.offsets.ctypes.data, seen, global_counts, handle=handle)
         r = _lib.rl_result()
-        _lib.check(_lib.compute(plan._live(), bp, ctypes.byref(r),
+        _lib.check(_lib.compute(handle, bp, ctypes.byref(r),
                                 grad.data_ptr() if grad is not None else None))
         del t, rows  # kept alive until the library returned
         # Only a call that succeeded moves seen on.
@@ -241,15 +263,22 @@ class RegionLoss(torch.nn.Module):
         drops it once the upstream layer's backward has used it, a leaf
         output's .grad keeps it).  So the array's reference count says
         whether any tensor still sees the memory: if one does, a new
-        buffer is taken and the old one is left to its holders."""
+        buffer is taken and the old one is left to its holders.
+
+        The gradient has the output's dtype.  numpy has no bfloat16: its
+        buffer is int16 (torch.from_numpy takes no uint16), viewed as bfloat16 (the view shares the storage,
+        which holds the array as from_numpy's tensor would)."""
         shape = tuple(output.shape)
+        npdt = _NP_GRAD[output.dtype]
         with self._grad_lock:
             buf = self._grad_buf
             # references: self._grad_buf, buf, getrefcount's argument
-            if buf is None or buf.shape != shape or sys.getrefcount(buf) > 3:
-                buf = np.empty(shape, dtype=np.float32)
+            if (buf is None or buf.shape != shape or buf.dtype != npdt
+                    or sys.getrefcount(buf) > 3):
+                buf = np.empty(shape, dtype=npdt)
                 self._grad_buf = buf
-            return torch.from_numpy(buf)
+            g = torch.from_numpy(buf)
+            return g if g.dtype == output.dtype else g.view(output.dtype)
 
     def _all_reduce_counts(self, plan, pred, t):
         import torch.distributed as dist

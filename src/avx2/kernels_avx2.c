@@ -1,9 +1,30 @@
-/* AVX2 + FMA kernels; they mirror src/generic/kernels_generic.c lane by lane
- * (mask_generic, stream_generic, grad_generic, softmax_generic).  Only this unit is built with
- * -mavx2 -mfma: the dispatcher (cpu.c) runs on any x86-64 and enters here
- * only after CPUID and XGETBV said the CPU and the OS support it. */
-#if !defined(__AVX2__) || !defined(__FMA__)
-#error "kernels_avx2.c must be compiled with -mavx2 -mfma"
+/* AVX2 + FMA + F16C kernels; they mirror src/generic/kernels_generic.c lane
+ * by lane (mask_generic, stream_generic, grad_generic, softmax_generic).
+ * Only this unit is built with -mavx2 -mfma -mf16c: the dispatcher (cpu.c)
+ * runs on any x86-64 and enters here only after CPUID and XGETBV said the
+ * CPU and the OS support it.
+ *
+ * Tensors of bfloat16 and binary16 are widened to float in registers (exact)
+ * and the gradient narrowed in registers, to nearest even with a NaN staying
+ * a NaN, bit for bit as src/elem.h's rl_f32_to_bf16 and rl_f32_to_f16
+ * (tests/differential/test_narrow_avx2.c checks every float).  The kernel
+ * bodies are always-inline functions of constant element types; each kernel
+ * switches once per call on (t_type, g_type), and the float instantiation is
+ * the float code of before. */
+#if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
+#error "kernels_avx2.c must be compiled with -mavx2 -mfma -mf16c"
+#endif
+
+/* Built a second time with RL_AVX2_BF16 (src/avx2/meson.build) for CPUs with
+ * AVX512_BF16: the same kernels, narrowing to bfloat16 with vcvtneps2bf16;
+ * the variant "avx2-bf16", its names suffixed _avx2_bf16. */
+#if defined(RL_AVX2_BF16)
+#if !defined(__AVX512BF16__) || !defined(__AVX512VL__)
+#error "kernels_avx2.c with RL_AVX2_BF16 must be compiled with -mavx512bf16 -mavx512vl"
+#endif
+#define RL_AVX2_NAME(f) f##_avx2_bf16
+#else
+#define RL_AVX2_NAME(f) f##_avx2
 #endif
 
 #include <immintrin.h>
@@ -11,7 +32,11 @@
 #include <sleef.h>
 #include <string.h>
 
+#include "../elem.h"
 #include "../kernels.h"
+#include "hooks_avx2.h"
+
+#define INL static inline __attribute__((always_inline))
 
 #define exp8 Sleef_expf8_u10avx2
 
@@ -66,6 +91,170 @@ static inline void store8(float *p, int64_t stride, __m256 v, __m256i m, int ful
     for (int l = 0; l < 8; l++)
         if (mm[l])
             p[l * stride] = tmp[l];
+}
+
+/* ---- bfloat16 and binary16 entries ------------------------------------- */
+
+/* 16-bit lane k alone set, k in [0, 7]. */
+static const int16_t pick16_table[15] = {0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0};
+INL __m128i pick16(int k) { return _mm_loadu_si128((const __m128i *)(pick16_table + 7 - k)); }
+
+/* Eight 16-bit entries widened to float, exactly. */
+INL __m256 widen8(__m128i h, int type)
+{
+    if (type == RL_DTYPE_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+/* Eight floats rounded to nearest even into 16-bit entries of `type`, a NaN
+ * staying a NaN: rl_f32_to_bf16 and rl_f32_to_f16 lane by lane. */
+INL __m128i narrow8(__m256 v, int type)
+{
+    if (type == RL_DTYPE_F16) /* F16C: NaN quieted, top payload bits kept */
+        return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256i u = _mm256_castps_si256(v);
+#if defined(RL_AVX2_BF16)
+    {
+        /* vcvtneps2bf16 rounds to nearest even and quiets a NaN keeping its
+         * top bits, as rl_f32_to_bf16, but flushes a float subnormal to
+         * zero (whatever MXCSR says): a vector holding one takes the
+         * rounding by hand below. */
+        const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff));
+        const __m256i sub = _mm256_and_si256(_mm256_cmpgt_epi32(a, _mm256_setzero_si256()),
+                                             _mm256_cmpgt_epi32(_mm256_set1_epi32(0x00800000), a));
+        if (__builtin_expect(_mm256_testz_si256(sub, sub), 1))
+            return (__m128i)_mm256_cvtneps_pbh(v);
+    }
+#endif
+    const __m256i hi = _mm256_srli_epi32(u, 16);
+    const __m256i lsb = _mm256_and_si256(hi, _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), lsb), 16);
+    /* NaN: |u| > 0x7f800000 as signed integers (|u| < 2^31) */
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
+                                           _mm256_set1_epi32(0x7f800000));
+    r = _mm256_blendv_epi8(r, _mm256_or_si256(hi, _mm256_set1_epi32(0x0040)), nan);
+    /* every lane is below 2^16: the unsigned saturating pack keeps it; the
+     * 128-bit pack of the two halves keeps the lanes in order */
+    return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+}
+
+/* p[0 .. n) (n in [0, 8]) of 16-bit entries, zeros above: reads nothing
+ * past p[n - 1]. */
+INL __m128i load16_prefix(const uint16_t *p, int n)
+{
+    const __m128i m = _mm_loadu_si128((const __m128i *)(tail_table + 8 - (n >> 1)));
+    __m128i v = _mm_maskload_epi32((const int *)p, m);
+    if (n & 1)
+        v = _mm_blendv_epi8(v, _mm_set1_epi16((short)p[n - 1]), pick16(n - 1));
+    return v;
+}
+
+/* Stores lanes [0, n) of v at p[0 .. n), nothing else. */
+INL void store16_prefix(uint16_t *p, __m128i v, int n)
+{
+    if (n == 8) {
+        _mm_storeu_si128((__m128i *)p, v);
+        return;
+    }
+    _mm_maskstore_epi32((int *)p, _mm_loadu_si128((const __m128i *)(tail_table + 8 - (n >> 1))),
+                        v);
+    if (n & 1) {
+        uint16_t tmp[8];
+        _mm_storeu_si128((__m128i *)tmp, v);
+        p[n - 1] = tmp[n - 1];
+    }
+}
+
+/* Lanes l in `m` of the 16-bit entries p[l * stride] (the others 0), in the
+ * low half of 32-bit lanes when `hi` is 0, in the high half (the low half
+ * then undefined) when `hi` is 1.  The gather reads 32 bits per lane: from
+ * p + l*stride (the entry and the one after it) when hi is 0, from
+ * p + l*stride - 1 (the entry before it and the entry) when hi is 1.  The
+ * callers choose so that both entries lie in the tensor: the entry after
+ * channel 0 of a slot is its channel 1, the entry before channel k >= 1 is
+ * its channel k - 1, so no read leaves the tensor, whose ends may be the
+ * ends of a mapping.  Past int32 indices, lane by lane (see gather8). */
+INL __m256i gather16(const uint16_t *p, int64_t stride, __m256i m, int hi)
+{
+    if (stride <= INT32_MAX / 7) {
+        const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                               _mm256_set1_epi32((int32_t)stride));
+        return _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), (const int *)(p - hi), idx, m,
+                                           2);
+    }
+    uint32_t tmp[8];
+    int32_t mm[8];
+    _mm256_storeu_si256((__m256i *)mm, m);
+    for (int l = 0; l < 8; l++)
+        tmp[l] = mm[l] ? (uint32_t)p[l * stride] << (16 * hi) : 0;
+    return _mm256_loadu_si256((const __m256i *)tmp);
+}
+
+/* Eight entries of type `type` at p (element pointer), stride in elements:
+ * lanes in `m`, zero elsewhere; `n` is the number of valid lanes, m a
+ * subset of them ([0, n) when `full`, which means n == 8 and m all set).
+ * `ch0` says p is some slot's channel 0 (gather16's choice).  For float it
+ * is load8; a contiguous 16-bit load reads the n valid lanes whatever m
+ * (they are the run's entries), so lanes outside m may hold values. */
+INL __m256 loadT(const void *p, int64_t stride, __m256i m, int n, int full, int ch0, int type)
+{
+    if (type == RL_DTYPE_F32)
+        return load8((const float *)p, stride, m, full);
+    const uint16_t *h = (const uint16_t *)p;
+    if (stride == 1)
+        return widen8(full ? _mm_loadu_si128((const __m128i *)h) : load16_prefix(h, n), type);
+    const __m256i g = gather16(h, stride, m, !ch0);
+    if (type == RL_DTYPE_BF16)
+        return _mm256_castsi256_ps(ch0 ? _mm256_slli_epi32(g, 16)
+                                       : _mm256_and_si256(g, _mm256_set1_epi32((int)0xffff0000u)));
+    const __m256i w = ch0 ? _mm256_and_si256(g, _mm256_set1_epi32(0xffff)) : _mm256_srli_epi32(g, 16);
+    return _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+}
+
+/* Stores the lanes in `m` of v at p[l * stride] as entries of `type`,
+ * rounded to nearest even, and touches no other entry.  n, full: as in
+ * loadT. */
+INL void storeT(void *p, int64_t stride, __m256 v, __m256i m, int n, int full, int type)
+{
+    if (type == RL_DTYPE_F32) {
+        store8((float *)p, stride, v, m, full);
+        return;
+    }
+    uint16_t *h = (uint16_t *)p;
+    const __m128i nv = narrow8(v, type);
+    const unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(m));
+    if (stride == 1 && (full || bits == (1u << n) - 1)) {
+        store16_prefix(h, nv, full ? 8 : n);
+        return;
+    }
+    if (stride == 1 && n == 8) {
+        /* Eight entries of the run, some of them not to change (accumulate
+         * at cells that are not noobj): those are written back with the
+         * bits they hold, one 16-byte store instead of one per entry.  The
+         * run is one image's and one task's, so nothing else writes them. */
+        const __m128i keep = _mm_packs_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+        const __m128i old = _mm_loadu_si128((const __m128i *)h);
+        _mm_storeu_si128((__m128i *)h, _mm_blendv_epi8(old, nv, keep));
+        return;
+    }
+    uint16_t tmp[8];
+    _mm_storeu_si128((__m128i *)tmp, nv);
+    for (unsigned b = bits; b; b &= b - 1) {
+        const int l = __builtin_ctz(b);
+        h[l * stride] = tmp[l];
+    }
+}
+
+/* Element `off` of a tensor of `type` (the stride arithmetic of the kernels). */
+INL const void *elem(const void *base, int64_t off, int type)
+{
+    return (const char *)base + off * (type == RL_DTYPE_F32 ? 4 : 2);
+}
+INL void *elem_mut(void *base, int64_t off, int type)
+{
+    return (char *)base + off * (type == RL_DTYPE_F32 ? 4 : 2);
 }
 
 /* s(z) and s(z)s(-z) from one exp of -|z|: no overflow, no cancellation. */
@@ -155,6 +344,13 @@ static inline __m256d add_warm8(__m256d acc, __m256 sx, __m256 sy, __m256 tw, __
     return _mm256_fmadd_pd(h1, h1, acc);
 }
 
+/* Channel k of the run's eight cells from t (their channel 0). */
+INL __m256 load_ch(const void *t, int k, int64_t cs, int64_t ss, __m256i m, int n, int full,
+                   int type)
+{
+    return loadT(elem(t, k * cs, type), ss, m, n, full, k == 0, type);
+}
+
 static inline __m256i kinds8(const uint8_t *k, int n)
 {
     uint64_t bytes = 0;
@@ -162,7 +358,7 @@ static inline __m256i kinds8(const uint8_t *k, int n)
     return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)bytes));
 }
 
-static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
+INL void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int tt)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
@@ -192,11 +388,12 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
     for (int32_t q = 0; q < r->count; q += 8) {
         const int n = r->count - q < 8 ? r->count - q : 8, full = n == 8;
         const __m256i valid = lanes(n);
-        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
-        const __m256 tx = load8(t, ss, valid, full), ty = load8(t + cs, ss, valid, full);
-        const __m256 tw = load8(t + 2 * cs, ss, valid, full);
-        const __m256 th = load8(t + 3 * cs, ss, valid, full);
-        const __m256 tc = load8(t + 4 * cs, ss, valid, full);
+        const void *t = elem(r->t, q * ss, tt);
+        const __m256 tx = load_ch(t, 0, cs, ss, valid, n, full, tt);
+        const __m256 ty = load_ch(t, 1, cs, ss, valid, n, full, tt);
+        const __m256 tw = load_ch(t, 2, cs, ss, valid, n, full, tt);
+        const __m256 th = load_ch(t, 3, cs, ss, valid, n, full, tt);
+        const __m256 tc = load_ch(t, 4, cs, ss, valid, n, full, tt);
         bad = _mm256_or_si256(bad, _mm256_or_si256(nonfinite8(tx), nonfinite8(ty)));
         bad = _mm256_or_si256(bad, _mm256_or_si256(nonfinite8(tw), nonfinite8(th)));
         bad = _mm256_or_si256(bad, nonfinite8(tc));
@@ -336,7 +533,7 @@ static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
         s->nonfinite = 1;
 }
 
-static void stream_avx2(const rl_stream_args *a, rl_mask_sums *s)
+INL void stream_body(const rl_stream_args *a, rl_mask_sums *s, const int tt)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
@@ -347,11 +544,11 @@ static void stream_avx2(const rl_stream_args *a, rl_mask_sums *s)
     for (int32_t q = 0; q < r->count; q += 8) {
         const int n = r->count - q < 8 ? r->count - q : 8, full = n == 8;
         const __m256i valid = lanes(n);
-        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
-        const __m256 tc = load8(t + 4 * cs, ss, valid, full);
+        const void *t = elem(r->t, q * ss, tt);
+        const __m256 tc = load_ch(t, 4, cs, ss, valid, n, full, tt);
         __m256 box[4];
         for (int k = 0; k < 4; k++) {
-            box[k] = load8(t + k * cs, ss, valid, full);
+            box[k] = load_ch(t, k, cs, ss, valid, n, full, tt);
             bad = _mm256_or_si256(bad, nonfinite8(box[k]));
         }
         bad = _mm256_or_si256(bad, nonfinite8(tc));
@@ -380,7 +577,7 @@ static void stream_avx2(const rl_stream_args *a, rl_mask_sums *s)
         s->nonfinite = 1;
 }
 
-static void grad_avx2(const rl_grad_args *a)
+INL void grad_body(const rl_grad_args *a, const int tt, const int gt)
 {
     const rl_run *r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
@@ -395,8 +592,9 @@ static void grad_avx2(const rl_grad_args *a)
             valid, _mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_NOOBJ)));
         const __m256i notobj = _mm256_andnot_si256(
             _mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ)), valid);
-        const float *t = (const float *)r->t + q * ss; /* float only: see kernels.h */
-        float *g = (float *)r->grad + q * ss;
+        const void *t = elem(r->t, q * ss, tt);
+        void *g = elem_mut(r->grad, q * ss, gt);
+        void *const gc = elem_mut(g, 4 * cs, gt);
         /* overwrite: every valid lane of channels 0..4 is stored, 0 where
          * the slot has no such term */
         if (!_mm256_testz_si256(noobj, noobj)) {
@@ -404,39 +602,77 @@ static void grad_avx2(const rl_grad_args *a)
             if (a->cslope) {
                 v = _mm256_mul_ps(kn, load8(a->cslope + q, 1, valid, full));
             } else {
-                const __m256 tc = load8(t + 4 * cs, ss, valid, full);
+                const __m256 tc = load_ch(t, 4, cs, ss, valid, n, full, tt);
                 __m256 slope;
                 const __m256 c = sigmoid8(tc, &slope);
                 v = _mm256_mul_ps(_mm256_mul_ps(kn, c), slope);
             }
             if (acc)
-                store8(g + 4 * cs, ss, _mm256_add_ps(load8(g + 4 * cs, ss, noobj, 0), v), noobj, 0);
+                storeT(gc, ss, _mm256_add_ps(loadT(gc, ss, noobj, n, 0, 0, gt), v), noobj, n, 0, gt);
             else
-                store8(g + 4 * cs, ss, _mm256_and_ps(v, _mm256_castsi256_ps(noobj)), valid, full);
+                storeT(gc, ss, _mm256_and_ps(v, _mm256_castsi256_ps(noobj)), valid, n, full, gt);
         } else if (!acc) {
-            store8(g + 4 * cs, ss, zero, valid, full);
+            storeT(gc, ss, zero, valid, n, full, gt);
         }
         if (a->k_warm != 0.0f && !_mm256_testz_si256(notobj, notobj)) {
             __m256 slx, sly;
-            const __m256 sx = sigmoid8(load8(t, ss, valid, full), &slx);
-            const __m256 sy = sigmoid8(load8(t + cs, ss, valid, full), &sly);
+            const __m256 sx = sigmoid8(load_ch(t, 0, cs, ss, valid, n, full, tt), &slx);
+            const __m256 sy = sigmoid8(load_ch(t, 1, cs, ss, valid, n, full, tt), &sly);
             const __m256 v[4] = {
                 _mm256_mul_ps(_mm256_mul_ps(kw, _mm256_sub_ps(sx, half)), slx),
                 _mm256_mul_ps(_mm256_mul_ps(kw, _mm256_sub_ps(sy, half)), sly),
-                _mm256_mul_ps(kw, load8(t + 2 * cs, ss, valid, full)),
-                _mm256_mul_ps(kw, load8(t + 3 * cs, ss, valid, full))};
+                _mm256_mul_ps(kw, load_ch(t, 2, cs, ss, valid, n, full, tt)),
+                _mm256_mul_ps(kw, load_ch(t, 3, cs, ss, valid, n, full, tt))};
             for (int k = 0; k < 4; k++) {
-                float *gk = g + k * cs;
+                void *gk = elem_mut(g, k * cs, gt);
                 if (acc)
-                    store8(gk, ss, _mm256_add_ps(load8(gk, ss, notobj, 0), v[k]), notobj, 0);
+                    storeT(gk, ss, _mm256_add_ps(loadT(gk, ss, notobj, n, 0, k == 0, gt), v[k]),
+                           notobj, n, 0, gt);
                 else
-                    store8(gk, ss, _mm256_and_ps(v[k], _mm256_castsi256_ps(notobj)), valid, full);
+                    storeT(gk, ss, _mm256_and_ps(v[k], _mm256_castsi256_ps(notobj)), valid, n,
+                           full, gt);
             }
         } else if (!acc) {
             for (int k = 0; k < 4; k++)
-                store8(g + k * cs, ss, zero, valid, full);
+                storeT(elem_mut(g, k * cs, gt), ss, zero, valid, n, full, gt);
         }
     }
+}
+
+/* One instantiation per element type (and gradient type): the switch runs
+ * once per call, the loops see constants. */
+static void mask_avx2(const rl_mask_args *a, rl_mask_sums *s)
+{
+    switch (a->run.t_type) {
+    case RL_DTYPE_BF16: mask_body(a, s, RL_DTYPE_BF16); break;
+    case RL_DTYPE_F16: mask_body(a, s, RL_DTYPE_F16); break;
+    default: mask_body(a, s, RL_DTYPE_F32); break;
+    }
+}
+
+static void stream_avx2(const rl_stream_args *a, rl_mask_sums *s)
+{
+    switch (a->run.t_type) {
+    case RL_DTYPE_BF16: stream_body(a, s, RL_DTYPE_BF16); break;
+    case RL_DTYPE_F16: stream_body(a, s, RL_DTYPE_F16); break;
+    default: stream_body(a, s, RL_DTYPE_F32); break;
+    }
+}
+
+/* The gradient is float or the predictions' type (kernels.h). */
+static void grad_avx2(const rl_grad_args *a)
+{
+    const int tt = a->run.t_type, gt = a->run.g_type;
+    if (tt == RL_DTYPE_BF16 && gt == RL_DTYPE_BF16)
+        grad_body(a, RL_DTYPE_BF16, RL_DTYPE_BF16);
+    else if (tt == RL_DTYPE_BF16)
+        grad_body(a, RL_DTYPE_BF16, RL_DTYPE_F32);
+    else if (tt == RL_DTYPE_F16 && gt == RL_DTYPE_F16)
+        grad_body(a, RL_DTYPE_F16, RL_DTYPE_F16);
+    else if (tt == RL_DTYPE_F16)
+        grad_body(a, RL_DTYPE_F16, RL_DTYPE_F32);
+    else
+        grad_body(a, RL_DTYPE_F32, RL_DTYPE_F32);
 }
 
 static inline __m256 load_logits(const float *x, int64_t stride, int32_t c, int n, __m256 fill)
@@ -508,7 +744,46 @@ static void softmax_avx2(const float *x, int64_t stride, int32_t C, int32_t cls,
     out->sum_p2 = hsum_pd(p2);
 }
 
-void rl_kernels_init_avx2(rl_kernels *k)
+/* The test hooks (hooks_avx2.h).  Strided loads take channel 1's gather
+ * (the 32 bits ending at the entry), which reads one entry before in[0]:
+ * callers of the strided path give a pointer one entry into their buffer. */
+INL void narrow_hook(const float *in, void *out, int64_t n, int64_t stride, const int type)
+{
+    for (int64_t i = 0; i < n; i += 8) {
+        const int k = n - i < 8 ? (int)(n - i) : 8;
+        const __m256i valid = lanes(k);
+        storeT(elem_mut(out, i * stride, type), stride, load8(in + i, 1, valid, k == 8), valid, k,
+               k == 8, type);
+    }
+}
+
+INL void widen_hook(const void *in, float *out, int64_t n, int64_t stride, const int type)
+{
+    for (int64_t i = 0; i < n; i += 8) {
+        const int k = n - i < 8 ? (int)(n - i) : 8;
+        const __m256i valid = lanes(k);
+        store8(out + i, 1, loadT(elem(in, i * stride, type), stride, valid, k, k == 8, 0, type),
+               valid, k == 8);
+    }
+}
+
+void RL_AVX2_NAME(rl_narrow)(const float *in, void *out, int64_t n, int64_t stride, int type)
+{
+    if (type == RL_DTYPE_BF16)
+        narrow_hook(in, out, n, stride, RL_DTYPE_BF16);
+    else
+        narrow_hook(in, out, n, stride, RL_DTYPE_F16);
+}
+
+void RL_AVX2_NAME(rl_widen)(const void *in, float *out, int64_t n, int64_t stride, int type)
+{
+    if (type == RL_DTYPE_BF16)
+        widen_hook(in, out, n, stride, RL_DTYPE_BF16);
+    else
+        widen_hook(in, out, n, stride, RL_DTYPE_F16);
+}
+
+void RL_AVX2_NAME(rl_kernels_init)(rl_kernels *k)
 {
     k->lanes = 8;
     k->mask = mask_avx2;

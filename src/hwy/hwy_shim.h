@@ -32,6 +32,16 @@ RL_HIDDEN int rl_hwy_target_supported(int idx);
  * the CPU cannot run it. */
 RL_HIDDEN int rl_hwy_target_kernels(int idx, rl_kernels *k);
 
+/* For tests: target idx's own element conversions, the code its kernels
+ * run, over n elements.  op 0 narrows n floats (in) to `type`'s bit
+ * patterns (out, uint16_t); op 1 widens n bit patterns (in, uint16_t) to
+ * floats (out) from 16-bit lanes, op 2 from the low and op 3 from the high
+ * half of 32-bit words (the NHWC gathers' path).  type: RL_DTYPE_BF16 or
+ * RL_DTYPE_F16.  Returns 0, or -1 when idx is out of range, the CPU cannot
+ * run it, or op or type is unknown. */
+RL_HIDDEN int rl_hwy_target_convert(int idx, int op, int type, const void *in, void *out,
+                                    size_t n);
+
 /* The target Highway's dynamic dispatch (HWY_DYNAMIC_DISPATCH) picks on
  * this CPU, for diagnostics. */
 RL_HIDDEN const char *rl_hwy_dispatch_target(void);

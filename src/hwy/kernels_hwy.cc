@@ -13,6 +13,11 @@
 //  * Exp is valid on [-FLT_MAX, 104]: box-size logits are clamped at 89,
 //    where exp overflows to +inf exactly as expf does.
 //  * SVE vectors are sizeless: no arrays or struct members of vector type.
+//  * Its f16 DemoteTo/PromoteTo are exact hardware conversions only where
+//    the target has them (F16C on AVX2/AVX3, FCVT on NEON/SVE); the software
+//    versions (SSE4, SCALAR, EMU128) truncate, turn overflow into finite
+//    values and infinities and NaNs into numbers, and its bf16 DemoteTo
+//    truncates everywhere.  Those conversions are done here on the bits.
 
 #include <math.h>
 #include <pthread.h>
@@ -29,6 +34,7 @@
 #include <hwy/highway.h>
 
 #include "hwy_shim.h"
+#include "regionloss.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace rl_hwy {
@@ -99,6 +105,17 @@ HWY_INLINE V Sigmoid(D d, V z)
     return SigmoidParts(d, z, sp, sn);
 }
 
+// Lane buffers of the SCALAR target start zeroed: GCC 12 warns that the
+// lane loops may read them uninitialized (they read lanes [0, n), n <= N,
+// all stored), once the templated kernels inline them.  Two lanes each; the
+// vector targets' buffers stay uninitialised.
+#undef RL_LANES_INIT
+#if HWY_TARGET == HWY_SCALAR
+#define RL_LANES_INIT = {}
+#else
+#define RL_LANES_INIT
+#endif
+
 // Lanes [0, n) of p[l * stride]; lanes n.. read as `fill`.  A full vector
 // loads directly (contiguous) or gathers (strided, when the indices fit in
 // int32); anything else is copied through a buffer, so no lane past the run
@@ -143,8 +160,8 @@ HWY_INLINE void StoreRun(D d, V v, M sel, float* p, int64_t stride, size_t n, si
         return;
     }
     const DI di;
-    HWY_ALIGN float vb[kMaxLanes];
-    HWY_ALIGN int32_t mb[kMaxLanes];
+    HWY_ALIGN float vb[kMaxLanes] RL_LANES_INIT;
+    HWY_ALIGN int32_t mb[kMaxLanes] RL_LANES_INIT;
     hn::Store(v, d, vb);
     hn::Store(hn::BitCast(di, hn::VecFromMask(d, sel)), di, mb);
     for (size_t l = 0; l < n; l++) {
@@ -152,6 +169,301 @@ HWY_INLINE void StoreRun(D d, V v, M sel, float* p, int64_t stride, size_t n, si
             continue;
         float* g = p + (int64_t)l * stride;
         *g = accumulate ? *g + vb[l] : vb[l];
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Element types of t and grad (kernels.h, rl_run): float, bfloat16 and
+// binary16, the last two stored as uint16_t bit patterns.  Loads widen to
+// float in registers (exact); stores narrow to nearest even, a NaN staying
+// a NaN, bit for bit what src/elem.h's rl_f32_to_bf16 / rl_f32_to_f16 do
+// (src/hwy/tests/elem_bits.c checks every target against them).
+
+struct F32 {
+    using T = float;
+    static constexpr int kType = RL_DTYPE_F32;
+};
+struct BF16 {
+    using T = uint16_t;
+    static constexpr int kType = RL_DTYPE_BF16;
+};
+struct F16 {
+    using T = uint16_t;
+    static constexpr int kType = RL_DTYPE_F16;
+};
+
+using DU16 = hn::Rebind<uint16_t, D>;  // one 16-bit lane per float lane
+using DI16 = hn::Rebind<int16_t, D>;
+using DF16 = hn::Rebind<hwy::float16_t, D>;
+using VU = hn::Vec<DU>;
+using VU16 = hn::Vec<DU16>;
+
+// Whether Highway's f16 PromoteTo/DemoteTo on this target are the exact
+// hardware conversions (round to nearest even under the default FP mode,
+// subnormals kept, overflow to infinity, NaN quieted with its top payload
+// bits: what rl_f32_to_f16 does); elsewhere they are done by hand below.
+#undef RL_HWY_F16_NATIVE
+#if (HWY_ARCH_X86 && HWY_TARGET < HWY_SSE4 && !defined(HWY_DISABLE_F16C)) || \
+    (HWY_ARCH_ARM_A64 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128)
+#define RL_HWY_F16_NATIVE 1
+#else
+#define RL_HWY_F16_NATIVE 0
+#endif
+
+// The 16-bit gathers below read a 32-bit word holding the wanted element and
+// its neighbour and pick a half, which assumes little-endian words.
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+constexpr bool kPairGather = false;
+#else
+constexpr bool kPairGather = true;
+#endif
+
+// u32 lanes holding values < 2^16 as u16 lanes.
+HWY_INLINE VU16 PackU16(VU v) { return hn::DemoteTo(DU16(), hn::BitCast(DI(), v)); }
+
+// binary16 bits (low half of each u32 lane) to float, exact: src/elem.h's
+// rl_f16_to_f32 (an infinity or NaN keeps its sign and payload).
+HWY_INLINE V F16BitsToF32(D d, VU h)
+{
+    const DU du;
+#if RL_HWY_F16_NATIVE
+    (void)du;
+    return hn::PromoteTo(d, hn::BitCast(DF16(), PackU16(h)));
+#else
+    const VU sign = hn::ShiftLeft<16>(hn::And(h, hn::Set(du, 0x8000u)));
+    const VU mag = hn::And(h, hn::Set(du, 0x7fffu));
+    const VU e = hn::And(h, hn::Set(du, 0x7c00u));
+    const VU m13 = hn::ShiftLeft<13>(mag);  // exponent and mantissa at float's place
+    const VU normal = hn::Add(m13, hn::Set(du, (127u - 15u) << 23));
+    const VU special = hn::Or(m13, hn::Set(du, 0x7f800000u));
+    // zero or subnormal: m * 2^-24, exact in float
+    const VU sub = hn::BitCast(du, hn::Mul(hn::ConvertTo(d, hn::BitCast(DI(), mag)),
+                                           hn::Set(d, 0x1p-24f)));
+    const VU r = hn::IfThenElse(hn::Eq(e, hn::Zero(du)), sub,
+                                hn::IfThenElse(hn::Eq(e, hn::Set(du, 0x7c00u)), special, normal));
+    return hn::BitCast(d, hn::Or(r, sign));
+#endif
+}
+
+// float to binary16 bits in u32 lanes, nearest even: rl_f32_to_f16.
+HWY_INLINE VU F32ToF16Bits(D d, V v)
+{
+    const DU du;
+    const DI di;
+    const VU u = hn::BitCast(du, v);
+    const VU sign = hn::And(hn::ShiftRight<16>(u), hn::Set(du, 0x8000u));
+    const VU a = hn::And(u, hn::Set(du, 0x7fffffffu));
+    const hn::Vec<DI> ai = hn::BitCast(di, a);  // |v|'s bits, compared as int32
+    // NaN: quiet, with the top 10 payload bits
+    const VU nan = hn::Or(hn::Set(du, 0x7e00u), hn::And(hn::ShiftRight<13>(a), hn::Set(du, 0x3ffu)));
+    // normal range: rebias, then drop 13 bits adding 0xfff plus the lowest
+    // kept bit (a carry into the exponent is the correct rounding)
+    const VU lsb = hn::And(hn::ShiftRight<13>(a), hn::Set(du, 1u));
+    const VU normal = hn::ShiftRight<13>(
+        hn::Add(hn::Sub(a, hn::Set(du, (127u - 15u) << 23)), hn::Add(hn::Set(du, 0xfffu), lsb)));
+    // below 2^-14: adding 0.5f rounds |v| to a multiple of 2^-24 (the ulp
+    // of 0.5f) to nearest even; the difference of the bits is the binary16
+    // bit pattern, 0x400 when it rounds up to the smallest normal
+    const VU sub = hn::Sub(hn::BitCast(du, hn::Add(hn::BitCast(d, a), hn::Set(d, 0.5f))),
+                           hn::Set(du, 0x3f000000u));
+    VU r = hn::IfThenElse(hn::RebindMask(du, hn::Lt(ai, hn::Set(di, 0x38800000))), sub, normal);
+    // from 65520 (halfway between the largest binary16, 65504, and 2^16,
+    // rounding to even upwards) to infinity: infinity
+    r = hn::IfThenElse(hn::RebindMask(du, hn::Gt(ai, hn::Set(di, 0x477fefff))),
+                       hn::Set(du, 0x7c00u), r);
+    r = hn::IfThenElse(hn::RebindMask(du, hn::Gt(ai, hn::Set(di, 0x7f800000))), nan, r);
+    return hn::Or(r, sign);
+}
+
+// float to bfloat16 bits in u32 lanes, nearest even: rl_f32_to_bf16.
+HWY_INLINE VU F32ToBF16Bits(V v)
+{
+    const DU du;
+    const DI di;
+    const VU u = hn::BitCast(du, v);
+    const VU lsb = hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u));
+    const VU r = hn::ShiftRight<16>(hn::Add(u, hn::Add(hn::Set(du, 0x7fffu), lsb)));
+    const VU nan = hn::Or(hn::ShiftRight<16>(u), hn::Set(du, 0x0040u));
+    const hn::Vec<DI> ai = hn::BitCast(di, hn::And(u, hn::Set(du, 0x7fffffffu)));
+    return hn::IfThenElse(hn::RebindMask(du, hn::Gt(ai, hn::Set(di, 0x7f800000))), nan, r);
+}
+
+// Widening: 16-bit elements in u16 lanes, or in the low or high half of
+// u32 words (what a gather of 32-bit words returns), to float.
+template <class E>
+HWY_INLINE V WidenU16(D d, VU16 h)
+{
+    if (E::kType == RL_DTYPE_BF16)
+        return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(DU(), h)));
+#if RL_HWY_F16_NATIVE
+    return hn::PromoteTo(d, hn::BitCast(DF16(), h));
+#else
+    return F16BitsToF32(d, hn::PromoteTo(DU(), h));
+#endif
+}
+
+template <class E>
+HWY_INLINE V WidenLo(D d, VU w)
+{
+    const DU du;
+    if (E::kType == RL_DTYPE_BF16)
+        return hn::BitCast(d, hn::ShiftLeft<16>(w));
+    return F16BitsToF32(d, hn::And(w, hn::Set(du, 0xffffu)));
+}
+
+template <class E>
+HWY_INLINE V WidenHi(D d, VU w)
+{
+    const DU du;
+    if (E::kType == RL_DTYPE_BF16)
+        return hn::BitCast(d, hn::And(w, hn::Set(du, 0xffff0000u)));
+    return F16BitsToF32(d, hn::ShiftRight<16>(w));
+}
+
+// Narrowing to E's bits, rounding to nearest even.
+template <class E>
+HWY_INLINE VU16 Narrow(D d, V v)
+{
+    if (E::kType == RL_DTYPE_BF16)
+        return PackU16(F32ToBF16Bits(v));
+#if RL_HWY_F16_NATIVE
+    (void)d;
+    return hn::BitCast(DU16(), hn::DemoteTo(DF16(), v));
+#else
+    return PackU16(F32ToF16Bits(d, v));
+#endif
+}
+
+// Strided 16-bit elements are gathered as 32-bit words at byte offsets
+// l * 2 * stride, when the element's neighbour on one side belongs to the
+// same slot (NHWC: the five channels of a cell are adjacent): `pair` > 0
+// reads the word starting at the element (its low half), `pair` < 0 the
+// word ending at it (its high half), 0 never gathers.  No byte outside the
+// slot's channels 0..4 is read.
+HWY_INLINE int PairOf(int k, int64_t ch_stride)
+{
+    if (!kPairGather || ch_stride != 1)
+        return 0;
+    return k == 0 || k == 2 ? 1 : -1;
+}
+
+// Whether `lanes` elements `stride` apart can be gathered with int32
+// indices (float: element indices; 16-bit: byte offsets), and those.
+template <class E>
+HWY_INLINE bool GatherFits(int64_t stride, size_t N)
+{
+    return stride <= (int64_t)(std::numeric_limits<int32_t>::max() / (int64_t)N /
+                               (int64_t)(sizeof(typename E::T) == 2 ? 2 : 1));
+}
+template <class E>
+HWY_INLINE VI GatherIdx(int64_t stride, bool fits)
+{
+    const DI di;
+    const int32_t step = fits ? (int32_t)(sizeof(typename E::T) == 2 ? 2 * stride : stride) : 0;
+    return hn::Mul(hn::Iota(di, 0), hn::Set(di, step));
+}
+
+HWY_INLINE VU GatherWords(const uint16_t* p, VI off)
+{
+    return hn::BitCast(DU(), hn::GatherOffset(DI(), reinterpret_cast<const int32_t*>(p), off));
+}
+
+// LoadRun for any element type: lanes [0, n) of p[l * stride] as floats,
+// lanes n.. read as 0.  A full vector loads directly (contiguous) or
+// gathers; anything else is copied through a buffer.
+template <class E>
+HWY_INLINE V LoadRunE(D d, const typename E::T* p, int64_t stride, size_t n, size_t N,
+                      bool gather, VI idx, int pair)
+{
+    if constexpr (E::kType == RL_DTYPE_F32) {
+        (void)pair;
+        return LoadRun(d, p, stride, n, N, gather, idx, 0.0f);
+    } else {
+        if (n == N) {
+            if (stride == 1)
+                return WidenU16<E>(d, hn::LoadU(DU16(), p));
+            if (gather && pair > 0)
+                return WidenLo<E>(d, GatherWords(p, idx));
+            if (gather && pair < 0)
+                return WidenHi<E>(d, GatherWords(p - 1, idx));
+        }
+        HWY_ALIGN uint16_t buf[kMaxLanes];
+        for (size_t l = 0; l < N; l++)
+            buf[l] = l < n ? p[(int64_t)l * stride] : 0;
+        return WidenU16<E>(d, hn::Load(DU16(), buf));
+    }
+}
+
+// Channels 0..4 of the run's cells [q, q + n), t pointing at cell q.
+template <class E>
+HWY_INLINE void Load5(D d, const typename E::T* t, int64_t ss, int64_t cs, size_t n, size_t N,
+                      bool gather, VI idx, V& tx, V& ty, V& tw, V& th, V& tc)
+{
+    if constexpr (E::kType != RL_DTYPE_F32) {
+        // NHWC: three words per cell, (tx, ty), (tw, th) and (th, tc)
+        if (n == N && ss != 1 && gather && PairOf(0, cs) != 0) {
+            const VU w01 = GatherWords(t, idx), w23 = GatherWords(t + 2, idx);
+            const VU w34 = GatherWords(t + 3, idx);
+            tx = WidenLo<E>(d, w01);
+            ty = WidenHi<E>(d, w01);
+            tw = WidenLo<E>(d, w23);
+            th = WidenHi<E>(d, w23);
+            tc = WidenHi<E>(d, w34);
+            return;
+        }
+    }
+    tx = LoadRunE<E>(d, t, ss, n, N, gather, idx, PairOf(0, cs));
+    ty = LoadRunE<E>(d, t + cs, ss, n, N, gather, idx, PairOf(1, cs));
+    tw = LoadRunE<E>(d, t + 2 * cs, ss, n, N, gather, idx, PairOf(2, cs));
+    th = LoadRunE<E>(d, t + 3 * cs, ss, n, N, gather, idx, PairOf(3, cs));
+    tc = LoadRunE<E>(d, t + 4 * cs, ss, n, N, gather, idx, PairOf(4, cs));
+}
+
+// The u16 lanes of a float mask.
+HWY_INLINE hn::Mask<DU16> MaskU16(D d, M m)
+{
+    const DI di;
+    const hn::Vec<DI16> w = hn::DemoteTo(DI16(), hn::BitCast(di, hn::VecFromMask(d, m)));
+    return hn::MaskFromVec(hn::BitCast(DU16(), w));
+}
+
+// StoreRun for any element type: lanes l < n selected by `sel`, narrowed to
+// E (after adding the stored value when `accumulate`: in float, then one
+// rounding), to p[l * stride].  A full contiguous vector is one store, its
+// unselected lanes rewritten with their own bits; anything else goes lane
+// by lane (Highway 1.0.3 has no 16-bit scatter).
+template <class E>
+HWY_INLINE void StoreRunE(D d, V v, M sel, typename E::T* p, int64_t stride, size_t n, size_t N,
+                          int accumulate, bool gather, VI idx, int pair)
+{
+    if constexpr (E::kType == RL_DTYPE_F32) {
+        (void)pair;
+        StoreRun(d, v, sel, p, stride, n, N, accumulate, gather, idx);
+    } else {
+        const DU16 d16;
+        if (n == N && stride == 1) {
+            const bool all = hn::AllTrue(d, sel);
+            VU16 old = hn::Zero(d16);
+            if (accumulate || !all)
+                old = hn::LoadU(d16, p);
+            if (accumulate)
+                v = hn::Add(WidenU16<E>(d, old), v);
+            VU16 bits = Narrow<E>(d, v);
+            if (!all)
+                bits = hn::IfThenElse(MaskU16(d, sel), bits, old);
+            hn::StoreU(bits, d16, p);
+            return;
+        }
+        if (accumulate)
+            v = hn::Add(LoadRunE<E>(d, p, stride, n, N, gather, idx, pair), v);
+        const DI di;
+        HWY_ALIGN uint16_t vb[kMaxLanes] RL_LANES_INIT;
+        HWY_ALIGN int32_t mb[kMaxLanes] RL_LANES_INIT;
+            hn::Store(Narrow<E>(d, v), d16, vb);
+        hn::Store(hn::BitCast(di, hn::VecFromMask(d, sel)), di, mb);
+        for (size_t l = 0; l < n; l++)
+            if (mb[l])
+                p[(int64_t)l * stride] = vb[l];
     }
 }
 
@@ -210,7 +522,8 @@ HWY_INLINE void AddWarm(D d, V sx, V sy, V tw, V th, M live, VD& w0, VD& w1)
     AddSqD(w0, w1, hn::IfThenElseZero(live, th));
 }
 
-static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
+template <class E>
+static void MaskImpl(const rl_mask_args* a, rl_mask_sums* s)
 {
     const D d;
     const DI di;
@@ -218,8 +531,8 @@ static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
     const size_t N = hn::Lanes(d);
     const rl_run* r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
-    const bool gather = ss <= (int64_t)(std::numeric_limits<int32_t>::max() / (int64_t)N);
-    const VI idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, gather ? (int32_t)ss : 0));
+    const bool gather = GatherFits<E>(ss, N);
+    const VI idx = GatherIdx<E>(ss, gather);
     const rl_truth_soa* T = a->truths;
     const V zero = hn::Zero(d), half = hn::Set(d, 0.5f);
     const V aw = hn::Set(d, r->aw), ah = hn::Set(d, r->ah);
@@ -245,12 +558,9 @@ static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
                 ci++;
             }
         }
-        const float* t = static_cast<const float*>(r->t) + (int64_t)q * ss;
-        const V tx = LoadRun(d, t, ss, n, N, gather, idx, 0.0f);
-        const V ty = LoadRun(d, t + cs, ss, n, N, gather, idx, 0.0f);
-        const V tw = LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f);
-        const V th = LoadRun(d, t + 3 * cs, ss, n, N, gather, idx, 0.0f);
-        const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
+        const typename E::T* t = static_cast<const typename E::T*>(r->t) + (int64_t)q * ss;
+        V tx, ty, tw, th, tc;
+        Load5<E>(d, t, ss, cs, n, N, gather, idx, tx, ty, tw, th, tc);
         bad = hn::Or(bad, NonFinite5(du, tx, ty, tw, th, tc));
 
         const M valid = hn::FirstN(d, n);
@@ -341,28 +651,25 @@ static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
         s->nonfinite = 1;
 }
 
-static void StreamKernel(const rl_stream_args* a, rl_mask_sums* s)
+template <class E>
+static void StreamImpl(const rl_stream_args* a, rl_mask_sums* s)
 {
     const D d;
-    const DI di;
     const DU du;
     const size_t N = hn::Lanes(d);
     const rl_run* r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
-    const bool gather = ss <= (int64_t)(std::numeric_limits<int32_t>::max() / (int64_t)N);
-    const VI idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, gather ? (int32_t)ss : 0));
+    const bool gather = GatherFits<E>(ss, N);
+    const VI idx = GatherIdx<E>(ss, gather);
     VD c_all0 = hn::Zero(DD()), c_all1 = c_all0, c0 = c_all0, c1 = c_all0;
     VD c20 = c_all0, c21 = c_all0, w0 = c_all0, w1 = c_all0;
     hn::Vec<DU> bad = hn::Zero(du);
     int64_t n_noobj = 0;
     for (int32_t q = 0; q < r->count; q += (int32_t)N) {
         const size_t n = r->count - q < (int32_t)N ? (size_t)(r->count - q) : N;
-        const float* t = static_cast<const float*>(r->t) + (int64_t)q * ss;
-        const V tx = LoadRun(d, t, ss, n, N, gather, idx, 0.0f);
-        const V ty = LoadRun(d, t + cs, ss, n, N, gather, idx, 0.0f);
-        const V tw = LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f);
-        const V th = LoadRun(d, t + 3 * cs, ss, n, N, gather, idx, 0.0f);
-        const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
+        const typename E::T* t = static_cast<const typename E::T*>(r->t) + (int64_t)q * ss;
+        V tx, ty, tw, th, tc;
+        Load5<E>(d, t, ss, cs, n, N, gather, idx, tx, ty, tw, th, tc);
         bad = hn::Or(bad, NonFinite5(du, tx, ty, tw, th, tc));
         const M valid = hn::FirstN(d, n);
         const V c = Objectness(d, tc, valid, a->cslope ? a->cslope + q : nullptr, n, N, gather,
@@ -386,16 +693,17 @@ static void StreamKernel(const rl_stream_args* a, rl_mask_sums* s)
         s->nonfinite = 1;
 }
 
-static void GradKernel(const rl_grad_args* a)
+template <class TE, class GE>
+static void GradImpl(const rl_grad_args* a)
 {
     const D d;
-    const DI di;
     const DU du;
     const size_t N = hn::Lanes(d);
     const rl_run* r = &a->run;
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
-    const bool gather = ss <= (int64_t)(std::numeric_limits<int32_t>::max() / (int64_t)N);
-    const VI idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, gather ? (int32_t)ss : 0));
+    // gathers of t (TE) and of the gradient (GE): their own index limits
+    const bool gather = GatherFits<TE>(ss, N), ggather = GatherFits<GE>(ss, N);
+    const VI idx = GatherIdx<TE>(ss, gather), gidx = GatherIdx<GE>(ss, ggather);
     const V kn = hn::Set(d, a->k_noobj), kw = hn::Set(d, a->k_warm), half = hn::Set(d, 0.5f);
     const V zero = hn::Zero(d);
     const int acc = a->accumulate;
@@ -405,45 +713,89 @@ static void GradKernel(const rl_grad_args* a)
         const hn::Vec<DU> kd = LoadKinds(a->kind + q, n, N);
         const M noobj = hn::And(valid, hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_NOOBJ))));
         const M notobj = hn::AndNot(hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_OBJ))), valid);
-        const float* t = static_cast<const float*>(r->t) + (int64_t)q * ss;
-        float* g = static_cast<float*>(r->grad) + (int64_t)q * ss;
+        const typename TE::T* t = static_cast<const typename TE::T*>(r->t) + (int64_t)q * ss;
+        typename GE::T* g = static_cast<typename GE::T*>(r->grad) + (int64_t)q * ss;
+        // Channel k of the gradient at g + k * cs, lanes `sel`.
+        auto store = [&](int k, V v, M sel, int accumulate) {
+            StoreRunE<GE>(d, v, sel, g + k * cs, ss, n, N, accumulate, ggather, gidx,
+                          PairOf(k, cs));
+        };
+        auto load = [&](int k) {
+            return LoadRunE<TE>(d, t + k * cs, ss, n, N, gather, idx, PairOf(k, cs));
+        };
         // Overwrite stores every valid lane of channels 0..4, 0 where the
         // slot has no such term; accumulate adds only where it has one.
         if (!hn::AllFalse(d, noobj)) {
             V v;
             if (a->cslope) {
-                v = hn::Mul(kn, LoadRun(d, a->cslope + q, 1, n, N, gather, idx, 0.0f));
+                v = hn::Mul(kn, LoadRun(d, a->cslope + q, 1, n, N, false, idx, 0.0f));
             } else {
                 V sp, sn;
-                const V tc = LoadRun(d, t + 4 * cs, ss, n, N, gather, idx, 0.0f);
-                const V c = SigmoidParts(d, tc, sp, sn);
+                const V c = SigmoidParts(d, load(4), sp, sn);
                 v = hn::Mul(hn::Mul(kn, c), hn::Mul(sp, sn));
             }
             if (acc)
-                StoreRun(d, v, noobj, g + 4 * cs, ss, n, N, 1, gather, idx);
+                store(4, v, noobj, 1);
             else
-                StoreRun(d, hn::IfThenElseZero(noobj, v), valid, g + 4 * cs, ss, n, N, 0, gather,
-                         idx);
+                store(4, hn::IfThenElseZero(noobj, v), valid, 0);
         } else if (!acc) {
-            StoreRun(d, zero, valid, g + 4 * cs, ss, n, N, 0, gather, idx);
+            store(4, zero, valid, 0);
         }
         const M wsel = acc ? notobj : valid;
         if (a->k_warm != 0.0f && !hn::AllFalse(d, notobj)) {
             V spx, snx, spy, sny;
-            const V sx = SigmoidParts(d, LoadRun(d, t, ss, n, N, gather, idx, 0.0f), spx, snx);
-            const V sy = SigmoidParts(d, LoadRun(d, t + cs, ss, n, N, gather, idx, 0.0f), spy, sny);
-            StoreRun(d, hn::IfThenElseZero(notobj, hn::Mul(hn::Mul(kw, hn::Sub(sx, half)), hn::Mul(spx, snx))),
-                     wsel, g, ss, n, N, acc, gather, idx);
-            StoreRun(d, hn::IfThenElseZero(notobj, hn::Mul(hn::Mul(kw, hn::Sub(sy, half)), hn::Mul(spy, sny))),
-                     wsel, g + cs, ss, n, N, acc, gather, idx);
-            StoreRun(d, hn::IfThenElseZero(notobj, hn::Mul(kw, LoadRun(d, t + 2 * cs, ss, n, N, gather, idx, 0.0f))),
-                     wsel, g + 2 * cs, ss, n, N, acc, gather, idx);
-            StoreRun(d, hn::IfThenElseZero(notobj, hn::Mul(kw, LoadRun(d, t + 3 * cs, ss, n, N, gather, idx, 0.0f))),
-                     wsel, g + 3 * cs, ss, n, N, acc, gather, idx);
+            const V sx = SigmoidParts(d, load(0), spx, snx);
+            const V sy = SigmoidParts(d, load(1), spy, sny);
+            store(0, hn::IfThenElseZero(notobj, hn::Mul(hn::Mul(kw, hn::Sub(sx, half)), hn::Mul(spx, snx))),
+                  wsel, acc);
+            store(1, hn::IfThenElseZero(notobj, hn::Mul(hn::Mul(kw, hn::Sub(sy, half)), hn::Mul(spy, sny))),
+                  wsel, acc);
+            store(2, hn::IfThenElseZero(notobj, hn::Mul(kw, load(2))), wsel, acc);
+            store(3, hn::IfThenElseZero(notobj, hn::Mul(kw, load(3))), wsel, acc);
         } else if (!acc) {
             for (int k = 0; k < 4; k++)
-                StoreRun(d, zero, valid, g + k * cs, ss, n, N, 0, gather, idx);
+                store(k, zero, valid, 0);
         }
+    }
+}
+
+// The C table's entries: one switch per call on the element types, then
+// the kernel compiled for them.
+static void MaskKernel(const rl_mask_args* a, rl_mask_sums* s)
+{
+    switch (a->run.t_type) {
+    case RL_DTYPE_BF16:
+        return MaskImpl<BF16>(a, s);
+    case RL_DTYPE_F16:
+        return MaskImpl<F16>(a, s);
+    default:
+        return MaskImpl<F32>(a, s);
+    }
+}
+
+static void StreamKernel(const rl_stream_args* a, rl_mask_sums* s)
+{
+    switch (a->run.t_type) {
+    case RL_DTYPE_BF16:
+        return StreamImpl<BF16>(a, s);
+    case RL_DTYPE_F16:
+        return StreamImpl<F16>(a, s);
+    default:
+        return StreamImpl<F32>(a, s);
+    }
+}
+
+// The gradient is float or of t's type (rl_config's grad_dtype).
+static void GradKernel(const rl_grad_args* a)
+{
+    const bool gf = a->run.g_type == RL_DTYPE_F32;
+    switch (a->run.t_type) {
+    case RL_DTYPE_BF16:
+        return gf ? GradImpl<BF16, F32>(a) : GradImpl<BF16, BF16>(a);
+    case RL_DTYPE_F16:
+        return gf ? GradImpl<F16, F32>(a) : GradImpl<F16, F16>(a);
+    default:
+        return GradImpl<F32, F32>(a);
     }
 }
 
@@ -568,6 +920,53 @@ static void SoftmaxKernel(const float* x, int64_t stride, int32_t C, int32_t cls
     out->sum_p2 = SumD(p0, p1);
 }
 
+// rl_hwy_target_convert's body: the conversions the kernels use, over an
+// array (partial vectors through buffers).
+template <class E>
+static int ConvertT(int op, const void* in, void* out, size_t n)
+{
+    const D d;
+    const DU du;
+    const DU16 d16;
+    const size_t N = hn::Lanes(d);
+    HWY_ALIGN float fb[kMaxLanes];
+    HWY_ALIGN uint16_t hb[kMaxLanes];
+    for (size_t i = 0; i < n; i += N) {
+        const size_t m = n - i < N ? n - i : N;
+        if (op == 0) {
+            for (size_t l = 0; l < N; l++)
+                fb[l] = l < m ? static_cast<const float*>(in)[i + l] : 0.0f;
+            hn::Store(Narrow<E>(d, hn::Load(d, fb)), d16, hb);
+            memcpy(static_cast<uint16_t*>(out) + i, hb, m * sizeof(uint16_t));
+            continue;
+        }
+        for (size_t l = 0; l < N; l++)
+            hb[l] = l < m ? static_cast<const uint16_t*>(in)[i + l] : 0;
+        const VU16 h = hn::Load(d16, hb);
+        V v;
+        if (op == 1)
+            v = WidenU16<E>(d, h);
+        else if (op == 2) // a neighbour's bits in the other half
+            v = WidenLo<E>(d, hn::Or(hn::PromoteTo(du, h), hn::Set(du, 0xa5a50000u)));
+        else
+            v = WidenHi<E>(d, hn::Or(hn::ShiftLeft<16>(hn::PromoteTo(du, h)), hn::Set(du, 0x5a5au)));
+        hn::Store(v, d, fb);
+        memcpy(static_cast<float*>(out) + i, fb, m * sizeof(float));
+    }
+    return 0;
+}
+
+int32_t ConvertArray(int op, int type, const void* in, void* out, size_t n)
+{
+    if (op < 0 || op > 3)
+        return -1;
+    if (type == RL_DTYPE_BF16)
+        return ConvertT<BF16>(op, in, out, n);
+    if (type == RL_DTYPE_F16)
+        return ConvertT<F16>(op, in, out, n);
+    return -1;
+}
+
 // This target's table for the C driver.
 void FillKernels(rl_kernels* k)
 {
@@ -593,6 +992,7 @@ namespace rl_hwy {
 // only one enabled, which is how HWY_DYNAMIC_DISPATCH indexes them.
 HWY_EXPORT(FillKernels);
 HWY_EXPORT(ThisTarget);
+HWY_EXPORT(ConvertArray);
 
 struct Target {
     int64_t bit;
@@ -641,6 +1041,11 @@ static const Table& Targets()
 
 static void Fill(size_t index, rl_kernels* k) { HWY_DISPATCH_TABLE(FillKernels)[index](k); }
 
+static int Convert(size_t index, int op, int type, const void* in, void* out, size_t n)
+{
+    return HWY_DISPATCH_TABLE(ConvertArray)[index](op, type, in, out, n);
+}
+
 static int64_t DispatchTarget() { return HWY_DYNAMIC_DISPATCH(ThisTarget)(); }
 
 } // namespace rl_hwy
@@ -680,6 +1085,13 @@ int rl_hwy_target_kernels(int idx, rl_kernels* k)
         return -1;
     rl_hwy::Fill(rl_hwy::Targets().t[idx].index, k);
     return 0;
+}
+
+int rl_hwy_target_convert(int idx, int op, int type, const void* in, void* out, size_t n)
+{
+    if (!rl_hwy_target_supported(idx))
+        return -1;
+    return rl_hwy::Convert(rl_hwy::Targets().t[idx].index, op, type, in, out, n);
 }
 
 const char* rl_hwy_dispatch_target(void)

@@ -6,12 +6,6 @@
 #include <string.h>
 
 #include "cpu.h"
-#if defined(__aarch64__) && defined(__linux__)
-#include <sys/auxv.h>
-#ifndef HWCAP2_BF16
-#define HWCAP2_BF16 (1ul << 14)
-#endif
-#endif
 #include "regionloss.h"
 
 static const float anchors[4] = {1.0f, 1.5f, 2.0f, 1.0f};
@@ -46,11 +40,6 @@ static const char *native_best(void)
                       !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
     return built && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2"
                                                                                     : "generic";
-#elif defined(__aarch64__) && defined(__linux__)
-    /* neon built for FEAT_BF16 goes first where the kernel reports it */
-    const int bf16 = (getauxval(AT_HWCAP2) & HWCAP2_BF16) != 0;
-    const int built = rl_variant_check("neon-bf16") != RL_ERR_UNAVAILABLE_VARIANT || !bf16;
-    return built && bf16 ? "neon-bf16" : "neon";
 #elif defined(__aarch64__)
     return "neon";
 #else
@@ -124,3 +113,40 @@ Test(dispatch, lowered_cpu_mask_falls_back_to_portable_code)
     cr_assert_eq(make("neon-bf16", &plan), RL_ERR_UNAVAILABLE_VARIANT);
     rl_cpu_set_mask(~0u);
 }
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1ul << 14)
+#endif
+
+/* neon-bf16 runs BFCVTN: available only where Linux reports FEAT_BF16, and
+ * never auto's choice (it ranks after neon, which every aarch64 has). */
+Test(dispatch, neon_bf16_needs_hwcap2_bf16)
+{
+    unsetenv("REGIONLOSS_VARIANT");
+    if (!(getauxval(AT_HWCAP2) & HWCAP2_BF16)) {
+        cr_assert_eq(rl_variant_check("neon-bf16"), RL_ERR_UNAVAILABLE_VARIANT);
+        cr_assert(!listed("neon-bf16"));
+    }
+    if (listed("neon-bf16")) {
+        int neon_at = -1, bf16_at = -1, k = 0;
+        for (const char *const *v = rl_variant_list(); *v; v++, k++) {
+            if (strcmp(*v, "neon") == 0)
+                neon_at = k;
+            if (strcmp(*v, "neon-bf16") == 0)
+                bf16_at = k;
+        }
+        cr_assert(neon_at >= 0 && neon_at < bf16_at, "neon at %d, neon-bf16 at %d", neon_at,
+                  bf16_at);
+        rl_plan *plan;
+        cr_assert_eq(make("neon-bf16", &plan), RL_OK, "%s", rl_last_error());
+        cr_assert_str_eq(rl_plan_variant(plan), "neon-bf16");
+        rl_plan_destroy(plan);
+    }
+    rl_plan *plan;
+    cr_assert_eq(make(NULL, &plan), RL_OK, "%s", rl_last_error());
+    cr_assert_neq(strcmp(rl_plan_variant(plan), "neon-bf16"), 0);
+    rl_plan_destroy(plan);
+}
+#endif

@@ -145,6 +145,17 @@ Test(elem, narrowing_from_float)
         cr_assert_eq(b, rl_f64_to_bf16((double)f), "float %08x: bf16 %04x", u, b);
         cr_assert_eq(h, rl_f64_to_f16((double)f), "float %08x: f16 %04x", u, h);
     }
+    /* every 13th float pattern (13 is odd: every low-bit residue, ties
+     * included, comes round), for the bit-level binary16 rounding */
+    for (uint64_t u = 0; u < (1ull << 32); u += 13) {
+        const float f = rl_bits_f32((uint32_t)u);
+        if (isnan(f))
+            continue;
+        const uint16_t h = rl_f32_to_f16(f);
+        if (h != rl_f64_to_f16((double)f))
+            cr_assert_fail("float %08x: f16 %04x, double route %04x", (unsigned)u, h,
+                           rl_f64_to_f16((double)f));
+    }
     const uint32_t nans[] = {0x7f800001u, 0xff800001u, 0x7f80ffffu, 0x7fc00000u, 0x7fffffffu};
     for (size_t q = 0; q < sizeof nans / sizeof nans[0]; q++) {
         cr_assert(isnan(bf16_value(rl_f32_to_bf16(rl_bits_f32(nans[q])))), "%08x", nans[q]);

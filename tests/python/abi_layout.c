@@ -20,7 +20,8 @@ int main(void)
     FIELD(rl_config, lambda_obj); FIELD(rl_config, lambda_noobj);
     FIELD(rl_config, thresh); FIELD(rl_config, norm); FIELD(rl_config, grad_mode);
     FIELD(rl_config, variant); FIELD(rl_config, threads); FIELD(rl_config, rescore);
-    FIELD(rl_config, logistic_classes); FIELD(rl_config, warmup_seen);
+    FIELD(rl_config, logistic_classes); FIELD(rl_config, pred_dtype);
+    FIELD(rl_config, grad_dtype); FIELD(rl_config, warmup_seen);
     FIELD(rl_config, warmup_scale);
 
     SIZE(rl_counts);

@@ -17,6 +17,12 @@ VOC_ANCHORS = [(1.3221, 1.73145), (3.19275, 4.00944), (5.05587, 8.09892),
                (9.47112, 4.84053), (11.2364, 10.0071)]
 
 
+# Variants the half-precision tests run: the two the library had right for
+# every element type first, and "auto" (the CPU's best, or REGIONLOSS_VARIANT
+# when set), which is a SIMD family on any machine that has one.
+HALF_VARIANTS = ("reference", "generic", "auto")
+
+
 def need_torch():
     """Imports torch, or skips the calling test with the reason."""
     return pytest.importorskip(

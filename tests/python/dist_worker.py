@@ -10,6 +10,8 @@ own process with RegionLoss, then its own shard (uneven: images are dealt
     batch's: the reference to 1e-12 relative, other variants to the
     double-accumulation bound of tests/mpi/test_mpi_shards.c;
   * darknet's seen moves by the whole batch on every rank;
+  * the same for bfloat16 and float16 outputs (issue 17), whose shards are
+    counted and computed from the half tensors themselves;
   * per-shard normalisation would give another loss (the check is not vacuous).
 Exits non-zero on the first failure, with the reason."""
 import os
@@ -38,6 +40,9 @@ CASES = [
     ("darknet images logistic reference", dict(mode="darknet", norm="images",
                                                logistic_classes=True, rescore=False,
                                                variant="reference", seen=20000), 4),
+    ("spec batch nchw bfloat16 reference", dict(variant="reference", dtype=torch.bfloat16), 6),
+    ("darknet images float16 auto", dict(mode="darknet", norm="images",
+                                         dtype=torch.float16), 5),
 ]
 
 
@@ -72,18 +77,20 @@ def main():
     lo, hi = shard_bounds(rank, world)
     checks = 0
     for k, (name, cfg, per_image) in enumerate(CASES):
+        cfg = dict(cfg)
+        dtype = cfg.pop("dtype", torch.float32)
         out_np, t = make_batch(100 + k, cfg.get("layout", "nchw"), per_image)
         reference = cfg.get("variant") == "reference"
 
         whole = RegionLoss(VOC_ANCHORS, C, **cfg)
-        x = torch.tensor(out_np, requires_grad=True)
+        x = torch.tensor(out_np, dtype=dtype, requires_grad=True)
         whole(x, torch.tensor(t)).backward()
         W = whole.last
 
         shard_t = t[(t[:, 0] >= lo) & (t[:, 0] < hi)].copy()
         shard_t[:, 0] -= lo
         crit = RegionLoss(VOC_ANCHORS, C, distributed=True, **cfg)
-        xs = torch.tensor(out_np[lo:hi], requires_grad=True)
+        xs = torch.tensor(out_np[lo:hi], dtype=dtype, requires_grad=True)
         crit(xs, torch.tensor(shard_t)).backward()
         S = crit.last
 
@@ -116,7 +123,7 @@ def main():
 
         if crit.config.get("norm", "batch") != "sum" and cfg.get("mode") != "darknet":
             own = RegionLoss(VOC_ANCHORS, C, **cfg)  # per-shard normalisation
-            own(torch.tensor(out_np[lo:hi]), torch.tensor(shard_t))
+            own(torch.tensor(out_np[lo:hi], dtype=dtype), torch.tensor(shard_t))
             per = torch.tensor([own.last.loss], dtype=torch.float64)
             dist.all_reduce(per)
             if abs(float(per) - W.loss) <= 1e-6 * W.loss:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import regionloss
-from conftest import VOC_ANCHORS, need_torch
+from conftest import HALF_VARIANTS, VOC_ANCHORS, need_torch
 
 C = 20
 K = 5 + C
@@ -41,7 +41,8 @@ def expect_untouched(call, exc, match, *arrays):
     (lambda p: p[:, :, :12], ValueError, r"shape \(2, 125, 12, 13\)"),
     (lambda p: p[0], ValueError, r"shape \(125, 13, 13\)"),
     (lambda p: p.astype(np.float64), TypeError, r"dtype float64.*float32"),
-    (lambda p: p.astype(np.float16), TypeError, r"dtype float16"),
+    (lambda p: p.astype(np.int16), TypeError, r"dtype int16.*float32, float16 or bfloat16"),
+    (lambda p: p.view(np.uint16), TypeError, r"dtype uint16.*dtype='bfloat16'"),
     (lambda p: np.asfortranarray(p), ValueError, r"not C-contiguous"),
     (lambda p: p.tolist(), TypeError, r"numpy.ndarray"),
 ])
@@ -132,7 +133,73 @@ def test_darknet_needs_seen_and_out_needs_its_own_memory():
         plan().compute(pred, rows, out=pred.astype(np.float64))
 
 
+# ---- element types (issue 17) -------------------------------------------------------
+
+def bf16_bits(a):
+    """float32 -> bfloat16 bit patterns (uint16), rounded to nearest even."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+@pytest.mark.parametrize("half,kw,out_dtype,exc,match", [
+    # the dtype named does not match the array's
+    ("f16", dict(dtype="bfloat16"), np.float16, TypeError,
+     r"dtype float16 is float16, not the dtype='bfloat16'"),
+    ("bf16", dict(dtype="float16"), np.uint16, TypeError, r"dtype uint16.*dtype='bfloat16'"),
+    ("f16", dict(dtype="float64"), np.float16, ValueError, r"dtype = 'float64'; one of"),
+    # the gradient buffer is of the predictions' type (grad_dtype=None)
+    ("f16", {}, np.float32, ValueError, r"out: float32 .*; float16 .* \(like pred\)"),
+    ("bf16", dict(dtype="bfloat16"), np.float16, ValueError, r"out: float16 .*; uint16"),
+])
+def test_bad_half_arrays(half, kw, out_dtype, exc, match):
+    pred, rows = inputs()
+    p = pred.astype(np.float16) if half == "f16" else bf16_bits(pred)
+    out = np.full(p.shape, 7, dtype=out_dtype)
+    expect_untouched(lambda: plan().compute(p, rows, out=out, **kw), exc, match, p, rows, out)
+
+
+@pytest.mark.parametrize("variant", HALF_VARIANTS)
+@pytest.mark.parametrize("half,bits", [("f16", 0x7C00), ("f16", 0xFE01), ("bf16", 0xFF80),
+                                       ("bf16", 0x7F81)])
+def test_nonfinite_half_predictions(half, bits, variant):
+    """binary16 inf and NaN, bfloat16 -inf and a NaN whose payload is only in
+    the low bits: the library's status, nothing written."""
+    pred, rows = inputs()
+    p = pred.astype(np.float16) if half == "f16" else bf16_bits(pred)
+    p.view(np.uint16)[1, 4, 2, 5] = bits
+    out = np.full(p.shape, 7, dtype=p.dtype)
+    kw = dict(dtype="bfloat16") if half == "bf16" else {}
+    err = expect_untouched(lambda: plan(variant=variant).compute(p, rows, out=out, **kw),
+                           regionloss.Error, "not finite", p, rows, out)
+    assert err.status == "RL_ERR_NONFINITE_PRED" and "image 1" in str(err)
+
+
+def test_grad_dtype_options():
+    with pytest.raises(ValueError, match=r"grad_dtype = 'float16'; None .* or 'float32'"):
+        plan(grad_dtype="float16")
+    torch = need_torch()
+    from regionloss.torch import RegionLoss
+    with pytest.raises(ValueError, match=r"grad_dtype: the module's gradient is in the "
+                                         r"output's type"):
+        RegionLoss(VOC_ANCHORS, C, grad_dtype="float32")
+    # a tensor pred takes a tensor out, of the gradient's type
+    pred, rows = inputs()
+    t = torch.from_numpy(pred).to(torch.bfloat16)
+    with pytest.raises(TypeError, match=r"out: a torch.Tensor \(torch.bfloat16\)"):
+        plan().compute(t, rows, out=np.zeros(pred.shape, np.uint16))
+    with pytest.raises(ValueError, match=r"out: torch.float32 .*; torch.bfloat16"):
+        plan().compute(t, rows, out=torch.zeros(pred.shape))
+    with pytest.raises(ValueError, match="shares memory"):
+        plan().compute(t, rows, out=t)
+    with pytest.raises(ValueError, match=r"out: torch.bfloat16 .*; torch.float32"):
+        plan(grad_dtype="float32").compute(t, rows, out=torch.zeros_like(t))
+
+
 # ---- the torch module -------------------------------------------------------------
+
+def torch_int32():
+    return need_torch().int32
+
 
 def module_inputs(torch, dtype=None):
     pred, rows = inputs()
@@ -142,7 +209,7 @@ def module_inputs(torch, dtype=None):
 
 @pytest.mark.parametrize("make,exc,match", [
     (lambda o: o.double(), TypeError, r"dtype torch.float64.*output.float\(\)"),
-    (lambda o: o.half(), TypeError, r"dtype torch.float16"),
+    (lambda o: o.to(torch_int32()), TypeError, r"dtype torch.int32.*bfloat16 or float16"),
     (lambda o: o.transpose(2, 3), ValueError, r"not contiguous.*contiguous\(\)"),
     (lambda o: o[:, :100].contiguous(), ValueError, r"shape \(2, 100, 13, 13\)"),
     (lambda o: o.to("meta"), ValueError, r"on meta.*output.cpu\(\)"),

@@ -166,3 +166,147 @@ def test_rows_and_list_targets_agree(layout, mode):
     b, gb = run(case, "reference", targets=rows)
     assert a == b
     assert np.array_equal(ga, gb)
+
+
+# ---- half precision (issue 17) ------------------------------------------------------
+#
+# The same cases with their predictions rounded to float16 or bfloat16 (and
+# conditioned again, tests/python/halfprec.py), given to Plan.compute as
+# float16 arrays and uint16 bfloat16 bit patterns.  The golden is the float64
+# autograd implementation on the widened values, so:
+#   * the loss, parts and diagnostics owe what they owe for float inputs
+#     (the reference 1e-12, the others docs/numerics.md's float bound);
+#   * a half gradient entry v, the exact one r: the reference's is r rounded
+#     once, so v lies in [rnd(r - e), rnd(r + e)] with e = 1e-12 |r|; every
+#     other variant's in [rnd(r - E), rnd(r + E)] with E the float bound of
+#     the entry (numerics.md, "A half gradient": within one unit of the type
+#     of the reference's wherever E is below half a unit);
+#   * a float32 gradient (grad_dtype="float32") as for float inputs.
+
+from conftest import HALF_VARIANTS  # noqa: E402
+from halfprec import as_half, between, half_case, widen  # noqa: E402
+
+HALF = ("float16", "bfloat16")
+_half_cache = {}
+
+
+def half_case_and_golden(seed, layout, mode, fmt):
+    key = (seed, layout, mode, fmt)
+    if key not in _half_cache:
+        case = half_case(random_case(seed, layout, mode), fmt)
+        _half_cache[key] = (case, golden(case))
+    return _half_cache[key]
+
+
+def run_half(case, variant, fmt, grad_dtype=None):
+    args, kw = plan_args(case)
+    pred = as_half(pred_array(case), fmt)   # exact: the case's values are half values
+    assert np.array_equal(widen(pred, fmt), pred_array(case).astype(np.float64))
+    with regionloss.Plan(*args, variant=variant, grad_dtype=grad_dtype, **kw) as plan:
+        seen = case.seen if case.mode == "darknet" else None
+        res, grad = plan.compute(pred, target_list(case), seen=seen,
+                                 dtype="bfloat16" if fmt == "bfloat16" else None)
+    want = np.float32 if grad_dtype else pred.dtype
+    assert grad.dtype == want and grad.shape == pred.shape, (grad.dtype, grad.shape)
+    return res, grad.reshape(-1)
+
+
+def loss_bounds(case, g, variant, tol):
+    """(part -> bound) for the loss parts and (diag -> bound) for averages."""
+    if variant == "reference":
+        lscale = max(abs(g["loss"]), 1e-300)
+        return ({k: REL * max(abs(g[k]), 1e-12 * lscale) for k in PARTS},
+                {k: REL * max(abs(g[k]), 1e-12) for k in DIAG})
+    rel, tabs, floor = tol["RL_TOL_REL"], tol["RL_TOL_ABS"], tol["RL_TOL_FLOOR"]
+    kc, kp, ko, kn, kw = weights(case, g)
+    no, nn = g["n_obj"], g["n_noobj"]
+    slots = len(case.truths) * case.H * case.W * case.B
+    pscale = {"coord": kc * no, "cls": kp * no, "obj": ko * no, "noobj": kn * nn,
+              "warmup": kw * slots}
+    pscale["loss"] = sum(pscale.values())
+    return ({k: rel * abs(g[k]) + tabs * pscale[k] + floor for k in PARTS},
+            {k: rel * abs(g[k]) + tabs + floor for k in DIAG})
+
+
+def entry_bound(case, g, variant, tol):
+    """E of every gradient entry: how far the variant's float value may be
+    from the exact gradient r."""
+    r = g["grad"]
+    if variant == "reference":
+        gscale = np.abs(r).max()
+        return REL * np.maximum(np.abs(r), 1e-12 * gscale)
+    return (tol["RL_TOL_REL"] * np.abs(r) + tol["RL_TOL_ABS"] * entry_scale(case, g)
+            + tol["RL_TOL_FLOOR"])
+
+
+@pytest.mark.parametrize("fmt", HALF)
+@pytest.mark.parametrize("variant", HALF_VARIANTS)
+def test_half_predictions_match_float64_autograd(variant, fmt):
+    tol = tolerance()
+    checked = 0
+    for seed in SEEDS:
+        for layout, mode in COMBOS:
+            case, g = half_case_and_golden(seed, layout, mode, fmt)
+            what = f"{variant} {fmt} seed {seed} {layout} {mode}"
+            res, grad = run_half(case, variant, fmt)
+            for k in COUNTS:
+                assert getattr(res, k) == g[k], (what, k)
+            parts, diags = loss_bounds(case, g, variant, tol)
+            for k in PARTS:
+                assert abs(getattr(res, k) - g[k]) <= parts[k], (what, k, getattr(res, k), g[k])
+            for k in ("avg_iou", "avg_obj", "avg_noobj", "avg_cls"):
+                assert abs(getattr(res, k) - g[k]) <= diags[k], (what, k, getattr(res, k), g[k])
+            assert (res.recall50, res.recall75) == (g["recall50"], g["recall75"]), what
+            r = g["grad"]
+            E = entry_bound(case, g, variant, tol)
+            v = widen(grad, fmt)
+            ok = between(v, r - E, r + E, fmt)
+            bad = np.nonzero(~ok)[0]
+            assert bad.size == 0, (f"{what}: {bad.size} gradient entries outside "
+                                   f"[rnd(r - E), rnd(r + E)], first {bad[0]}: {v[bad[0]]!r} "
+                                   f"vs exact {r[bad[0]]!r} (E {E[bad[0]]:.3g})")
+            assert np.count_nonzero(v) > 0
+            checked += 1
+    print(f"{variant} {fmt}: {checked} cases within the half-gradient rule")
+
+
+@pytest.mark.parametrize("fmt", HALF)
+@pytest.mark.parametrize("variant", HALF_VARIANTS)
+def test_half_predictions_float32_gradient(variant, fmt):
+    """grad_dtype="float32": the float rules of the tests above, on half inputs."""
+    tol = tolerance()
+    for seed in SEEDS[:2]:
+        for layout, mode in COMBOS:
+            case, g = half_case_and_golden(seed, layout, mode, fmt)
+            what = f"{variant} {fmt} seed {seed} {layout} {mode}"
+            res, grad = run_half(case, variant, fmt, grad_dtype="float32")
+            r = g["grad"]
+            if variant == "reference":
+                gscale = np.abs(r).max()
+                bound = (2.0 ** -24 + REL) * np.maximum(np.abs(r), 1e-12 * gscale)
+                want = r
+            else:
+                want = r.astype(np.float32).astype(np.float64)
+                bound = (tol["RL_TOL_REL"] * np.abs(want) + tol["RL_TOL_ABS"]
+                         * entry_scale(case, g) + tol["RL_TOL_FLOOR"])
+            err = np.abs(grad.astype(np.float64) - want)
+            bad = np.nonzero(err > bound)[0]
+            assert bad.size == 0, (f"{what}: {bad.size} float32 gradient entries off, first "
+                                   f"{bad[0]}: {grad[bad[0]]!r} vs {want[bad[0]]!r}")
+
+
+@pytest.mark.parametrize("fmt", HALF)
+def test_half_reference_is_one_rounding_of_its_float32_run(fmt):
+    """Bit-level: the reference's half gradient is its double gradient
+    rounded once; its float32 gradient (of the same inputs) is that double
+    rounded to float.  Rounding the latter again agrees except where the
+    float32 value is exactly halfway between two half values."""
+    case, _ = half_case_and_golden(SEEDS[0], "nchw", "spec", fmt)
+    _, gh = run_half(case, "reference", fmt)
+    _, g32 = run_half(case, "reference", fmt, grad_dtype="float32")
+    again = as_half(g32.astype(np.float64), fmt).view(np.uint16)
+    hb = gh.view(np.uint16)
+    differ = np.nonzero(again != hb)[0]
+    assert differ.size <= max(1, hb.size // 1000), differ.size
+    for k in differ:
+        assert abs(int(again[k]) - int(hb[k])) == 1, k

@@ -1,6 +1,7 @@
 """regionloss.Plan's behaviour beyond the numbers: the result fields, the
 forms of targets, the darknet truth buffer, gradient modes, threads, counts
 for sharding, and the GIL released while the library computes."""
+import os
 import sys
 import threading
 import time
@@ -25,7 +26,9 @@ def test_variants_and_version():
     assert v[-1] == "reference" or "reference" in v
     assert "generic" in v
     assert regionloss.version() == "0.1.0"
-    assert regionloss.Plan(VOC_ANCHORS, C, 13).variant == v[0]  # auto takes the best
+    # auto takes the best, or REGIONLOSS_VARIANT when set
+    want = os.environ.get("REGIONLOSS_VARIANT") or v[0]
+    assert regionloss.Plan(VOC_ANCHORS, C, 13).variant == want
 
 
 def test_result_fields_add_up():
@@ -196,3 +199,107 @@ def test_rows_to_truths_match_a_row_by_row_conversion():
     ints = np.array([[1, 2, 0, 0, 1, 1], [0, 3, 0, 0, 1, 1]], dtype=np.int32)
     t = regionloss.Targets.from_rows(ints, 2)
     assert t.boxes["cls"].tolist() == [3, 2] and t.offsets.tolist() == [0, 1, 2]
+
+
+# ---- element types (issue 17) ---------------------------------------------------------
+
+def bf16_bits(a):
+    """float32 -> bfloat16 bit patterns (uint16), rounded to nearest even."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def half_batch(fmt, seed=0, n=4):
+    pred, t = batch(seed, n)
+    if fmt == "float16":
+        return pred.astype(np.float16), t, {}
+    return bf16_bits(pred), t, dict(dtype="bfloat16")
+
+
+def widened(p, fmt):
+    if fmt == "float16":
+        return p.astype(np.float32)
+    return (p.astype(np.uint32) << 16).view(np.float32)
+
+
+@pytest.mark.parametrize("fmt", ["float16", "bfloat16"])
+def test_half_arrays_read_in_place_gradient_in_their_type(fmt):
+    p, t, kw = half_batch(fmt)
+    plan = regionloss.Plan(VOC_ANCHORS, C, 13, variant="reference")
+    # zero copy: the library is given the array's own memory
+    assert plan._pred(p, "pred", kw.get("dtype")).ptr == p.ctypes.data
+    ro = p.copy()
+    ro.flags.writeable = False            # read only: nothing needs to write it
+    res, g = plan.compute(ro, t, **kw)
+    assert g.dtype == p.dtype and g.shape == p.shape   # float16, or uint16 bfloat16 bits
+    # the reference on the same values as float32: the same loss and counts
+    r32, g32 = plan.compute(widened(p, fmt), t)
+    assert res == r32
+    # and the gradient is that float32 gradient's double rounded once: within
+    # one unit of the float32 gradient rounded to the type
+    again = g32.astype(np.float16) if fmt == "float16" else bf16_bits(g32)
+    d = np.abs(g.view(np.int16).astype(np.int32) - again.view(np.int16).astype(np.int32))
+    assert d.max() <= 1 and np.count_nonzero(d) <= g.size // 1000
+    assert np.count_nonzero(g) > p.shape[0] * 5 * 169 // 2
+    # grad_dtype="float32": the float32 run's gradient, bit for bit
+    r, gf = regionloss.Plan(VOC_ANCHORS, C, 13, variant="reference",
+                            grad_dtype="float32").compute(p, t, **kw)
+    assert gf.dtype == np.float32 and np.array_equal(gf, g32) and r == r32
+
+
+@pytest.mark.parametrize("fmt", ["float16", "bfloat16"])
+def test_half_out_accumulate_threads_and_count(fmt):
+    p, t, kw = half_batch(fmt, n=6)
+    plan = regionloss.Plan(VOC_ANCHORS, C, 13, variant="generic")
+    res, g = plan.compute(p, t, **kw)
+    out = np.full_like(p, 7)
+    res2, g2 = plan.compute(p, t, out=out, **kw)
+    assert g2 is out and res2 == res and np.array_equal(out, g)
+    # accumulate into zeros: the overwrite gradient (entries the loss does not
+    # change stay 0, which overwrite writes)
+    acc = regionloss.Plan(VOC_ANCHORS, C, 13, variant="generic", grad_mode="accumulate")
+    _, ga = acc.compute(p, t, **kw)
+    assert np.array_equal(ga.view(np.uint16) & 0x7FFF, g.view(np.uint16) & 0x7FFF)
+    r3, g3 = regionloss.Plan(VOC_ANCHORS, C, 13, variant="generic", threads=3).compute(p, t, **kw)
+    assert r3 == res and np.array_equal(g3, g)
+    assert plan.count(p, t, **kw) == plan.count(widened(p, fmt), t)
+
+
+def test_a_plan_per_element_type_made_once():
+    pred, t = batch()
+    plan = regionloss.Plan(VOC_ANCHORS, C, 13, variant="reference")
+    assert list(plan._handles) == [(0, 0)]           # the float32 plan, made eagerly
+    plan.compute(pred.astype(np.float16), t)
+    plan.compute(bf16_bits(pred), t, dtype="bfloat16")
+    plan.compute(pred.astype(np.float16), t)
+    assert sorted(plan._handles) == [(0, 0), (1, 1), (2, 2)]
+    plan.close()
+    assert plan._handles == {}
+    with pytest.raises(ValueError, match="closed"):
+        plan.compute(pred.astype(np.float16), t)
+    f32 = regionloss.Plan(VOC_ANCHORS, C, 13, grad_dtype="float32")
+    f32.compute(pred.astype(np.float16), t)
+    assert sorted(f32._handles) == [(0, 0), (2, 0)]
+
+
+def test_torch_tensors_in_plan_compute():
+    """Plan.compute takes CPU tensors too (float32, float16, bfloat16), read in
+    place, with the gradient as a tensor of the same dtype: the same numbers
+    as the numpy arrays of the same bits."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    pred, t = batch()
+    plan = regionloss.Plan(VOC_ANCHORS, C, 13, variant="reference")
+    for tdt, arr, kw in ((torch.float32, pred, {}),
+                         (torch.float16, pred.astype(np.float16), {}),
+                         (torch.bfloat16, bf16_bits(pred), dict(dtype="bfloat16"))):
+        x = torch.from_numpy(arr.view(np.int16) if arr.dtype == np.uint16 else arr)
+        x = x.view(tdt) if x.dtype != tdt else x
+        assert plan._pred(x).ptr == x.data_ptr() == arr.ctypes.data
+        res, g = plan.compute(x, t)
+        rn, gn = plan.compute(arr, t, **kw)
+        assert isinstance(g, torch.Tensor) and g.dtype == tdt and res == rn
+        assert np.array_equal(g.view(torch.int16 if tdt != torch.float32 else torch.int32)
+                              .numpy(), gn.view(np.int16 if gn.itemsize == 2 else np.int32))
+        out = torch.full_like(x, 3.0)
+        _, g2 = plan.compute(x, t, out=out)
+        assert g2 is out and torch.equal(out, g)

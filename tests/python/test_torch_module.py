@@ -4,7 +4,7 @@ eval mode, crit.last."""
 import numpy as np
 import pytest
 
-from conftest import VOC_ANCHORS, need_torch, rows
+from conftest import HALF_VARIANTS, VOC_ANCHORS, need_torch, rows
 
 torch = need_torch()
 import regionloss  # noqa: E402
@@ -247,3 +247,98 @@ def test_float32_row_tensors_take_the_library_conversion():
     with pytest.raises(regionloss.Error, match=r"class 3 is not in \[0, 3\)"):
         crit(out, bad)
     assert crit.last is last and crit.seen == seen
+
+
+# ---- half-precision outputs (issue 17) ---------------------------------------------------
+
+HALF_TORCH = [torch.bfloat16, torch.float16]
+
+
+def half_bits(x):
+    """A half tensor's bits as an int16 numpy array (numpy has no bfloat16)."""
+    return x.detach().view(torch.int16).numpy()
+
+
+@pytest.mark.parametrize("variant", HALF_VARIANTS)
+@pytest.mark.parametrize("dtype", HALF_TORCH, ids=["bf16", "f16"])
+def test_half_outputs_read_in_place_gradient_in_their_type(dtype, variant):
+    """A bfloat16 or float16 output is read as it is (no conversion) and its
+    gradient comes back in its type: the library's, bit for bit, as
+    Plan.compute gives it for the same tensor; the loss is float32."""
+    out32, t = small_batch(21)
+    out = out32.detach().to(dtype).requires_grad_(True)
+    crit = RegionLoss(ANCHORS, C, variant=variant)
+    loss = crit(out, t)
+    assert loss.dtype == torch.float32 and float(loss) == pytest.approx(crit.last.loss, rel=1e-7)
+    loss.backward()
+    assert out.grad.dtype == dtype and out.grad.shape == out.shape
+    plan = regionloss.Plan(ANCHORS, C, (H, W), variant=variant)
+    res, g = plan.compute(out.detach(), t.numpy())
+    assert g.dtype == dtype and crit.last == res
+    assert np.array_equal(half_bits(out.grad), half_bits(g))
+    # grad_output != 1 multiplies (in the half type, as autograd would)
+    out.grad = None
+    (crit(out, t) * 3.0).backward()
+    assert torch.equal(out.grad, g * 3.0)
+    # the same numbers in float32: the same loss (the reference exactly; the
+    # others within the float bound), a gradient within one unit of the type
+    wide = out.detach().float().requires_grad_(True)
+    ref = RegionLoss(ANCHORS, C, variant="reference")
+    ref(wide, t).backward()
+    if variant == "reference":
+        assert ref.last.loss == crit.last.loss
+    else:
+        assert ref.last.loss == pytest.approx(crit.last.loss, rel=1e-5)
+    unit = 2.0 ** -7 if dtype == torch.bfloat16 else 2.0 ** -10
+    err = (out.grad.double() / 3 - wide.grad.double()).abs()
+    assert bool((err <= wide.grad.double().abs() * unit + 2.0 ** -24).all())
+
+
+def test_half_outputs_share_the_module_with_float32():
+    """One module, outputs of every type and two grids: a library plan per
+    grid and type, a validation per shape and type, the gradient buffer
+    reused within a type (bfloat16: a uint16 buffer viewed as bfloat16) and
+    never overwritten while a tensor holds it."""
+    torch.manual_seed(1)
+    conv = torch.nn.Conv2d(3, 2 * (5 + C), 1)
+    img = torch.randn(2, 3, H, W)
+    t = small_batch(22)[1]
+    crit = RegionLoss(ANCHORS, C, variant="generic")
+    for dtype in (torch.float32, torch.bfloat16, torch.float16, torch.bfloat16):
+        bufs = set()
+        for _ in range(3):
+            conv.zero_grad()
+            o = conv(img).to(dtype)   # to(): autograd carries the gradient to conv
+            crit(o, t).backward()
+            assert conv.weight.grad is not None and conv.weight.grad.dtype == torch.float32
+            bufs.add(crit._grad_buf.ctypes.data)
+        assert len(bufs) == 1 and crit._grad_buf.itemsize == (4 if dtype == torch.float32 else 2)
+    assert {k[1] for k in crit._shapes} == {torch.float32, torch.bfloat16, torch.float16}
+    plan = crit._plans[(H, W)]
+    assert sorted(plan._handles) == [(0, 0), (1, 1), (2, 2)]
+    # a held bfloat16 gradient is not written by the next call
+    kept = []
+    o = conv(img).to(torch.bfloat16)
+    o.register_hook(lambda g: kept.append(g))
+    crit(o, t).backward()
+    snapshot = kept[0].clone()
+    crit(conv(img * 2).to(torch.bfloat16), t).backward()
+    assert torch.equal(kept[0], snapshot)
+
+
+def test_half_output_darknet_eval_and_bad_half_values():
+    out32, t = small_batch(23)
+    out = out32.detach().to(torch.bfloat16).requires_grad_(True)
+    crit = RegionLoss(ANCHORS, C, mode="darknet", variant="reference")
+    crit(out, t).backward()
+    assert crit.seen == 2 and crit.last.warmup > 0 and out.grad.dtype == torch.bfloat16
+    crit.eval()
+    ev = crit(out, t)
+    assert ev.grad_fn is None and crit.seen == 2
+    crit.train()
+    bad = out.detach().clone()
+    bad.view(torch.int16).view(-1)[4 * H * W] = 0x7F81  # a NaN with a payload in the low bits
+    last = crit.last
+    with pytest.raises(regionloss.Error, match="not finite"):
+        crit(bad.requires_grad_(True), t)
+    assert crit.last is last and crit.seen == 2

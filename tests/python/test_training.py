@@ -67,3 +67,38 @@ def test_loss_falls_over_100_steps(mode):
     with torch.no_grad():
         crit(net(data[0][0]), data[0][1])
     assert crit.last.avg_iou > 0.3, f"{mode}: average IoU {crit.last.avg_iou:.3f} after training"
+
+
+def test_autocast_bfloat16_training_steps():
+    """Mixed precision on the CPU (issue 17): under torch.autocast("cpu",
+    dtype=torch.bfloat16) the conv head's output is bfloat16 and goes to
+    RegionLoss as it is, with no cast in this code; the loss is finite, the
+    bfloat16 gradient flows back through autocast's casts to the float32
+    weights, and the optimiser makes the loss fall."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    data = [synthetic(8, rng) for _ in range(4)]
+    net = head()
+    crit = RegionLoss(ANCHORS, C)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for step in range(40):
+        images, targets = data[step % len(data)]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = net(images)
+            assert out.dtype == torch.bfloat16 and out.shape[2:] == (GRID, GRID)
+            loss = crit(out, targets)
+        assert loss.dtype == torch.float32 and torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        for name, p in net.named_parameters():
+            assert p.grad is not None and p.grad.dtype == torch.float32, name
+            assert torch.isfinite(p.grad).all(), name
+        first_w = net[0].weight.grad
+        assert first_w.abs().sum() > 0, "no gradient reached the first conv"
+        opt.step()
+        losses.append(float(loss))
+    first, last = np.mean(losses[:4]), np.mean(losses[-4:])
+    print(f"autocast bf16 (variant {crit.last.variant}): mean loss of the first 4 steps "
+          f"{first:.4g}, of the last 4 {last:.4g}")
+    assert last < 0.7 * first, f"the loss went from {first:.4g} to {last:.4g}"

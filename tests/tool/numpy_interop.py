@@ -6,6 +6,12 @@ writes (np.save, float32 and float64, both layouts, Fortran order) is read as
 intended, that the gradient file loads with np.load in the prediction's
 shape, and that --json and golden files are JSON for Python's parser.
 
+Half precision (issue 17): float16 files and bfloat16 bit patterns saved as
+uint16 (with --dtype bf16) give the loss of a float32 file holding the same
+(widened) values, and a gradient in their own type that is the reference's
+double gradient rounded once to nearest even: checked against the float32
+run's gradient rounded by NumPy (float16) or by hand on the bits (bfloat16).
+
 Usage: numpy_interop.py TOOL
 """
 import json
@@ -33,6 +39,107 @@ def expect(cond, what):
 
 def run(tool, *args):
     return subprocess.run([tool, *args], capture_output=True, text=True)
+
+
+def bf16_bits(x):
+    """float32 array -> bfloat16 bit patterns, rounded to nearest even."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def bf16_widen(bits):
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def half_round(g32, dtype):
+    """The float32 gradient rounded to the half type, as bit patterns (uint16)."""
+    if dtype == "f16":
+        return g32.astype(np.float16).view(np.uint16)
+    return bf16_bits(g32)
+
+
+def half_tie(g32, dtype):
+    """Entries of a float32 gradient that lie exactly halfway between two
+    values of the half type: there rounding the float32 value again may differ
+    from rounding the double once (double rounding), by one unit."""
+    u = np.ascontiguousarray(g32, dtype=np.float32).view(np.uint32)
+    if dtype == "bf16":
+        return (u & 0xFFFF) == 0x8000
+    # binary16 keeps 10 of float32's 23 mantissa bits (normal range)
+    return (u & 0x1FFF) == 0x1000
+
+
+def check_half(tool, d, labels, logical):
+    """f16 and bf16 inputs against float32 inputs of the same values."""
+    nchw_of = lambda a: np.ascontiguousarray(a.transpose(0, 3, 4, 1, 2).reshape(N, B * K, H, W))
+    scale = logical * 3  # some entries past bfloat16's and float16's first units
+    half = {"f16": nchw_of(scale.astype(np.float16)),
+            "bf16": nchw_of(bf16_bits(scale.astype(np.float32)))}
+    widened = {"f16": half["f16"].astype(np.float32), "bf16": bf16_widen(half["bf16"])}
+    for dtype in ("f16", "bf16"):
+        want_descr = np.float16 if dtype == "f16" else np.uint16
+        pred = os.path.join(d, f"half_{dtype}.npy")
+        wide = os.path.join(d, f"wide_{dtype}.npy")
+        np.save(pred, half[dtype])
+        np.save(wide, widened[dtype])
+        assert np.load(pred).dtype == want_descr
+        extra = ["--dtype", "bf16"] if dtype == "bf16" else []
+        runs = {}
+        for variant in ("reference", "generic"):
+            for name, path, opts in (("half", pred, extra), ("wide", wide, []),
+                                     ("half_g32", pred, extra + ["--grad-dtype", "f32"])):
+                grad = os.path.join(d, f"g_{dtype}_{variant}_{name}.npy")
+                r = run(tool, "loss", "--pred", path, "--labels", labels, "--anchors", ANCHORS,
+                        "--json", "--grad-out", grad, "--variant", variant, *opts)
+                expect(r.returncode == 0, f"{dtype} {variant} {name}: exit {r.returncode}: "
+                                          f"{r.stderr}")
+                if r.returncode:
+                    return
+                runs[(variant, name)] = (json.loads(r.stdout), np.load(grad))
+        ref_h, ref_w = runs[("reference", "half")], runs[("reference", "wide")]
+        # The reference computes in double from the exactly widened inputs:
+        # the loss is the float32 file's, bit for bit, and so is every part.
+        expect(ref_h[0] == ref_w[0], f"{dtype}: reference result differs from the float32 "
+                                     f"run on the same values: {ref_h[0]} vs {ref_w[0]}")
+        g, g32 = ref_h[1], ref_w[1]
+        expect(g.dtype == want_descr and g.shape == half[dtype].shape,
+               f"{dtype}: gradient {g.dtype} {g.shape}")
+        # Rounded once from double: the float32 gradient rounded to the type,
+        # except where that float32 value is itself a tie of the half type.
+        bits = g.view(np.uint16)
+        want = half_round(g32, dtype)
+        off = bits != want
+        expect(np.count_nonzero(want) > N * B * H * W // 2, f"{dtype}: the gradient is mostly zero")
+        expect(not np.any(off & ~half_tie(g32, dtype)),
+               f"{dtype}: {np.count_nonzero(off & ~half_tie(g32, dtype))} reference gradient "
+               f"entries are not the float32 gradient rounded to nearest even")
+        expect(np.all(np.abs(bits[off].astype(np.int32) - want[off].astype(np.int32)) <= 1),
+               f"{dtype}: a tie entry off by more than one unit")
+        # --grad-dtype f32 on half input: the float32 file's gradient, bit for bit.
+        gf = runs[("reference", "half_g32")][1]
+        expect(gf.dtype == np.float32 and np.array_equal(gf, g32),
+               f"{dtype}: --grad-dtype f32 differs from the float32 run ({gf.dtype})")
+        # generic: the loss within the float bound, and every gradient entry
+        # within one unit of the type of the reference's (docs/numerics.md).
+        gen = runs[("generic", "half")]
+        for key in ("loss", "coord", "class", "obj", "noobj"):
+            a, b = gen[0][key], ref_h[0][key]
+            expect(abs(a - b) <= 1e-5 * abs(b) + 1e-6,
+                   f"{dtype} generic: {key} {a} vs reference {b}")
+        wide_ref = (g.astype(np.float32) if dtype == "f16" else bf16_widen(bits)).astype(np.float64)
+        wide_gen = (gen[1].astype(np.float32) if dtype == "f16"
+                    else bf16_widen(gen[1].view(np.uint16))).astype(np.float64)
+        unit = np.spacing(np.abs(wide_ref).astype(np.float16)).astype(np.float64) \
+            if dtype == "f16" else np.abs(wide_ref) * 2.0 ** -7 + 2.0 ** -133
+        expect(gen[1].dtype == want_descr, f"{dtype} generic: gradient {gen[1].dtype}")
+        expect(np.all(np.abs(wide_gen - wide_ref) <= unit + 1e-6),
+               f"{dtype} generic: gradient entries more than one unit from the reference's")
+
+    # --dtype against the file, by name.
+    r = run(tool, "loss", "--pred", os.path.join(d, "half_bf16.npy"), "--labels", labels,
+            "--anchors", ANCHORS)
+    expect(r.returncode == 2 and "'<u2'" in r.stderr and "--dtype bf16" in r.stderr,
+           f"uint16 without --dtype bf16: exit {r.returncode}: {r.stderr}")
 
 
 def main(tool):
@@ -92,6 +199,8 @@ def main(tool):
         r = run(tool, "loss", "--pred", big, "--labels", labels, "--anchors", ANCHORS)
         expect(r.returncode == 2 and "big-endian" in r.stderr,
                f"big-endian: exit {r.returncode}: {r.stderr}")
+
+        check_half(tool, d, labels, logical)
 
         # golden writes JSON Python reads, with the darknet object nested.
         gold = os.path.join(d, "G.json")

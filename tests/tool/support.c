@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "npy.h"
+
 char *scratch_dir(void)
 {
     const char *base = getenv("TMPDIR");
@@ -266,6 +268,98 @@ rl_result tb_api(rl_config cfg, int64_t seen, float *grad)
     rl_box truths[TB_TRUTHS];
     int64_t off[TB_N + 1];
     tb_pred(cfg.layout, pred);
+    tb_truths(truths, off);
+    cfg.H = TB_H;
+    cfg.W = TB_W;
+    cfg.B = TB_B;
+    cfg.C = TB_C;
+    cfg.anchors = tb_anchors;
+    rl_plan *plan = NULL;
+    rl_status st = rl_plan_create(&cfg, &plan);
+    cr_assert_eq(st, RL_OK, "rl_plan_create: %s", rl_last_error());
+    rl_batch batch;
+    memset(&batch, 0, sizeof batch);
+    batch.n_images = TB_N;
+    batch.pred = pred;
+    batch.truths = truths;
+    batch.truth_offsets = off;
+    batch.seen = seen;
+    rl_result r;
+    st = rl_compute(plan, &batch, &r, grad);
+    cr_assert_eq(st, RL_OK, "rl_compute: %s", rl_last_error());
+    rl_plan_destroy(plan);
+    return r;
+}
+
+uint16_t tb_half(float v, rl_dtype dtype)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    if (dtype == RL_DTYPE_BF16)
+        return (uint16_t)(u >> 16);
+    const uint32_t sign = (u >> 16) & 0x8000u;
+    const int e = (int)((u >> 23) & 0xff) - 127;
+    if (e < -14)
+        return (uint16_t)sign; /* the tests' values never reach binary16's top */
+    return (uint16_t)(sign | (uint32_t)(e + 15) << 10 | (u & 0x7fffffu) >> 13);
+}
+
+float tb_half_widened(uint16_t h, rl_dtype dtype)
+{
+    return dtype == RL_DTYPE_BF16 ? npy_bf16_to_f32(h) : npy_f16_to_f32(h);
+}
+
+void tb_pred_half(rl_layout layout, rl_dtype dtype, uint16_t *out)
+{
+    static float pred[TB_COUNT];
+    tb_pred(layout, pred);
+    for (size_t k = 0; k < TB_COUNT; k++)
+        out[k] = tb_half(pred[k], dtype);
+}
+
+char *tb_write_pred_typed(const char *dir, rl_layout layout, rl_dtype dtype,
+                          rl_dtype widened_from)
+{
+    static uint16_t half[TB_COUNT];
+    static float wide[TB_COUNT];
+    const char *descr = dtype == RL_DTYPE_F16 ? "<f2" : dtype == RL_DTYPE_BF16 ? "<u2" : "<f4";
+    char dict[160];
+    if (layout == RL_LAYOUT_NCHW)
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, "
+                                    "%d, %d), }",
+                 descr, TB_N, TB_B * TB_K, TB_H, TB_W);
+    else
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, "
+                                    "%d, %d, %d), }",
+                 descr, TB_N, TB_H, TB_W, TB_B, TB_K);
+    size_t len;
+    uint8_t *bytes;
+    const char *name;
+    if (dtype == RL_DTYPE_F32) {
+        cr_assert(widened_from != RL_DTYPE_F32, "tb_write_pred writes the float32 file");
+        tb_pred_half(layout, widened_from, half);
+        for (size_t k = 0; k < TB_COUNT; k++)
+            wide[k] = tb_half_widened(half[k], widened_from);
+        bytes = npy_bytes(dict, 1, wide, sizeof wide, &len);
+        name = "pred_widened.npy";
+    } else {
+        tb_pred_half(layout, dtype, half);
+        bytes = npy_bytes(dict, 1, half, sizeof half, &len);
+        name = dtype == RL_DTYPE_F16 ? "pred_f16.npy" : "pred_bf16.npy";
+    }
+    char *path = path_in(dir, name);
+    write_bytes(path, bytes, len);
+    free(bytes);
+    return path;
+}
+
+rl_result tb_api_typed(rl_config cfg, int64_t seen, void *grad)
+{
+    static uint16_t pred[TB_COUNT];
+    rl_box truths[TB_TRUTHS];
+    int64_t off[TB_N + 1];
+    cr_assert(cfg.pred_dtype != RL_DTYPE_F32, "tb_api_typed is for half predictions");
+    tb_pred_half(cfg.layout, (rl_dtype)cfg.pred_dtype, pred);
     tb_truths(truths, off);
     cfg.H = TB_H;
     cfg.W = TB_W;

@@ -63,4 +63,23 @@ void tb_truths(rl_box *truths, int64_t *offsets);
  * and anchors filled in here).  grad may be NULL. */
 rl_result tb_api(rl_config cfg, int64_t seen, float *grad);
 
+/* Half-precision versions of the batch (issue 17).  tb_half is a float
+ * narrowed to bfloat16 or binary16 by truncation (any bit pattern is as good
+ * an input as another; values below binary16's normal range become zero):
+ * the tests compare the tool with the API on the same bits, and the
+ * float32 runs on the same numbers use tb_half_widened. */
+uint16_t tb_half(float v, rl_dtype dtype);
+float tb_half_widened(uint16_t h, rl_dtype dtype);
+/* tb_pred narrowed with tb_half. */
+void tb_pred_half(rl_layout layout, rl_dtype dtype, uint16_t *out);
+/* The predictions as a file of the given type in dir, named after it
+ * (pred_f16.npy '<f2', pred_bf16.npy '<u2' bfloat16 bits, and
+ * pred_widened.npy '<f4' holding tb_half_widened of the dtype given as
+ * widened_from, when dtype is RL_DTYPE_F32 and widened_from is not). */
+char *tb_write_pred_typed(const char *dir, rl_layout layout, rl_dtype dtype,
+                          rl_dtype widened_from);
+/* tb_api on tb_pred_half (cfg.pred_dtype says which half type; grad holds
+ * TB_COUNT elements of cfg.grad_dtype). */
+rl_result tb_api_typed(rl_config cfg, int64_t seen, void *grad);
+
 #endif

@@ -61,6 +61,12 @@ static const npy_case npy_cases[] = {
      {"dtype '<i4'", NULL}},
     {"big-endian", NCHW_DICT(">f4", "False", "(3, 16, 4, 5)"), NULL, 0, 1, 0, 0,
      {"dtype '>f4'", "big-endian", NULL}},
+    {"big-endian float16", NCHW_DICT(">f2", "False", "(3, 16, 4, 5)"), NULL, 0, 1,
+     -(long)TB_COUNT * 2, 0, {"dtype '>f2'", "big-endian", NULL}},
+    {"int16 dtype", NCHW_DICT("<i2", "False", "(3, 16, 4, 5)"), NULL, 0, 1, -(long)TB_COUNT * 2,
+     0, {"dtype '<i2'", "'<f2' or '<u2'", NULL}},
+    {"float16 data cut short", NCHW_DICT("<f2", "False", "(3, 16, 4, 5)"), NULL, 0, 1,
+     -(long)TB_COUNT * 2 - 2, 0, {"data", "float16", "truncated"}},
     {"fortran order", NCHW_DICT("<f4", "True", "(3, 16, 4, 5)"), NULL, 0, 1, 0, 0,
      {"fortran_order", NULL}},
     {"rank 3", NCHW_DICT("<f4", "False", "(3, 16, 20)"), NULL, 0, 1, 0, 0,
@@ -113,6 +119,99 @@ Test(tool_errors, malformed_npy)
         expect_error(dir, argv, want, k->name);
     }
     free(bad);
+    free(labels);
+    scratch_remove(dir);
+}
+
+/* ---- element types (issue 17) ---- */
+
+/* Each case fails before anything is computed or written: the gradient file
+ * named by --grad-out does not appear and the directory holds what it held. */
+Test(tool_errors, element_type_mismatches_name_the_file_and_write_nothing)
+{
+    char *dir = scratch_dir();
+    char *labels = tb_write_labels(dir);
+    char *f32 = tb_write_pred(dir, RL_LAYOUT_NCHW, 0);
+    char *f16 = tb_write_pred_typed(dir, RL_LAYOUT_NCHW, RL_DTYPE_F16, RL_DTYPE_F32);
+    char *bf16 = tb_write_pred_typed(dir, RL_LAYOUT_NCHW, RL_DTYPE_BF16, RL_DTYPE_F32);
+    char *grad = path_in(dir, "grad.npy");
+    const struct {
+        const char *pred;
+        const char *extra[4];
+        const char *want[4]; /* NULL-terminated */
+    } cases[] = {
+        {bf16, {NULL}, {"pred_bf16.npy: ", "'<u2'", "--dtype bf16"}},
+        {bf16, {"--dtype", "f16"}, {"pred_bf16.npy: ", "'<u2'", "'<f2'"}},
+        {bf16, {"--dtype", "f32"}, {"pred_bf16.npy: ", "--dtype bf16", NULL}},
+        {f16, {"--dtype", "bf16"}, {"pred_f16.npy: ", "'<f2' (float16)", "--dtype bf16"}},
+        {f16, {"--dtype", "f32"}, {"pred_f16.npy: ", "'<f2'", "--dtype f32"}},
+        {f32, {"--dtype", "f16"}, {"pred.npy: ", "'<f4' (float32)", "--dtype f16"}},
+        {f32, {"--dtype", "bf16"}, {"pred.npy: ", "'<f4'", "'<u2' bfloat16"}},
+        {f16, {"--grad-dtype", "bf16"}, {"pred_f16.npy: ", "--grad-dtype bf16", "f16"}},
+        {f32, {"--grad-dtype", "f16"}, {"pred.npy: ", "--grad-dtype f16", "f32"}},
+        {bf16, {"--dtype", "bf16", "--grad-dtype", "f16"}, {"--grad-dtype f16", "usage", NULL}},
+    };
+    const int before = dir_entries(dir);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *argv[16] = {"loss", "--pred", cases[c].pred, "--labels", labels, "--anchors",
+                                tb_anchor_text, "--grad-out", grad};
+        int n = 9;
+        for (int k = 0; k < 4 && cases[c].extra[k]; k++)
+            argv[n++] = cases[c].extra[k];
+        argv[n] = NULL;
+        char what[64];
+        snprintf(what, sizeof what, "element type case %zu", c);
+        expect_error(dir, argv, cases[c].want, what);
+        cr_expect(!file_exists(grad), "%s: the gradient file was written", what);
+        cr_expect_eq(dir_entries(dir), before, "%s: a file was left behind", what);
+    }
+    free(grad);
+    free(f32);
+    free(f16);
+    free(bf16);
+    free(labels);
+    scratch_remove(dir);
+}
+
+/* Non-finite half values (binary16 inf and NaN, bfloat16 inf and a NaN whose
+ * payload lies only in the low bits) are refused by the library as for
+ * float32: the status, the image, the file, and no gradient file. */
+Test(tool_errors, nonfinite_half_predictions)
+{
+    char *dir = scratch_dir();
+    char *labels = tb_write_labels(dir);
+    char *grad = path_in(dir, "grad.npy");
+    const struct {
+        rl_dtype type;
+        uint16_t bits;
+    } cases[] = {
+        {RL_DTYPE_F16, 0x7c00}, {RL_DTYPE_F16, 0xfe01},
+        {RL_DTYPE_BF16, 0xff80}, {RL_DTYPE_BF16, 0x7f81},
+    };
+    static uint16_t pred[TB_COUNT];
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tb_pred_half(RL_LAYOUT_NCHW, cases[c].type, pred);
+        pred[((1 * TB_B + 1) * TB_K + 2) * TB_H * TB_W + 2 * TB_W + 3] = cases[c].bits;
+        size_t len;
+        uint8_t *bytes = npy_bytes(cases[c].type == RL_DTYPE_F16
+                                       ? NCHW_DICT("<f2", "False", "(3, 16, 4, 5)")
+                                       : NCHW_DICT("<u2", "False", "(3, 16, 4, 5)"),
+                                   1, pred, sizeof pred, &len);
+        char *path = path_in(dir, "bad_half.npy");
+        write_bytes(path, bytes, len);
+        free(bytes);
+        const char *argv[] = {"loss", "--pred", path, "--labels", labels, "--anchors",
+                              tb_anchor_text, "--grad-out", grad, "--dtype",
+                              cases[c].type == RL_DTYPE_F16 ? "f16" : "bf16", "--variant",
+                              "reference", NULL};
+        const char *want[] = {"bad_half.npy", "RL_ERR_NONFINITE_PRED", "image 1", NULL};
+        char what[64];
+        snprintf(what, sizeof what, "non-finite half 0x%04x", cases[c].bits);
+        expect_error(dir, argv, want, what);
+        cr_expect(!file_exists(grad), "%s: the gradient file was written", what);
+        free(path);
+    }
+    free(grad);
     free(labels);
     scratch_remove(dir);
 }
@@ -290,6 +389,11 @@ Test(tool_errors, bad_usage_prints_usage)
         {"check", "--pred", P, "--labels", L, "--anchors", A, "--golden", "g", "--rtol", "-1",
          NULL},
         {"--version", "extra", NULL},
+        {"loss", "--pred", P, "--labels", L, "--anchors", A, "--dtype", "f64", NULL},
+        {"loss", "--pred", P, "--labels", L, "--anchors", A, "--grad-dtype", "half", NULL},
+        {"loss", "--pred", P, "--labels", L, "--anchors", A, "--dtype", "f16", "--grad-dtype",
+         "bf16", NULL},
+        {"demo", "--dtype", "f16", NULL},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char what[64];
@@ -320,6 +424,16 @@ Test(tool_errors, malformed_golden_files)
                            tb_anchor_text, "--golden", golden, "--grad-golden", grad, NULL};
     const char *want2[] = {"GG.npy: header length", NULL};
     expect_error(dir, argv2, want2, "truncated gradient golden");
+
+    /* '<u2' holds bfloat16 bits only for a run with --dtype bf16. */
+    static uint16_t bits[TB_COUNT];
+    size_t len;
+    uint8_t *bytes = npy_bytes(NCHW_DICT("<u2", "False", "(3, 16, 4, 5)"), 1, bits, sizeof bits,
+                               &len);
+    write_bytes(grad, bytes, len);
+    free(bytes);
+    const char *want3[] = {"GG.npy: ", "'<u2'", "--dtype bf16", NULL};
+    expect_error(dir, argv2, want3, "bfloat16 gradient golden without --dtype bf16");
     free(golden);
     free(grad);
     free(pred);

@@ -344,3 +344,49 @@ Test(tool_golden, golden_writes_both_files_or_neither)
     free(nowhere);
     teardown_files(&f);
 }
+
+/* Half-precision predictions (issue 17): golden records the gradient in
+ * their type ('<f2', or '<u2' bfloat16 bits), and check reads it back and
+ * passes exactly on the same run; a perturbed half entry fails it. */
+Test(tool_golden, half_golden_and_check)
+{
+    const rl_dtype types[] = {RL_DTYPE_F16, RL_DTYPE_BF16};
+    for (int t = 0; t < 2; t++) {
+        fixture f = setup_files();
+        char *pred = tb_write_pred_typed(f.dir, RL_LAYOUT_NCHW, types[t], RL_DTYPE_F32);
+        const char *flag = types[t] == RL_DTYPE_F16 ? "f16" : "bf16";
+        const char *gen[] = {"--out", f.golden, "--grad-out", f.grad, "--dtype", flag,
+                             "--variant", "reference", NULL};
+        run_result r = run_with(&f, "golden", pred, gen);
+        cr_assert_eq(r.status, 0, "%s golden: %s", flag, r.err);
+        run_free(&r);
+        size_t len;
+        char *bytes = read_all(f.grad, &len);
+        cr_assert(bytes);
+        cr_expect(memmem(bytes, len, types[t] == RL_DTYPE_F16 ? "'<f2'" : "'<u2'", 5),
+                  "%s: gradient golden in the wrong dtype", flag);
+        free(bytes);
+
+        const char *exact[] = {"--dtype", flag, "--variant", "reference", "--rtol", "0",
+                               "--atol", "0", NULL};
+        r = check(&f, pred, exact);
+        cr_expect_eq(r.status, 0, "%s: exit %d\n%s%s", flag, r.status, r.out, r.err);
+        cr_expect(strstr(r.out, "0 of 960 differ"), "%s", r.out);
+        run_free(&r);
+
+        /* One entry moved by one unit in the last place of its type. */
+        bytes = read_all(f.grad, &len);
+        uint16_t v;
+        memcpy(&v, bytes + len - 2 * 7, 2);
+        v ^= 1;
+        memcpy(bytes + len - 2 * 7, &v, 2);
+        write_bytes(f.grad, bytes, len);
+        free(bytes);
+        r = check(&f, pred, exact);
+        cr_expect_eq(r.status, 1, "%s: perturbed entry passed\n%s", flag, r.out);
+        cr_expect(strstr(r.out, "1 of 960 differ"), "%s", r.out);
+        run_free(&r);
+        free(pred);
+        teardown_files(&f);
+    }
+}

@@ -135,7 +135,10 @@ Test(toolio_npy, strictness_and_overflow)
         {"{'descr': '<f4', 'fortran_order': False, 'shape': [2, 3], }", "not a tuple"},
         {"{'descr': '<f4', 'fortran_order': false, 'shape': (2,), }", "True or False"},
         {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", "twice"},
-        {"{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", "'<f2'"},
+        {"{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }", "'<i2'"},
+        {"{'descr': '>f2', 'fortran_order': False, 'shape': (2,), }", "big-endian"},
+        {"{'descr': '>u2', 'fortran_order': False, 'shape': (2,), }", "big-endian"},
+        {"{'descr': '<f2', 'fortran_order': False, 'shape': (5,), }", "truncated"},
         {"{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }", "big-endian"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), } x", "after the closing"},
         {"{'descr': '<f4, 'fortran_order': False, 'shape': (2,), }", "header"},
@@ -187,6 +190,71 @@ Test(toolio_npy, encode_round_trips_and_aligns_like_numpy)
             cr_expect(memmem(bytes, len, "(24,)", 5), "a 1-tuple is written (n,)");
         free(bytes);
     }
+}
+
+/* float16 and bfloat16 (as '<u2' bits): every kind of value widens exactly,
+ * the bits come out as the file holds them, and both encode back. */
+Test(toolio_npy, half_types_read_exactly_and_round_trip)
+{
+    const uint16_t f16[8] = {0x3c00, 0xc000, 0x0001, 0x03ff, 0x7bff, 0x7c00, 0xfc00, 0x8000};
+    const float f16_want[8] = {1.0f, -2.0f, 0x1p-24f, 0x3ffp-24f, 65504.0f, INFINITY, -INFINITY,
+                               -0.0f};
+    const uint16_t bf16[8] = {0x3f80, 0xc000, 0x0001, 0x7f7f, 0x7f80, 0xff80, 0x8000, 0x3eab};
+    const float bf16_want[8] = {1.0f, -2.0f, 0x1p-133f, 0x1.fep127f, INFINITY, -INFINITY, -0.0f,
+                                0x1.56p-2f};
+    const struct {
+        const char *dict;
+        const uint16_t *bits;
+        const float *want;
+        npy_dtype type;
+    } cases[] = {
+        {"{'descr': '<f2', 'fortran_order': False, 'shape': (2, 4), }", f16, f16_want, NPY_F16},
+        {"{'descr': '<u2', 'fortran_order': False, 'shape': (2, 4), }", bf16, bf16_want,
+         NPY_U16},
+    };
+    for (int c = 0; c < 2; c++) {
+        uint8_t le[16];
+        for (int k = 0; k < 8; k++) {
+            le[2 * k] = (uint8_t)(cases[c].bits[k] & 0xff);
+            le[2 * k + 1] = (uint8_t)(cases[c].bits[k] >> 8);
+        }
+        size_t len;
+        uint8_t *bytes = npy_bytes(cases[c].dict, 1, le, sizeof le, &len);
+        npy_array a;
+        char err[256];
+        cr_assert_eq(npy_parse(bytes, len, &a, err, sizeof err), 0, "%s", err);
+        cr_expect_eq(a.dtype, cases[c].type);
+        cr_expect_eq(npy_itemsize(a.dtype), 2);
+        cr_expect(a.ndim == 2 && a.count == 8);
+        float out[8];
+        uint16_t bits[8];
+        npy_to_f32(&a, out);
+        npy_to_u16(&a, bits);
+        for (int k = 0; k < 8; k++) {
+            cr_expect(memcmp(&out[k], &cases[c].want[k], sizeof(float)) == 0,
+                      "%s entry %d: %a, want %a", npy_descr(cases[c].type), k, (double)out[k],
+                      (double)cases[c].want[k]);
+            cr_expect_eq(bits[k], cases[c].bits[k]);
+        }
+        uint8_t *enc;
+        size_t enc_len;
+        cr_assert_eq(npy_encode(bits, cases[c].type, a.shape, a.ndim, &enc, &enc_len, err,
+                                sizeof err),
+                     0, "%s", err);
+        cr_expect_eq(enc_len, len, "NumPy's padding, 2 bytes an element");
+        cr_expect(memcmp(enc, bytes, len) == 0, "%s: encoding differs from NumPy's",
+                  npy_descr(cases[c].type));
+        free(enc);
+        free(bytes);
+    }
+    /* NaN keeps its payload bits (and stays a NaN). */
+    cr_expect(isnan(npy_f16_to_f32(0x7e01)) && isnan(npy_bf16_to_f32(0xff81)));
+    uint8_t *enc;
+    size_t enc_len;
+    char err[256];
+    const uint64_t shape[1] = {1};
+    cr_expect_eq(npy_encode(f16, NPY_F64, shape, 1, &enc, &enc_len, err, sizeof err), -1);
+    cr_expect(strstr(err, "float64"), "%s", err);
 }
 
 /* ---- labels ---- */

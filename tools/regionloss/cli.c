@@ -22,7 +22,7 @@ typedef enum opt_id {
     O_PRED, O_LABELS, O_ANCHORS, O_LAYOUT, O_MODE, O_LCOORD, O_LCLASS, O_LOBJ, O_LNOOBJ,
     O_THRESH, O_NORM, O_VARIANT, O_THREADS, O_GRAD_OUT, O_JSON, O_SEEN, O_NO_RESCORE,
     O_LOGISTIC, O_WARMUP_SEEN, O_WARMUP_SCALE, O_OUT, O_GOLDEN, O_GRAD_GOLDEN, O_RTOL,
-    O_ATOL, O_DATA, O_HELP, O_COUNT
+    O_ATOL, O_DATA, O_DTYPE, O_GRAD_DTYPE, O_HELP, O_COUNT
 } opt_id;
 
 typedef struct opt_def {
@@ -59,6 +59,8 @@ static const opt_def opts[O_COUNT] = {
     [O_RTOL] = {"--rtol", 1, C_CHECK, 0},
     [O_ATOL] = {"--atol", 1, C_CHECK, 0},
     [O_DATA] = {"--data", 1, C_DEMO, 0},
+    [O_DTYPE] = {"--dtype", 1, C_RUN, 0},
+    [O_GRAD_DTYPE] = {"--grad-dtype", 1, C_RUN, 0},
     [O_HELP] = {"--help", 0, ~0u, 0},
 };
 
@@ -83,8 +85,13 @@ void cli_usage(FILE *f)
         "       regionloss variants | --help | --version\n"
         "\n"
         "Inputs\n"
-        "  --pred P.npy          raw outputs, float32 (float64 is converted), C order:\n"
-        "                        [N, B*(5+C), H, W] (nchw) or [N, H, W, B, 5+C] (nhwc)\n"
+        "  --pred P.npy          raw outputs, C order, [N, B*(5+C), H, W] (nchw) or\n"
+        "                        [N, H, W, B, 5+C] (nhwc): float32 '<f4' (float64 '<f8' is\n"
+        "                        rounded to float32), float16 '<f2', or bfloat16 as '<u2'\n"
+        "                        bit patterns (with --dtype bf16); half types are read as\n"
+        "                        they are, not converted\n"
+        "  --dtype f32|f16|bf16  the predictions' type, checked against P.npy (default: the\n"
+        "                        file's; required for bf16, which NumPy stores as '<u2')\n"
         "  --labels L.txt        lines 'image_index class cx cy w h'; '#' comments\n"
         "  --anchors w1,h1,...   B anchor sizes in grid cells\n"
         "  --layout nchw|nhwc    memory layout of P.npy (default nchw)\n"
@@ -107,7 +114,10 @@ void cli_usage(FILE *f)
         "  --warmup-scale X      warm-up scale (default 0.01)\n"
         "Outputs\n"
         "  --json                print one JSON object (loss only)\n"
-        "  --grad-out G.npy      write the gradient, float32, in P.npy's layout and shape\n"
+        "  --grad-out G.npy      write the gradient in P.npy's layout and shape, in the\n"
+        "                        predictions' type: '<f4', '<f2', or '<u2' bfloat16 bits\n"
+        "  --grad-dtype f32|f16|bf16  the gradient's type: f32, or the predictions' (the\n"
+        "                        default); a half gradient is rounded once, to nearest even\n"
         "  --out G.json          the golden result (golden only)\n"
         "Check\n"
         "  --golden G.json --grad-golden GG.npy  what golden recorded\n"
@@ -165,7 +175,11 @@ static int parse_choice(const char *opt, const char *s, const char *const *names
             *out = values[k];
             return 0;
         }
-    return usage_error("%s: '%s' is not one of the accepted values", opt, s);
+    char list[128] = "";
+    size_t len = 0;
+    for (int k = 0; k < n && len < sizeof list; k++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k ? ", " : "", names[k]);
+    return usage_error("%s: '%s' is not one of the accepted values (%s)", opt, s, list);
 }
 
 int cli_parse_anchors(const char *text, const char *origin, float **anchors, int32_t *B)
@@ -239,6 +253,22 @@ static int build_config(const given *g, tool_opts *o)
             return EXIT_ERROR;
         c->layout = (rl_layout)v;
     }
+    o->dtype = o->grad_dtype = -1;
+    static const char *const dtype_names[] = {"f32", "f16", "bf16"};
+    static const int dtype_values[] = {RL_DTYPE_F32, RL_DTYPE_F16, RL_DTYPE_BF16};
+    if (g->set[O_DTYPE] &&
+        parse_choice("--dtype", g->value[O_DTYPE], dtype_names, dtype_values, 3, &o->dtype))
+        return EXIT_ERROR;
+    if (g->set[O_GRAD_DTYPE] && parse_choice("--grad-dtype", g->value[O_GRAD_DTYPE],
+                                             dtype_names, dtype_values, 3, &o->grad_dtype))
+        return EXIT_ERROR;
+    /* When both are given the pair is checked here; otherwise against the
+     * file's type once it is read (inputs_load). */
+    if (o->dtype >= 0 && o->grad_dtype >= 0 && o->grad_dtype != RL_DTYPE_F32 &&
+        o->grad_dtype != o->dtype)
+        return usage_error("--grad-dtype %s: the gradient is f32 or the predictions' type "
+                           "(--dtype %s)",
+                           g->value[O_GRAD_DTYPE], g->value[O_DTYPE]);
     if (g->set[O_NORM]) {
         static const char *const names[] = {"batch", "sum", "images"};
         static const int values[] = {RL_NORM_COUNTS, RL_NORM_SUM, RL_NORM_IMAGES};

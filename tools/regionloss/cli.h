@@ -26,7 +26,10 @@ typedef struct tool_opts {
     tool_cmd cmd;
     const char *pred, *labels, *anchors; /* anchors: the "w1,h1,..." text */
     const char *grad_out, *out, *golden, *grad_golden, *data_dir;
-    rl_config cfg; /* everything but H, W, B, C and anchors, which come from the files */
+    rl_config cfg; /* everything but H, W, B, C, anchors and the element types, which
+                      come from the files */
+    int dtype;      /* --dtype as an rl_dtype, or -1 when not given (the file's type) */
+    int grad_dtype; /* --grad-dtype as an rl_dtype, or -1: the predictions' type */
     int json;
     int64_t seen;
     double rtol, atol;

@@ -129,8 +129,9 @@ static int shapes_equal(const npy_array *a, const tool_inputs *in)
     return 1;
 }
 
+/* grad: the run's gradient, in->count elements of in->grad_dtype. */
 static void compare_grad(tally *t, const npy_array *golden, const float *expected,
-                         const tool_inputs *in, const float *grad, double rtol, double atol)
+                         const tool_inputs *in, const void *grad, double rtol, double atol)
 {
     if (!shapes_equal(golden, in)) {
         missing(t, "grad", "the golden gradient's shape differs from the predictions'");
@@ -138,7 +139,7 @@ static void compare_grad(tally *t, const npy_array *golden, const float *expecte
     }
     for (size_t k = 0; k < in->count; k++) {
         t->grad++;
-        double e = expected[k], g = grad[k];
+        double e = expected[k], g = elem_to_f32(grad, in->grad_dtype, k);
         double d = fabs(g - e);
         /* Most entries pass; format the index only for those that are kept. */
         if (d <= atol + rtol * fabs(e) && t->have_pass &&
@@ -201,7 +202,9 @@ static int load_golden(const char *path, json_object *obj)
     return 0;
 }
 
-static int load_grad_golden(const char *path, npy_array *a, float **values)
+/* Any dtype the tool reads, widened to float; '<u2' (bfloat16 bits, what
+ * golden writes for bfloat16 predictions) only with --dtype bf16. */
+static int load_grad_golden(const char *path, int dtype, npy_array *a, float **values)
 {
     uint8_t *data;
     size_t len;
@@ -213,6 +216,12 @@ static int load_grad_golden(const char *path, npy_array *a, float **values)
     if (npy_parse(data, len, a, err, sizeof err)) {
         free(data);
         fprintf(stderr, "regionloss: %s: %s\n", path, err);
+        return EXIT_ERROR;
+    }
+    if (a->dtype == NPY_U16 && dtype != RL_DTYPE_BF16) {
+        free(data);
+        fprintf(stderr, "regionloss: %s: dtype '<u2' (uint16) is read only as bfloat16 bit "
+                        "patterns, with --dtype bf16\n", path);
         return EXIT_ERROR;
     }
     *values = malloc((a->count ? a->count : 1) * sizeof **values);
@@ -231,10 +240,11 @@ int cmd_check(const tool_opts *o)
 {
     json_object golden = {NULL, 0};
     npy_array ga;
-    float *gvalues = NULL, *grad = NULL;
+    float *gvalues = NULL;
+    void *grad = NULL;
     int rc = load_golden(o->golden, &golden);
     if (!rc && o->grad_golden)
-        rc = load_grad_golden(o->grad_golden, &ga, &gvalues);
+        rc = load_grad_golden(o->grad_golden, o->dtype, &ga, &gvalues);
     tool_inputs in;
     rl_result res;
     if (!rc)

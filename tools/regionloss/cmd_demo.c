@@ -127,7 +127,8 @@ int cmd_demo(const tool_opts *o)
     if (rc)
         return rc;
     tool_inputs in;
-    rc = inputs_load(pred, labels, anchors, anchors_path, RL_LAYOUT_NCHW, &in);
+    rc = inputs_load(pred, labels, anchors, anchors_path, RL_LAYOUT_NCHW, RL_DTYPE_F32,
+                     RL_DTYPE_F32, &in);
     free(anchors);
     if (rc)
         return rc;
@@ -137,7 +138,7 @@ int cmd_demo(const tool_opts *o)
            (int)in.N, (int)in.H, (int)in.W, (int)in.B, (int)in.C,
            (long long)in.offsets[in.N], o->cfg.mode == RL_MODE_DARKNET ? "darknet" : "spec");
 
-    float *ref_grad = NULL;
+    void *ref_grad = NULL;
     rl_result ref;
     int have_ref = rl_variant_check("reference") == RL_OK;
     if (have_ref) {

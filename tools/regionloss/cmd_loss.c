@@ -22,12 +22,16 @@ static int stage_or_fail(staged_file *s, const char *path, const void *data, siz
     return 0;
 }
 
-static int stage_grad(staged_file *s, const char *path, const tool_inputs *in, const float *grad)
+/* The gradient in its own type: '<f4', '<f2', or bfloat16 as '<u2' bits. */
+static int stage_grad(staged_file *s, const char *path, const tool_inputs *in, const void *grad)
 {
     uint8_t *bytes;
     size_t len;
     char err[512];
-    if (npy_encode_f32(grad, in->shape, in->ndim, &bytes, &len, err, sizeof err)) {
+    const npy_dtype t = in->grad_dtype == RL_DTYPE_F16    ? NPY_F16
+                        : in->grad_dtype == RL_DTYPE_BF16 ? NPY_U16
+                                                          : NPY_F32;
+    if (npy_encode(grad, t, in->shape, in->ndim, &bytes, &len, err, sizeof err)) {
         fprintf(stderr, "regionloss: %s: %s\n", path, err);
         return EXIT_ERROR;
     }
@@ -65,7 +69,7 @@ int cmd_loss(const tool_opts *o)
 {
     tool_inputs in;
     rl_result res;
-    float *grad = NULL;
+    void *grad = NULL;
     int rc = compute_from_files(o, &in, &res, o->grad_out ? &grad : NULL);
     if (rc)
         return rc;
@@ -96,7 +100,7 @@ int cmd_golden(const tool_opts *o)
 {
     tool_inputs in;
     rl_result res;
-    float *grad = NULL;
+    void *grad = NULL;
     int rc = compute_from_files(o, &in, &res, o->grad_out ? &grad : NULL);
     if (rc)
         return rc;

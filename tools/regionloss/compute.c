@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 int compute_inputs(const tool_inputs *in, const rl_config *base, int64_t seen,
-                   const char *pred_path, rl_result *res, float **grad)
+                   const char *pred_path, rl_result *res, void **grad)
 {
     rl_config cfg = *base;
     inputs_configure(in, &cfg);
@@ -26,8 +26,9 @@ int compute_inputs(const tool_inputs *in, const rl_config *base, int64_t seen,
                 in->count, count);
         return EXIT_ERROR;
     }
-    float *g = NULL;
-    if (grad && !(g = malloc((count ? count : 1) * sizeof *g))) {
+    const size_t item = in->grad_dtype == RL_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t);
+    void *g = NULL;
+    if (grad && !(g = malloc((count ? count : 1) * item))) {
         rl_plan_destroy(plan);
         fprintf(stderr, "regionloss: out of memory for the gradient\n");
         return EXIT_ERROR;
@@ -45,9 +46,10 @@ int compute_inputs(const tool_inputs *in, const rl_config *base, int64_t seen,
     return 0;
 }
 
-int compute_from_files(const tool_opts *o, tool_inputs *in, rl_result *res, float **grad)
+int compute_from_files(const tool_opts *o, tool_inputs *in, rl_result *res, void **grad)
 {
-    int rc = inputs_load(o->pred, o->labels, o->anchors, "--anchors", o->cfg.layout, in);
+    int rc = inputs_load(o->pred, o->labels, o->anchors, "--anchors", o->cfg.layout, o->dtype,
+                         o->grad_dtype, in);
     if (rc)
         return rc;
     rc = compute_inputs(in, &o->cfg, o->seen, o->pred, res, grad);

@@ -120,7 +120,67 @@ static int check_shape(const char *path, const npy_array *a, rl_layout layout, t
     return 0;
 }
 
-static int load_pred(const char *path, rl_layout layout, tool_inputs *in)
+const char *dtype_option_name(int dtype)
+{
+    return dtype == RL_DTYPE_F16 ? "f16" : dtype == RL_DTYPE_BF16 ? "bf16" : "f32";
+}
+
+static const char *dtype_long_name(int dtype)
+{
+    return dtype == RL_DTYPE_F16 ? "float16" : dtype == RL_DTYPE_BF16 ? "bfloat16" : "float32";
+}
+
+float elem_to_f32(const void *values, rl_dtype dtype, size_t k)
+{
+    if (dtype == RL_DTYPE_F32)
+        return ((const float *)values)[k];
+    const uint16_t h = ((const uint16_t *)values)[k];
+    return dtype == RL_DTYPE_F16 ? npy_f16_to_f32(h) : npy_bf16_to_f32(h);
+}
+
+/* The element type the predictions are read as: the file's, checked against
+ * --dtype (want, -1 when not given).  '<u2' has no meaning of its own, so it
+ * needs --dtype bf16. */
+static int pred_dtype_of(const char *path, const npy_array *a, int want, rl_dtype *out)
+{
+    char msg[512];
+    rl_dtype have;
+    switch (a->dtype) {
+    case NPY_F32:
+    case NPY_F64:
+        have = RL_DTYPE_F32;
+        break;
+    case NPY_F16:
+        have = RL_DTYPE_F16;
+        break;
+    case NPY_U16:
+        if (want != RL_DTYPE_BF16) {
+            snprintf(msg, sizeof msg,
+                     "dtype '<u2' (uint16) is read only as bfloat16 bit patterns, with "
+                     "--dtype bf16%s",
+                     want == RL_DTYPE_F16 ? " (float16 is '<f2')"
+                                          : want == RL_DTYPE_F32 ? " (float32 is '<f4')" : "");
+            return file_error(path, msg);
+        }
+        have = RL_DTYPE_BF16;
+        break;
+    default:
+        return file_error(path, "unknown dtype");
+    }
+    if (want >= 0 && (int)have != want) {
+        snprintf(msg, sizeof msg, "dtype '%s' (%s) does not match --dtype %s%s", npy_descr(a->dtype),
+                 npy_type_name(a->dtype), dtype_option_name(want),
+                 want == RL_DTYPE_BF16 ? " (which reads '<u2' bfloat16 bit patterns)"
+                 : want == RL_DTYPE_F16 ? " (which reads '<f2')"
+                                        : " (which reads '<f4' or '<f8')");
+        return file_error(path, msg);
+    }
+    *out = have;
+    return 0;
+}
+
+static int load_pred(const char *path, rl_layout layout, int dtype, int grad_dtype,
+                     tool_inputs *in)
 {
     uint8_t *data;
     size_t len;
@@ -132,16 +192,30 @@ static int load_pred(const char *path, rl_layout layout, tool_inputs *in)
         free(data);
         return file_error(path, err);
     }
-    if (check_shape(path, &a, layout, in)) {
+    if (pred_dtype_of(path, &a, dtype, &in->dtype) || check_shape(path, &a, layout, in)) {
         free(data);
         return EXIT_ERROR;
     }
-    in->pred = malloc((a.count ? a.count : 1) * sizeof *in->pred);
+    in->grad_dtype = grad_dtype < 0 ? in->dtype : (rl_dtype)grad_dtype;
+    if (in->grad_dtype != RL_DTYPE_F32 && in->grad_dtype != in->dtype) {
+        free(data);
+        snprintf(err, sizeof err, "--grad-dtype %s: the gradient is f32 or the predictions' "
+                                  "type, %s (%s, dtype '%s')",
+                 dtype_option_name(grad_dtype), dtype_option_name(in->dtype),
+                 dtype_long_name(in->dtype), npy_descr(a.dtype));
+        return file_error(path, err);
+    }
+    const size_t item = in->dtype == RL_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t);
+    in->pred = malloc((a.count ? a.count : 1) * item);
     if (!in->pred) {
         free(data);
         return file_error(path, "out of memory for the predictions");
     }
-    npy_to_f32(&a, in->pred);
+    /* Half types go to the library as the file holds them: no conversion. */
+    if (in->dtype == RL_DTYPE_F32)
+        npy_to_f32(&a, in->pred);
+    else
+        npy_to_u16(&a, in->pred);
     in->count = (size_t)a.count;
     free(data);
     return 0;
@@ -167,12 +241,13 @@ static int load_labels(const char *path, tool_inputs *in)
 }
 
 int inputs_load(const char *pred_path, const char *labels_path, const char *anchors_text,
-                const char *anchors_origin, rl_layout layout, tool_inputs *in)
+                const char *anchors_origin, rl_layout layout, int dtype, int grad_dtype,
+                tool_inputs *in)
 {
     memset(in, 0, sizeof *in);
     int rc = cli_parse_anchors(anchors_text, anchors_origin, &in->anchors, &in->B);
     if (!rc)
-        rc = load_pred(pred_path, layout, in);
+        rc = load_pred(pred_path, layout, dtype, grad_dtype, in);
     if (!rc)
         rc = load_labels(labels_path, in);
     if (rc)
@@ -196,6 +271,8 @@ void inputs_configure(const tool_inputs *in, rl_config *cfg)
     cfg->B = in->B;
     cfg->C = in->C;
     cfg->anchors = in->anchors;
+    cfg->pred_dtype = (int16_t)in->dtype;
+    cfg->grad_dtype = (int16_t)in->grad_dtype;
 }
 
 rl_batch inputs_batch(const tool_inputs *in, int64_t seen)

@@ -14,7 +14,10 @@ typedef struct tool_inputs {
     int32_t N, H, W, B, C;
     int ndim;
     uint64_t shape[5]; /* the prediction's shape, which the gradient file repeats */
-    float *pred;
+    rl_dtype dtype;      /* of pred: float32 (a float64 file is rounded), or the half
+                            type the file holds, as it holds it */
+    rl_dtype grad_dtype; /* of the gradient: float32 or dtype */
+    void *pred;          /* count elements of dtype (float, or uint16 bit patterns) */
     size_t count;
     float *anchors; /* 2*B */
     rl_box *truths;
@@ -25,15 +28,25 @@ typedef struct tool_inputs {
 int read_file(const char *path, uint8_t **data, size_t *len, char *err, size_t errlen);
 
 /* Loads everything; anchors_text is "w1,h1,...", anchors_origin names where
- * it came from for messages.  Returns 0, or EXIT_ERROR after printing the
- * problem. */
+ * it came from for messages.  dtype and grad_dtype are --dtype and
+ * --grad-dtype (rl_dtype values, or -1 when not given): dtype is checked
+ * against the file's, and a '<u2' file is read (as bfloat16 bit patterns)
+ * only with dtype RL_DTYPE_BF16; grad_dtype -1 means the predictions' type.
+ * Returns 0, or EXIT_ERROR after printing the problem. */
 int inputs_load(const char *pred_path, const char *labels_path, const char *anchors_text,
-                const char *anchors_origin, rl_layout layout, tool_inputs *in);
+                const char *anchors_origin, rl_layout layout, int dtype, int grad_dtype,
+                tool_inputs *in);
+
+/* "f32", "f16" or "bf16", as --dtype spells it. */
+const char *dtype_option_name(int dtype);
+
+/* Element k of a tensor of the given type, as a float (exact). */
+float elem_to_f32(const void *values, rl_dtype dtype, size_t k);
 
 void inputs_free(tool_inputs *in);
 
-/* The library configuration for these inputs: cfg with H, W, B, C and the
- * anchors filled in. */
+/* The library configuration for these inputs: cfg with H, W, B, C, the
+ * anchors and the element types filled in. */
 void inputs_configure(const tool_inputs *in, rl_config *cfg);
 
 /* The batch over these inputs (pointers into in). */

@@ -130,20 +130,49 @@ static int read_shape(cursor *c, npy_array *a, char *err, size_t errlen)
     return 0;
 }
 
+static const struct {
+    const char *descr, *name;
+    npy_dtype dtype;
+} npy_types[] = {
+    {"<f4", "float32", NPY_F32},
+    {"<f8", "float64", NPY_F64},
+    {"<f2", "float16", NPY_F16},
+    {"<u2", "uint16", NPY_U16},
+};
+#define NPY_TYPES (sizeof npy_types / sizeof npy_types[0])
+
+const char *npy_descr(npy_dtype t)
+{
+    for (size_t k = 0; k < NPY_TYPES; k++)
+        if (npy_types[k].dtype == t)
+            return npy_types[k].descr;
+    return "?";
+}
+
+const char *npy_type_name(npy_dtype t)
+{
+    for (size_t k = 0; k < NPY_TYPES; k++)
+        if (npy_types[k].dtype == t)
+            return npy_types[k].name;
+    return "?";
+}
+
 static int parse_dtype(const char *descr, npy_array *a, char *err, size_t errlen)
 {
-    if (strcmp(descr, "<f4") == 0) {
-        a->dtype = NPY_F32;
-        return 0;
-    }
-    if (strcmp(descr, "<f8") == 0) {
-        a->dtype = NPY_F64;
-        return 0;
-    }
-    if (strcmp(descr, ">f4") == 0 || strcmp(descr, ">f8") == 0)
-        return fail(err, errlen, "header: dtype '%s' is big-endian; only little-endian '<f4' or "
-                                 "'<f8' is read", descr);
-    return fail(err, errlen, "header: dtype '%s' is not float32 or float64 ('<f4' or '<f8')",
+    for (size_t k = 0; k < NPY_TYPES; k++)
+        if (strcmp(descr, npy_types[k].descr) == 0) {
+            a->dtype = npy_types[k].dtype;
+            return 0;
+        }
+    /* NumPy writes a one-byte-wide or native type with '|' or '=', never a
+     * 16-bit one on a little-endian machine; '>' is big-endian. */
+    for (size_t k = 0; k < NPY_TYPES; k++)
+        if (descr[0] == '>' && strcmp(descr + 1, npy_types[k].descr + 1) == 0)
+            return fail(err, errlen, "header: dtype '%s' is big-endian; only little-endian "
+                                     "'<f4', '<f8', '<f2' or '<u2' is read",
+                        descr);
+    return fail(err, errlen, "header: dtype '%s' is not float32, float64, float16 or uint16 "
+                             "(bfloat16 bits): '<f4', '<f8', '<f2' or '<u2'",
                 descr);
 }
 
@@ -252,12 +281,12 @@ int npy_parse(const uint8_t *data, size_t len, npy_array *out, char *err, size_t
     }
     a.count = count;
     char st[256];
-    uint64_t need = count * (uint64_t)a.dtype, have = len - pre - hlen;
+    uint64_t need = count * npy_itemsize(a.dtype), have = len - pre - hlen;
     if (have < need) {
         shape_text(&a, st, sizeof st);
         return fail(err, errlen, "data: shape %s of %s needs %llu bytes, the file has %llu "
                                  "(truncated?)",
-                    st, a.dtype == NPY_F32 ? "float32" : "float64", (unsigned long long)need,
+                    st, npy_type_name(a.dtype), (unsigned long long)need,
                     (unsigned long long)have);
     }
     if (have > need) {
@@ -270,6 +299,46 @@ int npy_parse(const uint8_t *data, size_t len, npy_array *out, char *err, size_t
     return 0;
 }
 
+float npy_f16_to_f32(uint16_t h)
+{
+    /* 1 sign, 5 exponent (bias 15), 10 mantissa bits */
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    uint32_t bits;
+    float f;
+    if (e == 0x1f) {
+        bits = sign | 0x7f800000u | (m << 13); /* inf, or NaN with its payload */
+    } else if (e == 0) {
+        f = (float)m * 0x1p-24f; /* zero or subnormal: exact */
+        return sign ? -f : f;
+    } else {
+        bits = sign | ((e + 112) << 23) | (m << 13);
+    }
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+float npy_bf16_to_f32(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static uint16_t u16_at(const uint8_t *p, uint64_t k)
+{
+    return (uint16_t)(p[2 * k] | p[2 * k + 1] << 8);
+}
+
+void npy_to_u16(const npy_array *a, uint16_t *out)
+{
+    if (npy_itemsize(a->dtype) != 2)
+        return;
+    for (uint64_t k = 0; k < a->count; k++)
+        out[k] = u16_at(a->data, k);
+}
+
 void npy_to_f32(const npy_array *a, float *out)
 {
     const uint8_t *p = a->data;
@@ -279,13 +348,17 @@ void npy_to_f32(const npy_array *a, float *out)
             for (int b = 0; b < 4; b++)
                 bits |= (uint32_t)p[4 * k + b] << (8 * b);
             memcpy(&out[k], &bits, sizeof bits);
-        } else {
+        } else if (a->dtype == NPY_F64) {
             uint64_t bits = 0;
             double v;
             for (int b = 0; b < 8; b++)
                 bits |= (uint64_t)p[8 * k + b] << (8 * b);
             memcpy(&v, &bits, sizeof bits);
             out[k] = (float)v;
+        } else if (a->dtype == NPY_F16) {
+            out[k] = npy_f16_to_f32(u16_at(p, k));
+        } else {
+            out[k] = npy_bf16_to_f32(u16_at(p, k));
         }
     }
 }
@@ -293,6 +366,16 @@ void npy_to_f32(const npy_array *a, float *out)
 int npy_encode_f32(const float *values, const uint64_t *shape, int ndim, uint8_t **out,
                    size_t *out_len, char *err, size_t errlen)
 {
+    return npy_encode(values, NPY_F32, shape, ndim, out, out_len, err, errlen);
+}
+
+int npy_encode(const void *values, npy_dtype dtype, const uint64_t *shape, int ndim,
+               uint8_t **out, size_t *out_len, char *err, size_t errlen)
+{
+    if (dtype != NPY_F32 && dtype != NPY_F16 && dtype != NPY_U16)
+        return fail(err, errlen, "dtype %s is not written (float32, float16 or uint16)",
+                    npy_type_name(dtype));
+    const size_t item = npy_itemsize(dtype);
     if (ndim < 0 || ndim > NPY_MAX_DIMS)
         return fail(err, errlen, "rank %d is not in [0, %d]", ndim, NPY_MAX_DIMS);
     uint64_t count = 1;
@@ -309,19 +392,19 @@ int npy_encode_f32(const float *values, const uint64_t *shape, int ndim, uint8_t
     if (ndim == 1)
         snprintf(dims + n, sizeof dims - n, ",");
     char dict[sizeof dims + 64];
-    int dlen = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, "
+    int dlen = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, "
                                            "'shape': (%s), }",
-                        dims);
+                        npy_descr(dtype), dims);
     /* NumPy pads the header with spaces and a final newline so that the data
      * starts on a 64-byte boundary. */
     size_t pre = 10, hlen = (size_t)dlen + 1;
     if (pre + hlen > 65535 + 10)
         pre = 12;
     hlen += (64 - (pre + hlen) % 64) % 64;
-    if (count > (SIZE_MAX - pre - hlen) / 4)
-        return fail(err, errlen, "data: %llu floats do not fit in memory",
+    if (count > (SIZE_MAX - pre - hlen) / item)
+        return fail(err, errlen, "data: %llu values do not fit in memory",
                     (unsigned long long)count);
-    size_t total = pre + hlen + (size_t)count * 4;
+    size_t total = pre + hlen + (size_t)count * item;
     uint8_t *buf = malloc(total);
     if (!buf)
         return fail(err, errlen, "out of memory for %zu bytes", total);
@@ -336,9 +419,13 @@ int npy_encode_f32(const float *values, const uint64_t *shape, int ndim, uint8_t
     uint8_t *d = buf + pre + hlen;
     for (uint64_t k = 0; k < count; k++) {
         uint32_t bits;
-        memcpy(&bits, &values[k], sizeof bits);
-        for (int b = 0; b < 4; b++)
-            d[4 * k + b] = (uint8_t)(bits >> (8 * b));
+        if (item == 4) {
+            memcpy(&bits, (const float *)values + k, sizeof bits);
+        } else {
+            bits = ((const uint16_t *)values)[k];
+        }
+        for (size_t b = 0; b < item; b++)
+            d[item * k + b] = (uint8_t)(bits >> (8 * b));
     }
     *out = buf;
     *out_len = total;
