@@ -105,8 +105,16 @@ ALWAYS_INLINE void store_t(void *base, int64_t off, int64_t stride, float32x4_t 
     }
     const uint16x4_t h = type == BF16 ? rl_neon_narrow_bf16(v) : rl_neon_narrow_f16(v);
     uint16_t *p = (uint16_t *)base + off;
-    if (stride == 1 && n == 4 && vminvq_u32(m) == ~0u) {
-        vst1_u16(p, h);
+    if (stride == 1 && n == 4) {
+        if (vminvq_u32(m) == ~0u) {
+            vst1_u16(p, h);
+        } else {
+            /* Four entries of the run, some not to change (accumulate at
+             * cells that are not noobj): written back with the bits they
+             * hold, one store instead of one per entry.  The run is one
+             * image's and one task's, so nothing else writes them. */
+            vst1_u16(p, vbsl_u16(vmovn_u32(m), h, vld1_u16(p)));
+        }
         return;
     }
     uint16_t tmp[4];
