@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "alloc_count.h"
+#include "elem.h"
 #include "perfcase.h"
 
 typedef struct setup {
@@ -113,6 +114,46 @@ Test(perf_noalloc, driver_variants_allocate_nothing, .timeout = 300)
                           c.desc, *v, threads, n.allocs, n.frees, n.threads);
                 checked++;
                 release(&s);
+                perf_case_free(&c);
+            }
+    }
+    cr_assert_gt(checked, 0, "no variant other than the reference is available");
+}
+
+/* The same with bfloat16 and binary16 predictions and gradients (issue 17):
+ * the kernels convert in registers and the driver's widened class rows live
+ * in the workspace, NHWC included (cases alternate layouts). */
+Test(perf_noalloc, half_types_allocate_nothing, .timeout = 300)
+{
+    int checked = 0;
+    for (const char *const *v = rl_variant_list(); *v; v++) {
+        if (strcmp(*v, "reference") == 0)
+            continue;
+        for (uint64_t i = 0; i < 8; i++)
+            for (int type = RL_DTYPE_BF16; type <= RL_DTYPE_F16; type++) {
+                perf_case c;
+                perf_case_make(&c, 4242, i);
+                c.cfg.pred_dtype = c.cfg.grad_dtype = (int16_t)type;
+                uint16_t *half = malloc(c.count * sizeof *half);
+                cr_assert(half);
+                for (size_t x = 0; x < c.count; x++)
+                    half[x] = type == RL_DTYPE_BF16 ? rl_f32_to_bf16(c.pred[x])
+                                                    : rl_f32_to_f16(c.pred[x]);
+                setup s;
+                prepare(&c, *v, 1, &s);
+                s.batch.pred = half;
+                rl_status st[4];
+                alloc_counts n = counted_calls(&s, st);
+                for (int k = 0; k < 4; k++)
+                    cr_assert_eq(st[k], RL_OK, "%s %s: %s: call %d: %s", c.desc,
+                                 type == RL_DTYPE_BF16 ? "bf16" : "f16", *v, k, rl_last_error());
+                cr_expect(n.allocs == 0 && n.frees == 0 && n.threads == 0,
+                          "%s %s: variant %s: %ld allocation(s), %ld free(s), %ld thread(s)",
+                          c.desc, type == RL_DTYPE_BF16 ? "bf16" : "f16", *v, n.allocs, n.frees,
+                          n.threads);
+                checked++;
+                release(&s);
+                free(half);
                 perf_case_free(&c);
             }
     }
