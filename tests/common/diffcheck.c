@@ -198,6 +198,10 @@ static double round_to(int type, double v)
  * truncates instead of rounding about half the time. */
 static int half_close(int type, double got, double want, double fbound, double *bound)
 {
+    if (!isfinite(want)) { /* the reference overflowed double: the same infinity */
+        *bound = 0;
+        return got == want;
+    }
     const double lo = round_to(type, want - fbound), hi = round_to(type, want + fbound);
     *bound = fmax(want - lo, hi - want);
     return !isnan(got) && got >= lo && got <= hi;
