@@ -27,14 +27,7 @@ typedef struct bd {
 static rl_plan *plan_for(const bench_row *row, int accumulate, const char *variant)
 {
     rl_config cfg;
-    rl_config_init(&cfg);
-    cfg.H = row->H;
-    cfg.W = row->W;
-    cfg.B = row->B;
-    cfg.C = row->C;
-    cfg.anchors = row->anchors;
-    cfg.thresh = bench_row_thresh(row);
-    cfg.grad_mode = accumulate ? RL_GRAD_ACCUMULATE : RL_GRAD_OVERWRITE;
+    bench_row_config(row, accumulate, &cfg);
     cfg.variant = variant;
     rl_plan *p = NULL;
     return rl_plan_create(&cfg, &p) == RL_OK ? p : NULL;

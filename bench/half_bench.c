@@ -78,14 +78,7 @@ static uint32_t roof(const half_row *x, int esz, int accumulate, void *grad)
 static rl_plan *make_plan(const bench_row *row, int type, int accumulate, const char *variant)
 {
     rl_config cfg;
-    rl_config_init(&cfg);
-    cfg.H = row->H;
-    cfg.W = row->W;
-    cfg.B = row->B;
-    cfg.C = row->C;
-    cfg.anchors = row->anchors;
-    cfg.thresh = bench_row_thresh(row);
-    cfg.grad_mode = accumulate ? RL_GRAD_ACCUMULATE : RL_GRAD_OVERWRITE;
+    bench_row_config(row, accumulate, &cfg);
     cfg.variant = variant;
     cfg.pred_dtype = cfg.grad_dtype = (int16_t)type_codes[type];
     rl_plan *p = NULL;
@@ -157,13 +150,7 @@ static int mark_noobj(half_row *x)
     const bench_row *r = x->row;
     const int64_t HW = (int64_t)r->H * r->W;
     rl_config cfg;
-    rl_config_init(&cfg);
-    cfg.H = r->H;
-    cfg.W = r->W;
-    cfg.B = r->B;
-    cfg.C = r->C;
-    cfg.anchors = r->anchors;
-    cfg.thresh = bench_row_thresh(r);
+    bench_row_config(r, 0, &cfg);
     cfg.variant = "generic";
     rl_plan *p = NULL;
     if (rl_plan_create(&cfg, &p) != RL_OK)

@@ -72,15 +72,7 @@ static int in_list(const char *list, const char *name, int glob)
 static rl_plan *make_plan(const bench_row *row, int accumulate, const char *variant, int threads)
 {
     rl_config cfg;
-    rl_config_init(&cfg);
-    cfg.H = row->H;
-    cfg.W = row->W;
-    cfg.B = row->B;
-    cfg.C = row->C;
-    cfg.anchors = row->anchors;
-    cfg.layout = RL_LAYOUT_NCHW;
-    cfg.thresh = bench_row_thresh(row);
-    cfg.grad_mode = accumulate ? RL_GRAD_ACCUMULATE : RL_GRAD_OVERWRITE;
+    bench_row_config(row, accumulate, &cfg); /* NCHW, as bench_input_make writes */
     cfg.variant = variant;
     cfg.threads = threads;
     rl_plan *plan = NULL;

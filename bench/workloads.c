@@ -49,6 +49,18 @@ const int bench_n_rows = (int)(sizeof bench_rows / sizeof bench_rows[0]);
 
 double bench_row_thresh(const bench_row *row) { return row->thresh > 0 ? row->thresh : 0.6; }
 
+void bench_row_config(const bench_row *row, int accumulate, rl_config *cfg)
+{
+    rl_config_init(cfg);
+    cfg->H = row->H;
+    cfg->W = row->W;
+    cfg->B = row->B;
+    cfg->C = row->C;
+    cfg->anchors = row->anchors;
+    cfg->thresh = bench_row_thresh(row);
+    cfg->grad_mode = accumulate ? RL_GRAD_ACCUMULATE : RL_GRAD_OVERWRITE;
+}
+
 typedef struct rng {
     uint64_t s;
 } rng;

@@ -21,6 +21,9 @@ typedef struct bench_row {
 
 /* The row's thresh as its plans get it. */
 double bench_row_thresh(const bench_row *row);
+/* The config of a plan for this row: defaults (NCHW, float32, auto, 1
+ * thread), the row's shape, anchors and thresh, and the gradient mode. */
+void bench_row_config(const bench_row *row, int accumulate, rl_config *cfg);
 
 extern const bench_row bench_rows[];
 extern const int bench_n_rows;

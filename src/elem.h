@@ -1,14 +1,13 @@
 /* Element types of the tensors: sizes, exact widening of bfloat16 and
  * binary16 to float, and round-to-nearest-even narrowing from float and from
- * double.  Scalar, portable C on bit patterns: no _Float16, no FPU mode
- * (nearbyint is used only on values whose rounding is to an integer in the
- * default mode, which the library never changes).  The SIMD families widen
+ * double.  Scalar, portable C on bit patterns: no _Float16, and no FPU mode
+ * but the default nearest-even one, which the library never changes (the
+ * binary16 subnormals of rl_f32_to_f16 lean on it).  The SIMD families widen
  * and narrow in registers; these are their scalar reference and the code the
  * driver uses for the few per-object entries. */
 #ifndef RL_ELEM_H
 #define RL_ELEM_H
 
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 

@@ -247,15 +247,6 @@ INL void storeT(void *p, int64_t stride, __m256 v, __m256i m, int n, int full, i
     }
 }
 
-/* Element `off` of a tensor of `type` (the stride arithmetic of the kernels). */
-INL const void *elem(const void *base, int64_t off, int type)
-{
-    return (const char *)base + off * (type == RL_DTYPE_F32 ? 4 : 2);
-}
-INL void *elem_mut(void *base, int64_t off, int type)
-{
-    return (char *)base + off * (type == RL_DTYPE_F32 ? 4 : 2);
-}
 
 /* s(z) and s(z)s(-z) from one exp of -|z|: no overflow, no cancellation. */
 static inline __m256 sigmoid8(__m256 z, __m256 *slope)
@@ -348,7 +339,7 @@ static inline __m256d add_warm8(__m256d acc, __m256 sx, __m256 sy, __m256 tw, __
 INL __m256 load_ch(const void *t, int k, int64_t cs, int64_t ss, __m256i m, int n, int full,
                    int type)
 {
-    return loadT(elem(t, k * cs, type), ss, m, n, full, k == 0, type);
+    return loadT(rl_elem_at(t, k * cs, type), ss, m, n, full, k == 0, type);
 }
 
 static inline __m256i kinds8(const uint8_t *k, int n)
@@ -388,7 +379,7 @@ INL void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int tt)
     for (int32_t q = 0; q < r->count; q += 8) {
         const int n = r->count - q < 8 ? r->count - q : 8, full = n == 8;
         const __m256i valid = lanes(n);
-        const void *t = elem(r->t, q * ss, tt);
+        const void *t = rl_elem_at(r->t, q * ss, tt);
         const __m256 tx = load_ch(t, 0, cs, ss, valid, n, full, tt);
         const __m256 ty = load_ch(t, 1, cs, ss, valid, n, full, tt);
         const __m256 tw = load_ch(t, 2, cs, ss, valid, n, full, tt);
@@ -544,7 +535,7 @@ INL void stream_body(const rl_stream_args *a, rl_mask_sums *s, const int tt)
     for (int32_t q = 0; q < r->count; q += 8) {
         const int n = r->count - q < 8 ? r->count - q : 8, full = n == 8;
         const __m256i valid = lanes(n);
-        const void *t = elem(r->t, q * ss, tt);
+        const void *t = rl_elem_at(r->t, q * ss, tt);
         const __m256 tc = load_ch(t, 4, cs, ss, valid, n, full, tt);
         __m256 box[4];
         for (int k = 0; k < 4; k++) {
@@ -592,9 +583,9 @@ INL void grad_body(const rl_grad_args *a, const int tt, const int gt)
             valid, _mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_NOOBJ)));
         const __m256i notobj = _mm256_andnot_si256(
             _mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ)), valid);
-        const void *t = elem(r->t, q * ss, tt);
-        void *g = elem_mut(r->grad, q * ss, gt);
-        void *const gc = elem_mut(g, 4 * cs, gt);
+        const void *t = rl_elem_at(r->t, q * ss, tt);
+        void *g = rl_elem_at_mut(r->grad, q * ss, gt);
+        void *const gc = rl_elem_at_mut(g, 4 * cs, gt);
         /* overwrite: every valid lane of channels 0..4 is stored, 0 where
          * the slot has no such term */
         if (!_mm256_testz_si256(noobj, noobj)) {
@@ -624,7 +615,7 @@ INL void grad_body(const rl_grad_args *a, const int tt, const int gt)
                 _mm256_mul_ps(kw, load_ch(t, 2, cs, ss, valid, n, full, tt)),
                 _mm256_mul_ps(kw, load_ch(t, 3, cs, ss, valid, n, full, tt))};
             for (int k = 0; k < 4; k++) {
-                void *gk = elem_mut(g, k * cs, gt);
+                void *gk = rl_elem_at_mut(g, k * cs, gt);
                 if (acc)
                     storeT(gk, ss, _mm256_add_ps(loadT(gk, ss, notobj, n, 0, k == 0, gt), v[k]),
                            notobj, n, 0, gt);
@@ -634,7 +625,7 @@ INL void grad_body(const rl_grad_args *a, const int tt, const int gt)
             }
         } else if (!acc) {
             for (int k = 0; k < 4; k++)
-                storeT(elem_mut(g, k * cs, gt), ss, zero, valid, n, full, gt);
+                storeT(rl_elem_at_mut(g, k * cs, gt), ss, zero, valid, n, full, gt);
         }
     }
 }
@@ -752,7 +743,7 @@ INL void narrow_hook(const float *in, void *out, int64_t n, int64_t stride, cons
     for (int64_t i = 0; i < n; i += 8) {
         const int k = n - i < 8 ? (int)(n - i) : 8;
         const __m256i valid = lanes(k);
-        storeT(elem_mut(out, i * stride, type), stride, load8(in + i, 1, valid, k == 8), valid, k,
+        storeT(rl_elem_at_mut(out, i * stride, type), stride, load8(in + i, 1, valid, k == 8), valid, k,
                k == 8, type);
     }
 }
@@ -762,7 +753,7 @@ INL void widen_hook(const void *in, float *out, int64_t n, int64_t stride, const
     for (int64_t i = 0; i < n; i += 8) {
         const int k = n - i < 8 ? (int)(n - i) : 8;
         const __m256i valid = lanes(k);
-        store8(out + i, 1, loadT(elem(in, i * stride, type), stride, valid, k, k == 8, 0, type),
+        store8(out + i, 1, loadT(rl_elem_at(in, i * stride, type), stride, valid, k, k == 8, 0, type),
                valid, k == 8);
     }
 }

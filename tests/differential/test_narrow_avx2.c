@@ -22,6 +22,7 @@
  * narrows to bfloat16 with vcvtneps2bf16.  Each is skipped on a CPU without
  * its variant. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

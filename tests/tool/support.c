@@ -262,12 +262,11 @@ char *tb_write_labels(const char *dir)
     return path;
 }
 
-rl_result tb_api(rl_config cfg, int64_t seen, float *grad)
+/* The test batch's truths and the library's answer on `pred` (any type). */
+static rl_result api_on(rl_config cfg, const void *pred, int64_t seen, void *grad)
 {
-    static float pred[TB_COUNT];
     rl_box truths[TB_TRUTHS];
     int64_t off[TB_N + 1];
-    tb_pred(cfg.layout, pred);
     tb_truths(truths, off);
     cfg.H = TB_H;
     cfg.W = TB_W;
@@ -289,6 +288,13 @@ rl_result tb_api(rl_config cfg, int64_t seen, float *grad)
     cr_assert_eq(st, RL_OK, "rl_compute: %s", rl_last_error());
     rl_plan_destroy(plan);
     return r;
+}
+
+rl_result tb_api(rl_config cfg, int64_t seen, float *grad)
+{
+    static float pred[TB_COUNT];
+    tb_pred(cfg.layout, pred);
+    return api_on(cfg, pred, seen, grad);
 }
 
 uint16_t tb_half(float v, rl_dtype dtype)
@@ -356,29 +362,7 @@ char *tb_write_pred_typed(const char *dir, rl_layout layout, rl_dtype dtype,
 rl_result tb_api_typed(rl_config cfg, int64_t seen, void *grad)
 {
     static uint16_t pred[TB_COUNT];
-    rl_box truths[TB_TRUTHS];
-    int64_t off[TB_N + 1];
     cr_assert(cfg.pred_dtype != RL_DTYPE_F32, "tb_api_typed is for half predictions");
     tb_pred_half(cfg.layout, (rl_dtype)cfg.pred_dtype, pred);
-    tb_truths(truths, off);
-    cfg.H = TB_H;
-    cfg.W = TB_W;
-    cfg.B = TB_B;
-    cfg.C = TB_C;
-    cfg.anchors = tb_anchors;
-    rl_plan *plan = NULL;
-    rl_status st = rl_plan_create(&cfg, &plan);
-    cr_assert_eq(st, RL_OK, "rl_plan_create: %s", rl_last_error());
-    rl_batch batch;
-    memset(&batch, 0, sizeof batch);
-    batch.n_images = TB_N;
-    batch.pred = pred;
-    batch.truths = truths;
-    batch.truth_offsets = off;
-    batch.seen = seen;
-    rl_result r;
-    st = rl_compute(plan, &batch, &r, grad);
-    cr_assert_eq(st, RL_OK, "rl_compute: %s", rl_last_error());
-    rl_plan_destroy(plan);
-    return r;
+    return api_on(cfg, pred, seen, grad);
 }
