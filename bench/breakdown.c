@@ -38,7 +38,8 @@ static rl_run run_of(const bd *d, int64_t n, int32_t b)
     const bench_row *row = d->b->row;
     const int64_t off = (n * row->B + b) * d->K * d->HW;
     rl_run r = {d->b->in->pred + off, d->b->grad + off, RL_DTYPE_F32, RL_DTYPE_F32, 1, d->HW,
-                (int32_t)d->HW, row->W, 0, row->anchors[2 * b], row->anchors[2 * b + 1]};
+                (int32_t)d->HW, row->W, 0, row->anchors[2 * b], row->anchors[2 * b + 1],
+                row->anchors[2 * b], row->anchors[2 * b + 1]};
     return r;
 }
 
@@ -63,7 +64,7 @@ static void masks(const bd *d, int with_truths)
             const double th = bench_row_thresh(row);
             rl_mask_args a = {run_of(d, n, b), &soa, d->kind + (n * row->B + b) * d->HW, (float)th,
                               th, 0, 0, NULL, d->cslope + (n * row->B + b) * d->HW,
-                              0.0f, 0.0f, 0.0f};
+                              0.0f, 0.0f, 0.0f, 0};
             rl_mask_doubt(&a, row->H, row->W);
             d->k->mask(&a, &sums);
         }
@@ -78,7 +79,7 @@ static void streams(const bd *d)
         memset(&sums, 0, sizeof sums);
         for (int32_t b = 0; b < row->B; b++) {
             rl_stream_args a = {run_of(d, n, b), d->kind + (n * row->B + b) * d->HW, 0,
-                                d->cslope + (n * row->B + b) * d->HW};
+                                d->cslope + (n * row->B + b) * d->HW, 0};
             d->k->stream(&a, &sums);
         }
     }

@@ -260,6 +260,99 @@ RL_API rl_status rl_truths_from_darknet(const float *buffer, int32_t n_images,
 RL_API rl_status rl_truths_from_rows(const float *rows, int64_t n_rows, int32_t n_images,
                                      rl_box *out_truths, int64_t *out_offsets);
 
+/* ------------------------------------------------------------------------
+ * The YOLOv3 head: darknet's [yolo] layer (docs/loss.md, "The [yolo] head").
+ *
+ * A network has one head per output scale; each head's tensor is laid out
+ * as the region loss's (rl_layout, 5 + C entries per slot: tx, ty, tw, th,
+ * tc, then C class logits), on its own grid and with its own anchors, given
+ * by their indices (`mask`) in the network's anchor list.  Truths are
+ * rl_box values, as for the region loss.  A truth is matched to the anchor
+ * of the whole list whose shape fits it best; the head holding that anchor
+ * makes the slot of the truth's cell responsible for it, every other head
+ * has no positive for it.  Classes are independent logistics with binary
+ * cross-entropy, several truths on one slot make a multi-label target.
+ *
+ * One plan may hold every head of a network (one call: the truths are
+ * checked and matched once, the pool's threads share all heads) or a single
+ * head (darknet calls its layers one by one: give that head's mask and the
+ * whole anchor list).  The conventions of the region loss hold: validation
+ * before anything is written, no allocation with a workspace, results that
+ * do not depend on the thread count, both gradient modes, every element
+ * type. */
+
+#define RL_YOLO_MAX_HEADS 16
+
+typedef struct rl_yolo_head {
+    int32_t H, W;          /* grid rows and columns of this head */
+    int32_t B;             /* anchors of this head */
+    const int32_t *mask;   /* B distinct indices into rl_yolo_config.anchors; copied */
+} rl_yolo_head;
+
+typedef struct rl_yolo_config {
+    int32_t n_heads;             /* 1 .. RL_YOLO_MAX_HEADS */
+    const rl_yolo_head *heads;   /* n_heads heads; copied by rl_yolo_plan_create */
+    int32_t C;                   /* classes, >= 1 */
+    int32_t n_anchors;           /* A: anchors of the whole network */
+    const float *anchors;        /* 2*A values w0,h0,w1,h1,... in pixels; copied */
+    int32_t net_w, net_h;        /* the network's input size in pixels */
+    rl_layout layout;
+    int16_t pred_dtype;          /* rl_dtype of every head's predictions */
+    int16_t grad_dtype;          /* RL_DTYPE_F32 or pred_dtype */
+    double lambda_coord, lambda_class, lambda_obj, lambda_noobj; /* default 1 */
+    double ignore_thresh;        /* a non-responsible slot with best IoU <= this is a
+                                    negative (default 0.7) */
+    double truth_thresh;         /* a slot with best IoU > this is a positive of its best
+                                    truth (default 1: never) */
+    rl_norm norm;                /* RL_NORM_IMAGES (default): / images; RL_NORM_SUM: darknet's */
+    rl_grad_mode grad_mode;
+    const char *variant;         /* as rl_config.variant */
+    int32_t threads;             /* as rl_config.threads */
+} rl_yolo_config;
+
+/* Defaults: no heads, every lambda 1, ignore_thresh 0.7, truth_thresh 1,
+ * norm images, NCHW, float32, overwrite, variant auto, 1 thread. */
+RL_API void rl_yolo_config_init(rl_yolo_config *cfg);
+
+typedef struct rl_yolo_plan rl_yolo_plan;
+
+RL_API rl_status rl_yolo_plan_create(const rl_yolo_config *cfg, rl_yolo_plan **out_plan);
+RL_API void rl_yolo_plan_destroy(rl_yolo_plan *plan);
+RL_API const char *rl_yolo_plan_variant(const rl_yolo_plan *plan);
+/* Entries of head `head`'s predictions (and gradient) for n images. */
+RL_API rl_status rl_yolo_tensor_size(const rl_yolo_plan *plan, int32_t head, int32_t n_images,
+                                     size_t *out_count);
+
+typedef struct rl_yolo_batch {
+    int32_t n_images;
+    const void *const *preds;     /* n_heads tensors, head h of rl_yolo_tensor_size(h) entries */
+    const rl_box *truths;         /* as rl_batch */
+    const int64_t *truth_offsets; /* as rl_batch */
+    /* Optional, norm images only: divide by global_counts->n_images (the
+     * images of every shard) instead of this call's n_images. */
+    const rl_counts *global_counts;
+    void *workspace;              /* optional, rl_yolo_workspace_size() bytes */
+    size_t workspace_size;
+} rl_yolo_batch;
+
+/* Bytes of workspace rl_yolo_compute needs for this batch shape. */
+RL_API rl_status rl_yolo_workspace_size(const rl_yolo_plan *plan, int32_t n_images,
+                                        int64_t n_truths, size_t *out_bytes);
+
+/* Loss, parts, counts and diagnostics of every head, and with grads !=
+ * NULL the gradient of every head (grads[h] for head h, entries of the
+ * plan's grad_dtype; a NULL grads[h] skips that head's gradient).
+ *   total     the whole call: the sum over heads (coord is the box term);
+ *             darknet's statistics averaged over every head's truths
+ *   per_head  optional, n_heads results: each head's own
+ * In an rl_result of a head: coord, cls, obj, noobj the parts of the loss,
+ * warmup 0; n_obj the positive slots, n_noobj the negatives, n_truths the
+ * truths of the batch; avg_* over positive slots; darknet.* darknet's
+ * training line of that [yolo] layer (count: truths matched to this head)
+ * and darknet.cost the squared norm of darknet's delta. */
+RL_API rl_status rl_yolo_compute(const rl_yolo_plan *plan, const rl_yolo_batch *batch,
+                                 rl_result *total, rl_result *per_head, void *const *grads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -233,6 +233,8 @@ static rl_run make_run(const call *c, int64_t n, int32_t b)
     r.q0 = 0;
     r.aw = p->anchors[2 * b];
     r.ah = p->anchors[2 * b + 1];
+    r.aw_d = p->mode == RL_MODE_YOLO ? p->anchors_d[2 * b] : r.aw;
+    r.ah_d = p->mode == RL_MODE_YOLO ? p->anchors_d[2 * b + 1] : r.ah;
     return r;
 }
 
@@ -306,7 +308,8 @@ static void mask_cells(const call *c, int64_t n, const rl_truth_soa *T, uint8_t 
                           c->warmup,
                           best ? best + k0 : NULL,
                           c->w.cslope ? c->w.cslope + n * c->slots + k0 : NULL,
-                          0.0f, 0.0f, 0.0f};
+                          0.0f, 0.0f, 0.0f,
+                          p->mode == RL_MODE_YOLO};
         rl_mask_doubt(&a, p->H, p->W);
         c->k->mask(&a, sums);
     }
@@ -328,7 +331,8 @@ static void stream_rows(const call *c, int64_t n, const uint8_t *kind, int32_t r
     for (int32_t b = 0; b < p->B; b++) {
         const int64_t k0 = (int64_t)b * p->HW + q0;
         rl_stream_args a = {cells_run(c, n, b, q0, (r1 - r0 + 1) * p->W), kind + k0, c->warmup,
-                            c->w.cslope ? c->w.cslope + n * c->slots + k0 : NULL};
+                            c->w.cslope ? c->w.cslope + n * c->slots + k0 : NULL,
+                            p->mode == RL_MODE_YOLO};
         c->k->stream(&a, sums);
     }
 }
@@ -909,4 +913,19 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
     free(owned);
     *res = r;
     return RL_OK;
+}
+
+/* TEMPORARY until the [yolo] phases land */
+rl_status rl_yolo_driver_run(const rl_yolo_plan *plan, const rl_yolo_batch *batch,
+                             rl_result *total, rl_result *per_head, void *const *grads,
+                             const rl_driver_probe *probes)
+{
+    (void)plan, (void)batch, (void)total, (void)per_head, (void)grads, (void)probes;
+    return rl_fail(RL_ERR_BAD_ARGUMENT, "yolo driver: not built yet");
+}
+
+size_t rl_yolo_driver_workspace(const rl_yolo_plan *plan, int64_t n_images, int64_t n_truths)
+{
+    (void)plan, (void)n_images, (void)n_truths;
+    return 0;
 }

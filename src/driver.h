@@ -22,4 +22,14 @@ RL_HIDDEN rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k,
 
 RL_HIDDEN size_t rl_driver_workspace(const rl_params *p, int64_t n_images, int64_t n_truths);
 
+/* Every head of a [yolo] plan through the same driver: the truths matched
+ * once, phase 1 of every head and image on the pool, then (with nothing
+ * non-finite anywhere) phase 2 of every head and image.  probes: NULL, or
+ * one per head (tests). */
+RL_HIDDEN rl_status rl_yolo_driver_run(const rl_yolo_plan *plan, const rl_yolo_batch *batch,
+                                       rl_result *total, rl_result *per_head, void *const *grads,
+                                       const rl_driver_probe *probes);
+RL_HIDDEN size_t rl_yolo_driver_workspace(const rl_yolo_plan *plan, int64_t n_images,
+                                          int64_t n_truths);
+
 #endif

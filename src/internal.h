@@ -31,7 +31,21 @@ typedef struct rl_params {
     int32_t rescore, logistic_classes;
     int64_t warmup_seen;
     double warmup_scale;
+    /* A [yolo] head (mode RL_MODE_YOLO; docs/loss.md).  thresh is the
+     * ignore_thresh, norm RL_NORM_SUM or RL_NORM_IMAGES, and `anchors`
+     * above are this head's anchors in grid cells, aw[mask[b]] * W / net_w
+     * rounded to float, for the kernels, which decode in grid cells (IoU does
+     * not change when each axis is scaled).  The definitions in pixels: */
+    const int32_t *mask;        /* B indices into yolo_anchors */
+    const float *yolo_anchors;  /* 2*n_anchors values, pixels: the whole network's list */
+    int32_t n_anchors;
+    int32_t net_w, net_h;
+    double truth_thresh;
+    const double *anchors_d;    /* 2*B: this head's anchors in grid cells, in double */
 } rl_params;
+
+/* The mode of a [yolo] head's rl_params; never a value of rl_config.mode. */
+#define RL_MODE_YOLO ((rl_mode)2)
 
 struct rl_variant_desc;
 struct rl_pool;
@@ -39,13 +53,33 @@ struct rl_pool;
 #include "kernels.h"
 
 struct rl_plan {
-    rl_params p;
+    rl_params p;   /* of a region plan, or of one head of a yolo plan */
     rl_kernels kernels;  /* filled once from the variant at creation */
     float *anchors_storage;
     const struct rl_variant_desc *variant;
     struct rl_pool *pool;   /* NULL when threads == 1 */
     int32_t threads;
 };
+
+/* A network's [yolo] heads: one rl_plan each (params and kernel table),
+ * sharing the variant and the pool, which the yolo plan owns. */
+struct rl_yolo_plan {
+    int32_t n_heads;
+    rl_plan heads[RL_YOLO_MAX_HEADS];
+    const struct rl_variant_desc *variant;
+    struct rl_pool *pool;
+    int32_t threads;
+    void *storage;  /* masks, anchors: one block */
+};
+
+/* The anchor of the whole list whose shape fits the truth best (section
+ * "Which slots are responsible" of docs/loss.md; ties to the smaller
+ * index), and whether it is anchor *b of head p, with the truth's cell
+ * (*i, *j).  Written once, used by the validator and the driver; the
+ * reference has its own. */
+RL_HIDDEN int32_t rl_yolo_best_anchor(const rl_params *p, const rl_box *t);
+RL_HIDDEN int rl_yolo_match(const rl_params *p, int32_t best_anchor, const rl_box *t, int32_t *i,
+                            int32_t *j, int32_t *b);
 
 /* Offset of entry k of slot (n, i, j, b) in the plan's layout. */
 static inline int64_t rl_index(const rl_params *p, int64_t n, int64_t i, int64_t j,
@@ -69,6 +103,13 @@ RL_HIDDEN void rl_clear_error(void);
 RL_HIDDEN rl_status rl_validate_batch(const rl_params *p, const rl_batch *batch);
 RL_HIDDEN rl_status rl_validate_batch_shape(const rl_params *p, const rl_batch *batch);
 RL_HIDDEN rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch);
+/* The C class logits of slot (n, i, j, b) are finite (else the error names one). */
+RL_HIDDEN rl_status rl_validate_class_logits(const rl_params *p, const void *pred, int64_t n,
+                                             int64_t i, int64_t j, int64_t b);
+
+/* Every head's predictions that the loss reads are finite (yolo_plan.c);
+ * the message names the head when the plan has several. */
+RL_HIDDEN rl_status rl_yolo_validate_preds(const rl_yolo_plan *plan, const rl_yolo_batch *batch);
 
 /* Fill the averaged diagnostics of r from its raw sums and counts. */
 RL_HIDDEN void rl_finish_diagnostics(rl_result *r);

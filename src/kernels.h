@@ -42,7 +42,9 @@ typedef struct rl_run {
     int32_t count; /* cells in the run */
     int32_t W;     /* row length: cell q0 + q is (i, j) = ((q0+q) / W, (q0+q) % W) */
     int32_t q0;    /* the plane's index of the run's first cell */
-    float aw, ah;
+    float aw, ah;  /* the anchor in grid cells */
+    double aw_d, ah_d; /* the same in double (a [yolo] head's is not a float), for
+                          rl_best_iou_exact */
 } rl_run;
 
 enum { RL_KIND_IGNORED = 0, RL_KIND_OBJ = 1, RL_KIND_NOOBJ = 2 };
@@ -57,6 +59,7 @@ typedef struct rl_mask_sums {
     double warm;       /* darknet warm-up: sum over non-responsible slots of
                           (s(tx)-1/2)^2 + (s(ty)-1/2)^2 + tw^2 + th^2 */
     int nonfinite;     /* some channel 0..4 of the run is NaN or infinite */
+    double bce_noobj;  /* with `bce`: sum of -log(1 - c^) = softplus(tc) over noobj slots */
 } rl_mask_sums;
 
 typedef struct rl_mask_args {
@@ -68,12 +71,16 @@ typedef struct rl_mask_args {
     int noobj_inclusive; /* darknet: noobj iff best <= thresh; spec: best < thresh */
     int warmup;          /* accumulate `warm` */
     float *best;         /* optional: each cell's best IoU (tests) */
-    float *cslope;       /* optional: each cell's c^ * c^(1 - c^), for the grad kernel */
+    float *cslope;       /* optional: each cell's noobj gradient factor, for the grad
+                            kernel: c^ * c^(1 - c^), or c^ with `bce` */
     /* A cell's float best IoU decides it only when it lies farther from
      * thresh than doubt_w / pw + doubt_h / ph + doubt_c (pw, ph: its float
      * box size); nearer, rl_best_iou_exact decides.  All three are negative
      * when no IoU can change the decision.  See rl_mask_doubt. */
     float doubt_w, doubt_h, doubt_c;
+    int bce;             /* objectness by binary cross-entropy (a [yolo] head): cslope
+                            holds c^ and the noobj slots' softplus(tc) is added to
+                            bce_noobj */
 } rl_mask_args;
 
 /* How far a float best IoU can be from the reference's.  An edge of the
@@ -116,13 +123,14 @@ typedef void (*rl_mask_fn)(const rl_mask_args *a, rl_mask_sums *sums);
 /* The best IoU of cell (i, j)'s decoded box with the image's truths, in
  * double exactly as the reference computes it. */
 RL_HIDDEN double rl_best_iou_exact(float tx, float ty, float tw, float th, int32_t i, int32_t j,
-                                   float aw, float ah, const rl_truth_soa *T);
+                                   double aw, double ah, const rl_truth_soa *T);
 
 typedef struct rl_stream_args {
     rl_run run;
     const uint8_t *kind; /* every cell already decided */
     int warmup;          /* accumulate `warm` */
     float *cslope;       /* optional: as in rl_mask_args */
+    int bce;             /* as in rl_mask_args */
 } rl_stream_args;
 
 /* The sparse path's pass over every slot, whose kinds are decided: the
@@ -142,7 +150,8 @@ typedef struct rl_grad_args {
     int accumulate;    /* add into grad, touching only the entries written */
     /* Optional: each cell's c^ * c^(1 - c^) as phase 1 stored it (cslope of
      * the mask and stream kernels), so that the noobj gradient is
-     * k_noobj * cslope[q] without a second exp; NULL: computed from tc. */
+     * k_noobj * cslope[q] without a second exp; NULL: computed from tc.
+     * A [yolo] head (bce) always passes it, holding c^. */
     const float *cslope;
 } rl_grad_args;
 

@@ -49,7 +49,7 @@ static rl_status check_lambda(const char *name, double v)
     return RL_OK;
 }
 
-static rl_status check_config(const rl_config *cfg)
+rl_status rl_check_config(const rl_config *cfg)
 {
     rl_status st;
     const struct {
@@ -135,9 +135,9 @@ static rl_status check_config(const rl_config *cfg)
 }
 
 /* Explicit config name, then REGIONLOSS_VARIANT, then the CPU's best. */
-static rl_status choose_variant(const rl_config *cfg, const rl_variant_desc **out)
+rl_status rl_choose_variant(const char *variant, const rl_variant_desc **out)
 {
-    const char *name = cfg->variant;
+    const char *name = variant;
     const char *origin = "config: variant";
     if (!name || !*name || strcmp(name, "auto") == 0) {
         name = getenv("REGIONLOSS_VARIANT");
@@ -164,10 +164,10 @@ rl_status rl_plan_create(const rl_config *cfg, rl_plan **out_plan)
         return rl_fail(RL_ERR_NULL_POINTER, "out_plan is NULL");
     if (!cfg)
         return rl_fail(RL_ERR_NULL_POINTER, "config is NULL");
-    rl_status st = check_config(cfg);
+    rl_status st = rl_check_config(cfg);
     const rl_variant_desc *variant = NULL;
     if (st == RL_OK)
-        st = choose_variant(cfg, &variant);
+        st = rl_choose_variant(cfg->variant, &variant);
     if (st != RL_OK)
         return st;
 

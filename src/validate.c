@@ -160,6 +160,17 @@ rl_status rl_validate_batch(const rl_params *p, const rl_batch *batch)
     return RL_OK;
 }
 
+rl_status rl_validate_class_logits(const rl_params *p, const void *pred, int64_t n, int64_t i,
+                                   int64_t j, int64_t b)
+{
+    for (int64_t k = 5; k < p->K; k++) {
+        float v = rl_load(pred, rl_index(p, n, i, j, b, k), p->pred_type);
+        if (!isfinite(v))
+            return nonfinite_pred(p, pred, (int32_t)n, i, j, b, k, v);
+    }
+    return RL_OK;
+}
+
 rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch)
 {
     const int64_t *off = batch->truth_offsets;
@@ -185,15 +196,23 @@ rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch)
                             if (!isfinite(v))
                                 return nonfinite_pred(p, pred, n, i, j, b, k, v);
                         }
-        /* Class logits are read only at responsible slots. */
+        /* Class logits are read only at responsible slots (a [yolo] head's
+         * truth_thresh positives, decided by the predictions, are checked by
+         * rl_validate_class_logits once they are known). */
         for (int64_t t = off[n]; t < off[n + 1]; t++) {
             int64_t i, j, b;
-            responsible_slot(p, &batch->truths[t], &i, &j, &b);
-            for (int64_t k = 5; k < p->K; k++) {
-                float v = rl_load(pred, rl_index(p, n, i, j, b, k), type);
-                if (!isfinite(v))
-                    return nonfinite_pred(p, pred, n, i, j, b, k, v);
+            if (p->mode == RL_MODE_YOLO) {
+                int32_t yi, yj, yb;
+                const rl_box *bx = &batch->truths[t];
+                if (!rl_yolo_match(p, rl_yolo_best_anchor(p, bx), bx, &yi, &yj, &yb))
+                    continue;
+                i = yi, j = yj, b = yb;
+            } else {
+                responsible_slot(p, &batch->truths[t], &i, &j, &b);
             }
+            rl_status st = rl_validate_class_logits(p, pred, n, i, j, b);
+            if (st != RL_OK)
+                return st;
         }
     }
     return RL_OK;

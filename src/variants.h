@@ -33,4 +33,10 @@ RL_HIDDEN extern const rl_variant_desc rl_variant_neon_bf16;
 RL_HIDDEN const rl_variant_desc *rl_auto_variant(void);
 RL_HIDDEN const rl_variant_desc *rl_find_variant(const char *name);
 
+/* plan.c: the checks of every rl_config field, and the variant a config
+ * names (its name, then REGIONLOSS_VARIANT, then the CPU's best).  The yolo
+ * plan (yolo_plan.c) runs both on each head's region-shaped config. */
+RL_HIDDEN rl_status rl_check_config(const rl_config *cfg);
+RL_HIDDEN rl_status rl_choose_variant(const char *variant, const rl_variant_desc **out);
+
 #endif

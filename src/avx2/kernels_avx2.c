@@ -476,7 +476,7 @@ INL void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int tt)
                 if (!((extreme >> l) & 1))
                     continue;
                 const double bd = rl_best_iou_exact(vx[l], vy[l], vw[l], vh[l], vi[l], vj[l],
-                                                    r->aw, r->ah, T);
+                                                    r->aw_d, r->ah_d, T);
                 const int no = a->noobj_inclusive ? bd <= a->thresh_d : bd < a->thresh_d;
                 const uint32_t bits = no ? ~0u : 0u;
                 memcpy(&vn[l], &bits, 4);

@@ -36,8 +36,8 @@ static float best_iou(float x0, float x1, float y0, float y1, float ap, const rl
     return best;
 }
 
-double rl_best_iou_exact(float tx, float ty, float tw, float th, int32_t i, int32_t j, float aw,
-                         float ah, const rl_truth_soa *T)
+double rl_best_iou_exact(float tx, float ty, float tw, float th, int32_t i, int32_t j, double aw,
+                         double ah, const rl_truth_soa *T)
 {
     const double px = j + 1.0 / (1.0 + exp(-(double)tx)), py = i + 1.0 / (1.0 + exp(-(double)ty));
     const double pw = aw * exp((double)tw), ph = ah * exp((double)th);
@@ -70,21 +70,27 @@ static int finite5(float tx, float ty, float tw, float th, float tc)
            finite_bits(tc);
 }
 
-/* c^ = s(tc), added to c_all; c^ * c^(1 - c^) stored for the grad kernel. */
-static float objectness(float tc, float *cslope, rl_mask_sums *s)
+/* c^ = s(tc), added to c_all; the noobj gradient's factor stored for the
+ * grad kernel: c^ * c^(1 - c^) for the squared error, c^ for BCE. */
+static float objectness(float tc, float *cslope, int bce, rl_mask_sums *s)
 {
     const float c = sigf(tc);
     s->c_all += c;
     if (cslope)
-        *cslope = c * (c * sigf(-tc));
+        *cslope = bce ? c : c * (c * sigf(-tc));
     return c;
 }
 
-static void add_noobj(rl_mask_sums *s, float c)
+/* -log(1 - s(tc)) = log(1 + e^tc), without overflow or cancellation. */
+static float softplusf(float tc) { return fmaxf(tc, 0.0f) + log1pf(expf(-fabsf(tc))); }
+
+static void add_noobj(rl_mask_sums *s, float c, float tc, int bce)
 {
     s->n_noobj++;
     s->c_noobj += c;
     s->c2_noobj += (double)c * c;
+    if (bce)
+        s->bce_noobj += softplusf(tc);
 }
 
 /* darknet's warm-up term; tw^2 in double: a float square overflows past 1.8e19 */
@@ -109,7 +115,7 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
             s->nonfinite = 1;
             continue;
         }
-        const float c = objectness(tc, a->cslope ? &a->cslope[q] : NULL, s);
+        const float c = objectness(tc, a->cslope ? &a->cslope[q] : NULL, a->bce, s);
         if (a->kind[q] == RL_KIND_OBJ) {
             if (a->best)
                 a->best[q] = -1.0f;
@@ -128,7 +134,7 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
             exact = fabsf(best - a->thresh) <= margin;
         }
         if (exact) {
-            const double bd = rl_best_iou_exact(tx, ty, tw, th, i, j, r->aw, r->ah, a->truths);
+            const double bd = rl_best_iou_exact(tx, ty, tw, th, i, j, r->aw_d, r->ah_d, a->truths);
             noobj = a->noobj_inclusive ? bd <= a->thresh_d : bd < a->thresh_d;
             best = (float)bd;
         }
@@ -136,7 +142,7 @@ static void mask_generic(const rl_mask_args *a, rl_mask_sums *s)
             a->best[q] = best;
         a->kind[q] = noobj ? RL_KIND_NOOBJ : RL_KIND_IGNORED;
         if (noobj)
-            add_noobj(s, c);
+            add_noobj(s, c, tc, a->bce);
         if (a->warmup)
             s->warm += warm_term(sx, sy, tw, th);
     }
@@ -163,11 +169,11 @@ static void stream_generic(const rl_stream_args *a, rl_mask_sums *s)
             s->nonfinite = 1;
             continue;
         }
-        const float c = objectness(tc, a->cslope ? &a->cslope[q] : NULL, s);
+        const float c = objectness(tc, a->cslope ? &a->cslope[q] : NULL, a->bce, s);
         if (a->kind[q] == RL_KIND_OBJ)
             continue;
         if (a->kind[q] == RL_KIND_NOOBJ)
-            add_noobj(s, c);
+            add_noobj(s, c, tc, a->bce);
         if (a->warmup)
             s->warm += warm_term(sigf(tx), sigf(ty), tw, th);
     }

@@ -615,7 +615,7 @@ static void MaskImpl(const rl_mask_args* a, rl_mask_sums* s)
                 if (!ve[l])
                     continue;
                 const double bd = rl_best_iou_exact(vx[l], vy[l], vw[l], vh[l], ib[l], jb[l],
-                                                    r->aw, r->ah, T);
+                                                    r->aw_d, r->ah_d, T);
                 const int no = a->noobj_inclusive ? bd <= a->thresh_d : bd < a->thresh_d;
                 vn[l] = no ? -1 : 0;
                 vb[l] = (float)bd;

@@ -300,7 +300,7 @@ ALWAYS_INLINE void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int t
                 if (!ve[l])
                     continue;
                 const double bd = rl_best_iou_exact(vx[l], vy[l], vw[l], vh[l], vi[l], vj[l],
-                                                    r->aw, r->ah, T);
+                                                    r->aw_d, r->ah_d, T);
                 vn[l] = (a->noobj_inclusive ? bd <= a->thresh_d : bd < a->thresh_d) ? ~0u : 0u;
                 vb[l] = (float)bd;
             }
