@@ -14,8 +14,10 @@
 #include "variants.h"
 
 static const char *only_variant;
+static int only_paths; /* rl_diffcheck_paths */
 
 void rl_diffcheck_only(const char *name) { only_variant = name; }
+void rl_diffcheck_paths(int which) { only_paths = which; }
 
 /* Where entry e of the tensor sits, for messages. */
 void rl_dc_entry_coords(const rl_params *p, int64_t e, int64_t *n, int64_t *i, int64_t *j,
@@ -497,9 +499,13 @@ int rl_diffcheck(const rl_config *cfg0, const rl_batch *batch, const char *what,
                 (only_variant && strcmp(only_variant, d->name) != 0))
                 continue;
             rep.variants_checked++;
-            rep.mismatches += run_variant(&cfg, d, 0, batch, &wide, what, log, refplan, &ref, best,
-                                          kind, obj_iou) != 0;
-            if (p->thresh > 0.5) /* the default was the sparse path: the dense one too */
+            /* Where the sparse path is the default, the dense one too;
+             * elsewhere the default is the dense path. */
+            const int sparse = p->thresh > 0.5;
+            if (only_paths != 2 || !sparse)
+                rep.mismatches += run_variant(&cfg, d, 0, batch, &wide, what, log, refplan, &ref,
+                                              best, kind, obj_iou) != 0;
+            if (sparse && only_paths != 1)
                 rep.mismatches += run_variant(&cfg, d, 1, batch, &wide, what, log, refplan, &ref,
                                               best, kind, obj_iou) != 0;
         }

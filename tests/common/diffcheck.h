@@ -27,4 +27,11 @@ int rl_diffcheck(const rl_config *cfg, const rl_batch *batch, const char *what, 
 /* Restrict the variants compared (NULL: all available); for reruns. */
 void rl_diffcheck_only(const char *variant_name);
 
+/* Restrict the mask paths each variant is compared on: 0 both (the
+ * default: the default path, and the dense one too where the sparse path
+ * is the default), 1 the default path only, 2 the dense path only (which
+ * is the default where the sparse one does not apply).  The fuzzer picks
+ * one per input; the differential suite keeps 0. */
+void rl_diffcheck_paths(int which);
+
 #endif

@@ -15,8 +15,10 @@
 #include "variants.h"
 
 static const char *only_variant;
+static int only_paths; /* rl_yolo_diffcheck_paths */
 
 void rl_yolo_diffcheck_only(const char *name) { only_variant = name; }
+void rl_yolo_diffcheck_paths(int which) { only_paths = which; }
 
 /* Head h as a region batch, for the shared weights. */
 static rl_batch head_batch(const rl_yolo_batch *yb, int32_t h)
@@ -299,8 +301,11 @@ int rl_yolo_diffcheck(const rl_yolo_config *cfg0, const rl_yolo_batch *batch, co
                 (only_variant && strcmp(only_variant, all[v]->name) != 0))
                 continue;
             rep.variants_checked++;
-            rep.mismatches += run_variant(&cfg, all[v], 0, batch, what, log, &rs) != 0;
-            if (sparse) /* the default was the sparse path: the dense one too */
+            /* the default path; where that is the sparse one, the dense one
+             * too (rl_yolo_diffcheck_paths may keep one of them) */
+            if (only_paths != 2 || !sparse)
+                rep.mismatches += run_variant(&cfg, all[v], 0, batch, what, log, &rs) != 0;
+            if (sparse && only_paths != 1)
                 rep.mismatches += run_variant(&cfg, all[v], 1, batch, what, log, &rs) != 0;
         }
     }

@@ -20,4 +20,8 @@ int rl_yolo_diffcheck(const rl_yolo_config *cfg, const rl_yolo_batch *batch, con
 /* Restrict the variants compared (NULL: all available). */
 void rl_yolo_diffcheck_only(const char *variant_name);
 
+/* Restrict the mask paths, as rl_diffcheck_paths: 0 both (default), 1 the
+ * default path only, 2 the dense path only. */
+void rl_yolo_diffcheck_paths(int which);
+
 #endif
