@@ -14,6 +14,7 @@
 
 #include "bytes.h"
 #include "elem.h"
+#include "input_codes.h"
 
 void loss_expect_fail(loss_expect *e, rl_status st, const char *fmt, ...)
 {
@@ -32,7 +33,7 @@ void loss_expect_fail(loss_expect *e, rl_status st, const char *fmt, ...)
 }
 
 /* A failure that is acceptable but not required. */
-static void expect_allow(loss_expect *e, rl_status st)
+void expect_allow(loss_expect *e, rl_status st)
 {
     for (int k = 0; k < e->n_allowed; k++)
         if (e->allowed[k] == st)
@@ -44,7 +45,7 @@ static void expect_allow(loss_expect *e, rl_status st)
 /* Size codes.  The "above the bounds" values are valid sizes the harness
  * does not allocate for (it only creates the plan); B's stay small enough
  * that 2*B anchors can be handed over, since the library reads them all. */
-static int32_t size_code(uint8_t b, int32_t bound, bool is_b)
+int32_t size_code(uint8_t b, int32_t bound, bool is_b)
 {
     static const int32_t bad[8] = {0, -1, -2, -9, -1000, INT32_MIN, 0, -65536};
     static const int32_t big[8] = {17, 32, 100, RL_MAX_CLASSES + 1, 46341, 65536,
@@ -58,7 +59,7 @@ static int32_t size_code(uint8_t b, int32_t bound, bool is_b)
 }
 
 /* Loss weights (and the warm-up scale). */
-static double lambda_code(fuzz_bytes *in)
+double lambda_code(fuzz_bytes *in)
 {
     static const double common[16] = {1, 0, 5, 0.5, 2, 0.1, 10, 1e-3,
                                       100, 3, 0.25, 1e6, 7.5, 1.5, 0.9, 4};
@@ -77,7 +78,7 @@ static double lambda_code(fuzz_bytes *in)
     return fb_f64_bits(in);
 }
 
-static double thresh_code(fuzz_bytes *in)
+double thresh_code(fuzz_bytes *in)
 {
     static const double common[8] = {0.6, 0.5, 0.0, 1.0, 0.3, 0.7, 0.9, 0.1};
     static const double special[16] = {-0.0, -1e-300, 1.0000000000000002, NAN, INFINITY,
@@ -95,7 +96,7 @@ static double thresh_code(fuzz_bytes *in)
     return fb_f64_bits(in);
 }
 
-static float anchor_code(fuzz_bytes *in)
+float anchor_code(fuzz_bytes *in)
 {
     static const float extreme[16] = {1, 1, 1e-30f, 1e30f, FLT_MIN, 1e-45f, FLT_MAX, 3e38f,
                                       1e-3f, 1e3f, 0.5f, 2, 13, 19, 1e-10f, 1e10f};
@@ -111,9 +112,9 @@ static float anchor_code(fuzz_bytes *in)
     return fb_f32_bits(in);
 }
 
-static bool anchor_ok(float v) { return isfinite(v) && v > 0; }
+bool anchor_ok(float v) { return isfinite(v) && v > 0; }
 
-static void truth_code(fuzz_bytes *in, int32_t H, int32_t W, int32_t C, rl_box *t)
+void truth_code(fuzz_bytes *in, int32_t H, int32_t W, int32_t C, rl_box *t)
 {
     static const float bad_value[8] = {NAN, INFINITY, -INFINITY, -0.1f, 1.5f, 0, -1e-45f,
                                        1.0000001f};
@@ -165,7 +166,7 @@ static void truth_code(fuzz_bytes *in, int32_t H, int32_t W, int32_t C, rl_box *
     t->cls = (int32_t)fb_u32(in);
 }
 
-static const char *truth_problem(const rl_box *t, int32_t C)
+const char *truth_problem(const rl_box *t, int32_t C)
 {
     if (!isfinite(t->cx) || !isfinite(t->cy) || !isfinite(t->w) || !isfinite(t->h))
         return "a field is not finite";
@@ -181,7 +182,7 @@ static const char *truth_problem(const rl_box *t, int32_t C)
 /* Prediction values: scaled bytes (realistic logits), special values
  * (overflowing exponentials, extremes, and the three non-finite ones at
  * byte values 0xFD..0xFF), or raw bit patterns. */
-static float pred_value(int kind, const uint8_t *r, size_t len, size_t e)
+float pred_value(int kind, const uint8_t *r, size_t len, size_t e)
 {
     static const float special[24] = {0,     -0.0f, 1,      -1,    0.5f,  60,   -60,  88.7f,
                                       89,    -89,   100,    -104,  1e10f, -1e10f, 1e30f,
