@@ -75,6 +75,21 @@ def loss_case(flags=0, norm=NORM_COUNTS, enum_break=0, null_sel=0, misc_sel=0, o
     return bytes(out) + bytes(pred)
 
 
+# Byte 3, bits 2-5: pred_dtype (0 float32, 1 bfloat16, 2 binary16, 3
+# invalid), bit 4 a float32 gradient, bit 5 an invalid gradient type.
+DT_BF16, DT_F16, DT_INVALID, DT_GRAD_F32, DT_GRAD_BAD = 1 << 2, 2 << 2, 3 << 2, 1 << 4, 1 << 5
+DTYPES = {'bf16': DT_BF16, 'f16': DT_F16, 'bf16-gradf32': DT_BF16 | DT_GRAD_F32,
+          'f16-gradf32': DT_F16 | DT_GRAD_F32, 'bad': DT_INVALID,
+          'f16-badgrad': DT_F16 | DT_GRAD_BAD}
+
+
+def with_dtypes(seed, bits):
+    """The same input with the element-type bits of byte 3 set."""
+    b = bytearray(seed)
+    b[3] |= bits
+    return bytes(b)
+
+
 def logits(values):
     """Prediction bytes for kind 0: each byte is value * 8 as int8."""
     return bytes(int(round(v * 8)) & 0xFF for v in values)
@@ -188,6 +203,14 @@ def loss_seeds():
     add('bad_pred_nan_box', kind=2, pred=bytes([0, 1, 0xFF]))
     add('bad_pred_inf_objectness', kind=3,
         pred=struct.pack('<5f', 0.0, 0.0, 0.0, 0.0, float('inf')))
+    # element types (issue 17): float seeds again with byte 3's bits 2-5
+    for name, suffix in [('darknet_after_warmup', 'bf16'), ('darknet_nhwc_accumulate', 'bf16'),
+                         ('pred_special_finite', 'bf16'), ('darknet_images_logistic', 'f16'),
+                         ('pred_exp_overflow', 'f16'), ('pred_huge_logits', 'f16'),
+                         ('spec_accumulate', 'f16'), ('grid_16x16_b9_c64', 'bf16-gradf32'),
+                         ('pred_raw_bits', 'bf16-gradf32'), ('spec_nhwc', 'f16-gradf32'),
+                         ('spec_nchw_counts', 'bad'), ('spec_nhwc', 'f16-badgrad')]:
+        s[name + '-' + suffix] = with_dtypes(s[name], DTYPES[suffix])
     return s
 
 
