@@ -214,6 +214,214 @@ def loss_seeds():
     return s
 
 
+# --- loss_fuzz: the [yolo] head (fuzz/yolo_input.h) ---------------------------
+
+(Y_SQUARE, Y_NHWC, Y_ACCUM, Y_NO_PER_HEAD, Y_NO_LAST_GRAD, Y_GLOBAL, Y_WS,
+ Y_THREADS) = (1 << k for k in range(8))
+YNORM_IMAGES, YNORM_SUM, YNORM_COUNTS, YNORM_INVALID = range(4)
+Y_EVERY_VARIANT, Y_YOLO = 1 << 6, 1 << 7
+COCO_ANCHORS = [10, 13, 16, 30, 33, 23, 30, 61, 62, 45, 59, 119, 116, 90, 156, 198, 373, 326]
+
+
+def net(v):
+    """The net size code for a multiple of 32 up to 640, or 416 / 608."""
+    if v % 32 == 0 and 32 <= v <= 640:
+        return [v // 32 - 1]
+    return {416: [0xE5], 608: [0xE6]}[v]
+
+
+def px_anchor(v):
+    """An anchor in pixels: a code of 8 * (1 + s) pixels, else raw float bits."""
+    if v % 8 == 0 and 8 <= v <= 384:
+        return [v // 8 - 1]
+    return [0xF0] + list(struct.pack('<f', v))
+
+
+def px_anchors(values):
+    return sum((px_anchor(v) for v in values), [])
+
+
+def yolo_case(flags=0, norm=YNORM_IMAGES, enum_break=0, null_sel=0, misc_sel=0, off_sel=0,
+              ws_short=False, no_grad=False, misaligned=False, null_truths=False, dtypes=0,
+              n_heads=0, A=0, net_w=None, net_h=None, C=0, N=0, lambdas=(0, 0, 0, 0),
+              ignore=0, truth=None, gcounts=(2, 10, 1), heads=None, anchors=None,
+              images=None, kind=0, pred=b''):
+    """One [yolo] input; sizes are codes (size() for valid ones), heads a list
+    of (H, W, B, mask bytes) codes."""
+    out = [flags & 0xFF,
+           (norm & 3) | ((enum_break & 7) << 2) | ((null_sel & 7) << 5),
+           (misc_sel & 7) | ((off_sel & 7) << 3) | (64 if ws_short else 0) |
+           (128 if no_grad else 0),
+           Y_YOLO | (1 if misaligned else 0) | (2 if null_truths else 0) | dtypes]
+    out += [n_heads, A]
+    out += net_w if net_w is not None else net(32)
+    out += net_h if net_h is not None else net(32)
+    out += [C, N]
+    for code in lambdas:  # a code byte, or a raw double (0xF0 and 8 bytes)
+        out += [0xF0] + list(struct.pack('<d', code)) if isinstance(code, float) else [code]
+    out += [ignore]
+    out += truth if truth is not None else [0]
+    out += list(gcounts)
+    for H, W, B, mask in heads or [(0, 0, 0, [0])]:
+        out += [H, W, B] + list(mask)
+    out += anchors if anchors is not None else px_anchors([8, 8])
+    for img in images or []:
+        out.append(len(img))
+        for t in img:
+            out += t
+    out.append(kind)
+    return bytes(out) + bytes(pred)
+
+
+def yolo_seeds():
+    s = {}
+    varied = bytes(range(0, 256, 7))
+    # One head of a darknet network: the whole COCO anchor list, mask 3,4,5,
+    # norm sum; truths matched to this head and to others.
+    dn_head = [(size(8, 8), size(8, 8), size(3, 4), [3, 4, 5])]
+    dn = dict(n_heads=size(1, 3), A=size(9, 9), net_w=net(416), net_h=net(416),
+              C=size(16, 16), N=size(1, 4), heads=dn_head, anchors=px_anchors(COCO_ANCHORS),
+              ignore=5,  # 0.7
+              images=[[nice_truth(120, 100, 30, 40, 3), nice_truth(40, 200, 200, 150, 7),
+                       nice_truth(220, 30, 8, 12, 0)]],
+              pred=varied)
+    def add(name, base=dn, **kw):
+        d = dict(base)
+        d.update(kw)
+        s['yolo_' + name] = yolo_case(**d)
+
+    add('one_head_darknet_sum', norm=YNORM_SUM)
+    add('one_head_images')
+    # Three heads of a small COCO-like network: grids 2, 4, 8 (net 416 / 208,
+    # 104, 52), 80 classes, masks 6-8, 3-5, 0-2, two images.
+    coco_heads = [(size(2, 8), size(2, 8), size(3, 4), [6, 7, 8]),
+                  (size(4, 8), size(4, 8), size(3, 4), [3, 4, 5]),
+                  (size(8, 8), size(8, 8), size(3, 4), [0, 1, 2])]
+    coco = dict(dn, n_heads=size(3, 3), C=0xF8, N=size(2, 4), heads=coco_heads,
+                images=[[nice_truth(128, 128, 200, 180, 0), nice_truth(30, 60, 20, 30, 79),
+                         nice_truth(200, 90, 60, 100, 41)],
+                        [nice_truth(k * 40 + 5, 250 - k * 35, 10 + 30 * k, 15 + 25 * k, k * 11)
+                         for k in range(7)]])
+    add('three_heads_coco', base=coco)
+    add('three_heads_coco_nhwc_accumulate', base=coco, flags=Y_NHWC | Y_ACCUM)
+    add('three_heads_threads2_workspace', base=coco, flags=Y_THREADS | Y_WS, C=size(5, 16))
+    add('three_heads_no_per_head', base=coco, flags=Y_NO_PER_HEAD, C=size(3, 16))
+    add('three_heads_last_head_no_gradient', base=coco, flags=Y_NO_LAST_GRAD, C=size(3, 16))
+    add('three_heads_no_gradient', base=coco, no_grad=True, C=size(3, 16))
+    add('three_heads_every_variant', base=coco, dtypes=Y_EVERY_VARIANT, C=size(3, 16))
+    # Several truths on one slot: a multi-label class target; the last one's box.
+    add('multilabel_one_slot', images=[[nice_truth(100, 100, 50, 50, 0),
+                                        nice_truth(101, 99, 52, 49, 2),
+                                        nice_truth(100, 100, 50, 50, 9)]])
+    # truth_thresh < 1: slots near a truth become positives of their best
+    # truth (0.5 below, at and above ignore_thresh)
+    add('truth_thresh_05', truth=[0xA0, 1], kind=1, pred=varied)
+    add('truth_thresh_equal_ignore', truth=[0xA0, 5])
+    add('truth_thresh_0', truth=[0xA0, 2], ignore=2)
+    add('ignore_thresh_0', ignore=2)
+    add('ignore_thresh_1', ignore=3)
+    add('ignore_thresh_05_dense', ignore=1)
+    # An anchor in two heads' masks (valid: distinct within each head), and
+    # an exact tie of two anchors.
+    add('anchor_in_two_heads', base=coco,
+        heads=[coco_heads[0], (size(4, 8), size(4, 8), size(3, 4), [3, 4, 8]), coco_heads[2]])
+    add('anchor_tie', anchors=px_anchors(COCO_ANCHORS[:8] + COCO_ANCHORS[6:8] +
+                                         COCO_ANCHORS[10:]))
+    add('global_images', flags=Y_GLOBAL, gcounts=(3, 40, 7))
+    add('global_images_bad_n_conf_unread', flags=Y_GLOBAL, gcounts=(3, 40, 7), off_sel=7)
+    add('empty_image_null_truths', images=[[]], null_truths=True)
+    add('two_images_one_empty', N=size(2, 4), images=[[], [nice_truth(10, 20, 30, 40, 1)]])
+    add('non_square_net_grid', net_w=net(320), net_h=net(160),
+        heads=[(size(3, 8), size(7, 8), size(2, 4), [1, 8])])
+    add('square_flag', flags=Y_SQUARE, net_h=[0xF7])
+    add('sixteen_heads', n_heads=0xFC, C=size(2, 16),
+        heads=[(size(1 + h % 3, 8), size(1 + h % 2, 8), size(1, 4), [h % 9])
+               for h in range(16)])
+    add('truth_on_cell_borders', images=[[nice_truth(2, 3, 60, 60, 0, snap_x=True, snap_y=True),
+                                          nice_truth(8, 8, 30, 30, 2, snap_x=True, snap_y=True)]])
+    add('pred_special_finite', kind=2, pred=bytes(range(0, 0xFD)))
+    add('pred_raw_bits', kind=3, pred=struct.pack('<8f', 0.5, -1.0, 2.0, 1e-3, 40.0, 1e20,
+                                                  -1e20, 3.0))
+    add('lambdas_extreme', lambdas=(LAMBDA_MAX, 0xE6, LAMBDA_MAX, 0xE9))
+    add('big_sizes_plan_only', heads=[(0xF8, 0xF9, size(3, 4), [3, 4, 5])])  # 17 x 32
+    add('huge_sizes_product', heads=[(0xFF, 0xFE, size(3, 4), [3, 4, 5])])
+    add('big_C_plan_only', C=0xFE)
+    add('grid_anchor_overflow', net_w=[0xD0 | 0], net_h=[0xD0 | 0],
+        anchors=px_anchors(COCO_ANCHORS[:6]) + [0xD6] * 2 + px_anchors(COCO_ANCHORS[8:]))
+    # element types
+    for suffix in ['bf16', 'f16', 'bf16-gradf32', 'f16-gradf32', 'bad', 'f16-badgrad']:
+        add('one_head_' + suffix, dtypes=DTYPES[suffix])
+        add('three_heads_' + suffix, base=coco, C=size(4, 16), dtypes=DTYPES[suffix])
+    add('pred_huge_logits-f16', kind=3, pred=struct.pack('<4f', 1e20, 1e20, 1e20, 1e20),
+        dtypes=DT_F16)
+    # invalid inputs, one per rule
+    add('bad_n_heads_0', n_heads=0xF0)
+    add('bad_n_heads_negative', n_heads=0xF1)
+    add('bad_n_heads_17', n_heads=0xF2)
+    add('bad_n_anchors_0', A=0xF0)
+    add('bad_n_anchors_negative', A=0xF1)
+    add('bad_net_w_0', net_w=[0xF0])
+    add('bad_net_h_negative', net_h=[0xF1])
+    add('bad_net_raw_int_min', net_w=[0xF8] + list(struct.pack('<i', -2**31)))
+    add('bad_C_0', C=0xF0)
+    add('bad_C_above_max', C=0xFB)
+    add('bad_head_H_0', heads=[(0xF0, size(8, 8), size(3, 4), [3, 4, 5])])
+    add('bad_head_W_negative', heads=[(size(8, 8), 0xF1, size(3, 4), [3, 4, 5])])
+    add('bad_head_B_0', heads=[(size(8, 8), size(8, 8), 0xF0, [])])
+    add('bad_second_head_B_negative', base=coco,
+        heads=[coco_heads[0], (size(4, 8), size(4, 8), 0xF1, []), coco_heads[2]])
+    add('bad_mask_A', heads=[(size(8, 8), size(8, 8), size(3, 4), [3, 0xF0, 5])])
+    add('bad_mask_negative', heads=[(size(8, 8), size(8, 8), size(3, 4), [3, 4, 0xF1])])
+    add('bad_mask_int_min', heads=[(size(8, 8), size(8, 8), size(3, 4), [0xF2, 4, 5])])
+    add('bad_mask_repeated', heads=[(size(8, 8), size(8, 8), size(3, 4), [3, 4, 3])])
+    add('bad_mask_repeated_third_head', base=coco,
+        heads=coco_heads[:2] + [(size(8, 8), size(8, 8), size(3, 4), [0, 1, 10])])
+    add('bad_lambda_negative', lambdas=(0xE0, 0, 0, 0))
+    add('bad_lambda_nan', lambdas=(0, 0xE2, 0, 0))
+    add('bad_lambda_above_max', lambdas=(0, 0, ABOVE_LAMBDA_MAX, 0))
+    add('bad_ignore_thresh_above', ignore=0xE6)
+    add('bad_ignore_thresh_nan', ignore=0xE3)
+    add('bad_truth_thresh_above', truth=[0xA0, 0xE6])
+    add('bad_truth_thresh_negative', truth=[0xA0, 0xE1])
+    add('bad_norm_counts', norm=YNORM_COUNTS)
+    add('bad_norm_invalid', norm=YNORM_INVALID)
+    add('bad_layout', enum_break=5)
+    add('bad_grad_mode', enum_break=7)
+    add('bad_threads', misc_sel=6)
+    add('null_heads', enum_break=4)
+    add('null_mask', enum_break=6)
+    add('null_anchors', null_sel=5)
+    add('null_preds', null_sel=4)
+    add('null_preds_last_head', base=coco, null_sel=6, C=size(3, 16))
+    add('null_total', null_sel=7)
+    add('bad_anchor_zero', anchors=[0xE0] + px_anchors(COCO_ANCHORS[1:]))
+    add('bad_anchor_nan', anchors=px_anchors(COCO_ANCHORS[:5]) + [0xE3] +
+        px_anchors(COCO_ANCHORS[6:]))
+    add('bad_anchor_inf_unused', anchors=px_anchors(COCO_ANCHORS[:17]) + [0xE4])
+    add('bad_n_images', N=0xF1)
+    add('bad_offsets_start', off_sel=5)
+    add('bad_offsets_decreasing', off_sel=6, N=size(2, 4),
+        images=[[nice_truth(1, 2, 3, 4, 0)], []])
+    add('bad_global_n_images_0', flags=Y_GLOBAL, gcounts=(3, 40, 0xF0))
+    add('global_n_images_0_sum', flags=Y_GLOBAL, gcounts=(3, 40, 0xF0), norm=YNORM_SUM)
+    add('workspace_short', flags=Y_WS, ws_short=True)
+    add('bad_truth_w_zero', images=[[broken_truth(2, 5)]])
+    add('bad_truth_class_C', images=[[broken_truth(4, 0)]])
+    add('bad_pred_nan_box', kind=2, pred=bytes([0, 1, 0xFF]))
+    add('bad_pred_inf_objectness_third_head', base=coco, C=size(3, 16), kind=3,
+        # heads 0 and 1 hold 2*2*3*8*2 + 4*4*3*8*2 entries; then tc (k = 4)
+        # of head 2's first cell, NCHW: entry 4 * 64
+        pred=struct.pack('<f', 0.5) * (192 + 768 + 4 * 64) + struct.pack('<f', float('inf')))
+    # +inf (special code 0xFE) at class logit 0 of every anchor of cell 0,
+    # zeros elsewhere: one NCHW anchor block (K * H * W = 21 * 64 entries)
+    # cycled; read only if a truth's slot is there (allowed either way)
+    inf_cls = bytearray(21 * 64)
+    inf_cls[5 * 64] = 0xFE
+    add('pred_inf_class_logits', kind=2, pred=bytes(inf_cls),
+        images=[[nice_truth(5, 5, 30, 40, 3)], ])
+    return s
+
+
 # --- npy_fuzz ---------------------------------------------------------------
 
 def npy(descr, shape, payload, version=1, fortran=False, pad_to=64):
@@ -291,7 +499,9 @@ def write(harness, seeds):
 
 
 def main():
-    write('loss_fuzz', loss_seeds())
+    seeds = loss_seeds()
+    seeds.update(yolo_seeds())
+    write('loss_fuzz', seeds)
     write('npy_fuzz', npy_seeds())
     write('labels_fuzz', labels_seeds())
     return 0
