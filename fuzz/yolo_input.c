@@ -46,13 +46,14 @@ static int32_t mask_code(uint8_t m, int32_t A)
 {
     if (m < 0xF0)
         return A > 0 ? m % A : m;
+    /* A + 1 and 2A where they fit (A may be INT32_MIN) */
     const int32_t special[8] = {A,
                                 -1,
                                 INT32_MIN,
                                 INT32_MAX,
                                 A < INT32_MAX ? A + 1 : A,
                                 -2,
-                                A <= INT32_MAX / 2 ? 2 * A : A,
+                                A >= INT32_MIN / 2 && A <= INT32_MAX / 2 ? 2 * A : A,
                                 255};
     return special[m & 7];
 }
