@@ -471,17 +471,18 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
             pred[e] = rl_load(half, (int64_t)e, pt);
         }
     }
-    for (int32_t n = 0; n < NA; n++)
-        for (int32_t i = 0; i < cfg->H; i++)
-            for (int32_t j = 0; j < cfg->W; j++)
-                for (int32_t b = 0; b < cfg->B; b++)
-                    for (int32_t k = 0; k < 5 + cfg->C; k++)
-                        if (!isfinite(pred[spec_offset(cfg, n, i, j, b, k)])) {
-                            if (k < 5)
-                                nonfinite_read = true;
-                            else
-                                nonfinite_other = true;
-                        }
+    /* Which entry a non-finite value is (SPEC.md section 1's offsets): box
+     * and objectness entries k < 5 are read at every slot, class logits
+     * only at responsible ones.  One pass; the channel only where needed. */
+    const size_t K = 5 + (size_t)cfg->C, HW = (size_t)cfg->H * (size_t)cfg->W;
+    for (size_t e = 0; e < count; e++)
+        if (!isfinite(pred[e])) {
+            const size_t k = cfg->layout == RL_LAYOUT_NCHW ? (e / HW) % K : e % K;
+            if (k < 5)
+                nonfinite_read = true;
+            else
+                nonfinite_other = true;
+        }
     if (nonfinite_read)
         loss_expect_fail(be, RL_ERR_NONFINITE_PRED, "batch: a box or objectness entry is not finite");
     else if (nonfinite_other)
