@@ -19,10 +19,10 @@
  *            bfloat16, 2 binary16, 3 the invalid value 3), bit 4 a float32
  *            gradient (else the predictions' type), bit 5 an invalid
  *            gradient type (neither float32 nor the predictions'), bit 6
- *            every variant on both mask paths (else the reference and one
- *            variant on one path, picked by a hash of the whole input:
- *            loss_fuzz.c), bit 7 a network of [yolo] heads: the rest of
- *            the input is read as yolo_input.h says
+ *            every variant (else the reference and one other, picked by a
+ *            hash of the whole input, as is the mask path: loss_fuzz.c),
+ *            bit 7 a network of [yolo] heads: the rest of the input is
+ *            read as yolo_input.h says
  *   4..8     size codes H, W, B, C, N: byte < 0xF0 gives 1 + byte % bound
  *            (bounds 16, 16, 9, 64, 4); 0xF0..0xF7 zero or negative sizes;
  *            0xF8..0xFF valid sizes above the bounds (plan creation only)
