@@ -80,10 +80,10 @@ static void missing(tally *t, const char *field, const char *note)
 }
 
 static void compare_fields(tally *t, const json_object *golden, const rl_result *res,
-                           rl_mode mode, double rtol, double atol)
+                           report_kind kind, double rtol, double atol)
 {
     result_field f[RESULT_FIELDS_MAX];
-    size_t n = result_fields(res, mode, f);
+    size_t n = result_fields(res, kind, f);
     for (size_t k = 0; k < n; k++) {
         const json_field *g = json_get(golden, f[k].key);
         t->fields++;
@@ -256,7 +256,7 @@ int cmd_check(const tool_opts *o)
     }
     tally t;
     memset(&t, 0, sizeof t);
-    compare_fields(&t, &golden, &res, o->cfg.mode, o->rtol, o->atol);
+    compare_fields(&t, &golden, &res, report_kind_of(o->cfg.mode), o->rtol, o->atol);
     if (o->grad_golden)
         compare_grad(&t, &ga, gvalues, &in, grad, o->rtol, o->atol);
     const json_field *gv = json_get(&golden, "variant");

@@ -165,7 +165,7 @@ int cmd_demo(const tool_opts *o)
             break;
         printf("\n== %s: %.3f ms per call with the gradient (%ld calls, %d thread%s)\n", *v,
                per_call * 1e3, calls, (int)cfg.threads, cfg.threads == 1 ? "" : "s");
-        result_print(stdout, &res, o->cfg.mode);
+        result_print(stdout, &res, report_kind_of(o->cfg.mode));
         if (have_ref && strcmp(*v, "reference") != 0)
             printf("vs reference: |loss - reference| = %.3g, max |grad - reference| = %.3g\n",
                    fabs(res.loss - ref.loss), max_abs_diff(grad, ref_grad, in.count));

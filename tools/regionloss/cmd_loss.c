@@ -81,14 +81,14 @@ int cmd_loss(const tool_opts *o)
     }
     if (!rc) {
         if (o->json) {
-            char *text = result_json(&res, o->cfg.mode);
+            char *text = result_json(&res, report_kind_of(o->cfg.mode));
             if (text)
                 fputs(text, stdout);
             else
                 rc = EXIT_ERROR;
             free(text);
         } else {
-            result_print(stdout, &res, o->cfg.mode);
+            result_print(stdout, &res, report_kind_of(o->cfg.mode));
         }
     }
     free(grad);
@@ -106,7 +106,7 @@ int cmd_golden(const tool_opts *o)
         return rc;
     staged_file files[2] = {{NULL, NULL}, {NULL, NULL}};
     int n = 0;
-    char *text = result_json(&res, o->cfg.mode);
+    char *text = result_json(&res, report_kind_of(o->cfg.mode));
     if (!text) {
         fprintf(stderr, "regionloss: out of memory\n");
         rc = EXIT_ERROR;
