@@ -495,11 +495,6 @@ static void yn_config_heads(rl_yolo_config *cfg, rl_yolo_head *heads, rl_dtype d
     cfg->pred_dtype = (int16_t)dtype;
 }
 
-static void yn_config(rl_yolo_config *cfg, rl_yolo_head *heads, rl_dtype dtype)
-{
-    yn_config_heads(cfg, heads, dtype, YN_HEADS, yn_all);
-}
-
 void yn_api(rl_yolo_config cfg, rl_dtype dtype, rl_result *total, rl_result *heads,
             void *const *grads)
 {
@@ -545,36 +540,4 @@ void yn_api_heads(rl_yolo_config cfg, rl_dtype dtype, int n, const int *ids, rl_
     rl_yolo_plan_destroy(plan);
     for (int h = 0; h < n; h++)
         free(preds[h]);
-}
-
-int yn_reference_built(void)
-{
-    rl_yolo_config cfg;
-    rl_yolo_config_init(&cfg);
-    rl_yolo_head hd[YN_HEADS];
-    yn_config(&cfg, hd, RL_DTYPE_F32);
-    cfg.variant = "reference";
-    rl_box truths[YN_TRUTHS];
-    int64_t off[YN_N + 1];
-    yn_truths(truths, off);
-    void *preds[YN_HEADS];
-    for (int h = 0; h < YN_HEADS; h++) {
-        preds[h] = calloc(yn_count(h), sizeof(float));
-        cr_assert(preds[h]);
-    }
-    rl_yolo_plan *plan = NULL;
-    rl_status st = rl_yolo_plan_create(&cfg, &plan);
-    cr_assert_eq(st, RL_OK, "rl_yolo_plan_create: %s", rl_last_error());
-    rl_yolo_batch batch;
-    memset(&batch, 0, sizeof batch);
-    batch.n_images = YN_N;
-    batch.preds = (const void *const *)preds;
-    batch.truths = truths;
-    batch.truth_offsets = off;
-    rl_result total;
-    st = rl_yolo_compute(plan, &batch, &total, NULL, NULL);
-    rl_yolo_plan_destroy(plan);
-    for (int h = 0; h < YN_HEADS; h++)
-        free(preds[h]);
-    return st == RL_OK;
 }

@@ -121,7 +121,5 @@ void yn_api(rl_yolo_config cfg, rl_dtype dtype, rl_result *total, rl_result *hea
  * (one head: darknet's call of a single [yolo] layer, whole anchor list). */
 void yn_api_heads(rl_yolo_config cfg, rl_dtype dtype, int n, const int *ids, rl_result *total,
                   rl_result *heads, void *const *grads);
-/* Whether the library's [yolo] reference runs (it is being written). */
-int yn_reference_built(void);
 
 #endif
