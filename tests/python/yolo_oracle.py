@@ -338,14 +338,15 @@ def _round(x, fmt):
 
 
 def random_case(seed, layout="nchw", norm=None, fmt="float32", heads=None, n_images=None,
-                thresholds=None, lambdas=None):
+                thresholds=None, lambdas=None, margin=MARGIN, net=None):
     """A conditioned random network batch (see the module's docstring);
     layout, norm and fmt take part in the draw, so that each gives
     another network."""
     rng = np.random.default_rng([seed, layout == "nhwc", ["images", "sum", None].index(norm),
                                  ["float32", "float16", "bfloat16"].index(fmt)])
     n_heads = heads if heads is not None else int(rng.integers(1, 4))
-    net = (32 * int(rng.integers(2, 5)), 32 * int(rng.integers(2, 5)))
+    drawn = (32 * int(rng.integers(2, 5)), 32 * int(rng.integers(2, 5)))
+    net = drawn if net is None else net
     per = [int(rng.integers(1, 4)) for _ in range(n_heads)]
     A = sum(per)
     # anchors grow with the head index from last to first, as in yolov3.cfg
@@ -410,19 +411,16 @@ def random_case(seed, layout="nchw", norm=None, fmt="float32", heads=None, n_ima
                         preds[h][n, i0, j, b, 2] = math.log(w * net[0] / aw) + rng.uniform(-0.15, 0.15)
                         preds[h][n, i0, j, b, 3] = math.log(hh * net[1] / ah) + rng.uniform(-0.15, 0.15)
     case.preds_nhwbk = [_round(p, fmt) for p in preds]
-    condition(case, rng, fmt)
+    condition(case, rng, fmt, margin)
     return case
 
 
-def _near(v, t):
-    return abs(v - t) < MARGIN
-
-
-def condition(case, rng, fmt, rounds=60):
+def condition(case, rng, fmt, margin=MARGIN, rounds=60):
     """Redraws what lies near a threshold until nothing does: anchor
     near-ties (the truth's size), slots whose best IoU is near
     ignore_thresh or truth_thresh, positives and darknet's truths whose IoU
-    is near 0.5 or 0.75 (the box entries of the slot)."""
+    is near 0.5 or 0.75 (the box entries of the slot).  Near: within
+    margin."""
     for _ in range(rounds):
         changed = False
         for n, ts in enumerate(case.truths):
@@ -436,16 +434,16 @@ def condition(case, rng, fmt, rounds=60):
             t = torch.tensor(case.preds_nhwbk[h])
             pos, neg, box, y, m, best, boxes = assign(case, h, t)
             bad = torch.zeros_like(pos)
-            bad |= (best - case.ignore_thresh).abs() < MARGIN
+            bad |= (best - case.ignore_thresh).abs() < margin
             if case.truth_thresh < 1.0:
-                bad |= (best - case.truth_thresh).abs() < MARGIN
+                bad |= (best - case.truth_thresh).abs() < margin
             pi = iou(boxes, box[..., :4])
-            bad |= pos & (((pi - 0.5).abs() < MARGIN) | ((pi - 0.75).abs() < MARGIN))
+            bad |= pos & (((pi - 0.5).abs() < margin) | ((pi - 0.75).abs() < margin))
             for n, lst in enumerate(m):
                 for kk, i, j, b in lst:
                     cl, cx, cy, w, hh = case.truths[n][kk].astype(np.float64)
                     v = float(iou(boxes[n, i, j, b], torch.tensor([cx, cy, w, hh])))
-                    if _near(v, 0.5) or _near(v, 0.75):
+                    if abs(v - 0.5) < margin or abs(v - 0.75) < margin:
                         bad[n, i, j, b] = True
             if bad.any():
                 changed = True
