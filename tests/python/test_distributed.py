@@ -58,8 +58,7 @@ def test_yolo_two_ranks_equal_the_single_process_run(tmp_path):
     outs = run_ranks(lambda r: [sys.executable, worker, str(r), "2", init], 2)
     for r, o in enumerate(outs):
         print(o)
-        assert f"rank {r}: 6 cases passed, 0 skipped" in o or \
-            (f"rank {r}: 5 cases passed, 1 skipped" in o and "not built yet" in o)
+        assert f"rank {r}: 6 cases passed" in o
 
 
 def test_the_example_trains_with_ddp(tmp_path):

@@ -406,8 +406,11 @@ def random_case(seed, layout="nchw", norm=None, fmt="float32", heads=None, n_ima
                     fy = min(max(cy * H - i0, 0.05), 0.95)
                     for b, a in enumerate(mask):
                         aw, ah = anchors[a].astype(np.float64)
-                        preds[h][n, i0, j, b, 0] = _logit(fx)
-                        preds[h][n, i0, j, b, 1] = _logit(fy)
+                        # near the truth, not on it: s(tx) - X would cancel
+                        preds[h][n, i0, j, b, 0] = _logit(fx) + rng.choice([-1, 1]) * \
+                            rng.uniform(0.05, 0.3)
+                        preds[h][n, i0, j, b, 1] = _logit(fy) + rng.choice([-1, 1]) * \
+                            rng.uniform(0.05, 0.3)
                         preds[h][n, i0, j, b, 2] = math.log(w * net[0] / aw) + rng.uniform(-0.15, 0.15)
                         preds[h][n, i0, j, b, 3] = math.log(hh * net[1] / ah) + rng.uniform(-0.15, 0.15)
     case.preds_nhwbk = [_round(p, fmt) for p in preds]
@@ -419,8 +422,9 @@ def condition(case, rng, fmt, margin=MARGIN, rounds=60):
     """Redraws what lies near a threshold until nothing does: anchor
     near-ties (the truth's size), slots whose best IoU is near
     ignore_thresh or truth_thresh, positives and darknet's truths whose IoU
-    is near 0.5 or 0.75 (the box entries of the slot).  Near: within
-    margin."""
+    is near 0.5 or 0.75, positives whose box gradient is a cancellation
+    (s(tx) - X, tw - TW, ... below 1e-3) (the box entries of the slot).
+    Near: within margin."""
     for _ in range(rounds):
         changed = False
         for n, ts in enumerate(case.truths):
@@ -439,6 +443,17 @@ def condition(case, rng, fmt, margin=MARGIN, rounds=60):
                 bad |= (best - case.truth_thresh).abs() < margin
             pi = iou(boxes, box[..., :4])
             bad |= pos & (((pi - 0.5).abs() < margin) | ((pi - 0.75).abs() < margin))
+            # a positive's box gradient must not be a cancellation: two
+            # double implementations would differ in its leading digits
+            H, W, mask = case.heads[h]
+            a = torch.tensor(case.anchors.astype(np.float64)[list(mask)])
+            X = box[..., 0] * W - torch.arange(W, dtype=torch.float64).view(1, 1, W, 1)
+            Y = box[..., 1] * H - torch.arange(H, dtype=torch.float64).view(1, H, 1, 1)
+            TW = torch.log(box[..., 2].clamp(min=1e-9) * case.net[0] / a[:, 0])
+            TH = torch.log(box[..., 3].clamp(min=1e-9) * case.net[1] / a[:, 1])
+            gaps = torch.stack([torch.sigmoid(t[..., 0]) - X, torch.sigmoid(t[..., 1]) - Y,
+                                t[..., 2] - TW, t[..., 3] - TH], dim=-1).abs()
+            bad |= pos & (gaps < 1e-3).any(dim=-1)
             for n, lst in enumerate(m):
                 for kk, i, j, b in lst:
                     cl, cx, cy, w, hh = case.truths[n][kk].astype(np.float64)
