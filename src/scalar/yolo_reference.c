@@ -1,6 +1,6 @@
-/* The reference of the [yolo] head: SPEC.md sections 9.1 to 9.5, and
- * /work/yolo-contract.md for what each rl_result field holds, written out in
- * double precision, one slot at a time, in the image-normalised units of
+/* The reference of the [yolo] head: docs/loss.md ("The [yolo] head"), and
+ * docs/api.md for what each rl_result field holds, written out in double
+ * precision, one slot at a time, in the image-normalised units of
  * section 9.2.  Built with -ffp-contract=off, like reference.c, and sharing
  * no code with the optimised driver: the anchor matching of 9.3 is written
  * again here (not rl_yolo_best_anchor / rl_yolo_match).
@@ -437,8 +437,8 @@ static void head_compute(const head_state *s, int32_t n_images, const rl_box *tr
     *res = r;
 }
 
-/* The call's result: the heads summed in order (yolo-contract.md, "The
- * total"). */
+/* The call's result: the heads summed in order (docs/api.md, "The [yolo]
+ * head", Results). */
 static void total_of(const rl_result *heads, const double *anyobj, const int64_t *head_slots,
                      int32_t n_heads, int64_t n_truths, rl_result *tot)
 {

@@ -1,5 +1,5 @@
 /* The [yolo] reference on small cases worked out by hand from SPEC.md
- * section 9 and yolo-contract.md, through the public API (variant
+ * section 9 and docs/api.md's result fields, through the public API (variant
  * "reference") and, for the double gradient and the slot kinds, through
  * rl_yolo_reference_compute.
  *
