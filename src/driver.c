@@ -21,47 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver_call.h"
 #include "elem.h"
 #include "pool.h"
-
-typedef struct obj_entry {
-    int32_t kidx;   /* (b*H + i)*W + j: index into the image's kind array */
-    int32_t truth;  /* the winning truth, index within the image */
-    int32_t i, j, b;
-    double max, log_sum; /* of the class logits (softmax), set in phase 2 */
-} obj_entry;
-
-typedef struct image_sums {
-    rl_mask_sums m;
-    double coord, cls, obj;               /* before weighting */
-    double sum_iou, sum_obj, sum_cls;
-    int64_t n_r50, n_r75;
-    double cost_obj;                      /* darknet cost of the responsible slots */
-    double dn_iou, dn_obj, dn_cls;        /* darknet per-truth statistics */
-    int64_t dn_r50, dn_r75;
-    int nonfinite_class;                  /* a class logit read by the loss is not finite */
-} image_sums;
-
-#define ALIGN 64
-static size_t align_up(size_t x) { return (x + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
-
-typedef struct workspace {
-    uint8_t *kind;         /* N * slots */
-    obj_entry *entries;    /* image n's entries start at truth_offsets[n] */
-    int64_t *n_entries;    /* N */
-    float *edges;          /* 5 * n_truths: x0, x1, y0, y1, area per truth */
-    float *row_edges;      /* sparse path: 5 * n_truths, one row's truths */
-    rl_box *row_boxes;     /* sparse path: n_truths, the same truths */
-    int32_t *reach;        /* sparse path: 4 * n_truths, the rows and columns each truth reaches */
-    int32_t *rowcov;       /* sparse path: N * (H + 1), how many truths reach each row */
-    float *cslope;         /* N * slots: each slot's c^ * c^(1 - c^) (phase 1 for phase 2) */
-    image_sums *sums;      /* N */
-    float *logits;         /* NULL, or C per entry: the responsible slots' class logits */
-    float *class_in;       /* half predictions without `logits`: C per image, one slot's
-                              logits widened for the softmax */
-    float *class_grad;     /* with logits or class_in: C per image, the softmax's gradient
-                              before scatter */
-} workspace;
 
 /* In NCHW a slot's class logits lie H*W floats apart, one cache line each.
  * Phase 1 must read them all (the finiteness check) and phase 2 reads them
@@ -101,8 +63,11 @@ static size_t ws_bytes(const rl_params *p, int64_t N, int64_t nt)
            align_up((size_t)nt * sizeof(rl_box)) + align_up((size_t)nt * 4 * sizeof(int32_t)) +
            align_up((size_t)(N * slots) * sizeof(float)) +
            align_up((size_t)(N * (p->H + 1)) * sizeof(int32_t)) +
-           align_up((size_t)N * sizeof(image_sums)) + copies + ALIGN;
+           align_up((size_t)N * sizeof(image_sums)) + copies +
+           (p->mode == RL_MODE_YOLO ? rl_yolo_ws_extra(p, N, nt) : 0) + ALIGN;
 }
+
+size_t rl_call_ws_bytes(const rl_params *p, int64_t N, int64_t nt) { return ws_bytes(p, N, nt); }
 
 size_t rl_driver_workspace(const rl_params *p, int64_t n_images, int64_t n_truths)
 {
@@ -138,26 +103,19 @@ static void ws_carve(const rl_params *p, int64_t N, int64_t nt, void *base, work
         w->logits = (float *)a;
         a += align_up((size_t)nt * p->C * sizeof(float));
         w->class_grad = (float *)a;
+        a += align_up((size_t)N * p->C * sizeof(float));
     } else if (widens_logits(p, N, nt)) {
         w->class_in = (float *)a;
         a += align_up((size_t)N * p->C * sizeof(float));
         w->class_grad = (float *)a;
+        a += align_up((size_t)N * p->C * sizeof(float));
     }
+    w->tkidx = NULL;
+    w->ylabel = NULL;
+    w->tt_kidx = w->tt_truth = NULL;
+    if (p->mode == RL_MODE_YOLO)
+        rl_yolo_ws_carve(p, N, nt, &a, w);
 }
-
-typedef struct call {
-    const rl_params *p;
-    const rl_kernels *k;
-    const rl_batch *batch;
-    void *grad;   /* entries of p->grad_type */
-    workspace w;
-    int64_t slots;
-    /* set between the phases */
-    double kc, kp, ko, kn, kw;
-    int warmup;
-    int sparse;   /* phase 1 takes the sparse path (use_sparse) */
-    const rl_driver_probe *probe;
-} call;
 
 /* SPEC section 3, in double exactly as the reference decides it. */
 static void assign(const rl_params *p, const rl_box *t, int32_t *ci, int32_t *cj, int32_t *cb)
@@ -191,14 +149,22 @@ static int64_t assign_image(const call *c, int64_t n)
      * other one is noobj */
     memset(kind, c->sparse ? RL_KIND_NOOBJ : RL_KIND_IGNORED, (size_t)c->slots);
     int64_t cnt = 0;
+    const int yolo = p->mode == RL_MODE_YOLO;
     for (int64_t t = hi - 1; t >= lo; t--) {
         int32_t i, j, b;
-        assign(p, &c->batch->truths[t], &i, &j, &b);
+        if (!yolo) {
+            assign(p, &c->batch->truths[t], &i, &j, &b);
+        } else if (!rl_yolo_match(p, c->best_anchor[t], &c->batch->truths[t], &i, &j, &b)) {
+            c->w.tkidx[t] = -1; /* its anchor is another head's */
+            continue;
+        }
         const int32_t kidx = (b * p->H + i) * p->W + j;
+        if (yolo)
+            c->w.tkidx[t] = kidx;
         if (kind[kidx] == RL_KIND_OBJ)
             continue;
         kind[kidx] = RL_KIND_OBJ;
-        c->w.entries[lo + cnt++] = (obj_entry){kidx, (int32_t)(t - lo), i, j, b, 0.0, 0.0};
+        c->w.entries[lo + cnt++] = (obj_entry){kidx, (int32_t)(t - lo), i, j, b, -1, 0.0, 0.0};
     }
     c->w.n_entries[n] = cnt;
     /* Image n's edges: five columns of hi - lo floats from edges + 5*lo. */
@@ -258,7 +224,7 @@ static rl_run make_run(const call *c, int64_t n, int32_t b)
 #define SPARSE_THRESH_MIN (0.5 + 0x1p-30)
 #define REACH_EPS 0x1p-20
 
-static int use_sparse(const rl_params *p) { return p->thresh > SPARSE_THRESH_MIN; }
+static int use_sparse(double thresh) { return thresh > SPARSE_THRESH_MIN; }
 
 /* v (a whole number) as a cell index in [0, hi] */
 static int32_t clamp_cell(double v, int32_t hi)
@@ -302,9 +268,9 @@ static void mask_cells(const call *c, int64_t n, const rl_truth_soa *T, uint8_t 
         rl_mask_args a = {cells_run(c, n, b, q0, count),
                           T,
                           kind + k0,
-                          (float)p->thresh,
-                          p->thresh,
-                          p->mode == RL_MODE_DARKNET,
+                          (float)c->kthresh,
+                          c->kthresh,
+                          p->mode != RL_MODE_SPEC, /* darknet, [yolo]: noobj iff best <= thresh */
                           c->warmup,
                           best ? best + k0 : NULL,
                           c->w.cslope ? c->w.cslope + n * c->slots + k0 : NULL,
@@ -500,7 +466,7 @@ static uint32_t check_logits(const void *pred, int64_t x0, int64_t cs, int32_t C
     return bad;
 }
 
-static void phase1_image(void *arg, int64_t n)
+void rl_call_phase1(void *arg, int64_t n)
 {
     call *c = arg;
     const rl_params *p = c->p;
@@ -543,6 +509,14 @@ static void phase1_image(void *arg, int64_t n)
         bad |= check_logits(c->batch->pred, x0, cs, p->C, p->pred_type, copy);
     }
     s->nonfinite_class = bad != 0;
+    if (p->mode == RL_MODE_YOLO && p->truth_thresh < 1.0)
+        rl_yolo_truth_thresh(c, n, &soa);
+}
+
+uint32_t rl_call_check_logits(const void *pred, int64_t x0, int64_t cs, int32_t C, int type,
+                              float *copy)
+{
+    return check_logits(pred, x0, cs, C, type, copy);
 }
 
 static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
@@ -581,6 +555,17 @@ static void put(void *g, int type, int64_t idx, double v, int accumulate)
     }
 }
 
+double rl_call_sigmoid(double z) { return sigmoid(z); }
+double rl_call_mul0(double k, double v) { return mul0(k, v); }
+double rl_call_iou(double px, double py, double pw, double ph, const rl_box *t, const rl_params *p)
+{
+    return iou_d(px, py, pw, ph, t, p);
+}
+void rl_call_put(void *g, int type, int64_t idx, double v, int accumulate)
+{
+    put(g, type, idx, v, accumulate);
+}
+
 /* Entry idx of the predictions, exactly, as a double. */
 static double pred_at(const call *c, int64_t idx)
 {
@@ -605,7 +590,7 @@ static void logistic_classes(const call *c, int64_t n, const obj_entry *e, int32
     }
 }
 
-static void phase2_image(void *arg, int64_t n)
+void rl_call_phase2(void *arg, int64_t n)
 {
     call *c = arg;
     const rl_params *p = c->p;
@@ -625,7 +610,9 @@ static void phase2_image(void *arg, int64_t n)
         const int nchw = p->layout == RL_LAYOUT_NCHW;
         if (!accumulate && !nchw) /* all-zero bits are +0 in every type */
             memset(rl_elem_at_mut(c->grad, n * p->per_image, gt), 0, (size_t)(p->per_image * esz));
-        const float k_noobj = (float)(darknet ? c->kn : 2.0 * c->kn);
+        /* spec: k_n * 2 c^ s'(tc); darknet: k_n c^ s'(tc); [yolo]: k_n c^ (cslope
+         * holds c^ s'(tc), or c^) */
+        const float k_noobj = (float)(p->mode != RL_MODE_SPEC ? c->kn : 2.0 * c->kn);
         const float k_warm = c->warmup ? (float)c->kw : 0.0f;
         for (int32_t b = 0; b < p->B; b++) {
             rl_grad_args a = {make_run(c, n, b), kind + (int64_t)b * p->HW, k_noobj, k_warm,
@@ -637,6 +624,10 @@ static void phase2_image(void *arg, int64_t n)
         }
     }
 
+    if (p->mode == RL_MODE_YOLO) {
+        rl_yolo_objects(c, n);
+        return;
+    }
     obj_entry *en = c->w.entries + lo;
     for (int64_t q = 0; q < c->w.n_entries[n]; q++) {
         obj_entry *e = &en[q];
@@ -776,23 +767,88 @@ static void phase2_image(void *arg, int64_t n)
 
 static double weight(double lambda, double divisor) { return divisor > 0 ? lambda / divisor : 0.0; }
 
+void rl_call_init(call *c, const rl_plan *plan, const rl_kernels *k, const rl_batch *batch,
+                  void *grad, int counts_only, void *mem, const int32_t *best_anchor,
+                  const rl_driver_probe *probe)
+{
+    const rl_params *p = &plan->p;
+    const int64_t N = batch->n_images, nt = batch->truth_offsets[N];
+    memset(c, 0, sizeof *c);
+    c->p = p;
+    c->k = k;
+    c->batch = batch;
+    c->grad = counts_only ? NULL : grad;
+    c->slots = p->HW * p->B;
+    c->probe = probe;
+    c->best_anchor = best_anchor;
+    c->warmup = p->mode == RL_MODE_DARKNET && batch->seen < p->warmup_seen;
+    /* truth_thresh below ignore_thresh: the kernels leave every slot above
+     * it undecided, and rl_yolo_truth_thresh decides those */
+    c->kthresh = p->mode == RL_MODE_YOLO && p->truth_thresh < p->thresh ? p->truth_thresh
+                                                                         : p->thresh;
+    c->sparse = use_sparse(c->kthresh) && !(probe && probe->dense);
+    ws_carve(p, N, nt, mem, &c->w);
+    if (counts_only) /* no softmax will read the copies, no grad kernel the slopes */
+        c->w.logits = c->w.class_in = c->w.class_grad = NULL;
+    if (counts_only || !grad)
+        c->w.cslope = NULL;
+}
+
+int64_t rl_call_assign(call *c)
+{
+    int64_t n_obj = 0;
+    for (int64_t n = 0; n < c->batch->n_images; n++)
+        n_obj += assign_image(c, n);
+    return n_obj;
+}
+
+int rl_call_counts(const call *c, int64_t n_obj, rl_counts *own)
+{
+    const int64_t N = c->batch->n_images;
+    *own = (rl_counts){n_obj, 0, 0, N};
+    int nonfinite = 0;
+    for (int64_t n = 0; n < N; n++) {
+        own->n_obj += c->w.sums[n].n_tt;
+        own->n_noobj += c->w.sums[n].m.n_noobj;
+        nonfinite |= c->w.sums[n].m.nonfinite | c->w.sums[n].nonfinite_class;
+    }
+    own->n_conf = own->n_obj + own->n_noobj;
+    if (c->probe && c->probe->kind)
+        memcpy(c->probe->kind, c->w.kind, (size_t)(N * c->slots));
+    return nonfinite;
+}
+
+/* Every weight from the counts the call normalises by. */
+void rl_call_set_weights(call *c, const rl_counts *nc)
+{
+    const rl_params *p = c->p;
+    double div_obj = 1.0, div_conf = 1.0;
+    if (p->norm == RL_NORM_COUNTS) {
+        div_obj = (double)nc->n_obj;
+        div_conf = (double)nc->n_conf;
+    } else if (p->norm == RL_NORM_IMAGES) {
+        div_obj = div_conf = (double)nc->n_images;
+    }
+    if (p->mode == RL_MODE_SPEC) {
+        c->kc = weight(p->lambda_coord, div_obj);
+        c->kp = weight(p->lambda_class, div_obj);
+        c->ko = weight(p->lambda_obj, div_conf);
+        c->kn = weight(p->lambda_noobj, div_conf);
+    } else { /* darknet and [yolo]: one divisor */
+        c->kc = weight(p->lambda_coord, div_obj);
+        c->kp = weight(p->lambda_class, div_obj);
+        c->ko = weight(p->lambda_obj, div_obj);
+        c->kn = weight(p->lambda_noobj, div_obj);
+        c->kw = weight(p->warmup_scale, div_obj);
+    }
+}
+
 rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch *batch,
                         rl_result *res, rl_counts *counts_only, void *grad,
                         const rl_driver_probe *probe)
 {
     const rl_params *p = &plan->p;
     const int64_t N = batch->n_images, nt = batch->truth_offsets[N];
-    call c;
-    memset(&c, 0, sizeof c);
-    c.p = p;
-    c.k = k;
-    c.batch = batch;
-    c.grad = counts_only ? NULL : grad;
-    c.slots = p->HW * p->B;
-    c.probe = probe;
-    c.warmup = p->mode == RL_MODE_DARKNET && batch->seen < p->warmup_seen;
-    c.sparse = use_sparse(p) && !(probe && probe->dense);
-
     void *mem = batch->workspace, *owned = NULL;
     if (!mem) {
         owned = mem = malloc(ws_bytes(p, N, nt));
@@ -800,27 +856,13 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
             return rl_fail(RL_ERR_NO_MEMORY, "workspace: out of memory for %zu bytes",
                            ws_bytes(p, N, nt));
     }
-    ws_carve(p, N, nt, mem, &c.w);
-    if (counts_only) /* no softmax will read the copies, no grad kernel the slopes */
-        c.w.logits = c.w.class_in = c.w.class_grad = NULL;
-    if (counts_only || !grad)
-        c.w.cslope = NULL;
+    call c;
+    rl_call_init(&c, plan, k, batch, grad, counts_only != NULL, mem, NULL, probe);
+    const int64_t n_obj = rl_call_assign(&c);
+    rl_pool_run(plan->pool, N, rl_call_phase1, &c);
 
-    int64_t n_obj = 0;
-    for (int64_t n = 0; n < N; n++)
-        n_obj += assign_image(&c, n);
-    rl_pool_run(plan->pool, N, phase1_image, &c);
-
-    if (probe && probe->kind)
-        memcpy(probe->kind, c.w.kind, (size_t)(N * c.slots));
-    rl_counts own = {n_obj, 0, 0, N};
-    int nonfinite = 0;
-    for (int64_t n = 0; n < N; n++) {
-        own.n_noobj += c.w.sums[n].m.n_noobj;
-        nonfinite |= c.w.sums[n].m.nonfinite | c.w.sums[n].nonfinite_class;
-    }
-    own.n_conf = own.n_obj + own.n_noobj;
-    if (nonfinite) {
+    rl_counts own;
+    if (rl_call_counts(&c, n_obj, &own)) {
         /* The scalar validator finds and names the entry. */
         free(owned);
         rl_status st = rl_validate_preds(p, batch);
@@ -833,27 +875,8 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
         return RL_OK;
     }
 
-    const rl_counts *nc = batch->global_counts ? batch->global_counts : &own;
-    double div_obj = 1.0, div_conf = 1.0;
-    if (p->norm == RL_NORM_COUNTS) {
-        div_obj = (double)nc->n_obj;
-        div_conf = (double)nc->n_conf;
-    } else if (p->norm == RL_NORM_IMAGES) {
-        div_obj = div_conf = (double)nc->n_images;
-    }
-    if (p->mode == RL_MODE_SPEC) {
-        c.kc = weight(p->lambda_coord, div_obj);
-        c.kp = weight(p->lambda_class, div_obj);
-        c.ko = weight(p->lambda_obj, div_conf);
-        c.kn = weight(p->lambda_noobj, div_conf);
-    } else {
-        c.kc = weight(p->lambda_coord, div_obj);
-        c.kp = weight(p->lambda_class, div_obj);
-        c.ko = weight(p->lambda_obj, div_obj);
-        c.kn = weight(p->lambda_noobj, div_obj);
-        c.kw = weight(p->warmup_scale, div_obj);
-    }
-    rl_pool_run(plan->pool, N, phase2_image, &c);
+    rl_call_set_weights(&c, batch->global_counts ? batch->global_counts : &own);
+    rl_pool_run(plan->pool, N, rl_call_phase2, &c);
 
     /* Fixed order: image by image. */
     rl_result r;
@@ -915,17 +938,3 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
     return RL_OK;
 }
 
-/* TEMPORARY until the [yolo] phases land */
-rl_status rl_yolo_driver_run(const rl_yolo_plan *plan, const rl_yolo_batch *batch,
-                             rl_result *total, rl_result *per_head, void *const *grads,
-                             const rl_driver_probe *probes)
-{
-    (void)plan, (void)batch, (void)total, (void)per_head, (void)grads, (void)probes;
-    return rl_fail(RL_ERR_BAD_ARGUMENT, "yolo driver: not built yet");
-}
-
-size_t rl_yolo_driver_workspace(const rl_yolo_plan *plan, int64_t n_images, int64_t n_truths)
-{
-    (void)plan, (void)n_images, (void)n_truths;
-    return 0;
-}

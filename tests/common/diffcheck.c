@@ -1,6 +1,7 @@
 /* The differential oracle: every variant against the reference on one case,
  * within the bounds of tolerance.h (reasoning in docs/numerics.md). */
 #include "diffcheck.h"
+#include "diffcheck_util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@ static const char *only_variant;
 void rl_diffcheck_only(const char *name) { only_variant = name; }
 
 /* Where entry e of the tensor sits, for messages. */
-static void entry_coords(const rl_params *p, int64_t e, int64_t *n, int64_t *i, int64_t *j,
+void rl_dc_entry_coords(const rl_params *p, int64_t e, int64_t *n, int64_t *i, int64_t *j,
                          int64_t *b, int64_t *k)
 {
     *n = e / p->per_image;
@@ -38,13 +39,10 @@ static void entry_coords(const rl_params *p, int64_t e, int64_t *n, int64_t *i, 
     }
 }
 
-typedef struct weights {
-    double kc, kp, ko, kn, kw;
-} weights;
 
 /* The weight that multiplies entry k of a slot, for the absolute part of
  * the gradient bound. */
-static double entry_weight(const weights *w, int64_t k)
+double rl_dc_entry_weight(const rl_dc_weights *w, int64_t k)
 {
     if (k < 4)
         return fmax(w->kc, w->kw);
@@ -53,7 +51,7 @@ static double entry_weight(const weights *w, int64_t k)
     return w->kp;
 }
 
-static weights weights_of(const rl_params *p, const rl_batch *batch, const rl_result *r)
+rl_dc_weights rl_dc_weights_of(const rl_params *p, const rl_batch *batch, const rl_result *r)
 {
     const rl_counts own = {r->n_obj, r->n_noobj, r->n_conf, batch->n_images};
     const rl_counts *c = batch->global_counts ? batch->global_counts : &own;
@@ -64,9 +62,9 @@ static weights weights_of(const rl_params *p, const rl_batch *batch, const rl_re
     } else if (p->norm == RL_NORM_IMAGES) {
         dobj = dconf = (double)c->n_images;
     }
-    if (p->mode == RL_MODE_DARKNET)
+    if (p->mode != RL_MODE_SPEC) /* darknet, [yolo]: one divisor */
         dconf = dobj;
-    weights w;
+    rl_dc_weights w;
     w.kc = dobj > 0 ? p->lambda_coord / dobj : 0;
     w.kp = dobj > 0 ? p->lambda_class / dobj : 0;
     w.ko = dconf > 0 ? p->lambda_obj / dconf : 0;
@@ -74,15 +72,15 @@ static weights weights_of(const rl_params *p, const rl_batch *batch, const rl_re
     w.kw = p->mode == RL_MODE_DARKNET && batch->seen < p->warmup_seen && dobj > 0
                ? p->warmup_scale / dobj
                : 0;
-    /* darknet's coordinate scale reaches 2 * coord_scale */
-    if (p->mode == RL_MODE_DARKNET)
+    /* darknet's coordinate scale, and the [yolo] head's, reach 2 * coord_scale */
+    if (p->mode != RL_MODE_SPEC)
         w.kc *= 2;
     else /* the spec's factor 2 of the squared errors */
         w.kc *= 2, w.ko *= 2, w.kn *= 2;
     return w;
 }
 
-static int close_enough(double got, double ref, double abs_scale)
+int rl_dc_close_enough(double got, double ref, double abs_scale)
 {
     if (isnan(got) || isnan(ref))
         return 0;
@@ -96,13 +94,13 @@ typedef struct part {
     double got, ref, scale;
 } part;
 
-static int compare_results(const char *variant, const char *what, FILE *log,
-                           const rl_result *g, const rl_result *r, const weights *w,
+int rl_dc_compare_results(const char *variant, const char *what, FILE *log,
+                           const rl_result *g, const rl_result *r, const rl_dc_weights *w,
                            int64_t recall50_slack, int64_t recall75_slack, double all_slots,
                            const rl_params *p)
 {
     double cost_scale = 0;
-    if (p->mode == RL_MODE_DARKNET) {
+    if (p->mode != RL_MODE_SPEC) {
         const double lmax = fmax(fmax(2 * p->lambda_coord, p->lambda_class),
                                  fmax(fmax(p->lambda_obj, p->lambda_noobj), p->warmup_scale));
         const double entries = (double)r->n_obj * p->K + (double)r->n_noobj + 4 * all_slots;
@@ -132,7 +130,7 @@ static int compare_results(const char *variant, const char *what, FILE *log,
         {"darknet.cost", g->darknet.cost, r->darknet.cost, cost_scale},
     };
     for (size_t q = 0; q < sizeof parts / sizeof parts[0]; q++)
-        if (!close_enough(parts[q].got, parts[q].ref, parts[q].scale)) {
+        if (!rl_dc_close_enough(parts[q].got, parts[q].ref, parts[q].scale)) {
             fprintf(log, "%s: variant %s: %s = %.17g, reference %.17g (bound %.3g)\n", what,
                     variant, parts[q].name, parts[q].got, parts[q].ref,
                     RL_TOL_REL * fabs(parts[q].ref) + RL_TOL_ABS * parts[q].scale + RL_TOL_FLOOR);
@@ -161,7 +159,7 @@ static int compare_results(const char *variant, const char *what, FILE *log,
  * upper half, 0x7fa5, is a signalling bfloat16 NaN; binary16 gets 0x7d5a). */
 static const uint32_t GUARD = 0x7fa5a5a5u;
 
-static void put_guard(void *g, int64_t x, int type)
+void rl_dc_put_guard(void *g, int64_t x, int type)
 {
     if (type == RL_DTYPE_F32)
         memcpy((float *)g + x, &GUARD, 4);
@@ -169,13 +167,13 @@ static void put_guard(void *g, int64_t x, int type)
         ((uint16_t *)g)[x] = type == RL_DTYPE_BF16 ? 0x7fa5u : 0x7d5au;
 }
 
-static int same_bits(const void *a, const void *b, int64_t x, int type)
+int rl_dc_same_bits(const void *a, const void *b, int64_t x, int type)
 {
     const int64_t sz = rl_elem_size(type);
     return memcmp((const char *)a + x * sz, (const char *)b + x * sz, (size_t)sz) == 0;
 }
 
-static uint32_t elem_bits(const void *g, int64_t x, int type)
+uint32_t rl_dc_elem_bits(const void *g, int64_t x, int type)
 {
     if (type == RL_DTYPE_F32)
         return rl_f32_bits(((const float *)g)[x]);
@@ -196,7 +194,7 @@ static double round_to(int type, double v)
  * the type from the reference's value where fbound is below half a unit
  * (nearly everywhere: docs/numerics.md), and it fails a kernel that
  * truncates instead of rounding about half the time. */
-static int half_close(int type, double got, double want, double fbound, double *bound)
+int rl_dc_half_close(int type, double got, double want, double fbound, double *bound)
 {
     if (!isfinite(want)) { /* the reference overflowed double: the same infinity */
         *bound = 0;
@@ -205,6 +203,77 @@ static int half_close(int type, double got, double want, double fbound, double *
     const double lo = round_to(type, want - fbound), hi = round_to(type, want + fbound);
     *bound = fmax(want - lo, hi - want);
     return !isnan(got) && got >= lo && got <= hi;
+}
+
+/* Every gradient entry of a variant (grad, written over `prior`) against
+ * the reference's (rgrad, touched): the bound of tolerance.h, the half rule,
+ * untouched entries +0 or their prior bits.  Returns bad plus the entries
+ * that failed (it stops reporting at 8). */
+int rl_dc_compare_grad(const char *label, const char *what, FILE *log, const rl_params *p,
+                       const void *grad, const void *prior, const double *rgrad,
+                       const uint8_t *touched, const rl_dc_weights *wp, size_t count, int bad)
+{
+    const rl_dc_weights w = *wp;
+    const int gt = p->grad_type, accumulate = p->grad_mode == RL_GRAD_ACCUMULATE;
+    for (size_t x = 0; x < count && bad < 8; x++) {
+        int64_t n, i, j, b, k;
+        double want;
+        double slack = 0;
+        const float gx = rl_load(grad, (int64_t)x, gt), px = rl_load(prior, (int64_t)x, gt);
+        if (!touched[x]) {
+            /* Untouched: overwrite writes 0, accumulate leaves the bits. */
+            if (accumulate ? rl_dc_same_bits(grad, prior, (int64_t)x, gt) : gx == 0.0f && !signbit(gx))
+                continue;
+            rl_dc_entry_coords(p, (int64_t)x, &n, &i, &j, &b, &k);
+            fprintf(log, "%s: variant %s: entry %zu (n=%lld, i=%lld, j=%lld, b=%lld, k=%lld) "
+                         "has no loss term but is %.9g (bits %08x), expected %s\n",
+                    what, label, x, (long long)n, (long long)i, (long long)j, (long long)b,
+                    (long long)k, (double)gx, (unsigned)rl_dc_elem_bits(grad, (int64_t)x, gt),
+                    accumulate ? "its prior bits" : "+0");
+            bad++;
+            continue;
+        }
+        want = rgrad[x];
+        if (accumulate) {
+            want += px;
+            /* one float rounding of the sum */
+            slack = ldexp(fabs(want) + fabs(px), -23);
+        }
+        rl_dc_entry_coords(p, (int64_t)x, &n, &i, &j, &b, &k);
+        const double abs_scale = rl_dc_entry_weight(&w, k);
+        double bound = RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack + RL_TOL_FLOOR;
+        if (gt != RL_DTYPE_F32) {
+            if (rl_dc_half_close(gt, gx, want, bound, &bound))
+                continue;
+        } else if (isinf((float)want) || isinf(gx)) {
+            /* beyond float range: both must overflow the same way */
+            if ((float)want == gx)
+                continue;
+        } else if (!isnan(gx) && fabs(gx - want) <= bound) {
+            continue;
+        }
+        fprintf(log, "%s: variant %s: gradient entry %zu (n=%lld, i=%lld, j=%lld, b=%lld, "
+                     "k=%lld): got %.9g (bits %08x), reference %.17g (bound %.3g)\n",
+                what, label, x, (long long)n, (long long)i, (long long)j, (long long)b,
+                (long long)k, (double)gx, (unsigned)rl_dc_elem_bits(grad, (int64_t)x, gt), want, bound);
+        bad++;
+    }
+    return bad;
+}
+
+/* Accumulate mode adds into a buffer of varied values; overwrite mode
+ * must replace a guard pattern everywhere. */
+void rl_dc_fill_prior(void *prior, size_t count, int gt, int accumulate)
+{
+    uint32_t seed = 0x9e3779b9u ^ (uint32_t)count;
+    for (size_t x = 0; x < count; x++) {
+        if (accumulate) {
+            seed = seed * 1664525u + 1013904223u;
+            rl_store_f32(prior, (int64_t)x, gt, ((float)(seed >> 8) / 16777216.0f - 0.5f) * 0.1f);
+        } else {
+            rl_dc_put_guard(prior, (int64_t)x, gt);
+        }
+    }
 }
 
 /* dense: force the driver's dense mask path, which otherwise serves only
@@ -241,17 +310,7 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, int dens
     double *rgrad = malloc(count * sizeof *rgrad);
     uint8_t *touched = malloc(count);
     int bad = 0;
-    /* Accumulate mode adds into a buffer of varied values; overwrite mode
-     * must replace a guard pattern everywhere. */
-    uint32_t seed = 0x9e3779b9u ^ (uint32_t)count;
-    for (size_t x = 0; x < count; x++) {
-        if (accumulate) {
-            seed = seed * 1664525u + 1013904223u;
-            rl_store_f32(prior, (int64_t)x, gt, ((float)(seed >> 8) / 16777216.0f - 0.5f) * 0.1f);
-        } else {
-            put_guard(prior, (int64_t)x, gt);
-        }
-    }
+    rl_dc_fill_prior(prior, count, gt, accumulate);
     memcpy(grad, prior, count * esz);
 
     rl_result got;
@@ -305,52 +364,10 @@ static int run_variant(const rl_config *cfg0, const rl_variant_desc *v, int dens
         bad = 1;
         goto out;
     }
-    const weights w = weights_of(p, batch, &ref);
-    bad += compare_results(label, what, log, &got, &ref, &w, r50, r75, (double)slots * N, p);
+    const rl_dc_weights w = rl_dc_weights_of(p, batch, &ref);
+    bad += rl_dc_compare_results(label, what, log, &got, &ref, &w, r50, r75, (double)slots * N, p);
 
-    for (size_t x = 0; x < count && bad < 8; x++) {
-        int64_t n, i, j, b, k;
-        double want;
-        double slack = 0;
-        const float gx = rl_load(grad, (int64_t)x, gt), px = rl_load(prior, (int64_t)x, gt);
-        if (!touched[x]) {
-            /* Untouched: overwrite writes 0, accumulate leaves the bits. */
-            if (accumulate ? same_bits(grad, prior, (int64_t)x, gt) : gx == 0.0f && !signbit(gx))
-                continue;
-            entry_coords(p, (int64_t)x, &n, &i, &j, &b, &k);
-            fprintf(log, "%s: variant %s: entry %zu (n=%lld, i=%lld, j=%lld, b=%lld, k=%lld) "
-                         "has no loss term but is %.9g (bits %08x), expected %s\n",
-                    what, label, x, (long long)n, (long long)i, (long long)j, (long long)b,
-                    (long long)k, (double)gx, (unsigned)elem_bits(grad, (int64_t)x, gt),
-                    accumulate ? "its prior bits" : "+0");
-            bad++;
-            continue;
-        }
-        want = rgrad[x];
-        if (accumulate) {
-            want += px;
-            /* one float rounding of the sum */
-            slack = ldexp(fabs(want) + fabs(px), -23);
-        }
-        entry_coords(p, (int64_t)x, &n, &i, &j, &b, &k);
-        const double abs_scale = entry_weight(&w, k);
-        double bound = RL_TOL_REL * fabs(want) + RL_TOL_ABS * abs_scale + slack + RL_TOL_FLOOR;
-        if (gt != RL_DTYPE_F32) {
-            if (half_close(gt, gx, want, bound, &bound))
-                continue;
-        } else if (isinf((float)want) || isinf(gx)) {
-            /* beyond float range: both must overflow the same way */
-            if ((float)want == gx)
-                continue;
-        } else if (!isnan(gx) && fabs(gx - want) <= bound) {
-            continue;
-        }
-        fprintf(log, "%s: variant %s: gradient entry %zu (n=%lld, i=%lld, j=%lld, b=%lld, "
-                     "k=%lld): got %.9g (bits %08x), reference %.17g (bound %.3g)\n",
-                what, label, x, (long long)n, (long long)i, (long long)j, (long long)b,
-                (long long)k, (double)gx, (unsigned)elem_bits(grad, (int64_t)x, gt), want, bound);
-        bad++;
-    }
+    bad = rl_dc_compare_grad(label, what, log, p, grad, prior, rgrad, touched, &w, count, bad);
 out:
     free(grad_base);
     free(prior);
@@ -377,7 +394,7 @@ static int check_rejection(const rl_config *cfg0, const rl_variant_desc *v,
     const int gt = plan->p.grad_type;
     void *grad = malloc((count ? count : 1) * (size_t)rl_elem_size(gt));
     for (size_t x = 0; x < count; x++)
-        put_guard(grad, (int64_t)x, gt);
+        rl_dc_put_guard(grad, (int64_t)x, gt);
     rl_result res;
     memset(&res, 0x5a, sizeof res);
     rl_result res0 = res;
@@ -389,9 +406,9 @@ static int check_rejection(const rl_config *cfg0, const rl_variant_desc *v,
         bad++;
     }
     void *guard = malloc((size_t)rl_elem_size(gt));
-    put_guard(guard, 0, gt);
+    rl_dc_put_guard(guard, 0, gt);
     for (size_t x = 0; x < count && !bad; x++) {
-        if (elem_bits(grad, (int64_t)x, gt) != elem_bits(guard, 0, gt)) {
+        if (rl_dc_elem_bits(grad, (int64_t)x, gt) != rl_dc_elem_bits(guard, 0, gt)) {
             fprintf(log, "%s: variant %s wrote gradient entry %zu of a rejected batch\n", what,
                     v->name, x);
             bad++;

@@ -11,32 +11,7 @@
 #include <string.h>
 
 #include "elem.h"
-
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t next(rng *r)
-{ /* splitmix64: good enough and the same everywhere */
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double unif(rng *r) { return (double)(next(r) >> 11) / 9007199254740992.0; }
-static int32_t range(rng *r, int32_t lo, int32_t hi) { return lo + (int32_t)(next(r) % (uint64_t)(hi - lo + 1)); }
-
-static float logit(rng *r, int wide)
-{
-    const double u = unif(r);
-    if (!wide || u < 0.6)
-        return (float)((unif(r) - 0.5) * 6.0);
-    if (u < 0.75)
-        return (float)((unif(r) - 0.5) * 1e-6); /* tiny */
-    if (u < 0.9)
-        return (float)((unif(r) - 0.5) * 120.0); /* up to +-60 */
-    return unif(r) < 0.5 ? 60.0f : -60.0f;
-}
+#include "rng.h"
 
 void rl_case_make(rl_case *c, uint64_t seed, uint64_t index)
 {
