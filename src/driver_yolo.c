@@ -418,11 +418,7 @@ rl_status rl_yolo_driver_run(const rl_yolo_plan *plan, const rl_yolo_batch *batc
     call calls[RL_YOLO_MAX_HEADS];
     int64_t n_obj[RL_YOLO_MAX_HEADS], slots[RL_YOLO_MAX_HEADS];
     for (int32_t h = 0; h < H; h++) {
-        memset(&hb[h], 0, sizeof hb[h]);
-        hb[h].n_images = batch->n_images;
-        hb[h].pred = batch->preds[h];
-        hb[h].truths = batch->truths;
-        hb[h].truth_offsets = batch->truth_offsets;
+        hb[h] = rl_yolo_head_batch(batch, h);
         const rl_plan *hp = &plan->heads[h];
         rl_call_init(&calls[h], hp, &hp->kernels, &hb[h], grads ? grads[h] : NULL, 0, (void *)a,
                      best_anchor, probes ? &probes[h] : NULL);
