@@ -286,3 +286,149 @@ done:
     free(space);
     return rc;
 }
+
+/* ---- [yolo] rows -------------------------------------------------------- */
+
+enum { Y_OVER, Y_ACC, Y_NOGRAD, Y_MEMSET, Y_HEAD0 };
+#define Y_HEAD_PIECES 3 /* per head: overwrite, accumulate, no gradient */
+
+typedef struct ybd {
+    const breakdown_input *b;
+    rl_yolo_plan *over, *acc, *head_over[RL_YOLO_MAX_HEADS], *head_acc[RL_YOLO_MAX_HEADS];
+    const void *preds[RL_YOLO_MAX_HEADS];
+    void *grads[RL_YOLO_MAX_HEADS];
+    rl_yolo_batch batch, head_batch[RL_YOLO_MAX_HEADS];
+    int n_heads;
+} ybd;
+
+/* Every head (head < 0) or head `head` alone. */
+static rl_yolo_plan *yplan_for(const bench_row *row, int accumulate, const char *variant, int head)
+{
+    rl_yolo_config cfg;
+    rl_yolo_head heads[RL_YOLO_MAX_HEADS];
+    bench_yolo_config(row, accumulate, &cfg, heads);
+    cfg.variant = variant;
+    if (head >= 0) {
+        cfg.n_heads = 1;
+        cfg.heads = &heads[head];
+    }
+    rl_yolo_plan *p = NULL;
+    return rl_yolo_plan_create(&cfg, &p) == RL_OK ? p : NULL;
+}
+
+static double ypiece(ybd *d, int p)
+{
+    const bench_row *row = d->b->row;
+    const int h = p >= Y_HEAD0 ? (p - Y_HEAD0) / Y_HEAD_PIECES : -1;
+    const int hk = p >= Y_HEAD0 ? (p - Y_HEAD0) % Y_HEAD_PIECES : -1;
+    const int acc_state = p == Y_ACC || p == Y_NOGRAD || hk == 1 || hk == 2;
+    if (acc_state)
+        roofline_accumulate_many(d->b->rf, d->n_heads, NULL);
+    else
+        roofline_overwrite_many(d->b->rf, d->n_heads, NULL);
+    rl_result r;
+    const double t0 = bench_now_ns();
+    switch (p) {
+    case Y_OVER:
+        rl_yolo_compute(d->over, &d->batch, &r, NULL, d->grads);
+        break;
+    case Y_ACC:
+        rl_yolo_compute(d->acc, &d->batch, &r, NULL, d->grads);
+        break;
+    case Y_NOGRAD:
+        rl_yolo_compute(d->acc, &d->batch, &r, NULL, NULL);
+        break;
+    case Y_MEMSET:
+        for (int k = 0; k < d->n_heads; k++) {
+            const size_t per = (d->b->in->head_off[k + 1] - d->b->in->head_off[k]) / row->N;
+            for (int64_t n = 0; n < row->N; n++) /* image by image, as overwrite does */
+                memset((float *)d->grads[k] + n * per, 0, per * sizeof(float));
+        }
+        break;
+    default:
+        rl_yolo_compute(hk == 0 ? d->head_over[h] : d->head_acc[h], &d->head_batch[h], &r, NULL,
+                        hk == 2 ? NULL : &d->grads[h]);
+        break;
+    }
+    return bench_now_ns() - t0;
+}
+
+int bench_yolo_breakdown(const breakdown_input *b, const char *variant, int reps, FILE *out)
+{
+    const bench_row *row = b->row;
+    ybd d;
+    memset(&d, 0, sizeof d);
+    d.b = b;
+    d.n_heads = b->in->n_heads;
+    const int n_pieces = Y_HEAD0 + Y_HEAD_PIECES * d.n_heads;
+    d.over = yplan_for(row, 0, variant, -1);
+    d.acc = yplan_for(row, 1, variant, -1);
+    int ok = d.over && d.acc;
+    for (int h = 0; h < d.n_heads; h++) {
+        d.head_over[h] = yplan_for(row, 0, variant, h);
+        d.head_acc[h] = yplan_for(row, 1, variant, h);
+        ok = ok && d.head_over[h] && d.head_acc[h];
+        d.preds[h] = b->in->pred + b->in->head_off[h];
+        d.grads[h] = b->grad + b->in->head_off[h];
+    }
+    size_t ws = 0;
+    if (ok)
+        rl_yolo_workspace_size(d.over, row->N, b->in->n_truths, &ws);
+    void *space = malloc(ws ? ws : 1);
+    double *s = calloc((size_t)n_pieces * (size_t)reps, sizeof(double));
+    int rc = -1;
+    if (!ok || !space || !s) {
+        fprintf(stderr, "breakdown: %s: no such variant, or out of memory\n", variant);
+        goto done;
+    }
+    d.batch = (rl_yolo_batch){row->N, d.preds, b->in->truths, b->in->offsets, NULL, space, ws};
+    for (int h = 0; h < d.n_heads; h++) /* a one-head plan's workspace fits in the network's */
+        d.head_batch[h] =
+            (rl_yolo_batch){row->N, &d.preds[h], b->in->truths, b->in->offsets, NULL, space, ws};
+    for (int p = 0; p < n_pieces; p++) /* warm-up */
+        ypiece(&d, p);
+    for (int r = 0; r < reps; r++)
+        for (int p = 0; p < n_pieces; p++)
+            s[p * reps + r] = ypiece(&d, p);
+    double m[Y_HEAD0 + Y_HEAD_PIECES * RL_YOLO_MAX_HEADS];
+    for (int p = 0; p < n_pieces; p++)
+        m[p] = bench_median(s + p * reps, reps) / row->N;
+
+    const double over = m[Y_OVER], acc = m[Y_ACC];
+#define YLINE(name, v_o, v_a)                                                              \
+    fprintf(out, "  %-50s %10.0f %5.1f%%  %10.0f %5.1f%%\n", name, v_o, 100 * (v_o) / over, v_a, \
+            100 * (v_a) / acc)
+    fprintf(out, "\nbreakdown: %s on %s (%s), ignore_thresh %g, ns/image, 1 thread, medians of %d\n",
+            variant, row->name, row->what, bench_row_thresh(row), reps);
+    fprintf(out, "  %-50s %17s  %17s\n", "", "overwrite", "accumulate");
+    YLINE("rl_yolo_compute, every head", over, acc);
+    YLINE("  without a gradient (grads NULL): loss and masks", m[Y_NOGRAD], m[Y_NOGRAD]);
+    YLINE("  the gradient (call minus the above)", over - m[Y_NOGRAD], acc - m[Y_NOGRAD]);
+    double sum_o = 0, sum_a = 0;
+    for (int h = 0; h < d.n_heads; h++) {
+        char name[80];
+        const double ho = m[Y_HEAD0 + Y_HEAD_PIECES * h], ha = m[Y_HEAD0 + Y_HEAD_PIECES * h + 1];
+        const double hn = m[Y_HEAD0 + Y_HEAD_PIECES * h + 2];
+        sum_o += ho;
+        sum_a += ha;
+        snprintf(name, sizeof name, "head %d (%dx%d) alone, a one-head plan", h,
+                 (int)row->yolo->grid[h], (int)row->yolo->grid[h]);
+        YLINE(name, ho, ha);
+        snprintf(name, sizeof name, "  of which without a gradient");
+        YLINE(name, hn, hn);
+    }
+    YLINE("the heads one by one, summed (darknet's way)", sum_o, sum_a);
+    YLINE("for comparison: memset of the whole gradient", m[Y_MEMSET], 0.0);
+#undef YLINE
+    rc = 0;
+done:
+    rl_yolo_plan_destroy(d.over);
+    rl_yolo_plan_destroy(d.acc);
+    for (int h = 0; h < d.n_heads; h++) {
+        rl_yolo_plan_destroy(d.head_over[h]);
+        rl_yolo_plan_destroy(d.head_acc[h]);
+    }
+    free(space);
+    free(s);
+    return rc;
+}

@@ -22,11 +22,18 @@ typedef struct breakdown_input {
     float *grad;
     /* Run (untimed) before every timed piece, in the piece's gradient mode,
      * exactly as the main table runs it before every sample: each piece then
-     * starts from the cache state the table's calls start from. */
+     * starts from the cache state the table's calls start from.  One per
+     * tensor (in->n_heads). */
     const roofline *rf;
 } breakdown_input;
 
 /* Prints the breakdown of `variant` (a driver variant) on this row. */
 int bench_breakdown(const breakdown_input *b, const char *variant, int reps, FILE *out);
+
+/* The same for a [yolo] row, through the public API (the heads share the
+ * driver's kernels, which the region breakdown already splits): the call in
+ * both modes, without a gradient, each head alone in a one-head plan, and a
+ * memset of the gradient.  objkind, obj_base and obj_off are not used. */
+int bench_yolo_breakdown(const breakdown_input *b, const char *variant, int reps, FILE *out);
 
 #endif

@@ -58,6 +58,33 @@ static void load_str(const bench_machine *m, char *buf, size_t n)
 typedef void (*target_fn)(void *ctx, const char *target, const char *row, const char *what,
                           double value, double bound, int at_least);
 
+/* Issue 22's targets that this program measures (the ratios to darknet's
+ * layer and to PyTorch come from programs that run those beside the
+ * library: docs/performance.md). */
+static void yolo_targets(const bench_report *r, const char *v, target_fn fn, void *ctx)
+{
+    char what[96];
+    for (int k = 0; k < r->n; k++) {
+        const bench_meas *m = &r->m[k];
+        if (!m->row->yolo || strcmp(m->variant, v) != 0)
+            continue;
+        if (!m->scaling && !m->accumulate && m->threads == 1) {
+            snprintf(what, sizeof what, "%s overwrite / roofline", v);
+            fn(ctx, "[yolo] 1 thread overwrite within 1.5x of the roofline", m->row->name, what,
+               m->ns / m->roof_ns, 1.5, 0);
+        }
+        if (m->scaling && m->threads == 2) {
+            const bench_meas *one = find(r, m->row->name, m->accumulate, v, 1, 1);
+            if (one) {
+                snprintf(what, sizeof what, "%s %s: 1 thread / 2 threads", v,
+                         mode_name(m->accumulate));
+                fn(ctx, "[yolo] 2 threads at least 1.7x faster than 1", m->row->name, what,
+                   one->ns / m->ns, 1.7, 1);
+            }
+        }
+    }
+}
+
 /* Calls fn once per (target, row) that this run measured. */
 static void each_target(const bench_report *r, target_fn fn, void *ctx)
 {
@@ -67,7 +94,7 @@ static void each_target(const bench_report *r, target_fn fn, void *ctx)
     char what[96];
     for (int k = 0; k < r->n; k++) {
         const bench_meas *m = &r->m[k];
-        if (m->scaling || strcmp(m->variant, v) != 0 || m->threads != r->threads)
+        if (m->scaling || strcmp(m->variant, v) != 0 || m->threads != r->threads || m->row->yolo)
             continue;
         const char *name = m->row->name;
         if (!m->accumulate && strncmp(name, "coco", 4) == 0) {
@@ -101,6 +128,7 @@ static void each_target(const bench_report *r, target_fn fn, void *ctx)
                one->ns / m->ns, 1.8, 1);
         }
     }
+    yolo_targets(r, v, fn, ctx);
 }
 
 static void print_target(void *ctx, const char *target, const char *row, const char *what,
@@ -117,8 +145,9 @@ void bench_report_table(const bench_report *r, FILE *out)
     char l0[64], l1[64];
     load_str(&r->start, l0, sizeof l0);
     load_str(&r->end, l1, sizeof l1);
-    fprintf(out, "regionloss_bench %s: NCHW, spec mode; median of %d calls after a warm-up "
-                 "(reference: %d); roofline: best of the same run\n",
+    fprintf(out, "regionloss_bench %s: NCHW, spec mode (yolo rows: the [yolo] heads' defaults); "
+                 "median of %d calls after a warm-up (reference: %d); roofline: best of the same "
+                 "run\n",
             rl_version(), r->reps, r->ref_reps);
     fprintf(out, "machine: %s, %d CPUs; load average %s at start, %s at end\n", r->start.cpu,
             r->start.cpus, l0, l1);
@@ -183,7 +212,7 @@ void bench_report_table(const bench_report *r, FILE *out)
         fprintf(out, "\n");
     }
 
-    fprintf(out, "\ntargets (issue 7), from this run:\n");
+    fprintf(out, "\ntargets (issue 7; yolo rows: issue 22), from this run:\n");
     each_target(r, print_target, out);
 }
 
@@ -224,15 +253,22 @@ void bench_report_json(const bench_report *r, FILE *out)
     fprintf(out, ",\n  \"results\": [");
     for (int k = 0; k < r->n; k++) {
         const bench_meas *m = &r->m[k];
+        const bench_yolo *y = m->row->yolo;
+        char shape[96]; /* a [yolo] row: the network's input size and each head's grid */
+        if (y)
+            snprintf(shape, sizeof shape, "\"net\": %d, \"grids\": [%d, %d, %d]", (int)y->net,
+                     (int)y->grid[0], (int)y->grid[1], (int)y->grid[2]);
+        else
+            snprintf(shape, sizeof shape, "\"H\": %d, \"W\": %d", (int)m->row->H, (int)m->row->W);
         fprintf(out,
-                "%s\n    {\"row\": \"%s\", \"N\": %d, \"H\": %d, \"W\": %d, \"B\": %d, \"C\": %d, "
+                "%s\n    {\"row\": \"%s\", \"N\": %d, %s, \"B\": %d, \"C\": %d, "
                 "\"truths\": %d, \"grad_mode\": \"%s\", \"variant\": \"%s\", \"threads\": %d, "
                 "\"scaling\": %s, \"samples\": %d, \"ns_per_call\": %.0f, \"ns_per_image\": %.1f, "
                 "\"best_ns_per_image\": %.1f, \"cpu_ns_per_image\": %.1f, "
                 "\"roofline_ns_per_image\": %.1f, "
                 "\"ratio_to_roofline\": %.4f, ",
-                k ? "," : "", m->row->name, (int)m->row->N, (int)m->row->H, (int)m->row->W,
-                (int)m->row->B, (int)m->row->C, (int)m->row->truths, mode_name(m->accumulate),
+                k ? "," : "", m->row->name, (int)m->row->N, shape, (int)m->row->B, (int)m->row->C,
+                (int)m->row->truths, mode_name(m->accumulate),
                 m->variant, m->threads, m->scaling ? "true" : "false", m->reps, m->ns,
                 per_image(m, m->ns), per_image(m, m->best_ns), per_image(m, m->cpu_ns),
                 per_image(m, m->roof_ns),

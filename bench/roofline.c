@@ -56,12 +56,38 @@ static void accumulate_image(void *arg, int64_t n)
     rf->sink[n] = acc;
 }
 
-void roofline_overwrite(const roofline *rf, rl_pool *pool)
+typedef struct many {
+    const roofline *rf;
+    int64_t N;
+} many;
+
+static void overwrite_task(void *arg, int64_t t)
 {
-    rl_pool_run(pool, rf->N, overwrite_image, (void *)rf);
+    const many *m = arg;
+    overwrite_image((void *)&m->rf[t / m->N], t % m->N);
 }
+
+static void accumulate_task(void *arg, int64_t t)
+{
+    const many *m = arg;
+    accumulate_image((void *)&m->rf[t / m->N], t % m->N);
+}
+
+void roofline_overwrite_many(const roofline *rf, int n, rl_pool *pool)
+{
+    many m = {rf, rf->N};
+    rl_pool_run(pool, n * (int64_t)rf->N, overwrite_task, &m);
+}
+
+void roofline_accumulate_many(const roofline *rf, int n, rl_pool *pool)
+{
+    many m = {rf, rf->N};
+    rl_pool_run(pool, n * (int64_t)rf->N, accumulate_task, &m);
+}
+
+void roofline_overwrite(const roofline *rf, rl_pool *pool) { roofline_overwrite_many(rf, 1, pool); }
 
 void roofline_accumulate(const roofline *rf, rl_pool *pool)
 {
-    rl_pool_run(pool, rf->N, accumulate_image, (void *)rf);
+    roofline_accumulate_many(rf, 1, pool);
 }

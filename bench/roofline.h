@@ -29,4 +29,10 @@ void roofline_overwrite(const roofline *rf, rl_pool *pool);
  * responsible slot. */
 void roofline_accumulate(const roofline *rf, rl_pool *pool);
 
+/* The same over several tensors of N images each (a [yolo] network's
+ * heads): one pool run of n*N tasks, tensor after tensor, as the library's
+ * driver runs the heads of one call. */
+void roofline_overwrite_many(const roofline *rf, int n, rl_pool *pool);
+void roofline_accumulate_many(const roofline *rf, int n, rl_pool *pool);
+
 #endif

@@ -17,7 +17,13 @@
  * --one-pass shows the alternative of docs/data-parallel.md: the shard runs
  * in sum mode (no rl_count), and the caller divides after the all-reduce.
  *
- * Usage: mpirun -np R mpi_shards [--images N] [--classes C] [--repeat K] [--one-pass]
+ * --yolo runs the same step for YOLOv3's three [yolo] heads (13, 26 and 52
+ * at 416 x 416, the nine COCO anchors in pixels, darknet's masks): a head
+ * normalised by images (RL_NORM_IMAGES) needs only the batch's image count,
+ * so step 1 is the shard's own image count and step 2 an all-reduce of one
+ * int64; rl_yolo_compute then divides by global_counts->n_images.
+ *
+ * Usage: mpirun -np R mpi_shards [--images N] [--classes C] [--repeat K] [--one-pass | --yolo]
  *   --repeat K runs K steps and prints, for each phase, the slowest rank's
  *   fastest step (least disturbed by other load on the machine) and mean;
  *   an all-reduce inside a step also waits for the slowest rank, so the
@@ -228,6 +234,150 @@ static double allreduce_latency(int rounds)
     return (MPI_Wtime() - t0) / rounds;
 }
 
+/* ---- the [yolo] heads (--yolo) --------------------------------------------- */
+
+/* yolov3.cfg: the nine COCO anchors in pixels of a 416 x 416 input, and the
+ * masks of its three [yolo] layers (13, 26 and 52 cells). */
+static const float coco_anchors_px[18] = {10, 13, 16, 30, 33, 23, 30, 61, 62, 45,
+                                          59, 119, 116, 90, 156, 198, 373, 326};
+static const int32_t yolo_masks[3][3] = {{6, 7, 8}, {3, 4, 5}, {0, 1, 2}};
+
+static int yolo_main(int rank, int ranks, int32_t n_images, int32_t classes, int repeat)
+{
+    rl_yolo_head heads[3];
+    for (int h = 0; h < 3; h++) {
+        heads[h].H = heads[h].W = 13 << h;
+        heads[h].B = 3;
+        heads[h].mask = yolo_masks[h];
+    }
+    rl_yolo_config cfg;
+    rl_yolo_config_init(&cfg); /* ignore .7, truth 1, scales 1, RL_NORM_IMAGES */
+    cfg.n_heads = 3;
+    cfg.heads = heads;
+    cfg.C = classes;
+    cfg.n_anchors = 9;
+    cfg.anchors = coco_anchors_px;
+    cfg.net_w = cfg.net_h = 416;
+    rl_yolo_plan *plan;
+    CHECK(rl_yolo_plan_create(&cfg, &plan));
+
+    /* The stand-in batch: predictions of every head, truths as above. */
+    size_t per_image[3], total[3];
+    float *pred[3];
+    uint64_t seed = 7;
+    for (int h = 0; h < 3; h++) {
+        CHECK(rl_yolo_tensor_size(plan, h, 1, &per_image[h]));
+        total[h] = per_image[h] * (size_t)n_images;
+        pred[h] = malloc(total[h] * sizeof *pred[h]);
+        if (!pred[h])
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        for (size_t x = 0; x < total[h]; x++)
+            pred[h][x] = (float)(4.0 * uniform01(&seed) - 2.5);
+    }
+    rl_box *truths = malloc((size_t)n_images * 8 * sizeof *truths);
+    int64_t *offsets = malloc((size_t)(n_images + 1) * sizeof *offsets);
+    if (!truths || !offsets)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    int64_t t = 0;
+    for (int32_t n = 0; n < n_images; n++) {
+        offsets[n] = t;
+        int k = (int)(8 * uniform01(&seed));
+        for (int b = 0; b < k; b++, t++) {
+            truths[t].cx = (float)uniform01(&seed);
+            truths[t].cy = (float)uniform01(&seed);
+            truths[t].w = (float)(0.02 + 0.6 * uniform01(&seed));
+            truths[t].h = (float)(0.02 + 0.6 * uniform01(&seed));
+            truths[t].cls = (int32_t)(classes * uniform01(&seed)) % classes;
+        }
+    }
+    offsets[n_images] = t;
+
+    /* This rank's shard: every head's slice of its images, offsets re-based. */
+    int32_t lo, hi;
+    shard_range(n_images, ranks, rank, &lo, &hi);
+    const void *shard_pred[3];
+    void *grad[3];
+    for (int h = 0; h < 3; h++) {
+        shard_pred[h] = pred[h] + (size_t)lo * per_image[h];
+        grad[h] = malloc((size_t)(hi - lo) * per_image[h] * sizeof(float));
+        if (!grad[h])
+            MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    int64_t *shard_offsets = malloc((size_t)(hi - lo + 1) * sizeof *shard_offsets);
+    if (!shard_offsets)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    for (int32_t n = lo; n <= hi; n++)
+        shard_offsets[n - lo] = offsets[n] - offsets[lo];
+    rl_yolo_batch shard = {0};
+    shard.n_images = hi - lo;
+    shard.preds = shard_pred;
+    shard.truths = truths + offsets[lo];
+    shard.truth_offsets = shard_offsets;
+
+    rl_result r, per_head[3];
+    double sums[S_COUNT + 3], heads_loss[3];
+    int64_t recall[2];
+    double t_reduce = INFINITY, t_compute = INFINITY;
+    rl_counts global = {0};
+    for (int k = 0; k < repeat; k++) {
+        /* 1-2: the batch's images (the only count norm images divides by) */
+        double t0 = MPI_Wtime();
+        int64_t own = shard.n_images;
+        MPI_Allreduce(&own, &global.n_images, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+        shard.global_counts = &global;
+        /* 3: every head's loss and gradient slice */
+        double t1 = MPI_Wtime();
+        CHECK(rl_yolo_compute(plan, &shard, &r, per_head, grad));
+        double t2 = MPI_Wtime();
+        /* 4: the parts and each head's loss add up over shards */
+        double mine[S_COUNT + 3];
+        int64_t my_recall[2];
+        to_sums(&r, mine, my_recall);
+        for (int h = 0; h < 3; h++)
+            mine[S_COUNT + h] = per_head[h].loss;
+        MPI_Allreduce(mine, sums, S_COUNT + 3, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        MPI_Allreduce(my_recall, recall, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+        if (t1 - t0 < t_reduce)
+            t_reduce = t1 - t0;
+        if (t2 - t1 < t_compute)
+            t_compute = t2 - t1;
+    }
+    memcpy(heads_loss, sums + S_COUNT, sizeof heads_loss);
+    double slowest[2], mine_t[2] = {t_reduce, t_compute};
+    MPI_Reduce(mine_t, slowest, 2, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+
+    if (rank == 0) {
+        printf("%d ranks, %d images, 3 [yolo] heads (%s): loss %.10g = coord %.6g + cls %.6g + "
+               "obj %.6g + noobj %.6g\n",
+               ranks, (int)n_images, rl_yolo_plan_variant(plan), sums[S_LOSS], sums[S_COORD],
+               sums[S_CLS], sums[S_OBJ], sums[S_NOOBJ]);
+        printf("per head (13, 26, 52): %.6g %.6g %.6g; global images %lld\n", heads_loss[0],
+               heads_loss[1], heads_loss[2], (long long)global.n_images);
+        const void *whole_pred[3] = {pred[0], pred[1], pred[2]};
+        rl_yolo_batch whole = {0};
+        whole.n_images = n_images;
+        whole.preds = whole_pred;
+        whole.truths = truths;
+        whole.truth_offsets = offsets;
+        rl_result one;
+        CHECK(rl_yolo_compute(plan, &whole, &one, NULL, NULL));
+        printf("single process: loss %.10g (relative difference %.2g)\n", one.loss,
+               fabs(one.loss - sums[S_LOSS]) / fmax(fabs(one.loss), 1e-300));
+        printf("fastest step of %d, slowest rank (us): all-reduce images %.1f, "
+               "rl_yolo_compute %.1f\n",
+               repeat, 1e6 * slowest[0], 1e6 * slowest[1]);
+    }
+    for (int h = 0; h < 3; h++) {
+        free(pred[h]);
+        free(grad[h]);
+    }
+    free(truths);
+    free(offsets);
+    free(shard_offsets);
+    rl_yolo_plan_destroy(plan);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -235,10 +385,12 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     int32_t n_images = 16, classes = 20;
-    int repeat = 1, one_pass = 0;
+    int repeat = 1, one_pass = 0, yolo = 0;
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--one-pass") == 0)
             one_pass = 1;
+        else if (strcmp(argv[a], "--yolo") == 0)
+            yolo = 1;
         else if (a + 1 < argc && strcmp(argv[a], "--images") == 0)
             n_images = atoi(argv[++a]);
         else if (a + 1 < argc && strcmp(argv[a], "--classes") == 0)
@@ -252,6 +404,11 @@ int main(int argc, char **argv)
                     ranks);
         MPI_Finalize();
         return 2;
+    }
+    if (yolo) {
+        const int rc = yolo_main(rank, ranks, n_images, classes, repeat);
+        MPI_Finalize();
+        return rc;
     }
 
     rl_config cfg;

@@ -124,7 +124,9 @@ print("pip-installed regionloss loads", p)
 sys.exit(0 if p.startswith(sys.prefix) else 1)' || exit 1
         "$dir/venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir "$root/tests/python" \
             "$root/tests/python/test_plan.py" "$root/tests/python/test_bad_inputs.py" \
-            "$root/tests/python/test_equality.py" "$root/tests/python/test_torch_module.py"
+            "$root/tests/python/test_equality.py" "$root/tests/python/test_torch_module.py" \
+            "$root/tests/python/test_yolo_equality.py" "$root/tests/python/test_yolo_bad_inputs.py" \
+            "$root/tests/python/test_yolo_module.py"
     )
 }
 

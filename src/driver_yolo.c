@@ -337,21 +337,26 @@ static void yolo_total(const rl_result *heads, int32_t H, const int64_t *slots, 
     rl_finish_diagnostics(tot);
 }
 
+/* The (head, image) tasks of a call, the heads with the most slots first:
+ * the pool hands tasks out in order, and a large head's image last in the
+ * queue would run alone at the end.  Every task writes only its own image's
+ * sums, so the order changes no result. */
 typedef struct heads_run {
     call *calls;
     int64_t N;
+    int32_t order[RL_YOLO_MAX_HEADS];
 } heads_run;
 
 static void phase1_task(void *arg, int64_t t)
 {
     const heads_run *hr = arg;
-    rl_call_phase1(&hr->calls[t / hr->N], t % hr->N);
+    rl_call_phase1(&hr->calls[hr->order[t / hr->N]], t % hr->N);
 }
 
 static void phase2_task(void *arg, int64_t t)
 {
     const heads_run *hr = arg;
-    rl_call_phase2(&hr->calls[t / hr->N], t % hr->N);
+    rl_call_phase2(&hr->calls[hr->order[t / hr->N]], t % hr->N);
 }
 
 size_t rl_yolo_driver_workspace(const rl_yolo_plan *plan, int64_t n_images, int64_t n_truths)
@@ -418,11 +423,7 @@ rl_status rl_yolo_driver_run(const rl_yolo_plan *plan, const rl_yolo_batch *batc
     call calls[RL_YOLO_MAX_HEADS];
     int64_t n_obj[RL_YOLO_MAX_HEADS], slots[RL_YOLO_MAX_HEADS];
     for (int32_t h = 0; h < H; h++) {
-        memset(&hb[h], 0, sizeof hb[h]);
-        hb[h].n_images = batch->n_images;
-        hb[h].pred = batch->preds[h];
-        hb[h].truths = batch->truths;
-        hb[h].truth_offsets = batch->truth_offsets;
+        hb[h] = rl_yolo_head_batch(batch, h);
         const rl_plan *hp = &plan->heads[h];
         rl_call_init(&calls[h], hp, &hp->kernels, &hb[h], grads ? grads[h] : NULL, 0, (void *)a,
                      best_anchor, probes ? &probes[h] : NULL);
@@ -430,7 +431,13 @@ rl_status rl_yolo_driver_run(const rl_yolo_plan *plan, const rl_yolo_batch *batc
         n_obj[h] = rl_call_assign(&calls[h]);
         slots[h] = N * calls[h].slots;
     }
-    heads_run hr = {calls, N};
+    heads_run hr = {calls, N, {0}};
+    for (int32_t h = 0; h < H; h++) { /* insertion sort by slots, largest first */
+        int32_t k = h;
+        for (; k > 0 && slots[hr.order[k - 1]] < slots[h]; k--)
+            hr.order[k] = hr.order[k - 1];
+        hr.order[k] = h;
+    }
     rl_pool_run(plan->pool, H * N, phase1_task, &hr);
 
     rl_counts own[RL_YOLO_MAX_HEADS];

@@ -107,6 +107,10 @@ RL_HIDDEN rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch)
 RL_HIDDEN rl_status rl_validate_class_logits(const rl_params *p, const void *pred, int64_t n,
                                              int64_t i, int64_t j, int64_t b);
 
+/* Head h of a [yolo] batch as a region-shaped batch (its predictions, the
+ * truths; no global counts, whose n_images alone a head reads), for the
+ * validator and the driver. */
+RL_HIDDEN rl_batch rl_yolo_head_batch(const rl_yolo_batch *yb, int32_t h);
 /* Every head's predictions that the loss reads are finite (yolo_plan.c);
  * the message names the head when the plan has several. */
 RL_HIDDEN rl_status rl_yolo_validate_preds(const rl_yolo_plan *plan, const rl_yolo_batch *batch);

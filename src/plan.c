@@ -157,29 +157,10 @@ rl_status rl_choose_variant(const char *variant, const rl_variant_desc **out)
     return RL_OK;
 }
 
-rl_status rl_plan_create(const rl_config *cfg, rl_plan **out_plan)
+/* The plan's numbers from a checked config; `anchors` is the plan's copy. */
+void rl_params_from_config(const rl_config *cfg, const float *anchors, rl_params *p)
 {
-    rl_clear_error();
-    if (!out_plan)
-        return rl_fail(RL_ERR_NULL_POINTER, "out_plan is NULL");
-    if (!cfg)
-        return rl_fail(RL_ERR_NULL_POINTER, "config is NULL");
-    rl_status st = rl_check_config(cfg);
-    const rl_variant_desc *variant = NULL;
-    if (st == RL_OK)
-        st = rl_choose_variant(cfg->variant, &variant);
-    if (st != RL_OK)
-        return st;
-
-    rl_plan *plan = calloc(1, sizeof *plan);
-    float *anchors = malloc(2 * (size_t)cfg->B * sizeof *anchors);
-    if (!plan || !anchors) {
-        free(plan);
-        free(anchors);
-        return rl_fail(RL_ERR_NO_MEMORY, "plan: out of memory");
-    }
-    memcpy(anchors, cfg->anchors, 2 * (size_t)cfg->B * sizeof *anchors);
-    rl_params *p = &plan->p;
+    memset(p, 0, sizeof *p);
     p->H = cfg->H;
     p->W = cfg->W;
     p->B = cfg->B;
@@ -203,6 +184,31 @@ rl_status rl_plan_create(const rl_config *cfg, rl_plan **out_plan)
     p->logistic_classes = cfg->mode == RL_MODE_DARKNET ? cfg->logistic_classes : 0;
     p->warmup_seen = cfg->warmup_seen;
     p->warmup_scale = cfg->mode == RL_MODE_DARKNET ? cfg->warmup_scale : 0.0;
+}
+
+rl_status rl_plan_create(const rl_config *cfg, rl_plan **out_plan)
+{
+    rl_clear_error();
+    if (!out_plan)
+        return rl_fail(RL_ERR_NULL_POINTER, "out_plan is NULL");
+    if (!cfg)
+        return rl_fail(RL_ERR_NULL_POINTER, "config is NULL");
+    rl_status st = rl_check_config(cfg);
+    const rl_variant_desc *variant = NULL;
+    if (st == RL_OK)
+        st = rl_choose_variant(cfg->variant, &variant);
+    if (st != RL_OK)
+        return st;
+
+    rl_plan *plan = calloc(1, sizeof *plan);
+    float *anchors = malloc(2 * (size_t)cfg->B * sizeof *anchors);
+    if (!plan || !anchors) {
+        free(plan);
+        free(anchors);
+        return rl_fail(RL_ERR_NO_MEMORY, "plan: out of memory");
+    }
+    memcpy(anchors, cfg->anchors, 2 * (size_t)cfg->B * sizeof *anchors);
+    rl_params_from_config(cfg, anchors, &plan->p);
     plan->anchors_storage = anchors;
     plan->variant = variant;
     if (variant->init_kernels)

@@ -38,5 +38,6 @@ RL_HIDDEN const rl_variant_desc *rl_find_variant(const char *name);
  * plan (yolo_plan.c) runs both on each head's region-shaped config. */
 RL_HIDDEN rl_status rl_check_config(const rl_config *cfg);
 RL_HIDDEN rl_status rl_choose_variant(const char *variant, const rl_variant_desc **out);
+RL_HIDDEN void rl_params_from_config(const rl_config *cfg, const float *anchors, rl_params *p);
 
 #endif

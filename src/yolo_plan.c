@@ -183,31 +183,14 @@ static rl_status check_head(const rl_yolo_config *cfg, int32_t h, double *ad, fl
     return st;
 }
 
-static void fill_params(const rl_yolo_config *cfg, int32_t h, rl_params *p, const float *af,
+/* Head h's numbers: plan.c's from its region-shaped config, then what only
+ * a head has. */
+static void fill_params(const rl_yolo_config *cfg, int32_t h, rl_params *p, float *af,
                         const double *ad, const int32_t *mask, const float *px)
 {
-    const rl_yolo_head *hd = &cfg->heads[h];
-    memset(p, 0, sizeof *p);
-    p->H = hd->H;
-    p->W = hd->W;
-    p->B = hd->B;
-    p->C = cfg->C;
-    p->K = 5 + cfg->C;
-    p->HW = (int64_t)hd->H * hd->W;
-    p->per_image = p->HW * hd->B * p->K;
-    p->anchors = af;
-    p->layout = cfg->layout;
+    const rl_config c = head_config(cfg, h, af);
+    rl_params_from_config(&c, af, p);
     p->mode = RL_MODE_YOLO;
-    p->lambda_coord = cfg->lambda_coord;
-    p->lambda_class = cfg->lambda_class;
-    p->lambda_obj = cfg->lambda_obj;
-    p->lambda_noobj = cfg->lambda_noobj;
-    p->thresh = cfg->ignore_thresh;
-    p->norm = cfg->norm;
-    p->grad_mode = cfg->grad_mode;
-    p->pred_type = cfg->pred_dtype;
-    p->grad_type = cfg->grad_dtype;
-    p->rescore = 1;
     p->mask = mask;
     p->yolo_anchors = px;
     p->n_anchors = cfg->n_anchors;
@@ -325,8 +308,7 @@ rl_status rl_yolo_workspace_size(const rl_yolo_plan *plan, int32_t n_images, int
     return RL_OK;
 }
 
-/* Head h's part of the batch, as the region loss's validator reads it. */
-static rl_batch head_batch(const rl_yolo_batch *yb, int32_t h)
+rl_batch rl_yolo_head_batch(const rl_yolo_batch *yb, int32_t h)
 {
     rl_batch b;
     memset(&b, 0, sizeof b);
@@ -356,7 +338,7 @@ static rl_status check_batch(const rl_yolo_plan *plan, const rl_yolo_batch *batc
         if (!batch->preds[h])
             return rl_fail(RL_ERR_NULL_POINTER, "batch: preds[%d] (head %d) is NULL", (int)h,
                            (int)h);
-        const rl_batch b = head_batch(batch, h);
+        const rl_batch b = rl_yolo_head_batch(batch, h);
         /* the truths are the same for every head: checked once, with head 0 */
         st = h == 0 ? rl_validate_batch(&plan->heads[0].p, &b)
                     : rl_validate_batch_shape(&plan->heads[h].p, &b);
@@ -383,7 +365,7 @@ static rl_status check_batch(const rl_yolo_plan *plan, const rl_yolo_batch *batc
 rl_status rl_yolo_validate_preds(const rl_yolo_plan *plan, const rl_yolo_batch *batch)
 {
     for (int32_t h = 0; h < plan->n_heads; h++) {
-        const rl_batch b = head_batch(batch, h);
+        const rl_batch b = rl_yolo_head_batch(batch, h);
         rl_status st = rl_validate_preds(&plan->heads[h].p, &b);
         if (st != RL_OK)
             return head_fail(plan, h, st);

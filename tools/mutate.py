@@ -105,11 +105,12 @@ TARGETS = [
         'functions': [
             'assign',                # section 3: cell and anchor, in double
             'assign_image',          # responsible slots, truths' float edges
-            'phase1_image',          # mask arguments (thresh), class-logit check
+            'rl_call_phase1',        # mask arguments (thresh), class-logit check
+            'rl_call_init', 'rl_call_assign', 'rl_call_counts', 'rl_call_set_weights',
             'iou_d',                 # IoU of the responsible slots, in double
             'mul0', 'weight',        # k = lambda / N, zero weights
             'logistic_classes',      # darknet softmax=0 classes
-            'phase2_image',          # per-object terms, darknet statistics
+            'rl_call_phase2',        # per-object terms, darknet statistics
             'rl_driver_run',         # counts, divisors, totals, diagnostics
             # issue 14's sparse mask path and streaming pass: which rows a
             # truth reaches, the bands, their truths, spans or whole rows
@@ -174,15 +175,15 @@ EQUIVALENT = {
     # of `u > 0 ? inter / u : 0.0` is unreachable.
     'drv:iou_d:rel:312d10': 'u > 0 always holds once both areas are > 0',
     'drv:iou_d:const:ac3c2c': 'unreachable: u > 0 always holds once both areas are > 0',
-    'drv:phase2_image:const:d09145': 'p_true initialiser: both class paths overwrite it',
-    # phase1_image: the doubt margins' initialisers; rl_mask_doubt sets all
+    'drv:rl_call_phase2:const:df060e': 'p_true initialiser: both class paths overwrite it',
+    # rl_call_phase1 (then phase1_image): the doubt margins' initialisers; rl_mask_doubt sets all
     # three before the kernel reads them.
     # (the mask kernel's arguments moved from phase1_image to mask_cells)
-    'drv:mask_cells:const:fee208': 'doubt_w initialiser: rl_mask_doubt overwrites it',
-    'drv:mask_cells:const:4511b8': 'doubt_h initialiser: rl_mask_doubt overwrites it',
-    'drv:mask_cells:const:53b1b1': 'doubt_c initialiser: rl_mask_doubt overwrites it',
+    'drv:mask_cells:const:ef83d6': 'doubt_w initialiser: rl_mask_doubt overwrites it',
+    'drv:mask_cells:const:f6cf61': 'doubt_h initialiser: rl_mask_doubt overwrites it',
+    'drv:mask_cells:const:fc6aa6': 'doubt_c initialiser: rl_mask_doubt overwrites it',
     # issue 14's sparse path
-    'drv:use_sparse:rel:6e8362': 'thresh = 1/2 + 2^-30 exactly: the sparse path is exact there '
+    'drv:use_sparse:rel:c6d1ea': 'thresh = 1/2 + 2^-30 exactly: the sparse path is exact there '
                                  'too (the bound needs only a few 2^-53 above 1/2)',
     'drv:clamp_cell:rel:2575c9': '!(v > 0) -> !(v >= 0): at v = 0 both return cell 0',
     'drv:clamp_cell:rel:2a48d8': 'v >= hi -> v > hi: at v = hi both return hi',
@@ -194,10 +195,10 @@ EQUIVALENT = {
                                       'its own, with its own truths; same decisions and sums',
     'drv:sparse_phase1:drop:073c33': 'the every-row shortcut never taken: the gather then copies '
                                      'every truth, the same set',
-    # phase1_image: `soa.boxes = nt > 0 ? truths + lo : NULL` -> `nt >= 0`:
+    # rl_call_phase1: `soa.boxes = nt > 0 ? truths + lo : NULL` -> `nt >= 0`:
     # with nt = 0 the kernels never read soa.boxes.  (Same results; the guard
     # only keeps NULL + 0 away from UBSan in the sanitize build.)
-    'drv:phase1_image:rel:b332c5': 'with no truths soa.boxes is never read',
+    'drv:rl_call_phase1:rel:58a254': 'with no truths soa.boxes is never read',
 }
 
 MIN_MUTANTS_PER_TARGET = 100   # --self-test fails below this (the code shrank or moved?)

@@ -7,16 +7,22 @@ nn.Module) imports torch.
     plan = regionloss.Plan(anchors, num_classes=20, grid=(13, 13))
     res, grad = plan.compute(pred, targets)     # pred (N, B*(5+C), H, W): float32,
                                                 # float16 or bfloat16 (docs/python.md)
+
+    yolo = regionloss.YoloPlan(anchors_px, num_classes=80,     # darknet's [yolo] heads
+                               heads=[(13, 13, [6, 7, 8]), (26, 26, [3, 4, 5])],
+                               net_size=416)
+    res, grads = yolo.compute([p13, p26], targets)   # res.heads: a Result per head
 """
 
 from ._lib import Error, path as library_path
 from ._lib import version as _version
 from ._plan import Plan, variants
-from ._result import Counts, DarknetStats, Result
+from ._result import Counts, DarknetStats, Result, YoloResult
 from ._targets import BOX_DTYPE, Targets
+from ._yolo import YoloPlan
 
-__all__ = ["Plan", "Result", "Counts", "DarknetStats", "Targets", "Error", "variants",
-           "truths_from_darknet", "version", "library_path", "BOX_DTYPE"]
+__all__ = ["Plan", "YoloPlan", "Result", "YoloResult", "Counts", "DarknetStats", "Targets",
+           "Error", "variants", "truths_from_darknet", "version", "library_path", "BOX_DTYPE"]
 
 
 def version():

@@ -132,6 +132,47 @@ class rl_result(ctypes.Structure):
     ]
 
 
+# ---- the [yolo] head (the rl_yolo_* section of the header) --------------------------
+YOLO_MAX_HEADS = 16   # RL_YOLO_MAX_HEADS
+YOLO_NORMS = {"sum": 1, "images": 2}   # RL_NORM_SUM, RL_NORM_IMAGES: what a head accepts
+
+
+class rl_yolo_head(ctypes.Structure):
+    _fields_ = [("H", ctypes.c_int32), ("W", ctypes.c_int32), ("B", ctypes.c_int32),
+                ("mask", ctypes.c_void_p)]
+
+
+class rl_yolo_config(ctypes.Structure):
+    _fields_ = [
+        ("n_heads", ctypes.c_int32),
+        ("heads", ctypes.c_void_p),
+        ("C", ctypes.c_int32),
+        ("n_anchors", ctypes.c_int32),
+        ("anchors", ctypes.c_void_p),
+        ("net_w", ctypes.c_int32), ("net_h", ctypes.c_int32),
+        ("layout", ctypes.c_int),
+        ("pred_dtype", ctypes.c_int16), ("grad_dtype", ctypes.c_int16),
+        ("lambda_coord", ctypes.c_double), ("lambda_class", ctypes.c_double),
+        ("lambda_obj", ctypes.c_double), ("lambda_noobj", ctypes.c_double),
+        ("ignore_thresh", ctypes.c_double), ("truth_thresh", ctypes.c_double),
+        ("norm", ctypes.c_int), ("grad_mode", ctypes.c_int),
+        ("variant", ctypes.c_char_p),
+        ("threads", ctypes.c_int32),
+    ]
+
+
+class rl_yolo_batch(ctypes.Structure):
+    _fields_ = [
+        ("n_images", ctypes.c_int32),
+        ("preds", ctypes.c_void_p),          # const void *const *: n_heads addresses
+        ("truths", ctypes.c_void_p),
+        ("truth_offsets", ctypes.c_void_p),
+        ("global_counts", ctypes.POINTER(rl_counts)),
+        ("workspace", ctypes.c_void_p),
+        ("workspace_size", ctypes.c_size_t),
+    ]
+
+
 # ---- functions ------------------------------------------------------------------
 def _fn(name, restype, *argtypes):
     f = getattr(lib, name)
@@ -161,6 +202,18 @@ variant_check = _fn("rl_variant_check", ctypes.c_int, ctypes.c_char_p)
 truths_from_darknet = _fn("rl_truths_from_darknet", ctypes.c_int, ctypes.c_void_p,
                           ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p,
                           ctypes.c_void_p)
+yolo_config_init = _fn("rl_yolo_config_init", None, _P(rl_yolo_config))
+yolo_plan_create = _fn("rl_yolo_plan_create", ctypes.c_int, _P(rl_yolo_config),
+                       _P(ctypes.c_void_p))
+yolo_plan_destroy = _fn("rl_yolo_plan_destroy", None, ctypes.c_void_p)
+yolo_plan_variant = _fn("rl_yolo_plan_variant", ctypes.c_char_p, ctypes.c_void_p)
+yolo_tensor_size = _fn("rl_yolo_tensor_size", ctypes.c_int, ctypes.c_void_p, ctypes.c_int32,
+                       ctypes.c_int32, _P(ctypes.c_size_t))
+yolo_workspace_size = _fn("rl_yolo_workspace_size", ctypes.c_int, ctypes.c_void_p,
+                          ctypes.c_int32, ctypes.c_int64, _P(ctypes.c_size_t))
+# total, per_head (n_heads results) and grads (n_heads addresses, NULL ones skipped)
+yolo_compute = _fn("rl_yolo_compute", ctypes.c_int, ctypes.c_void_p, _P(rl_yolo_batch),
+                   _P(rl_result), ctypes.c_void_p, ctypes.c_void_p)
 truths_from_rows = _fn("rl_truths_from_rows", ctypes.c_int, ctypes.c_void_p, ctypes.c_int64,
                        ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p)
 

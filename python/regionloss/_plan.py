@@ -86,6 +86,112 @@ class _Pred:
         self.n, self.code, self.ptr, self.obj, self.torch = n, code, ptr, obj, is_torch
 
 
+def read_pred(pred, what, want, check_shape):
+    """A prediction as the library will read it: a numpy array of float32,
+    float16 or bfloat16 (uint16 bit patterns with want="bfloat16", or
+    ml_dtypes' bfloat16), or a CPU torch tensor of one of those types;
+    C-contiguous and aligned.  want: None or a dtype name the data must
+    have; check_shape(shape, what) returns N or raises.  Nothing is copied.
+    (Plan reads its one prediction and YoloPlan each head's with it.)"""
+    if _is_tensor(pred):
+        return _read_pred_tensor(pred, what, want, check_shape)
+    if not isinstance(pred, np.ndarray):
+        raise TypeError(f"{what}: a numpy.ndarray (float32, float16 or bfloat16) or a "
+                        f"torch.Tensor expected, got {type(pred).__name__}")
+    dt = pred.dtype
+    code = _NP_CODES.get(dt)
+    if code is None and dt.name == "bfloat16" and dt.itemsize == 2:
+        code = _BF16  # ml_dtypes.bfloat16
+    if code is None and dt == np.uint16 and want == "bfloat16":
+        code = _BF16
+    if code is None:
+        if dt == np.uint16:
+            raise TypeError(f"{what}: dtype uint16; bfloat16 bit patterns are read with "
+                            "dtype='bfloat16' (numpy has no bfloat16 of its own)")
+        raise TypeError(f"{what}: dtype {dt}; the library reads float32, float16 or "
+                        "bfloat16 (convert with .astype(np.float32), a copy)")
+    if want is not None and _lib.DTYPES[want] != code:
+        raise TypeError(f"{what}: dtype {dt} is {_lib.DTYPE_NAMES[code]}, not the "
+                        f"dtype={want!r} given")
+    n = check_shape(pred.shape, what)
+    if not pred.flags.c_contiguous:
+        raise ValueError(f"{what}: not C-contiguous (strides {pred.strides}); the library "
+                         "reads the array in place: pass np.ascontiguousarray(...)")
+    if not pred.flags.aligned:
+        raise ValueError(f"{what}: not aligned to its {dt} elements")
+    return _Pred(n, code, pred.ctypes.data, pred, False)
+
+
+def _read_pred_tensor(pred, what, want, check_shape):
+    code = _torch_codes().get(pred.dtype)
+    if code is None:
+        raise TypeError(f"{what}: dtype {pred.dtype}; the library reads float32, bfloat16 "
+                        "or float16: pass .float() (a copy)")
+    if want is not None and _lib.DTYPES[want] != code:
+        raise TypeError(f"{what}: dtype {pred.dtype}, not the dtype={want!r} given")
+    if pred.device.type != "cpu":
+        raise ValueError(f"{what}: on {pred.device}; the library computes on the CPU: "
+                         "pass .cpu()")
+    n = check_shape(pred.shape, what)
+    if not pred.is_contiguous():
+        raise ValueError(f"{what}: not contiguous (strides {pred.stride()}); the library "
+                         "reads it in place: pass .contiguous()")
+    ptr = pred.data_ptr()
+    if ptr % _ITEMSIZE[code]:
+        raise ValueError(f"{what}: data at {ptr:#x} is not aligned to {pred.dtype}; "
+                         "pass .clone()")
+    return _Pred(n, code, ptr, pred, True)
+
+
+def new_grad(p, grad_code, zero):
+    """A gradient for prediction p (a _Pred): its kind and shape, of the
+    rl_dtype grad_code (p's own dtype, or float32); zeros when zero
+    (accumulate mode)."""
+    same = grad_code == p.code
+    if p.torch:
+        torch = sys.modules["torch"]
+        make = torch.zeros if zero else torch.empty
+        return make(tuple(p.obj.shape), dtype=p.obj.dtype if same else torch.float32)
+    make = np.zeros if zero else np.empty
+    return make(p.obj.shape, dtype=p.obj.dtype if same else np.float32)
+
+
+def check_out(out, p, grad_code, what="out"):
+    """Checks a caller's gradient buffer for prediction p (a _Pred): its
+    kind, dtype (of the rl_dtype grad_code), shape, layout, and no overlap
+    with the prediction."""
+    pred = p.obj
+    if p.torch:
+        torch = sys.modules["torch"]
+        want = pred.dtype if grad_code == p.code else torch.float32
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"{what}: a torch.Tensor ({want}) expected for a tensor pred, "
+                            f"got {type(out).__name__}")
+        if out.dtype != want or tuple(out.shape) != tuple(pred.shape):
+            raise ValueError(f"{what}: {out.dtype} {tuple(out.shape)}; {want} "
+                             f"{tuple(pred.shape)} (like pred) expected")
+        if (out.device.type != "cpu" or not out.is_contiguous()
+                or out.data_ptr() % out.element_size()):
+            raise ValueError(f"{what}: must be a contiguous, aligned CPU tensor")
+        lo, hi = out.data_ptr(), out.data_ptr() + out.numel() * out.element_size()
+        plo = pred.data_ptr()
+        if lo < plo + pred.numel() * pred.element_size() and plo < hi:
+            raise ValueError(f"{what}: shares memory with pred; the gradient needs its own "
+                             "buffer")
+        return
+    want = pred.dtype if grad_code == p.code else np.dtype(np.float32)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{what}: a numpy.ndarray of {want} expected, got "
+                        f"{type(out).__name__}")
+    if out.dtype != want or out.shape != pred.shape:
+        raise ValueError(f"{what}: {out.dtype} {out.shape}; {want} {pred.shape} (like pred) "
+                         "expected")
+    if not out.flags.c_contiguous or not out.flags.aligned or not out.flags.writeable:
+        raise ValueError(f"{what}: must be C-contiguous, aligned and writeable")
+    if np.shares_memory(out, pred):
+        raise ValueError(f"{what}: shares memory with pred; the gradient needs its own buffer")
+
+
 class _Keep:
     """What a call keeps alive until the library returns (converted targets,
     the prediction) and the plan handle of the prediction's element type."""
@@ -274,58 +380,8 @@ class Plan:
         return self._pred(pred, what, dtype).n
 
     def _pred(self, pred, what="pred", dtype=None):
-        """The prediction as the library will read it: a numpy array of
-        float32, float16 or bfloat16 (uint16 bit patterns with
-        dtype="bfloat16", or ml_dtypes' bfloat16), or a CPU torch tensor of
-        one of those types; C-contiguous and aligned.  Nothing is copied."""
-        want = _dtype_name(dtype)
-        if _is_tensor(pred):
-            return self._pred_tensor(pred, what, want)
-        if not isinstance(pred, np.ndarray):
-            raise TypeError(f"{what}: a numpy.ndarray (float32, float16 or bfloat16) or a "
-                            f"torch.Tensor expected, got {type(pred).__name__}")
-        dt = pred.dtype
-        code = _NP_CODES.get(dt)
-        if code is None and dt.name == "bfloat16" and dt.itemsize == 2:
-            code = _BF16  # ml_dtypes.bfloat16
-        if code is None and dt == np.uint16 and want == "bfloat16":
-            code = _BF16
-        if code is None:
-            if dt == np.uint16:
-                raise TypeError(f"{what}: dtype uint16; bfloat16 bit patterns are read with "
-                                "dtype='bfloat16' (numpy has no bfloat16 of its own)")
-            raise TypeError(f"{what}: dtype {dt}; the library reads float32, float16 or "
-                            "bfloat16 (convert with .astype(np.float32), a copy)")
-        if want is not None and _lib.DTYPES[want] != code:
-            raise TypeError(f"{what}: dtype {dt} is {_lib.DTYPE_NAMES[code]}, not the "
-                            f"dtype={want!r} given")
-        n = self.check_shape(pred.shape, what)
-        if not pred.flags.c_contiguous:
-            raise ValueError(f"{what}: not C-contiguous (strides {pred.strides}); the library "
-                             "reads the array in place: pass np.ascontiguousarray(...)")
-        if not pred.flags.aligned:
-            raise ValueError(f"{what}: not aligned to its {dt} elements")
-        return _Pred(n, code, pred.ctypes.data, pred, False)
-
-    def _pred_tensor(self, pred, what, want):
-        code = _torch_codes().get(pred.dtype)
-        if code is None:
-            raise TypeError(f"{what}: dtype {pred.dtype}; the library reads float32, bfloat16 "
-                            "or float16: pass .float() (a copy)")
-        if want is not None and _lib.DTYPES[want] != code:
-            raise TypeError(f"{what}: dtype {pred.dtype}, not the dtype={want!r} given")
-        if pred.device.type != "cpu":
-            raise ValueError(f"{what}: on {pred.device}; the library computes on the CPU: "
-                             "pass .cpu()")
-        n = self.check_shape(pred.shape, what)
-        if not pred.is_contiguous():
-            raise ValueError(f"{what}: not contiguous (strides {pred.stride()}); the library "
-                             "reads it in place: pass .contiguous()")
-        ptr = pred.data_ptr()
-        if ptr % _ITEMSIZE[code]:
-            raise ValueError(f"{what}: data at {ptr:#x} is not aligned to {pred.dtype}; "
-                             "pass .clone()")
-        return _Pred(n, code, ptr, pred, True)
+        """The prediction as the library will read it (read_pred)."""
+        return read_pred(pred, what, _dtype_name(dtype), self.check_shape)
 
     def _batch(self, pred, targets, seen, global_counts, dtype=None):
         p = self._pred(pred, "pred", dtype)
@@ -444,16 +500,7 @@ class Plan:
         return _F32 if self.grad_dtype else p.code
 
     def _new_grad(self, p):
-        """A gradient for prediction p: its kind, shape and (grad_dtype
-        permitting) dtype; zeros in accumulate mode."""
-        same = self._grad_code(p) == p.code
-        zero = self.grad_mode == "accumulate"
-        if p.torch:
-            torch = sys.modules["torch"]
-            make = torch.zeros if zero else torch.empty
-            return make(tuple(p.obj.shape), dtype=p.obj.dtype if same else torch.float32)
-        make = np.zeros if zero else np.empty
-        return make(p.obj.shape, dtype=p.obj.dtype if same else np.float32)
+        return new_grad(p, self._grad_code(p), self.grad_mode == "accumulate")
 
     def count(self, pred, targets, *, seen=None, dtype=None):
         """This batch's counts (rl_count: assignment and masks, no loss):
@@ -465,36 +512,7 @@ class Plan:
         return Counts(c.n_obj, c.n_noobj, c.n_conf, c.n_images)
 
     def _check_out(self, out, p):
-        pred = p.obj
-        if p.torch:
-            torch = sys.modules["torch"]
-            want = pred.dtype if self._grad_code(p) == p.code else torch.float32
-            if not isinstance(out, torch.Tensor):
-                raise TypeError(f"out: a torch.Tensor ({want}) expected for a tensor pred, "
-                                f"got {type(out).__name__}")
-            if out.dtype != want or tuple(out.shape) != tuple(pred.shape):
-                raise ValueError(f"out: {out.dtype} {tuple(out.shape)}; {want} "
-                                 f"{tuple(pred.shape)} (like pred) expected")
-            if (out.device.type != "cpu" or not out.is_contiguous()
-                    or out.data_ptr() % out.element_size()):
-                raise ValueError("out: must be a contiguous, aligned CPU tensor")
-            lo, hi = out.data_ptr(), out.data_ptr() + out.numel() * out.element_size()
-            plo = pred.data_ptr()
-            if lo < plo + pred.numel() * pred.element_size() and plo < hi:
-                raise ValueError("out: shares memory with pred; the gradient needs its own "
-                                 "buffer")
-            return
-        want = pred.dtype if self._grad_code(p) == p.code else np.dtype(np.float32)
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"out: a numpy.ndarray of {want} expected, got "
-                            f"{type(out).__name__}")
-        if out.dtype != want or out.shape != pred.shape:
-            raise ValueError(f"out: {out.dtype} {out.shape}; {want} {pred.shape} (like pred) "
-                             "expected")
-        if not out.flags.c_contiguous or not out.flags.aligned or not out.flags.writeable:
-            raise ValueError("out: must be C-contiguous, aligned and writeable")
-        if np.shares_memory(out, pred):
-            raise ValueError("out: shares memory with pred; the gradient needs its own buffer")
+        check_out(out, p, self._grad_code(p))
 
 
 class _CallState:

@@ -64,6 +64,30 @@ class Result:
         return out
 
 
+@dataclass(frozen=True)
+class YoloResult(Result):
+    """The result of a [yolo] call (rl_yolo_compute): the fields of Result
+    are the whole call's (the total: parts and counts summed over the heads,
+    averages recomputed from the summed raw sums, darknet's statistics
+    weighted by each head's truth count), and ``heads`` holds one Result per
+    head, in the plan's head order.  n_truths is the batch's truths in every
+    one; warmup is 0."""
+    heads: tuple
+
+    @classmethod
+    def _from_c(cls, total, per_head, n_heads):
+        t = Result._from_c(total)
+        heads = tuple(Result._from_c(per_head[h]) for h in range(n_heads))
+        return cls(*[getattr(t, f.name) for f in fields(Result)], heads)
+
+    def as_dict(self):
+        """Every field of the total, darknet's as a nested dict, and
+        ``heads`` as a list of such dicts (for logging)."""
+        out = Result.as_dict(Result(*[getattr(self, f.name) for f in fields(Result)]))
+        out["heads"] = [h.as_dict() for h in self.heads]
+        return out
+
+
 # Result's fields in order: the plain numbers, then darknet, then variant.
 _PLAIN = tuple(f.name for f in fields(Result))[:-2]
 _DARKNET = tuple(f.name for f in fields(DarknetStats))

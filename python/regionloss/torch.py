@@ -1,4 +1,4 @@
-"""regionloss.torch.RegionLoss: the library as a PyTorch loss module.
+"""regionloss.torch.RegionLoss and YoloLoss: the library as PyTorch loss modules.
 
     crit = RegionLoss(anchors, num_classes=20)           # same options as Plan
     loss = crit(output, targets)    # output (N, B*(5+C), H, W) on the CPU: float32,
@@ -6,9 +6,14 @@
     loss.backward()                 # the library's gradient times grad_output
     crit.last                       # Result of the last call
 
+    crit = YoloLoss(anchors_px, num_classes=80, masks=[[6, 7, 8], [3, 4, 5], [0, 1, 2]],
+                    net_size=416)                 # darknet's [yolo] heads
+    loss = crit([out13, out26, out52], targets)  # one (N, B*(5+C), H, W) output per head
+    crit.last.heads                              # a Result per head; crit.last the total
+
 The forward call computes the loss and, when a gradient is wanted, the
 gradient in the same library call; backward only hands it on.  The output
-tensor is read in place (no copy).  docs/python.md has the details.
+tensors are read in place (no copy).  docs/python.md has the details.
 """
 
 import ctypes
@@ -20,8 +25,9 @@ import torch
 
 from . import _lib
 from ._plan import Plan, _torch_codes
-from ._result import Counts, Result
+from ._result import Counts, Result, YoloResult
 from ._targets import Targets
+from ._yolo import YoloPlan, _net_size_arg
 
 
 # The numpy dtype of the buffer a gradient of each output dtype is written into.
@@ -184,18 +190,7 @@ class RegionLoss(torch.nn.Module):
         self._last = value
 
     def _targets(self, targets, n):
-        if isinstance(targets, torch.Tensor):
-            if targets.device.type != "cpu":
-                raise ValueError(f"targets: on {targets.device}; CPU expected (targets.cpu())")
-            targets = targets.detach().numpy()
-        elif isinstance(targets, (list, tuple)):
-            targets = [t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
-                       for t in targets]
-        if isinstance(targets, Targets):
-            return targets
-        if isinstance(targets, list):
-            return Targets.from_list(targets)
-        return Targets.from_rows(targets, n)
+        return _as_targets(targets, n)
 
     def forward(self, output, targets):
         plan, n, handle = self._prepared_typed(output)
@@ -294,5 +289,291 @@ class RegionLoss(torch.nn.Module):
         return Counts(*(int(v) for v in c.tolist()))
 
 
+def _as_targets(targets, n):
+    """Targets of n images from what a module's forward was given: an (M, 6)
+    tensor or array, a list of per-image (T, 5) tensors or arrays, or
+    Targets (CPU)."""
+    if isinstance(targets, torch.Tensor):
+        if targets.device.type != "cpu":
+            raise ValueError(f"targets: on {targets.device}; CPU expected (targets.cpu())")
+        targets = targets.detach().numpy()
+    elif isinstance(targets, (list, tuple)):
+        targets = [t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
+                   for t in targets]
+    if isinstance(targets, Targets):
+        return targets
+    if isinstance(targets, list):
+        return Targets.from_list(targets)
+    return Targets.from_rows(targets, n)
+
+
+def _row_tensor(targets):
+    """targets when it is an (M, 6) float32 CPU tensor the library can
+    convert from its memory (rl_truths_from_rows), else None."""
+    if (isinstance(targets, torch.Tensor) and targets.is_cpu
+            and targets.dtype is torch.float32 and targets.dim() == 2
+            and targets.shape[1] == 6 and targets.is_contiguous()
+            and targets.data_ptr() % 4 == 0):
+        return targets
+    return None
+
+
+def _reused_buffer(bufs, k, shape, dtype, lock):
+    """A tensor view of bufs[k], a numpy buffer of the gradient of an
+    output of that shape and dtype, reused when no tensor refers to it any
+    more (RegionLoss._grad_tensor says why and how)."""
+    npdt = _NP_GRAD[dtype]
+    with lock:
+        buf = bufs[k]
+        # references: the list's, buf, getrefcount's argument
+        if (buf is None or buf.shape != shape or buf.dtype != npdt
+                or sys.getrefcount(buf) > 3):
+            buf = np.empty(shape, dtype=npdt)
+            bufs[k] = buf
+        g = torch.from_numpy(buf)
+        return g if g.dtype == dtype else g.view(dtype)
+
+
+class _HandOnHeads(torch.autograd.Function):
+    """Attaches the gradients of every head, computed in forward, to the
+    returned loss: apply(loss, grads, *outputs), grads[h] that of
+    outputs[h] (None for a head that needs none)."""
+
+    @staticmethod
+    def forward(ctx, loss, grads, *outputs):
+        ctx.grads = grads
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        grads = ctx.grads
+        del ctx.grads  # the engine takes the tensors over without a copy
+        if grad_output.item() != 1.0:
+            grads = [None if g is None else g * grad_output for g in grads]
+        return (None, None) + tuple(grads)
+
+
+_YOLO_OPTIONS = ("layout", "lambda_coord", "lambda_class", "lambda_obj", "lambda_noobj",
+                 "ignore_thresh", "truth_thresh", "norm", "threads", "variant")
+
+
+class YoloLoss(torch.nn.Module):
+    """Darknet's YOLOv3 [yolo] heads as an nn.Module over regionloss.YoloPlan.
+
+    YoloLoss(anchors, num_classes, masks, net_size, *, layout="nchw",
+             lambda_coord, lambda_class, lambda_obj, lambda_noobj,
+             ignore_thresh=0.7, truth_thresh=1, norm="images", threads=1,
+             variant="auto", distributed=False, process_group=None)
+
+    anchors: the network's whole anchor list in pixels (darknet's
+    ``anchors=``); masks: one list of anchor indices per head (darknet's
+    ``mask=``), in the order the outputs are given; net_size: the
+    network's input size in pixels, (width, height) or one integer.  The
+    defaults are darknet's yolov3.cfg (ignore_thresh .7, truth_thresh 1,
+    every scale 1) except the normalisation: "images" divides by the batch's
+    images, "sum" is darknet's plain sum.
+
+    forward(outputs, targets, *, net_size=None): outputs is the list of the
+    heads' raw tensors, head h's (N, len(masks[h])*(5+C), H_h, W_h) for
+    nchw or (N, H_h, W_h, len(masks[h])*(5+C)) for nhwc (5-D forms too),
+    CPU, contiguous, every one float32 or every one bfloat16 / float16 (what
+    torch.autocast gives), read in place; each grid is read from its
+    tensor.  net_size= overrides the constructor's for this call
+    (multi-scale training).  Targets as RegionLoss takes them.  Returns the
+    loss, a float32 0-d tensor; backward hands each head the library's
+    gradient times grad_output.  crit.last is the last call's YoloResult:
+    the total's fields, and ``heads`` with a Result per head.  Eval mode,
+    no_grad or outputs that need no gradient compute none.  Anything wrong
+    raises TypeError/ValueError (or regionloss.Error) before anything
+    changes, crit.last included.
+
+    distributed=True: this rank's outputs are its shard of the batch; with
+    norm "images" the image count is all-reduced (process_group) so that
+    the loss and gradient are this shard's exact part of the whole batch's;
+    norm "sum" needs no communication.  The returned loss is the shard's
+    part: the batch's loss is the sum over ranks."""
+
+    def __init__(self, anchors, num_classes, masks, net_size, *, grad_mode="overwrite",
+                 distributed=False, process_group=None, **config):
+        super().__init__()
+        if grad_mode != "overwrite":
+            raise ValueError(f"grad_mode = {grad_mode!r}: the module always overwrites "
+                             "(autograd does the accumulating)")
+        if "heads" in config:
+            raise TypeError("YoloLoss reads each head's grid from its output tensor: give "
+                            "masks=, no heads=")
+        if config.get("grad_dtype") is not None:
+            raise ValueError("grad_dtype: the module's gradient is in the outputs' type "
+                             "(autograd would round a float32 one to it again); use "
+                             "regionloss.YoloPlan for a float32 gradient of half tensors")
+        config.pop("grad_dtype", None)
+        unknown = sorted(set(config) - set(_YOLO_OPTIONS))
+        if unknown:
+            raise TypeError(f"YoloLoss: unknown option(s) {', '.join(unknown)}; it takes "
+                            f"{', '.join(_YOLO_OPTIONS)}, distributed, process_group")
+        if (isinstance(masks, (str, bytes)) or not hasattr(masks, "__len__")
+                or not all(hasattr(m, "__len__") or isinstance(m, int) for m in masks)):
+            raise TypeError(f"masks = {masks!r}; one list of anchor indices per head expected")
+        self.anchors = anchors
+        self.num_classes = num_classes
+        self.masks = [list(m) if hasattr(m, "__len__") else [m] for m in masks]
+        self.net_size = _net_size_arg(net_size)
+        self.config = dict(config)
+        self.layout = config.get("layout", "nchw")
+        self.distributed = bool(distributed)
+        self.process_group = process_group
+        self._last = None
+        self.last_global_counts = None
+        self._plans = {}
+        self._shapes = {}
+        self._grad_bufs = [None] * len(self.masks)
+        self._grad_lock = threading.Lock()
+        # Validate the configuration now, not at the first batch.
+        plan = self._plan(tuple((1, 1) for _ in self.masks), self.net_size)
+        self.n_heads = plan.n_heads
+        self.norm = plan.norm
+
+    def _plan(self, grids, net):
+        key = (grids, net)
+        plan = self._plans.get(key)
+        if plan is None:
+            heads = [(H, W, m) for (H, W), m in zip(grids, self.masks)]
+            plan = YoloPlan(self.anchors, self.num_classes, heads, net, **self.config)
+            self._plans[key] = plan
+        return plan
+
+    def extra_repr(self):
+        return (f"masks={self.masks}, C={self.num_classes}, net_size={self.net_size}, "
+                f"layout={self.layout!r}, norm={self.norm!r}")
+
+    @property
+    def last(self):
+        """The last call's YoloResult (built from the library's structs
+        when first read)."""
+        r = self._last
+        if isinstance(r, tuple):
+            r = self._last = YoloResult._from_c(*r)
+        return r
+
+    @last.setter
+    def last(self, value):
+        self._last = value
+
+    def _grid(self, h, output):
+        if self.layout == "nchw":
+            if output.dim() == 4:
+                return tuple(output.shape[2:4])
+            if output.dim() == 5:
+                return tuple(output.shape[3:5])
+        elif output.dim() in (4, 5):
+            return tuple(output.shape[1:3])
+        raise ValueError(f"outputs[{h}]: shape {tuple(output.shape)}; a {self.layout} tensor "
+                         "of 4 (or 5) dimensions expected")
+
+    def _check(self, outputs):
+        """Type, device, dtype, contiguity and alignment of every output."""
+        if not isinstance(outputs, (list, tuple)):
+            raise TypeError(f"outputs: a list of {self.n_heads} head outputs (tensors) "
+                            f"expected, got {type(outputs).__name__}")
+        if len(outputs) != self.n_heads:
+            raise ValueError(f"outputs: {len(outputs)} tensors; this loss has {self.n_heads} "
+                             f"heads (masks {self.masks}), one output each expected")
+        codes = _torch_codes()
+        for h, o in enumerate(outputs):
+            what = f"outputs[{h}]"
+            if not isinstance(o, torch.Tensor):
+                raise TypeError(f"{what}: a torch.Tensor expected, got {type(o).__name__}")
+            if o.device.type != "cpu":
+                raise ValueError(f"{what}: on {o.device}; the library computes on the CPU: "
+                                 "pass output.cpu() (autograd carries the gradient back)")
+            if o.dtype not in codes:
+                raise TypeError(f"{what}: dtype {o.dtype}; the library reads float32, "
+                                "bfloat16 or float16: pass output.float() (autograd carries "
+                                "the gradient back)")
+            if o.dtype != outputs[0].dtype:
+                raise TypeError(f"{what}: dtype {o.dtype}, outputs[0] is {outputs[0].dtype}; "
+                                "every head's output has one dtype (the library reads one "
+                                "element type per call): convert with .to(...)")
+            if not o.is_contiguous():
+                raise ValueError(f"{what}: not contiguous (strides {o.stride()}); the "
+                                 "library reads it in place: pass output.contiguous()")
+            if o.data_ptr() % o.element_size():
+                raise ValueError(f"{what}: data at {o.data_ptr():#x} is not aligned to "
+                                 f"{o.dtype}; pass output.clone()")
+
+    def _prepared(self, outputs, net):
+        """(plan, N, library plan) for outputs the library can read in
+        place; the shapes are checked against the plan once per shapes,
+        dtype and net size."""
+        self._check(outputs)
+        key = (tuple(o.shape for o in outputs), outputs[0].dtype, net)
+        hit = self._shapes.get(key)
+        if hit is None:
+            grids = tuple(self._grid(h, o) for h, o in enumerate(outputs))
+            plan = self._plan(grids, net)
+            ns = [plan.check_shape(o.shape, h, f"outputs[{h}]") for h, o in enumerate(outputs)]
+            for h, n in enumerate(ns):
+                if n != ns[0]:
+                    raise ValueError(f"outputs[{h}]: {n} images, outputs[0] holds {ns[0]}; "
+                                     "every head's output is of the same batch")
+            hit = (plan, ns[0], plan._handle_for(_torch_codes()[outputs[0].dtype]))
+            self._shapes[key] = hit
+        return hit
+
+    def forward(self, outputs, targets, *, net_size=None):
+        net = self.net_size if net_size is None else _net_size_arg(net_size)
+        plan, n, handle = self._prepared(outputs, net)
+        rows = None if self.distributed else _row_tensor(targets)
+        t = None
+        if rows is None:
+            t = _as_targets(targets, n)
+            if t.n_images != n:
+                raise ValueError(f"targets describe {t.n_images} images, the outputs hold {n}")
+        grad_on = self.training and torch.is_grad_enabled()
+        wants = [grad_on and o.requires_grad for o in outputs]
+
+        images = None
+        if self.distributed:
+            images = self._all_reduce_images(n)
+        if rows is not None:
+            code, bp, op = plan._rows_to_truths(rows.data_ptr(), rows.shape[0], n)
+            if code != _lib.RL_OK:  # the same message as the other path, naming the row
+                Targets.from_rows(rows.detach().numpy(), n)
+                _lib.check(code)
+            m = rows.shape[0]
+        else:
+            m = len(t.boxes)
+            bp, op = (t.boxes.ctypes.data if m else None), t.offsets.ctypes.data
+        grads = None
+        if any(wants):
+            grads = [_reused_buffer(self._grad_bufs, h, tuple(o.shape), o.dtype,
+                                    self._grad_lock) if w else None
+                     for h, (o, w) in enumerate(zip(outputs, wants))]
+        st = plan._fill([o.data_ptr() for o in outputs], n, m, bp, op, images, handle)
+        total, heads = plan._run(handle, st, None if grads is None else
+                                 [None if g is None else g.data_ptr() for g in grads])
+        del t, rows  # kept alive until the library returned
+        self._last = (total, heads, plan.n_heads)
+        self.last_global_counts = None if images is None else Counts(0, 0, 0, images)
+        loss = torch.scalar_tensor(total.loss, dtype=torch.float32)
+        if grads is None:
+            return loss
+        return _HandOnHeads.apply(loss, grads, *outputs)
+
+    def _all_reduce_images(self, n):
+        """The images of every rank (norm images); None for norm sum, which
+        divides by nothing and so needs no communication."""
+        import torch.distributed as dist
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError("YoloLoss(distributed=True): torch.distributed is not "
+                               "initialised (dist.init_process_group)")
+        if self.norm != "images":
+            return None
+        c = torch.tensor([n], dtype=torch.int64)
+        dist.all_reduce(c, op=dist.ReduceOp.SUM, group=self.process_group)
+        return int(c.item())
+
+
 Error = _lib.Error
-__all__ = ["RegionLoss", "Error"]
+__all__ = ["RegionLoss", "YoloLoss", "Error"]

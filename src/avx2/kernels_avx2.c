@@ -39,6 +39,7 @@
 #define INL static inline __attribute__((always_inline))
 
 #define exp8 Sleef_expf8_u10avx2
+#define log1p8 Sleef_log1pf8_u10avx2
 
 static const int32_t tail_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
@@ -248,8 +249,9 @@ INL void storeT(void *p, int64_t stride, __m256 v, __m256i m, int n, int full, i
 }
 
 
-/* s(z) and s(z)s(-z) from one exp of -|z|: no overflow, no cancellation. */
-static inline __m256 sigmoid8(__m256 z, __m256 *slope)
+/* s(z) and s(z)s(-z) from one exp of -|z|: no overflow, no cancellation.
+ * *em, when given, receives that exp, e^-|z|. */
+static inline __m256 sigmoid8e(__m256 z, __m256 *slope, __m256 *em)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
     const __m256 absz = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
@@ -258,7 +260,19 @@ static inline __m256 sigmoid8(__m256 z, __m256 *slope)
     const __m256 sn = _mm256_mul_ps(e, sp);                       /* s(-|z|) */
     if (slope)
         *slope = _mm256_mul_ps(sp, sn);
+    if (em)
+        *em = e;
     return _mm256_blendv_ps(sp, sn, _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+
+static inline __m256 sigmoid8(__m256 z, __m256 *slope) { return sigmoid8e(z, slope, NULL); }
+
+/* softplus(z) = -log(1 - s(z)) = max(z, 0) + log1p(e^-|z|), e = e^-|z| as
+ * sigmoid8e gave it: a sum of two non-negative terms, so no cancellation;
+ * e in [0, 1], so no overflow; for z very negative it is log1p(e) ~ e. */
+static inline __m256 softplus8(__m256 z, __m256 e)
+{
+    return _mm256_add_ps(_mm256_max_ps(z, _mm256_setzero_ps()), log1p8(e));
 }
 
 static inline __m256d add_ps_to_pd(__m256d acc, __m256 v)
@@ -296,25 +310,29 @@ static inline __m256i nonfinite8(__m256 v)
 }
 
 /* The per-vector parts the mask and stream kernels share: c^ = s(tc) added
- * to c_all and c^ * c^(1 - c^) stored for the grad kernel; the noobj sums;
- * darknet's warm-up term (tw^2, th^2 in double: a float square overflows
- * past 1.8e19). */
+ * to c_all and the noobj gradient's factor stored for the grad kernel
+ * (c^ * c^(1 - c^), or c^ with `bce`), e^-|tc| left in *e for the BCE
+ * term; the noobj sums, with `bce` softplus(tc) too; darknet's warm-up term
+ * (tw^2, th^2 in double: a float square overflows past 1.8e19). */
 static inline __m256 objectness8(__m256 tc, __m256 vmask, float *cslope, __m256i valid, int full,
-                                 __m256d *acc_c_all)
+                                 int bce, __m256 *e, __m256d *acc_c_all)
 {
     __m256 slope;
-    const __m256 c = sigmoid8(tc, &slope);
+    const __m256 c = sigmoid8e(tc, &slope, e);
     *acc_c_all = add_ps_to_pd(*acc_c_all, _mm256_and_ps(c, vmask));
     if (cslope)
-        store8(cslope, 1, _mm256_mul_ps(c, slope), valid, full);
+        store8(cslope, 1, bce ? c : _mm256_mul_ps(c, slope), valid, full);
     return c;
 }
 
-static inline void add_noobj8(__m256 c, __m256 noobj, __m256d *acc_c, __m256d *acc_c2)
+static inline void add_noobj8(__m256 c, __m256 tc, __m256 e, __m256 noobj, int bce,
+                              __m256d *acc_c, __m256d *acc_c2, __m256d *acc_bce)
 {
     const __m256 cn = _mm256_and_ps(c, noobj);
     *acc_c = add_ps_to_pd(*acc_c, cn);
     *acc_c2 = add_ps_to_pd(*acc_c2, _mm256_mul_ps(cn, cn));
+    if (bce && !_mm256_testz_ps(noobj, noobj))
+        *acc_bce = add_ps_to_pd(*acc_bce, _mm256_and_ps(softplus8(tc, e), noobj));
 }
 
 static inline __m256d add_warm8(__m256d acc, __m256 sx, __m256 sy, __m256 tw, __m256 th,
@@ -361,6 +379,7 @@ INL void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int tt)
     const __m256 dc = _mm256_set1_ps(a->doubt_c);
     __m256d acc_c_all = _mm256_setzero_pd(), acc_c = _mm256_setzero_pd();
     __m256d acc_c2 = _mm256_setzero_pd(), acc_warm = _mm256_setzero_pd();
+    __m256d acc_bce = _mm256_setzero_pd();
     __m256i bad = _mm256_setzero_si256();
     int64_t n_noobj = 0;
     /* cell coordinates of the 8 lanes, advanced by 8 cells per step */
@@ -390,8 +409,9 @@ INL void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int tt)
         bad = _mm256_or_si256(bad, nonfinite8(tc));
 
         const __m256 vmask = _mm256_castsi256_ps(valid);
-        const __m256 c =
-            objectness8(tc, vmask, a->cslope ? a->cslope + q : NULL, valid, full, &acc_c_all);
+        __m256 e;
+        const __m256 c = objectness8(tc, vmask, a->cslope ? a->cslope + q : NULL, valid, full,
+                                     a->bce, &e, &acc_c_all);
 
         const __m256i kd = kinds8(a->kind + q, n);
         const __m256 is_obj = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ)));
@@ -502,7 +522,7 @@ INL void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int tt)
             memcpy(a->best + q, tmp, (size_t)n * sizeof(float));
         }
         n_noobj += __builtin_popcount((unsigned)nm);
-        add_noobj8(c, noobj, &acc_c, &acc_c2);
+        add_noobj8(c, tc, e, noobj, a->bce, &acc_c, &acc_c2, &acc_bce);
         if (a->warmup)
             acc_warm = add_warm8(acc_warm, sx, sy, tw, th, live);
 
@@ -520,6 +540,8 @@ INL void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int tt)
     s->c_noobj += hsum_pd(acc_c);
     s->c2_noobj += hsum_pd(acc_c2);
     s->warm += hsum_pd(acc_warm);
+    if (a->bce)
+        s->bce_noobj += hsum_pd(acc_bce);
     if (!_mm256_testz_si256(bad, bad))
         s->nonfinite = 1;
 }
@@ -530,6 +552,7 @@ INL void stream_body(const rl_stream_args *a, rl_mask_sums *s, const int tt)
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
     __m256d acc_c_all = _mm256_setzero_pd(), acc_c = _mm256_setzero_pd();
     __m256d acc_c2 = _mm256_setzero_pd(), acc_warm = _mm256_setzero_pd();
+    __m256d acc_bce = _mm256_setzero_pd();
     __m256i bad = _mm256_setzero_si256();
     int64_t n_noobj = 0;
     for (int32_t q = 0; q < r->count; q += 8) {
@@ -545,13 +568,14 @@ INL void stream_body(const rl_stream_args *a, rl_mask_sums *s, const int tt)
         bad = _mm256_or_si256(bad, nonfinite8(tc));
 
         const __m256 vmask = _mm256_castsi256_ps(valid);
-        const __m256 c =
-            objectness8(tc, vmask, a->cslope ? a->cslope + q : NULL, valid, full, &acc_c_all);
+        __m256 e;
+        const __m256 c = objectness8(tc, vmask, a->cslope ? a->cslope + q : NULL, valid, full,
+                                     a->bce, &e, &acc_c_all);
         const __m256i kd = kinds8(a->kind + q, n);
         const __m256 noobj = _mm256_and_ps(
             vmask, _mm256_castsi256_ps(_mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_NOOBJ))));
         n_noobj += __builtin_popcount((unsigned)_mm256_movemask_ps(noobj));
-        add_noobj8(c, noobj, &acc_c, &acc_c2);
+        add_noobj8(c, tc, e, noobj, a->bce, &acc_c, &acc_c2, &acc_bce);
         if (a->warmup) {
             const __m256 live = _mm256_andnot_ps(
                 _mm256_castsi256_ps(_mm256_cmpeq_epi32(kd, _mm256_set1_epi32(RL_KIND_OBJ))), vmask);
@@ -564,6 +588,8 @@ INL void stream_body(const rl_stream_args *a, rl_mask_sums *s, const int tt)
     s->c_noobj += hsum_pd(acc_c);
     s->c2_noobj += hsum_pd(acc_c2);
     s->warm += hsum_pd(acc_warm);
+    if (a->bce)
+        s->bce_noobj += hsum_pd(acc_bce);
     if (!_mm256_testz_si256(bad, bad))
         s->nonfinite = 1;
 }

@@ -90,15 +90,27 @@ HWY_INLINE double SumD(VD lo, VD hi) { return hn::GetLane(hn::SumOfLanes(DD(), h
 HWY_INLINE V ExpF(D d, V x) { return hn::Exp(d, hn::Min(x, hn::Set(d, 89.0f))); }
 
 // s(z) from one exp of -|z|: no overflow, no cancellation.  sp = s(|z|) and
-// sn = s(-|z|) are returned too: their product is the slope s(z) s(-z).
-HWY_INLINE V SigmoidParts(D d, V z, V& sp, V& sn)
+// sn = s(-|z|) are returned too: their product is the slope s(z) s(-z);
+// and e = e^-|z| itself.
+HWY_INLINE V SigmoidPartsE(D d, V z, V& sp, V& sn, V& e)
 {
     const V one = hn::Set(d, 1.0f);
-    const V e = ExpF(d, hn::Neg(hn::Abs(z)));
+    e = ExpF(d, hn::Neg(hn::Abs(z)));
     sp = hn::Div(one, hn::Add(one, e)); // s(|z|)
     sn = hn::Mul(e, sp);                // s(-|z|)
     return hn::IfThenElse(hn::Lt(z, hn::Zero(d)), sn, sp);
 }
+HWY_INLINE V SigmoidParts(D d, V z, V& sp, V& sn)
+{
+    V e;
+    return SigmoidPartsE(d, z, sp, sn, e);
+}
+
+// softplus(z) = -log(1 - s(z)) = max(z, 0) + log1p(e^-|z|), e = e^-|z| as
+// SigmoidPartsE gave it: a sum of two non-negative terms, so no
+// cancellation; e in [0, 1], inside Log1p's valid range, so no overflow;
+// for z very negative it is Log1p(e) ~ e (Log1p returns a subnormal e as is).
+HWY_INLINE V Softplus(D d, V z, V e) { return hn::Add(hn::Max(z, hn::Zero(d)), hn::Log1p(d, e)); }
 HWY_INLINE V Sigmoid(D d, V z)
 {
     V sp, sn;
@@ -493,23 +505,30 @@ HWY_INLINE hn::Vec<DU> NonFinite5(DU du, V tx, V ty, V tw, V th, V tc)
                   NonFinite(du, tc));
 }
 
-// c^ = s(tc) added to c_all, and c^ * c^(1 - c^) stored for the grad kernel.
+// c^ = s(tc) added to c_all, and the noobj gradient's factor stored for the
+// grad kernel: c^ * c^(1 - c^), or c^ with `bce`; e^-|tc| left in e for
+// the BCE term.
 HWY_INLINE V Objectness(D d, V tc, M valid, float* cslope, size_t n, size_t N, bool gather,
-                        VI idx, VD& c_all0, VD& c_all1)
+                        VI idx, int bce, V& e, VD& c_all0, VD& c_all1)
 {
     V csp, csn;
-    const V c = SigmoidParts(d, tc, csp, csn);
+    const V c = SigmoidPartsE(d, tc, csp, csn, e);
     AddD(c_all0, c_all1, hn::IfThenElseZero(valid, c));
     if (cslope)
-        StoreRun(d, hn::Mul(c, hn::Mul(csp, csn)), valid, cslope, 1, n, N, 0, gather, idx);
+        StoreRun(d, bce ? c : hn::Mul(c, hn::Mul(csp, csn)), valid, cslope, 1, n, N, 0, gather,
+                 idx);
     return c;
 }
 
-HWY_INLINE void AddNoobj(V c, M noobj, VD& c0, VD& c1, VD& c20, VD& c21)
+// The noobj sums; with `bce`, softplus(tc) too.
+HWY_INLINE void AddNoobj(D d, V c, V tc, V e, M noobj, int bce, VD& c0, VD& c1, VD& c20,
+                         VD& c21, VD& b0, VD& b1)
 {
     const V cn = hn::IfThenElseZero(noobj, c);
     AddD(c0, c1, cn);
     AddD(c20, c21, hn::Mul(cn, cn));
+    if (bce && !hn::AllFalse(d, noobj))
+        AddD(b0, b1, hn::IfThenElseZero(noobj, Softplus(d, tc, e)));
 }
 
 // darknet's warm-up term over the `live` lanes
@@ -541,7 +560,7 @@ static void MaskImpl(const rl_mask_args* a, rl_mask_sums* s)
     const V bmin = hn::Set(d, RL_BOX_MIN), bmax = hn::Set(d, RL_BOX_MAX);
     const V dw = hn::Set(d, a->doubt_w), dh = hn::Set(d, a->doubt_h), dc = hn::Set(d, a->doubt_c);
     VD c_all0 = hn::Zero(DD()), c_all1 = c_all0, c0 = c_all0, c1 = c_all0;
-    VD c20 = c_all0, c21 = c_all0, w0 = c_all0, w1 = c_all0;
+    VD c20 = c_all0, c21 = c_all0, w0 = c_all0, w1 = c_all0, b0 = c_all0, b1 = c_all0;
     hn::Vec<DU> bad = hn::Zero(du);
     int64_t n_noobj = 0;
     // (i, j) of the first lane, advanced lane by lane: one division per run.
@@ -564,8 +583,9 @@ static void MaskImpl(const rl_mask_args* a, rl_mask_sums* s)
         bad = hn::Or(bad, NonFinite5(du, tx, ty, tw, th, tc));
 
         const M valid = hn::FirstN(d, n);
+        V e;
         const V c = Objectness(d, tc, valid, a->cslope ? a->cslope + q : nullptr, n, N, gather,
-                               idx, c_all0, c_all1);
+                               idx, a->bce, e, c_all0, c_all1);
 
         const M is_obj =
             hn::RebindMask(d, hn::Eq(LoadKinds(a->kind + q, n, N), hn::Set(du, RL_KIND_OBJ)));
@@ -638,7 +658,7 @@ static void MaskImpl(const rl_mask_args* a, rl_mask_sums* s)
             memcpy(a->best + q, vb, n * sizeof(float));
         }
         n_noobj += (int64_t)hn::CountTrue(d, noobj);
-        AddNoobj(c, noobj, c0, c1, c20, c21);
+        AddNoobj(d, c, tc, e, noobj, a->bce, c0, c1, c20, c21, b0, b1);
         if (a->warmup)
             AddWarm(d, sx, sy, tw, th, live, w0, w1);
     }
@@ -647,6 +667,8 @@ static void MaskImpl(const rl_mask_args* a, rl_mask_sums* s)
     s->c_noobj += SumD(c0, c1);
     s->c2_noobj += SumD(c20, c21);
     s->warm += SumD(w0, w1);
+    if (a->bce)
+        s->bce_noobj += SumD(b0, b1);
     if (!hn::AllFalse(du, hn::Ne(bad, hn::Zero(du))))
         s->nonfinite = 1;
 }
@@ -662,7 +684,7 @@ static void StreamImpl(const rl_stream_args* a, rl_mask_sums* s)
     const bool gather = GatherFits<E>(ss, N);
     const VI idx = GatherIdx<E>(ss, gather);
     VD c_all0 = hn::Zero(DD()), c_all1 = c_all0, c0 = c_all0, c1 = c_all0;
-    VD c20 = c_all0, c21 = c_all0, w0 = c_all0, w1 = c_all0;
+    VD c20 = c_all0, c21 = c_all0, w0 = c_all0, w1 = c_all0, b0 = c_all0, b1 = c_all0;
     hn::Vec<DU> bad = hn::Zero(du);
     int64_t n_noobj = 0;
     for (int32_t q = 0; q < r->count; q += (int32_t)N) {
@@ -672,12 +694,13 @@ static void StreamImpl(const rl_stream_args* a, rl_mask_sums* s)
         Load5<E>(d, t, ss, cs, n, N, gather, idx, tx, ty, tw, th, tc);
         bad = hn::Or(bad, NonFinite5(du, tx, ty, tw, th, tc));
         const M valid = hn::FirstN(d, n);
+        V e;
         const V c = Objectness(d, tc, valid, a->cslope ? a->cslope + q : nullptr, n, N, gather,
-                               idx, c_all0, c_all1);
+                               idx, a->bce, e, c_all0, c_all1);
         const hn::Vec<DU> kd = LoadKinds(a->kind + q, n, N);
         const M noobj = hn::And(valid, hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_NOOBJ))));
         n_noobj += (int64_t)hn::CountTrue(d, noobj);
-        AddNoobj(c, noobj, c0, c1, c20, c21);
+        AddNoobj(d, c, tc, e, noobj, a->bce, c0, c1, c20, c21, b0, b1);
         if (a->warmup) {
             const M live =
                 hn::AndNot(hn::RebindMask(d, hn::Eq(kd, hn::Set(du, RL_KIND_OBJ))), valid);
@@ -689,6 +712,8 @@ static void StreamImpl(const rl_stream_args* a, rl_mask_sums* s)
     s->c_noobj += SumD(c0, c1);
     s->c2_noobj += SumD(c20, c21);
     s->warm += SumD(w0, w1);
+    if (a->bce)
+        s->bce_noobj += SumD(b0, b1);
     if (!hn::AllFalse(du, hn::Ne(bad, hn::Zero(du))))
         s->nonfinite = 1;
 }

@@ -43,6 +43,7 @@
 #define F16 RL_DTYPE_F16
 
 #define exp4 Sleef_expf4_u10advsimd
+#define log1p4 Sleef_log1pf4_u10advsimd
 
 static const uint32_t tail_table[8] = {~0u, ~0u, ~0u, ~0u, 0, 0, 0, 0};
 
@@ -126,8 +127,9 @@ ALWAYS_INLINE void store_t(void *base, int64_t off, int64_t stride, float32x4_t 
             p[l * stride] = tmp[l];
 }
 
-/* s(z) and s(z)s(-z) from one exp of -|z|: no overflow, no cancellation. */
-static inline float32x4_t sigmoid4(float32x4_t z, float32x4_t *slope)
+/* s(z) and s(z)s(-z) from one exp of -|z|: no overflow, no cancellation.
+ * *em, when given, receives that exp, e^-|z|. */
+static inline float32x4_t sigmoid4e(float32x4_t z, float32x4_t *slope, float32x4_t *em)
 {
     const float32x4_t one = vdupq_n_f32(1.0f);
     const float32x4_t e = exp4(vnegq_f32(vabsq_f32(z)));
@@ -135,7 +137,22 @@ static inline float32x4_t sigmoid4(float32x4_t z, float32x4_t *slope)
     const float32x4_t sn = vmulq_f32(e, sp);                  /* s(-|z|) */
     if (slope)
         *slope = vmulq_f32(sp, sn);
+    if (em)
+        *em = e;
     return vbslq_f32(vcltq_f32(z, vdupq_n_f32(0.0f)), sn, sp);
+}
+
+static inline float32x4_t sigmoid4(float32x4_t z, float32x4_t *slope)
+{
+    return sigmoid4e(z, slope, NULL);
+}
+
+/* softplus(z) = -log(1 - s(z)) = max(z, 0) + log1p(e^-|z|), e = e^-|z| as
+ * sigmoid4e gave it: a sum of two non-negative terms, so no cancellation;
+ * e in [0, 1], so no overflow; for z very negative it is log1p(e) ~ e. */
+static inline float32x4_t softplus4(float32x4_t z, float32x4_t e)
+{
+    return vaddq_f32(vmaxq_f32(z, vdupq_n_f32(0.0f)), log1p4(e));
 }
 
 static inline float64x2_t add_ps_to_pd(float64x2_t acc, float32x4_t v)
@@ -168,24 +185,30 @@ static inline uint32x4_t nonfinite5(const float32x4_t ch[5])
     return bad;
 }
 
-/* c^ = s(tc) added to c_all, and c^ * c^(1 - c^) stored for the grad kernel. */
+/* c^ = s(tc) added to c_all, and the noobj gradient's factor stored for the
+ * grad kernel: c^ * c^(1 - c^), or c^ with `bce`; e^-|tc| left in *e for
+ * the BCE term. */
 static inline float32x4_t objectness4(float32x4_t tc, uint32x4_t valid, int n, float *cslope,
-                                      float64x2_t *acc_c_all)
+                                      int bce, float32x4_t *e, float64x2_t *acc_c_all)
 {
     float32x4_t slope;
-    const float32x4_t c = sigmoid4(tc, &slope);
+    const float32x4_t c = sigmoid4e(tc, &slope, e);
     *acc_c_all = add_ps_to_pd(*acc_c_all, and_f32(c, valid));
     if (cslope)
-        store4(cslope, 1, vmulq_f32(c, slope), valid, n);
+        store4(cslope, 1, bce ? c : vmulq_f32(c, slope), valid, n);
     return c;
 }
 
-static inline void add_noobj4(float32x4_t c, uint32x4_t noobj, float64x2_t *acc_c,
-                              float64x2_t *acc_c2)
+/* The noobj sums; with `bce`, softplus(tc) too. */
+static inline void add_noobj4(float32x4_t c, float32x4_t tc, float32x4_t e, uint32x4_t noobj,
+                              int bce, float64x2_t *acc_c, float64x2_t *acc_c2,
+                              float64x2_t *acc_bce)
 {
     const float32x4_t cn = and_f32(c, noobj);
     *acc_c = add_ps_to_pd(*acc_c, cn);
     *acc_c2 = add_ps_to_pd(*acc_c2, vmulq_f32(cn, cn));
+    if (bce && vmaxvq_u32(noobj))
+        *acc_bce = add_ps_to_pd(*acc_bce, and_f32(softplus4(tc, e), noobj));
 }
 
 /* darknet's warm-up term; tw^2, th^2 in double: a float square overflows
@@ -217,6 +240,7 @@ ALWAYS_INLINE void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int t
     const float32x4_t dc = vdupq_n_f32(a->doubt_c);
     float64x2_t acc_c_all = vdupq_n_f64(0), acc_c = vdupq_n_f64(0);
     float64x2_t acc_c2 = vdupq_n_f64(0), acc_warm = vdupq_n_f64(0);
+    float64x2_t acc_bce = vdupq_n_f64(0);
     uint32x4_t bad = vdupq_n_u32(0);
     int64_t n_noobj = 0;
     /* cell coordinates of the 4 lanes, advanced by 4 cells per step */
@@ -244,8 +268,9 @@ ALWAYS_INLINE void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int t
         const float32x4_t ch[5] = {tx, ty, tw, th, tc};
         bad = vorrq_u32(bad, nonfinite5(ch));
 
-        const float32x4_t c =
-            objectness4(tc, valid, n, a->cslope ? a->cslope + q : NULL, &acc_c_all);
+        float32x4_t e;
+        const float32x4_t c = objectness4(tc, valid, n, a->cslope ? a->cslope + q : NULL, a->bce,
+                                          &e, &acc_c_all);
 
         const uint32x4_t is_obj = vceqq_u32(kinds4(a->kind + q, n), vdupq_n_u32(RL_KIND_OBJ));
         const uint32x4_t live = vbicq_u32(valid, is_obj);
@@ -321,7 +346,7 @@ ALWAYS_INLINE void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int t
             vst1q_f32(tmp, vbslq_f32(is_obj, vdupq_n_f32(-1.0f), best));
             memcpy(a->best + q, tmp, (size_t)n * sizeof(float));
         }
-        add_noobj4(c, noobj, &acc_c, &acc_c2);
+        add_noobj4(c, tc, e, noobj, a->bce, &acc_c, &acc_c2, &acc_bce);
         if (a->warmup)
             acc_warm = add_warm4(acc_warm, sx, sy, tw, th, live);
 
@@ -339,6 +364,8 @@ ALWAYS_INLINE void mask_body(const rl_mask_args *a, rl_mask_sums *s, const int t
     s->c_noobj += vaddvq_f64(acc_c);
     s->c2_noobj += vaddvq_f64(acc_c2);
     s->warm += vaddvq_f64(acc_warm);
+    if (a->bce)
+        s->bce_noobj += vaddvq_f64(acc_bce);
     if (vmaxvq_u32(bad) != 0)
         s->nonfinite = 1;
 }
@@ -349,6 +376,7 @@ ALWAYS_INLINE void stream_body(const rl_stream_args *a, rl_mask_sums *s, const i
     const int64_t cs = r->ch_stride, ss = r->slot_stride;
     float64x2_t acc_c_all = vdupq_n_f64(0), acc_c = vdupq_n_f64(0);
     float64x2_t acc_c2 = vdupq_n_f64(0), acc_warm = vdupq_n_f64(0);
+    float64x2_t acc_bce = vdupq_n_f64(0);
     uint32x4_t bad = vdupq_n_u32(0);
     int64_t n_noobj = 0;
     for (int32_t q = 0; q < r->count; q += 4) {
@@ -362,12 +390,13 @@ ALWAYS_INLINE void stream_body(const rl_stream_args *a, rl_mask_sums *s, const i
         const float32x4_t tc = load_t(t, o + 4 * cs, ss, n, tt);
         const float32x4_t ch[5] = {tx, ty, tw, th, tc};
         bad = vorrq_u32(bad, nonfinite5(ch));
-        const float32x4_t c =
-            objectness4(tc, valid, n, a->cslope ? a->cslope + q : NULL, &acc_c_all);
+        float32x4_t e;
+        const float32x4_t c = objectness4(tc, valid, n, a->cslope ? a->cslope + q : NULL, a->bce,
+                                          &e, &acc_c_all);
         const uint32x4_t kd = kinds4(a->kind + q, n);
         const uint32x4_t noobj = vandq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_NOOBJ)));
         n_noobj += (int64_t)vaddvq_u32(vshrq_n_u32(noobj, 31));
-        add_noobj4(c, noobj, &acc_c, &acc_c2);
+        add_noobj4(c, tc, e, noobj, a->bce, &acc_c, &acc_c2, &acc_bce);
         if (a->warmup) {
             const uint32x4_t live = vbicq_u32(valid, vceqq_u32(kd, vdupq_n_u32(RL_KIND_OBJ)));
             acc_warm = add_warm4(acc_warm, sigmoid4(tx, NULL), sigmoid4(ty, NULL), tw, th, live);
@@ -378,6 +407,8 @@ ALWAYS_INLINE void stream_body(const rl_stream_args *a, rl_mask_sums *s, const i
     s->c_noobj += vaddvq_f64(acc_c);
     s->c2_noobj += vaddvq_f64(acc_c2);
     s->warm += vaddvq_f64(acc_warm);
+    if (a->bce)
+        s->bce_noobj += vaddvq_f64(acc_bce);
     if (vmaxvq_u32(bad) != 0)
         s->nonfinite = 1;
 }

@@ -25,8 +25,19 @@ typedef struct rl_yolo_ref_out {
  * NULL or one int8 per slot, -1 keep): replaces the decision of a slot that
  * no truth is matched to, as rl_reference_compute_forced does (the
  * differential tests' rule near ignore_thresh); RL_SLOT_OBJ there forces a
- * truth_thresh positive of the slot's best truth.  per_head may be NULL.
- * Fails only with RL_ERR_NO_MEMORY. */
+ * truth_thresh positive of the slot's best truth (in an image without
+ * truths there is none: the slot keeps its own decision, a negative).
+ * Diagnostics (sum_iou, obj_iou, the darknet line, ...) are measured on
+ * preds, not on frozen.  per_head may be NULL.
+ *
+ * Fails with RL_ERR_NO_MEMORY, or with RL_ERR_NONFINITE_PRED: the class
+ * logits of a truth_thresh positive are read by the loss but depend on the
+ * predictions, so the validator cannot check them up front; the reference
+ * checks the class logits of every positive (rl_validate_class_logits) after
+ * its decisions and before it writes any output, and returns that status
+ * (the message as the validator's, "head h: " in front when the plan has
+ * several heads; since preds are float here, a half value's bits are not
+ * shown).  On failure nothing is written. */
 RL_HIDDEN rl_status rl_yolo_reference_compute(const rl_yolo_plan *plan, int32_t n_images,
                                               const float *const *preds,
                                               const float *const *frozen,

@@ -20,15 +20,11 @@ static int only_paths; /* rl_yolo_diffcheck_paths */
 void rl_yolo_diffcheck_only(const char *name) { only_variant = name; }
 void rl_yolo_diffcheck_paths(int which) { only_paths = which; }
 
-/* Head h as a region batch, for the shared weights. */
+/* Head h as a region batch with the call's global counts, for the shared
+ * weights (norm images divides by global_counts->n_images). */
 static rl_batch head_batch(const rl_yolo_batch *yb, int32_t h)
 {
-    rl_batch b;
-    memset(&b, 0, sizeof b);
-    b.n_images = yb->n_images;
-    b.pred = yb->preds[h];
-    b.truths = yb->truths;
-    b.truth_offsets = yb->truth_offsets;
+    rl_batch b = rl_yolo_head_batch(yb, h);
     b.global_counts = yb->global_counts;
     return b;
 }

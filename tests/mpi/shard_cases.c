@@ -188,6 +188,146 @@ void shard_case_free(shard_case *c)
     c->offsets = NULL;
 }
 
+/* ---- the [yolo] heads ---------------------------------------------------- */
+
+enum { YOLO_NET_W = 96, YOLO_NET_H = 64, YOLO_ANCHORS = 6 };
+static const float yolo_anchor_px[2 * YOLO_ANCHORS] = {8, 10, 14, 24, 30, 18,
+                                                       26, 44, 52, 40, 70, 58};
+static const int32_t yolo_masks[YOLO_SHARD_HEADS][2] = {{4, 5}, {2, 3}, {0, 1}};
+
+typedef struct yolo_desc {
+    const char *name;
+    rl_norm norm;
+    rl_layout layout;
+    rl_grad_mode grad_mode;
+    double ignore_thresh, truth_thresh;
+    int no_truths;
+    int naive_differs;
+} yolo_desc;
+
+static const yolo_desc yolo_cases[] = {
+    {"yolo/images/nchw", RL_NORM_IMAGES, RL_LAYOUT_NCHW, RL_GRAD_OVERWRITE, 0.7, 1.0, 0, 1},
+    {"yolo/sum/nhwc/accumulate", RL_NORM_SUM, RL_LAYOUT_NHWC, RL_GRAD_ACCUMULATE, 0.7, 1.0, 0,
+     0},
+    {"yolo/images/truth_thresh", RL_NORM_IMAGES, RL_LAYOUT_NCHW, RL_GRAD_OVERWRITE, 0.5, 0.7, 0,
+     1},
+    {"yolo/images/no-truths", RL_NORM_IMAGES, RL_LAYOUT_NHWC, RL_GRAD_OVERWRITE, 0.7, 1.0, 1, 1},
+};
+
+int yolo_shard_case_count(void) { return (int)(sizeof yolo_cases / sizeof yolo_cases[0]); }
+
+static int64_t yolo_offset(const yolo_shard_case *c, int h, int64_t n, int64_t i, int64_t j,
+                           int64_t b, int64_t k)
+{
+    const int64_t K = 5 + c->cfg.C, H = c->heads[h].H, W = c->heads[h].W, B = c->heads[h].B;
+    if (c->cfg.layout == RL_LAYOUT_NCHW)
+        return ((n * B + b) * K + k) * H * W + i * W + j;
+    return (((n * H + i) * W + j) * B + b) * K + k;
+}
+
+/* Every anchor of every head at the truth's cell decodes near the truth:
+ * high IoUs for the recall counts, ignored slots, and (with a truth_thresh
+ * below 1) positives of truth_thresh. */
+static void yolo_plant(yolo_shard_case *c, rng *r, int64_t n, const rl_box *t)
+{
+    for (int h = 0; h < YOLO_SHARD_HEADS; h++) {
+        const int32_t H = c->heads[h].H, W = c->heads[h].W;
+        const double X = (double)t->cx * W, Y = (double)t->cy * H;
+        const int64_t j = X >= W ? W - 1 : (int64_t)X, i = Y >= H ? H - 1 : (int64_t)Y;
+        const double fx = fmin(fmax(X - (double)j, 0.05), 0.95);
+        const double fy = fmin(fmax(Y - (double)i, 0.05), 0.95);
+        for (int64_t b = 0; b < c->heads[h].B; b++) {
+            const int32_t a = c->heads[h].mask[b];
+            float *p = c->pred[h];
+            p[yolo_offset(c, h, n, i, j, b, 0)] = (float)(logit(fx) + uniform(r, -0.2, 0.2));
+            p[yolo_offset(c, h, n, i, j, b, 1)] = (float)(logit(fy) + uniform(r, -0.2, 0.2));
+            p[yolo_offset(c, h, n, i, j, b, 2)] =
+                (float)(log((double)t->w * YOLO_NET_W / yolo_anchor_px[2 * a]) +
+                        uniform(r, -0.1, 0.1));
+            p[yolo_offset(c, h, n, i, j, b, 3)] =
+                (float)(log((double)t->h * YOLO_NET_H / yolo_anchor_px[2 * a + 1]) +
+                        uniform(r, -0.1, 0.1));
+        }
+    }
+}
+
+int yolo_shard_case_build(int k, yolo_shard_case *c)
+{
+    const yolo_desc *d = &yolo_cases[k];
+    memset(c, 0, sizeof *c);
+    c->name = d->name;
+    c->naive_differs = d->naive_differs;
+    c->n_images = N_IMAGES;
+    rl_yolo_config *cfg = &c->cfg;
+    rl_yolo_config_init(cfg);
+    for (int h = 0; h < YOLO_SHARD_HEADS; h++) {
+        c->heads[h].H = (YOLO_NET_H / 32) << h;
+        c->heads[h].W = (YOLO_NET_W / 32) << h;
+        c->heads[h].B = 2;
+        c->heads[h].mask = yolo_masks[h];
+    }
+    cfg->n_heads = YOLO_SHARD_HEADS;
+    cfg->heads = c->heads;
+    cfg->C = N_CLASSES;
+    cfg->n_anchors = YOLO_ANCHORS;
+    cfg->anchors = yolo_anchor_px;
+    cfg->net_w = YOLO_NET_W;
+    cfg->net_h = YOLO_NET_H;
+    cfg->layout = d->layout;
+    cfg->norm = d->norm;
+    cfg->grad_mode = d->grad_mode;
+    cfg->ignore_thresh = d->ignore_thresh;
+    cfg->truth_thresh = d->truth_thresh;
+
+    int64_t n_truths = 0;
+    for (int n = 0; n < N_IMAGES && !d->no_truths; n++)
+        n_truths += truth_counts[n];
+    int ok = 1;
+    for (int h = 0; h < YOLO_SHARD_HEADS; h++) {
+        c->per_image[h] = (int64_t)c->heads[h].H * c->heads[h].W * c->heads[h].B * (5 + N_CLASSES);
+        c->pred[h] = malloc((size_t)(N_IMAGES * c->per_image[h]) * sizeof(float));
+        ok &= c->pred[h] != NULL;
+    }
+    c->offsets = calloc(N_IMAGES + 1, sizeof *c->offsets);
+    c->truths = n_truths ? malloc((size_t)n_truths * sizeof *c->truths) : NULL;
+    if (!ok || !c->offsets || (n_truths && !c->truths)) {
+        yolo_shard_case_free(c);
+        return -1;
+    }
+    rng r = {0x9010000u + (uint64_t)k};
+    for (int h = 0; h < YOLO_SHARD_HEADS; h++)
+        for (int64_t x = 0; x < N_IMAGES * c->per_image[h]; x++)
+            c->pred[h][x] = (float)uniform(&r, -2.0, 2.0);
+    if (n_truths) {
+        /* the region cases' truths, drawn the same way (fill_truths reads
+         * cfg.C only) */
+        shard_case tmp;
+        memset(&tmp, 0, sizeof tmp);
+        tmp.cfg.C = N_CLASSES;
+        tmp.n_images = N_IMAGES;
+        tmp.truths = c->truths;
+        tmp.offsets = c->offsets;
+        fill_truths(&tmp, &r);
+        for (int32_t n = 0; n < N_IMAGES; n++)
+            for (int64_t t = c->offsets[n]; t < c->offsets[n + 1]; t++)
+                if (t % 2 == 0)
+                    yolo_plant(c, &r, n, &c->truths[t]);
+    }
+    return 0;
+}
+
+void yolo_shard_case_free(yolo_shard_case *c)
+{
+    for (int h = 0; h < YOLO_SHARD_HEADS; h++) {
+        free(c->pred[h]);
+        c->pred[h] = NULL;
+    }
+    free(c->truths);
+    free(c->offsets);
+    c->truths = NULL;
+    c->offsets = NULL;
+}
+
 void shard_partition(int32_t n_images, int ranks, int rank, int32_t *lo, int32_t *hi)
 {
     /* Boundaries for the 9-image batch: sizes 6+3, 1+5+3, 2+1+3+3.  The last

@@ -31,6 +31,28 @@ int shard_case_count(void);
 int shard_case_build(int k, shard_case *c);
 void shard_case_free(shard_case *c);
 
+/* The [yolo] heads' batches: three heads (2x3, 4x6 and 8x12 cells of a
+ * 96 x 64 input, masks into six anchors in pixels), the same truths as the
+ * region cases (images 2, 4, 6, 7 and 8 without any, two truths on one
+ * slot, one on the right border), predictions planted on some truths. */
+#define YOLO_SHARD_HEADS 3
+
+typedef struct yolo_shard_case {
+    const char *name;
+    rl_yolo_config cfg;                  /* cfg.variant is left NULL for the caller */
+    rl_yolo_head heads[YOLO_SHARD_HEADS];
+    int32_t n_images;
+    int64_t per_image[YOLO_SHARD_HEADS]; /* floats of head h's prediction per image */
+    float *pred[YOLO_SHARD_HEADS];       /* n_images * per_image[h] */
+    rl_box *truths;
+    int64_t *offsets;
+    int naive_differs;                   /* as shard_case's */
+} yolo_shard_case;
+
+int yolo_shard_case_count(void);
+int yolo_shard_case_build(int k, yolo_shard_case *c);
+void yolo_shard_case_free(yolo_shard_case *c);
+
 /* Images [*lo, *hi) of `rank` among `ranks`: contiguous and uneven, chosen so
  * that for 2, 3 and 4 ranks some shard holds no truth at all.  Needs
  * n_images >= ranks. */

@@ -14,7 +14,12 @@
  *    global_counts) gives a different loss, so the batch really tells the
  *    two apart;
  *  - the one-pass alternative (sum mode, all-reduce the counts it returns,
- *    divide the gradient by channel) matches within two float roundings.
+ *    divide the gradient by channel) matches within two float roundings;
+ *  - the same for a network of three [yolo] heads (rl_yolo_compute): norm
+ *    images with the all-reduced image count as global_counts->n_images,
+ *    norm sum without, truth_thresh, a batch without truths; every head's
+ *    gradient slice, and every head's and the total's parts and darknet
+ *    statistics.
  * A plain MPI program (Criterion forks, which mpirun does not want): it
  * prints every failure with its rank and a closing "P passed, F failed"
  * summed over ranks, and exits 1 on any failure. */
@@ -416,6 +421,154 @@ static void run_sum_rescale(const shard_case *c)
     rl_plan_destroy(direct);
 }
 
+/* ---- the [yolo] heads ------------------------------------------------------
+ * The same trainer's step for a network of [yolo] heads: norm images needs
+ * only the batch's image count, so the shard all-reduces its n_images and
+ * passes them as global_counts->n_images; norm sum needs nothing.  Every
+ * head's gradient slice must be the whole batch's bit for bit, and every
+ * head's parts, counts and darknet statistics (as sums) and the total's
+ * must add up to the whole batch's. */
+static void run_yolo_case(const yolo_shard_case *c, const char *variant)
+{
+    char what[160];
+    rl_yolo_config cfg = c->cfg;
+    cfg.variant = variant;
+    rl_yolo_plan *plan = NULL;
+    rl_status st = rl_yolo_plan_create(&cfg, &plan);
+    snprintf(what, sizeof what, "%s [%s]", c->name,
+             st == RL_OK ? rl_yolo_plan_variant(plan) : "?");
+    check(st == RL_OK, "%s: rl_yolo_plan_create: %s", what, rl_last_error());
+    if (!all_ok(st == RL_OK)) {
+        rl_yolo_plan_destroy(plan);
+        return;
+    }
+    enum { NH = YOLO_SHARD_HEADS };
+    _Static_assert(YOLO_SHARD_HEADS == 3, "the pointer arrays below list three heads");
+    const int is_reference = strcmp(rl_yolo_plan_variant(plan), "reference") == 0;
+    int32_t lo, hi;
+    shard_partition(c->n_images, g_ranks, g_rank, &lo, &hi);
+    const int32_t n = hi - lo;
+    int64_t entries = 0, slots[NH];
+    float *whole_g[NH] = {0}, *shard_g[NH] = {0};
+    const void *whole_p[NH], *shard_p[NH];
+    int ok = 1;
+    for (int h = 0; h < NH; h++) {
+        entries += c->n_images * c->per_image[h];
+        slots[h] = (int64_t)c->heads[h].H * c->heads[h].W * c->heads[h].B;
+        whole_g[h] = malloc((size_t)(c->n_images * c->per_image[h]) * sizeof(float));
+        shard_g[h] = malloc((size_t)((n ? n : 1) * c->per_image[h]) * sizeof(float));
+        ok &= whole_g[h] && shard_g[h];
+        whole_p[h] = c->pred[h];
+        shard_p[h] = c->pred[h] + (int64_t)lo * c->per_image[h];
+    }
+    int64_t *offsets = malloc((size_t)(n + 1) * sizeof *offsets);
+    ok &= offsets != NULL;
+    rl_result whole, whole_h[NH], part, part_h[NH];
+    if (ok) {
+        for (int32_t k = 0; k <= n; k++)
+            offsets[k] = c->offsets[lo + k] - c->offsets[lo];
+        rl_yolo_batch wb = {0};
+        wb.n_images = c->n_images;
+        wb.preds = whole_p;
+        wb.truths = c->truths;
+        wb.truth_offsets = c->offsets;
+        for (int h = 0; h < NH; h++)
+            prefill(whole_g[h], 0, c->n_images * c->per_image[h]);
+        void *const wgp[NH] = {whole_g[0], whole_g[1], whole_g[2]};
+        st = rl_yolo_compute(plan, &wb, &whole, whole_h, wgp);
+        check(st == RL_OK, "%s: whole batch: %s", what, rl_last_error());
+        ok = st == RL_OK;
+    } else {
+        check(0, "%s: out of memory", what);
+    }
+    if (!all_ok(ok))
+        goto done;
+
+    /* The trainer's step: the images of every shard, then the shard's call. */
+    rl_counts global = {0, 0, 0, 0};
+    const int64_t own = n;
+    MPI_Allreduce(&own, &global.n_images, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    check(global.n_images == c->n_images, "%s: all-reduced images %lld, batch %d", what,
+          (long long)global.n_images, (int)c->n_images);
+    rl_yolo_batch sb = {0};
+    sb.n_images = n;
+    sb.preds = shard_p;
+    sb.truths = offsets[n] > 0 ? c->truths + c->offsets[lo] : NULL;
+    sb.truth_offsets = offsets;
+    sb.global_counts = cfg.norm == RL_NORM_IMAGES ? &global : NULL;
+    for (int h = 0; h < NH; h++)
+        prefill(shard_g[h], (int64_t)lo * c->per_image[h], n * c->per_image[h]);
+    void *const sgp[NH] = {shard_g[0], shard_g[1], shard_g[2]};
+    st = rl_yolo_compute(plan, &sb, &part, part_h, sgp);
+    check(st == RL_OK, "%s: shard [%d, %d): %s", what, (int)lo, (int)hi, rl_last_error());
+    if (!all_ok(st == RL_OK))
+        goto done;
+
+    for (int h = 0; h < NH; h++) {
+        char hw[200];
+        snprintf(hw, sizeof hw, "%s head %d", what, h);
+        compare_gradients(hw, shard_g[h], whole_g[h], (int64_t)lo * c->per_image[h],
+                          n * c->per_image[h], c->per_image[h]);
+    }
+    const double tol = part_tolerance(is_reference, entries);
+    for (int h = -1; h < NH; h++) {
+        const rl_result *pr = h < 0 ? &part : &part_h[h], *wr = h < 0 ? &whole : &whole_h[h];
+        int64_t sl = 0;
+        for (int q = 0; q < NH; q++)
+            sl += (h < 0 || q == h) ? slots[q] : 0;
+        double d[D_COUNT], dsum[D_COUNT], dwhole[D_COUNT];
+        int64_t iv[I_COUNT], isum[I_COUNT], iwhole[I_COUNT];
+        additive(pr, n * sl, d, iv);
+        additive(wr, c->n_images * sl, dwhole, iwhole);
+        MPI_Allreduce(d, dsum, D_COUNT, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        MPI_Allreduce(iv, isum, I_COUNT, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+        char hw[200];
+        if (h < 0)
+            snprintf(hw, sizeof hw, "%s total", what);
+        else
+            snprintf(hw, sizeof hw, "%s head %d", what, h);
+        for (int k = 0; k < D_COUNT; k++)
+            check(rel_close(dsum[k], dwhole[k], tol),
+                  "%s: %s: all-reduced %.17g, whole batch %.17g (relative %.3g > %.3g)", hw,
+                  d_names[k], dsum[k], dwhole[k],
+                  fabs(dsum[k] - dwhole[k]) / fmax(fabs(dwhole[k]), 1e-300), tol);
+        /* n_truths is the call's truths in every head: it adds up like the rest */
+        for (int k = 0; k < I_COUNT; k++)
+            check(isum[k] == iwhole[k], "%s: %s: all-reduced %lld, whole batch %lld", hw,
+                  i_names[k], (long long)isum[k], (long long)iwhole[k]);
+    }
+    check(whole.n_obj > 0 || c->offsets[c->n_images] == 0, "%s: no positive: vacuous", what);
+
+    double naive_sum = NAN;
+    if (c->naive_differs && g_ranks > 1) {
+        rl_result naive;
+        sb.global_counts = NULL;
+        st = rl_yolo_compute(plan, &sb, &naive, NULL, NULL);
+        check(st == RL_OK, "%s: without global counts: %s", what, rl_last_error());
+        if (all_ok(st == RL_OK)) {
+            MPI_Allreduce(&naive.loss, &naive_sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+            check(!rel_close(naive_sum, whole.loss, 1e-6),
+                  "%s: per-shard normalisation gave the whole batch's loss %.17g", what,
+                  whole.loss);
+        }
+    }
+    if (g_rank == 0) {
+        printf("%-34s %-10s loss %.15g  n_obj %lld n_noobj %lld", c->name,
+               rl_yolo_plan_variant(plan), whole.loss, (long long)whole.n_obj,
+               (long long)whole.n_noobj);
+        if (!isnan(naive_sum))
+            printf("  (per-shard normalisation: %.6g)", naive_sum);
+        putchar('\n');
+    }
+done:
+    for (int h = 0; h < NH; h++) {
+        free(whole_g[h]);
+        free(shard_g[h]);
+    }
+    free(offsets);
+    rl_yolo_plan_destroy(plan);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -442,6 +595,22 @@ int main(int argc, char **argv)
             run_sum_rescale(&c);
         }
         shard_case_free(&c);
+    }
+    for (int k = 0; k < yolo_shard_case_count(); k++) {
+        yolo_shard_case c;
+        int built = yolo_shard_case_build(k, &c) == 0;
+        check(built, "yolo case %d: out of memory", k);
+        if (!all_ok(built)) {
+            if (built)
+                yolo_shard_case_free(&c);
+            continue;
+        }
+        if (c.n_images < g_ranks)
+            check(0, "%s: %d ranks but only %d images", c.name, g_ranks, (int)c.n_images);
+        else
+            for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
+                run_yolo_case(&c, variants[v]);
+        yolo_shard_case_free(&c);
     }
 
     long mine[2] = {g_passed, g_failed}, total[2];

@@ -52,5 +52,30 @@ int main(void)
     FIELD(rl_result, avg_cls); FIELD(rl_result, sum_iou); FIELD(rl_result, sum_obj);
     FIELD(rl_result, sum_noobj); FIELD(rl_result, sum_cls); FIELD(rl_result, n_recall50);
     FIELD(rl_result, n_recall75); FIELD(rl_result, darknet); FIELD(rl_result, variant);
+
+    SIZE(rl_yolo_head);
+    FIELD(rl_yolo_head, H); FIELD(rl_yolo_head, W); FIELD(rl_yolo_head, B);
+    FIELD(rl_yolo_head, mask);
+
+    SIZE(rl_yolo_config);
+    FIELD(rl_yolo_config, n_heads); FIELD(rl_yolo_config, heads); FIELD(rl_yolo_config, C);
+    FIELD(rl_yolo_config, n_anchors); FIELD(rl_yolo_config, anchors);
+    FIELD(rl_yolo_config, net_w); FIELD(rl_yolo_config, net_h); FIELD(rl_yolo_config, layout);
+    FIELD(rl_yolo_config, pred_dtype); FIELD(rl_yolo_config, grad_dtype);
+    FIELD(rl_yolo_config, lambda_coord); FIELD(rl_yolo_config, lambda_class);
+    FIELD(rl_yolo_config, lambda_obj); FIELD(rl_yolo_config, lambda_noobj);
+    FIELD(rl_yolo_config, ignore_thresh); FIELD(rl_yolo_config, truth_thresh);
+    FIELD(rl_yolo_config, norm); FIELD(rl_yolo_config, grad_mode);
+    FIELD(rl_yolo_config, variant); FIELD(rl_yolo_config, threads);
+
+    SIZE(rl_yolo_batch);
+    FIELD(rl_yolo_batch, n_images); FIELD(rl_yolo_batch, preds); FIELD(rl_yolo_batch, truths);
+    FIELD(rl_yolo_batch, truth_offsets); FIELD(rl_yolo_batch, global_counts);
+    FIELD(rl_yolo_batch, workspace); FIELD(rl_yolo_batch, workspace_size);
+
+    /* constants the binding repeats */
+    printf("constant RL_YOLO_MAX_HEADS %d\n", RL_YOLO_MAX_HEADS);
+    printf("constant RL_NORM_SUM %d\n", (int)RL_NORM_SUM);
+    printf("constant RL_NORM_IMAGES %d\n", (int)RL_NORM_IMAGES);
     return 0;
 }

@@ -1,6 +1,7 @@
 """The ctypes structs of regionloss._lib against the C compiler's layout
 of include/regionloss.h (abi_layout.c): every field, in order, at the same
-offset, and the same sizes.  A field added to the header and not to _lib.py
+offset, and the same sizes, the [yolo] head's structs included (and the
+constants the binding repeats: RL_YOLO_MAX_HEADS, the norms a head takes).  A field added to the header and not to _lib.py
 fails here."""
 import ctypes
 import os
@@ -11,7 +12,8 @@ import pytest
 from regionloss import _lib
 
 STRUCTS = {name: getattr(_lib, name) for name in
-           ("rl_config", "rl_counts", "rl_box", "rl_batch", "rl_darknet_stats", "rl_result")}
+           ("rl_config", "rl_counts", "rl_box", "rl_batch", "rl_darknet_stats", "rl_result",
+            "rl_yolo_head", "rl_yolo_config", "rl_yolo_batch")}
 
 
 def c_layout():
@@ -28,6 +30,7 @@ def c_layout():
 
 def test_every_struct_matches_the_header():
     layout = c_layout()
+    constants = layout.pop("constant")
     assert set(layout) == set(STRUCTS)
     for name, cls in STRUCTS.items():
         c_fields = layout[name]
@@ -42,3 +45,12 @@ def test_box_dtype_is_rl_box():
     assert regionloss.BOX_DTYPE.itemsize == layout["-"]
     for field in ("cx", "cy", "w", "h", "cls"):
         assert regionloss.BOX_DTYPE.fields[field][1] == layout[field]
+
+
+def test_yolo_constants_match_the_header():
+    """The [yolo] head's limit and the norms it takes, repeated in _lib.py."""
+    constants = dict(c_layout()["constant"])
+    assert _lib.YOLO_MAX_HEADS == constants["RL_YOLO_MAX_HEADS"]
+    assert _lib.YOLO_NORMS == {"sum": constants["RL_NORM_SUM"],
+                               "images": constants["RL_NORM_IMAGES"]}
+    assert {k: _lib.NORMS[k] for k in _lib.YOLO_NORMS} == _lib.YOLO_NORMS

@@ -1,7 +1,8 @@
 """Data parallelism with torch.distributed (gloo): two processes on this
 machine, each computing its shard with the all-reduced global counts, must
 reproduce the single-process loss and gradient (tests/python/dist_worker.py
-does the checking; docs/data-parallel.md the reasoning).  Also runs the
+does the checking; docs/data-parallel.md the reasoning), for RegionLoss and
+for the [yolo] heads' YoloLoss (yolo_dist_worker.py).  Also runs the
 example, examples/torch_ddp.py, for a few steps."""
 import os
 import subprocess
@@ -46,6 +47,18 @@ def test_two_ranks_equal_the_single_process_run(tmp_path):
     for r, o in enumerate(outs):
         print(o)
         assert f"rank {r}: 8 cases passed" in o
+
+
+def test_yolo_two_ranks_equal_the_single_process_run(tmp_path):
+    if not dist.is_available() or not dist.is_gloo_available():
+        import pytest
+        pytest.skip("this torch has no gloo backend")
+    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "yolo_dist_worker.py")
+    init = str(tmp_path / "init")
+    outs = run_ranks(lambda r: [sys.executable, worker, str(r), "2", init], 2)
+    for r, o in enumerate(outs):
+        print(o)
+        assert f"rank {r}: 6 cases passed" in o
 
 
 def test_the_example_trains_with_ddp(tmp_path):

@@ -69,6 +69,7 @@ def test_meson_install_installs_package_and_library(tmp_path):
     pkg = os.path.dirname(inits[0])
     assert os.path.exists(os.path.join(pkg, "_libregionloss.so"))
     assert os.path.exists(os.path.join(pkg, "torch.py"))
+    assert os.path.exists(os.path.join(pkg, "_yolo.py"))  # the [yolo] heads' YoloPlan
     assert glob.glob(str(dest / "**" / "libregionloss.so.0"), recursive=True), \
         "the C library is installed too"
     path, numbers = run_probe(os.path.dirname(pkg), str(tmp_path))

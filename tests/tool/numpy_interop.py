@@ -12,6 +12,9 @@ uint16 (with --dtype bf16) give the loss of a float32 file holding the same
 double gradient rounded once to nearest even: checked against the float32
 run's gradient rounded by NumPy (float16) or by hand on the bits (bfloat16).
 
+--layer yolo: a network of two heads in both layouts, its JSON ("heads")
+and one gradient file per head.
+
 Usage: numpy_interop.py TOOL
 """
 import json
@@ -142,6 +145,59 @@ def check_half(tool, d, labels, logical):
            f"uint16 without --dtype bf16: exit {r.returncode}: {r.stderr}")
 
 
+def check_yolo(tool, d, labels):
+    """--layer yolo: two heads saved by NumPy in both layouts; the JSON's
+    "heads" for Python's parser; one gradient per head in its file's shape;
+    the layouts agree; the total is the sum of the heads."""
+    grids = [(2, 3), (4, 6)]
+    masks = ["2,3", "0,1"]
+    anchors = "3,4, 8,5, 14,10, 36,46"   # pixels of a 96x64 network
+    outs = {}
+    for layout in ("nchw", "nhwc"):
+        args = ["loss", "--layer", "yolo", "--labels", labels, "--anchors", anchors,
+                "--net-size", "96x64", "--layout", layout, "--json", "--variant", "generic"]
+        shapes = []
+        for h, (gh, gw) in enumerate(grids):
+            logical = np.random.default_rng(100 + h).normal(0, 1, (N, gh, gw, 2, K))
+            arr = logical.astype(np.float32)
+            if layout == "nchw":
+                arr = np.ascontiguousarray(arr.transpose(0, 3, 4, 1, 2).reshape(N, 2 * K, gh, gw))
+            pred = os.path.join(d, f"yolo{h}_{layout}.npy")
+            np.save(pred, arr)
+            shapes.append(arr.shape)
+            args += ["--pred", pred, "--mask", masks[h],
+                     "--grad-out", os.path.join(d, f"yolo{h}_{layout}_grad.npy")]
+        r = run(tool, *args)
+        expect(r.returncode == 0, f"yolo {layout}: exit {r.returncode}: {r.stderr}")
+        if r.returncode:
+            continue
+        res = json.loads(r.stdout)
+        head_keys = (KEYS - {"variant"}) | {"darknet"}
+        expect(set(res) == KEYS | {"darknet", "heads"}, f"yolo {layout}: keys {sorted(res)}")
+        expect(len(res["heads"]) == 2 and all(set(x) == head_keys for x in res["heads"]),
+               f"yolo {layout}: heads {res['heads']}")
+        expect(abs(res["loss"] - sum(x["loss"] for x in res["heads"])) <= 1e-12 * res["loss"]
+               and res["n_obj"] == sum(x["n_obj"] for x in res["heads"]) and res["n_obj"] > 0,
+               f"yolo {layout}: the total is not the sum of the heads")
+        grads = []
+        for h in range(2):
+            g = np.load(os.path.join(d, f"yolo{h}_{layout}_grad.npy"))
+            expect(g.dtype == np.float32 and g.shape == shapes[h],
+                   f"yolo {layout} head {h}: gradient {g.dtype} {g.shape}, predictions {shapes[h]}")
+            if layout == "nchw":
+                gh, gw = grids[h]
+                g = g.reshape(N, 2, K, gh, gw).transpose(0, 3, 4, 1, 2)
+            grads.append(g)
+        outs[layout] = (res, grads)
+    if len(outs) == 2:
+        a, b = outs["nchw"], outs["nhwc"]
+        expect(abs(a[0]["loss"] - b[0]["loss"]) <= 1e-9 * abs(a[0]["loss"]),
+               f"yolo: layouts disagree on the loss: {a[0]['loss']} vs {b[0]['loss']}")
+        for h in range(2):
+            expect(np.allclose(a[1][h], b[1][h], rtol=1e-5, atol=1e-7),
+                   f"yolo: layouts disagree on head {h}'s gradient")
+
+
 def main(tool):
     rng = np.random.default_rng(7)
     # Logical layout [N, H, W, B, K]; NCHW is its transpose.
@@ -201,6 +257,7 @@ def main(tool):
                f"big-endian: exit {r.returncode}: {r.stderr}")
 
         check_half(tool, d, labels, logical)
+        check_yolo(tool, d, labels)
 
         # golden writes JSON Python reads, with the darknet object nested.
         gold = os.path.join(d, "G.json")

@@ -366,3 +366,178 @@ rl_result tb_api_typed(rl_config cfg, int64_t seen, void *grad)
     tb_pred_half(cfg.layout, (rl_dtype)cfg.pred_dtype, pred);
     return api_on(cfg, pred, seen, grad);
 }
+
+/* ---- the [yolo] network ---- */
+
+const int32_t yn_grid_h[YN_HEADS] = {2, 4, 8}, yn_grid_w[YN_HEADS] = {3, 6, 12};
+const int32_t yn_masks[YN_HEADS][YN_B] = {{6, 7, 8}, {3, 4, 5}, {0, 1, 2}};
+const char *const yn_mask_text[YN_HEADS] = {"6,7,8", "3,4,5", "0,1,2"};
+const float yn_anchors[18] = {3, 4, 4, 7, 8, 5, 7, 14, 14, 10, 14, 28, 27, 21, 36, 46, 86, 75};
+const char *const yn_anchor_text = "3,4, 4,7, 8,5, 7,14, 14,10, 14,28, 27,21, 36,46, 86,75";
+const char *const yn_net_text = "96x64";
+
+/* Best anchors (shape IoU in pixels): 7 (head 0), 4 and 4 on one slot of
+ * head 1, 1 (head 2, far corner); 8 (head 0), 0 (head 2). */
+const char *const yn_labels_text = "# [yolo] test network: image_index class cx cy w h\n"
+                                   "0 1 0.40 0.45 0.40 0.70\n"
+                                   "0 3 0.30 0.60 0.15 0.20\n"
+                                   "0 0 0.32 0.62 0.14 0.22  # head 1, the slot above\n"
+                                   "0 2 1.0 1.0 0.05 0.08\n"
+                                   "1 2 0.70 0.30 0.90 0.85\n"
+                                   "1 1 0.15 0.80 0.04 0.05\n";
+
+void yn_truths(rl_box *t, int64_t *off)
+{
+    const rl_box boxes[YN_TRUTHS] = {
+        {0.40f, 0.45f, 0.40f, 0.70f, 1}, {0.30f, 0.60f, 0.15f, 0.20f, 3},
+        {0.32f, 0.62f, 0.14f, 0.22f, 0}, {1.0f, 1.0f, 0.05f, 0.08f, 2},
+        {0.70f, 0.30f, 0.90f, 0.85f, 2}, {0.15f, 0.80f, 0.04f, 0.05f, 1},
+    };
+    memcpy(t, boxes, sizeof boxes);
+    const int64_t o[YN_N + 1] = {0, 4, 6, 6};
+    memcpy(off, o, sizeof o);
+}
+
+size_t yn_count(int h) { return (size_t)YN_N * YN_B * YN_K * yn_grid_h[h] * yn_grid_w[h]; }
+
+static float yn_value(int h, int n, int i, int j, int b, int k)
+{
+    uint64_t x = (((((uint64_t)h * YN_N + n) * 64 + i) * 64 + j) * YN_B + b) * YN_K + k;
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    double u = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
+    double span = k < 2 ? 2.0 : k < 4 ? 1.0 : 3.0;
+    return (float)((2.0 * u - 1.0) * span);
+}
+
+void yn_pred(int h, rl_layout layout, float *out)
+{
+    const int H = yn_grid_h[h], W = yn_grid_w[h];
+    for (int n = 0; n < YN_N; n++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                for (int b = 0; b < YN_B; b++)
+                    for (int k = 0; k < YN_K; k++) {
+                        size_t off = layout == RL_LAYOUT_NCHW
+                                         ? (((size_t)n * YN_B + b) * YN_K + k) * H * W +
+                                               (size_t)i * W + j
+                                         : ((((size_t)n * H + i) * W + j) * YN_B + b) * YN_K + k;
+                        out[off] = yn_value(h, n, i, j, b, k);
+                    }
+}
+
+void yn_write_preds(const char *dir, rl_layout layout, rl_dtype dtype, char **paths)
+{
+    for (int h = 0; h < YN_HEADS; h++) {
+        const size_t count = yn_count(h);
+        float *pred = malloc(count * sizeof *pred);
+        uint16_t *half = malloc(count * sizeof *half);
+        cr_assert(pred && half);
+        yn_pred(h, layout, pred);
+        const char *descr = dtype == RL_DTYPE_F16 ? "<f2" : "<f4";
+        char dict[160], name[32];
+        if (layout == RL_LAYOUT_NCHW)
+            snprintf(dict, sizeof dict,
+                     "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, %d, %d), }", descr,
+                     YN_N, YN_B * YN_K, yn_grid_h[h], yn_grid_w[h]);
+        else
+            snprintf(dict, sizeof dict,
+                     "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, %d, %d, %d), }",
+                     descr, YN_N, yn_grid_h[h], yn_grid_w[h], YN_B, YN_K);
+        size_t len;
+        uint8_t *bytes;
+        if (dtype == RL_DTYPE_F16) {
+            for (size_t k = 0; k < count; k++)
+                half[k] = tb_half(pred[k], RL_DTYPE_F16);
+            bytes = npy_bytes(dict, 1, half, count * sizeof *half, &len);
+            snprintf(name, sizeof name, "yolo%d_f16.npy", h);
+        } else {
+            cr_assert(dtype == RL_DTYPE_F32, "yn_write_preds: float32 or float16");
+            bytes = npy_bytes(dict, 1, pred, count * sizeof *pred, &len);
+            snprintf(name, sizeof name, "yolo%d.npy", h);
+        }
+        paths[h] = path_in(dir, name);
+        write_bytes(paths[h], bytes, len);
+        free(bytes);
+        free(pred);
+        free(half);
+    }
+}
+
+char *yn_write_labels(const char *dir)
+{
+    char *path = path_in(dir, "yolo_labels.txt");
+    write_text(path, yn_labels_text);
+    return path;
+}
+
+static const int yn_all[YN_HEADS] = {0, 1, 2};
+
+static void yn_config_heads(rl_yolo_config *cfg, rl_yolo_head *heads, rl_dtype dtype, int n,
+                            const int *ids)
+{
+    for (int h = 0; h < n; h++) {
+        heads[h].H = yn_grid_h[ids[h]];
+        heads[h].W = yn_grid_w[ids[h]];
+        heads[h].B = YN_B;
+        heads[h].mask = yn_masks[ids[h]];
+    }
+    cfg->n_heads = n;
+    cfg->heads = heads;
+    cfg->C = YN_C;
+    cfg->n_anchors = 9;
+    cfg->anchors = yn_anchors;
+    cfg->net_w = YN_NET_W;
+    cfg->net_h = YN_NET_H;
+    cfg->grad_dtype = (int16_t)(cfg->grad_dtype == (int16_t)dtype ? dtype : RL_DTYPE_F32);
+    cfg->pred_dtype = (int16_t)dtype;
+}
+
+void yn_api(rl_yolo_config cfg, rl_dtype dtype, rl_result *total, rl_result *heads,
+            void *const *grads)
+{
+    yn_api_heads(cfg, dtype, YN_HEADS, yn_all, total, heads, grads);
+}
+
+void yn_api_heads(rl_yolo_config cfg, rl_dtype dtype, int n, const int *ids, rl_result *total,
+                  rl_result *heads, void *const *grads)
+{
+    rl_yolo_head hd[YN_HEADS];
+    yn_config_heads(&cfg, hd, dtype, n, ids);
+    rl_box truths[YN_TRUTHS];
+    int64_t off[YN_N + 1];
+    yn_truths(truths, off);
+    void *preds[YN_HEADS];
+    for (int h = 0; h < n; h++) {
+        const size_t count = yn_count(ids[h]);
+        float *f = malloc(count * sizeof *f);
+        cr_assert(f);
+        yn_pred(ids[h], cfg.layout, f);
+        if (dtype == RL_DTYPE_F16) {
+            uint16_t *u = malloc(count * sizeof *u);
+            cr_assert(u);
+            for (size_t k = 0; k < count; k++)
+                u[k] = tb_half(f[k], RL_DTYPE_F16);
+            free(f);
+            preds[h] = u;
+        } else {
+            preds[h] = f;
+        }
+    }
+    rl_yolo_plan *plan = NULL;
+    rl_status st = rl_yolo_plan_create(&cfg, &plan);
+    cr_assert_eq(st, RL_OK, "rl_yolo_plan_create: %s", rl_last_error());
+    rl_yolo_batch batch;
+    memset(&batch, 0, sizeof batch);
+    batch.n_images = YN_N;
+    batch.preds = (const void *const *)preds;
+    batch.truths = truths;
+    batch.truth_offsets = off;
+    st = rl_yolo_compute(plan, &batch, total, heads, grads);
+    cr_assert_eq(st, RL_OK, "rl_yolo_compute: %s", rl_last_error());
+    rl_yolo_plan_destroy(plan);
+    for (int h = 0; h < n; h++)
+        free(preds[h]);
+}

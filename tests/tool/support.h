@@ -82,4 +82,44 @@ char *tb_write_pred_typed(const char *dir, rl_layout layout, rl_dtype dtype,
  * TB_COUNT elements of cfg.grad_dtype). */
 rl_result tb_api_typed(rl_config cfg, int64_t seen, void *grad);
 
+/* ---- a small [yolo] network (--layer yolo) ----
+ *
+ * Three heads as yolov3.cfg has them, shrunk: a 96x64 network (width and
+ * height unequal, so that a swapped axis shows), strides 32, 16, 8 (grids
+ * 2x3, 4x6, 8x12), nine anchors in pixels, masks 6,7,8 / 3,4,5 / 0,1,2,
+ * C = 4, N = 3.  The truths put positives in every head: two of image 0
+ * share a slot of head 1 with different classes (a multi-label target),
+ * one sits on the far corner (its cell is clamped), image 2 has none. */
+enum { YN_HEADS = 3, YN_N = 3, YN_B = 3, YN_C = 4, YN_K = 5 + YN_C, YN_NET_W = 96,
+       YN_NET_H = 64 };
+#define YN_TRUTHS 6
+extern const int32_t yn_grid_h[YN_HEADS], yn_grid_w[YN_HEADS];
+extern const int32_t yn_masks[YN_HEADS][YN_B];
+extern const char *const yn_mask_text[YN_HEADS]; /* "6,7,8" ... */
+extern const float yn_anchors[18];
+extern const char *const yn_anchor_text;
+extern const char *const yn_net_text; /* "96x64" */
+extern const char *const yn_labels_text;
+/* Entries of head h's tensor. */
+size_t yn_count(int h);
+/* Head h's predictions in the layout (the same numbers for each (n, i, j,
+ * b, k) whatever the layout), as float32. */
+void yn_pred(int h, rl_layout layout, float *out);
+/* Every head's file in dir, yolo<h>.npy (float32, or yolo<h>_f16.npy
+ * float16 with dtype RL_DTYPE_F16); paths[h] malloc'ed. */
+void yn_write_preds(const char *dir, rl_layout layout, rl_dtype dtype, char **paths);
+/* yn_labels_text in dir/yolo_labels.txt. */
+char *yn_write_labels(const char *dir);
+void yn_truths(rl_box *truths, int64_t *offsets);
+/* rl_yolo_compute through the API for the network, with cfg's options
+ * (heads, C, anchors, net size and the element types filled in here;
+ * pred_dtype is dtype, grad_dtype cfg's when set to dtype, else float32).
+ * grads[h] may be NULL; grads itself may be NULL. */
+void yn_api(rl_yolo_config cfg, rl_dtype dtype, rl_result *total, rl_result *heads,
+            void *const *grads);
+/* The same for a network of the n heads ids[0 .. n) of the test network
+ * (one head: darknet's call of a single [yolo] layer, whole anchor list). */
+void yn_api_heads(rl_yolo_config cfg, rl_dtype dtype, int n, const int *ids, rl_result *total,
+                  rl_result *heads, void *const *grads);
+
 #endif

@@ -21,19 +21,37 @@ Test(tool_commands, demo_runs_every_variant_on_the_bundled_sample)
     const char *argv[] = {"demo", NULL};
     run_result r = run_tool(dir, argv);
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    /* The region example first, then the [yolo] one. */
+    char *yolo = strstr(r.out, "\n[yolo] demo: ");
+    cr_assert(yolo, "no [yolo] example:\n%s", r.out);
+    *yolo++ = '\0';
+    const char *region = r.out;
     /* The bundled batch: 4 images of 13x13 with the 5 yolo-voc anchors. */
-    cr_expect(strstr(r.out, "4 images, 13x13 grid, 5 anchors, 20 classes"), "%s", r.out);
-    for (const char *const *v = rl_variant_list(); *v; v++) {
+    cr_expect(strstr(region, "4 images, 13x13 grid, 5 anchors, 20 classes"), "%s", region);
+    int n_variants = 0;
+    for (const char *const *v = rl_variant_list(); *v; v++, n_variants++) {
         char head[64];
         snprintf(head, sizeof head, "== %s: ", *v);
-        cr_expect(strstr(r.out, head), "no section for variant %s:\n%s", *v, r.out);
+        cr_expect(strstr(region, head), "no section for variant %s:\n%s", *v, region);
+        cr_expect(strstr(yolo, head), "no [yolo] section for variant %s:\n%s", *v, yolo);
     }
-    int n_variants = 0;
-    for (const char *const *v = rl_variant_list(); *v; v++)
-        n_variants++;
-    cr_expect_eq(count_occurrences(r.out, "ms per call"), n_variants);
-    cr_expect_eq(count_occurrences(r.out, "  coord "), n_variants);
-    cr_expect_eq(count_occurrences(r.out, "  noobj "), n_variants);
+    cr_expect_eq(count_occurrences(region, "ms per call"), n_variants);
+    cr_expect_eq(count_occurrences(region, "  coord "), n_variants);
+    cr_expect_eq(count_occurrences(region, "  noobj "), n_variants);
+
+    /* The three-head COCO network: every variant prints the total and its
+     * three heads, and every one but the reference its distance from it. */
+    cr_expect(strstr(yolo, "3 heads (13x13, 26x26, 52x52 at 416x416, masks 6,7,8 / 3,4,5 / "
+                           "0,1,2), 2 images, 80 classes, 7 truths"),
+              "%s", yolo);
+    cr_expect_eq(count_occurrences(yolo, "ms per call with the gradient of every head"),
+                 n_variants, "%s", yolo);
+    cr_expect_eq(count_occurrences(yolo, "  noobj "), n_variants);
+    cr_expect_eq(count_occurrences(yolo, ".5R: "), n_variants);
+    cr_expect_eq(count_occurrences(yolo, "head 2     52x52, mask 0,1,2: loss "), n_variants);
+    cr_expect_eq(count_occurrences(yolo, "vs reference: |loss - reference| = "), n_variants - 1,
+                 "%s", yolo);
+    cr_expect(!strstr(yolo, "unavailable"), "%s", yolo);
     run_free(&r);
     scratch_remove(dir);
 }

@@ -416,6 +416,54 @@ Test(toolio_json, reads_the_golden_form_exactly)
     json_free(&o);
 }
 
+/* A [yolo] network's golden file: "heads", an array of objects that hold
+ * objects in turn, flattened as "heads.k.member". */
+static const char *network_text = "{\n"
+                                  "  \"loss\": 3,\n"
+                                  "  \"darknet\": {\n"
+                                  "    \"cost\": 1.5\n"
+                                  "  },\n"
+                                  "  \"heads\": [\n"
+                                  "    {\n"
+                                  "      \"loss\": 1,\n"
+                                  "      \"darknet\": {\n"
+                                  "        \"count\": 2\n"
+                                  "      }\n"
+                                  "    },\n"
+                                  "    {\n"
+                                  "      \"loss\": 2,\n"
+                                  "      \"darknet\": {\n"
+                                  "        \"count\": 0\n"
+                                  "      }\n"
+                                  "    }\n"
+                                  "  ],\n"
+                                  "  \"variant\": \"generic\"\n"
+                                  "}\n";
+
+Test(toolio_json, reads_a_network_of_heads)
+{
+    json_object o;
+    char err[256];
+    cr_assert_eq(json_parse(network_text, strlen(network_text), &o, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(o.count, 7);
+    cr_expect_eq(json_get(&o, "loss")->number, 3);
+    cr_expect_eq(json_get(&o, "darknet.cost")->number, 1.5);
+    cr_expect_eq(json_get(&o, "heads.0.loss")->number, 1);
+    cr_expect_eq(json_get(&o, "heads.0.darknet.count")->number, 2);
+    cr_expect_eq(json_get(&o, "heads.1.loss")->number, 2);
+    cr_expect_eq(json_get(&o, "heads.1.darknet.count")->number, 0);
+    cr_expect_str_eq(json_get(&o, "variant")->string, "generic");
+    cr_expect_null(json_get(&o, "heads.2.loss"));
+    json_free(&o);
+    size_t len = strlen(network_text);
+    for (size_t n = 0; n + 1 < len; n++) {
+        char e[256] = "";
+        cr_expect_eq(parse_json_copy(network_text, n, &o, e, sizeof e), -1, "prefix %zu accepted",
+                     n);
+    }
+}
+
 Test(toolio_json, every_prefix_is_rejected)
 {
     size_t len = strlen(golden_text);
@@ -440,6 +488,11 @@ Test(toolio_json, rejects_what_the_tool_never_writes)
         "{\"a\": 1} {}",         "{\"a\" 1}",           "{\"a\": 1,}",
         "[1]",                   "",                    "{'a': 1}",
         "{\"a\": -}",            "{\"a\": 1 \"b\": 2}",
+        /* arrays: of objects only, at the top only, not empty, no deeper */
+        "{\"a\": []}",           "{\"a\": [{}, 1]}",   "{\"a\": [{},]}",
+        "{\"a\": {\"b\": [{}]}}", "{\"a\": [{\"b\": [{}]}]}",
+        "{\"a\": [{\"b\": {\"c\": {}}}]}", "{\"a\": [{\"b\": 1}, {\"b\": 1}], \"a.0.b\": 2}",
+        "{\"a\": [{}}",          "{\"a\": [[{}]]}",
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         json_object o;

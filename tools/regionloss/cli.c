@@ -22,46 +22,62 @@ typedef enum opt_id {
     O_PRED, O_LABELS, O_ANCHORS, O_LAYOUT, O_MODE, O_LCOORD, O_LCLASS, O_LOBJ, O_LNOOBJ,
     O_THRESH, O_NORM, O_VARIANT, O_THREADS, O_GRAD_OUT, O_JSON, O_SEEN, O_NO_RESCORE,
     O_LOGISTIC, O_WARMUP_SEEN, O_WARMUP_SCALE, O_OUT, O_GOLDEN, O_GRAD_GOLDEN, O_RTOL,
-    O_ATOL, O_DATA, O_DTYPE, O_GRAD_DTYPE, O_HELP, O_COUNT
+    O_ATOL, O_DATA, O_DTYPE, O_GRAD_DTYPE, O_LAYER, O_MASK, O_NET_SIZE, O_IGNORE_THRESH,
+    O_TRUTH_THRESH, O_CLASSES, O_HELP, O_COUNT
 } opt_id;
+
+/* Which loss an option belongs to. */
+typedef enum opt_scope {
+    S_ANY = 0,
+    S_REGION,  /* the region layer only (either mode) */
+    S_DARKNET, /* the region layer in darknet mode */
+    S_YOLO     /* the [yolo] head only */
+} opt_scope;
 
 typedef struct opt_def {
     const char *name;
     int has_value;
     unsigned cmds;
-    int darknet_only;
+    opt_scope scope;
+    int per_head; /* with --layer yolo, given once per head, in the heads' order */
 } opt_def;
 
 static const opt_def opts[O_COUNT] = {
-    [O_PRED] = {"--pred", 1, C_RUN, 0},
-    [O_LABELS] = {"--labels", 1, C_RUN, 0},
-    [O_ANCHORS] = {"--anchors", 1, C_RUN, 0},
-    [O_LAYOUT] = {"--layout", 1, C_RUN, 0},
-    [O_MODE] = {"--mode", 1, C_CONF, 0},
-    [O_LCOORD] = {"--lambda-coord", 1, C_CONF, 0},
-    [O_LCLASS] = {"--lambda-class", 1, C_CONF, 0},
-    [O_LOBJ] = {"--lambda-obj", 1, C_CONF, 0},
-    [O_LNOOBJ] = {"--lambda-noobj", 1, C_CONF, 0},
-    [O_THRESH] = {"--thresh", 1, C_CONF, 0},
-    [O_NORM] = {"--norm", 1, C_CONF, 0},
-    [O_VARIANT] = {"--variant", 1, C_RUN, 0},
-    [O_THREADS] = {"--threads", 1, C_CONF, 0},
-    [O_GRAD_OUT] = {"--grad-out", 1, C_LOSS | C_GOLDEN, 0},
-    [O_JSON] = {"--json", 0, C_LOSS, 0},
-    [O_SEEN] = {"--seen", 1, C_CONF, 1},
-    [O_NO_RESCORE] = {"--no-rescore", 0, C_CONF, 1},
-    [O_LOGISTIC] = {"--logistic-classes", 0, C_CONF, 1},
-    [O_WARMUP_SEEN] = {"--warmup-seen", 1, C_CONF, 1},
-    [O_WARMUP_SCALE] = {"--warmup-scale", 1, C_CONF, 1},
-    [O_OUT] = {"--out", 1, C_GOLDEN, 0},
-    [O_GOLDEN] = {"--golden", 1, C_CHECK, 0},
-    [O_GRAD_GOLDEN] = {"--grad-golden", 1, C_CHECK, 0},
-    [O_RTOL] = {"--rtol", 1, C_CHECK, 0},
-    [O_ATOL] = {"--atol", 1, C_CHECK, 0},
-    [O_DATA] = {"--data", 1, C_DEMO, 0},
-    [O_DTYPE] = {"--dtype", 1, C_RUN, 0},
-    [O_GRAD_DTYPE] = {"--grad-dtype", 1, C_RUN, 0},
-    [O_HELP] = {"--help", 0, ~0u, 0},
+    [O_PRED] = {"--pred", 1, C_RUN, S_ANY, 1},
+    [O_LABELS] = {"--labels", 1, C_RUN, S_ANY, 0},
+    [O_ANCHORS] = {"--anchors", 1, C_RUN, S_ANY, 0},
+    [O_LAYOUT] = {"--layout", 1, C_RUN, S_ANY, 0},
+    [O_MODE] = {"--mode", 1, C_CONF, S_REGION, 0},
+    [O_LCOORD] = {"--lambda-coord", 1, C_CONF, S_ANY, 0},
+    [O_LCLASS] = {"--lambda-class", 1, C_CONF, S_ANY, 0},
+    [O_LOBJ] = {"--lambda-obj", 1, C_CONF, S_ANY, 0},
+    [O_LNOOBJ] = {"--lambda-noobj", 1, C_CONF, S_ANY, 0},
+    [O_THRESH] = {"--thresh", 1, C_CONF, S_REGION, 0},
+    [O_NORM] = {"--norm", 1, C_CONF, S_ANY, 0},
+    [O_VARIANT] = {"--variant", 1, C_RUN, S_ANY, 0},
+    [O_THREADS] = {"--threads", 1, C_CONF, S_ANY, 0},
+    [O_GRAD_OUT] = {"--grad-out", 1, C_LOSS | C_GOLDEN, S_ANY, 1},
+    [O_JSON] = {"--json", 0, C_LOSS, S_ANY, 0},
+    [O_SEEN] = {"--seen", 1, C_CONF, S_DARKNET, 0},
+    [O_NO_RESCORE] = {"--no-rescore", 0, C_CONF, S_DARKNET, 0},
+    [O_LOGISTIC] = {"--logistic-classes", 0, C_CONF, S_DARKNET, 0},
+    [O_WARMUP_SEEN] = {"--warmup-seen", 1, C_CONF, S_DARKNET, 0},
+    [O_WARMUP_SCALE] = {"--warmup-scale", 1, C_CONF, S_DARKNET, 0},
+    [O_OUT] = {"--out", 1, C_GOLDEN, S_ANY, 0},
+    [O_GOLDEN] = {"--golden", 1, C_CHECK, S_ANY, 0},
+    [O_GRAD_GOLDEN] = {"--grad-golden", 1, C_CHECK, S_ANY, 1},
+    [O_RTOL] = {"--rtol", 1, C_CHECK, S_ANY, 0},
+    [O_ATOL] = {"--atol", 1, C_CHECK, S_ANY, 0},
+    [O_DATA] = {"--data", 1, C_DEMO, S_ANY, 0},
+    [O_DTYPE] = {"--dtype", 1, C_RUN, S_ANY, 0},
+    [O_GRAD_DTYPE] = {"--grad-dtype", 1, C_RUN, S_ANY, 0},
+    [O_LAYER] = {"--layer", 1, C_RUN, S_ANY, 0},
+    [O_MASK] = {"--mask", 1, C_RUN, S_YOLO, 1},
+    [O_NET_SIZE] = {"--net-size", 1, C_RUN, S_YOLO, 0},
+    [O_IGNORE_THRESH] = {"--ignore-thresh", 1, C_RUN, S_YOLO, 0},
+    [O_TRUTH_THRESH] = {"--truth-thresh", 1, C_RUN, S_YOLO, 0},
+    [O_CLASSES] = {"--classes", 1, C_RUN, S_YOLO, 0},
+    [O_HELP] = {"--help", 0, ~0u, S_ANY, 0},
 };
 
 static const struct {
@@ -81,6 +97,9 @@ void cli_usage(FILE *f)
         "                         [--grad-out GG.npy] [options]\n"
         "       regionloss check  --pred P.npy --labels L.txt --anchors ... --golden G.json\n"
         "                         [--grad-golden GG.npy] [--rtol R] [--atol A] [options]\n"
+        "       regionloss loss|golden|check --layer yolo --pred P0.npy --mask 6,7,8\n"
+        "                         [--pred P1.npy --mask 3,4,5 ...] --labels L.txt\n"
+        "                         --anchors w1,h1,... --net-size W[xH] [options]\n"
         "       regionloss demo   [--data DIR] [configuration options]\n"
         "       regionloss variants | --help | --version\n"
         "\n"
@@ -123,8 +142,26 @@ void cli_usage(FILE *f)
         "  --golden G.json --grad-golden GG.npy  what golden recorded\n"
         "  --rtol R --atol A     pass when |got - expected| <= A + R*|expected|\n"
         "                        (default R = 1e-5, A = 1e-8)\n"
+        "The [yolo] head (YOLOv3 and after: --layer yolo)\n"
+        "  --layer region|yolo   the region layer (default) or darknet's [yolo] heads\n"
+        "  --pred P.npy --mask I,J,K  once per head, in the same order: the head's raw\n"
+        "                        outputs, shaped as above with B = the mask's length, and\n"
+        "                        the indices of its anchors in --anchors (darknet's mask)\n"
+        "  --anchors w1,h1,...   every anchor of the network, in pixels (the cfg's list)\n"
+        "  --net-size W[xH]      the network's input size in pixels (H defaults to W)\n"
+        "  --classes C           the classes, checked against every file (default: the\n"
+        "                        first file's)\n"
+        "  --ignore-thresh X     a slot not responsible for a truth, whose best IoU is <= X,\n"
+        "                        is pushed to 0 (default 0.7)\n"
+        "  --truth-thresh X      a slot whose best IoU is > X becomes a positive of that\n"
+        "                        truth (default 1: never)\n"
+        "  --norm sum|images     darknet's plain sums, or divided by the images (default)\n"
+        "  --lambda-*, --layout, --dtype, --grad-dtype, --variant, --threads as above\n"
+        "                        (lambdas default 1); --grad-out and --grad-golden once per\n"
+        "                        head, in the heads' order\n"
         "Demo\n"
-        "  --data DIR            directory with pred.npy, labels.txt, anchors.txt\n"
+        "  --data DIR            directory with pred.npy, labels.txt, anchors.txt (the\n"
+        "                        region example; the [yolo] example is synthesized)\n"
         "\n"
         "Exit status: 0 success, 1 check found differences, 2 bad usage, bad file or\n"
         "library error.\n",
@@ -217,15 +254,213 @@ int cli_parse_anchors(const char *text, const char *origin, float **anchors, int
     return 0;
 }
 
+int cli_parse_mask(const char *text, const char *origin, int32_t n_anchors, int32_t **mask,
+                   int32_t *B)
+{
+    size_t n = 1;
+    for (const char *p = text; *p; p++)
+        n += *p == ',';
+    /* More indices than anchors meet a repeat or an index out of range. */
+    int32_t *m = malloc(n * sizeof *m);
+    if (!m) {
+        fprintf(stderr, "regionloss: %s: out of memory\n", origin);
+        return EXIT_ERROR;
+    }
+    const char *p = text;
+    for (size_t k = 0; k < n; k++) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        const int len = (int)strcspn(p, ",");
+        if (end == p || (*end != ',' && *end != '\0') || errno == ERANGE) {
+            fprintf(stderr, "regionloss: %s: value %zu '%.*s' is not an integer\n", origin,
+                    k + 1, len, p);
+            free(m);
+            return EXIT_ERROR;
+        }
+        if (v < 0 || v >= n_anchors) {
+            fprintf(stderr,
+                    "regionloss: %s: value %zu, %lld, is not an index of the %d anchors of "
+                    "--anchors (0 to %d)\n",
+                    origin, k + 1, v, (int)n_anchors, (int)n_anchors - 1);
+            free(m);
+            return EXIT_ERROR;
+        }
+        for (size_t e = 0; e < k; e++)
+            if (m[e] == v) {
+                fprintf(stderr,
+                        "regionloss: %s: value %zu, %lld, repeats value %zu: a head's anchors "
+                        "are distinct\n",
+                        origin, k + 1, v, e + 1);
+                free(m);
+                return EXIT_ERROR;
+            }
+        m[k] = (int32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    *mask = m;
+    *B = (int32_t)n;
+    return 0;
+}
+
 /* Values given on the command line, applied over the mode's defaults once
- * the mode is known. */
+ * the mode is known.  An option of a head (opts[].per_head) may come once
+ * per head; every other one once. */
 typedef struct given {
-    int set[O_COUNT];
-    const char *value[O_COUNT];
+    int set[O_COUNT]; /* times given */
+    const char *value[O_COUNT]; /* the first value */
+    const char *values[O_COUNT][TOOL_MAX_HEADS];
 } given;
+
+static const char *const layer_names[] = {"region", "yolo"};
+
+/* An option given for the other loss is an error, not silently ignored. */
+static int check_scopes(const given *g, tool_layer layer, int mode)
+{
+    for (int k = 0; k < O_COUNT; k++) {
+        if (!g->set[k])
+            continue;
+        if (layer == LAYER_YOLO && (opts[k].scope == S_REGION || opts[k].scope == S_DARKNET))
+            return usage_error("%s applies only to --layer region%s", opts[k].name,
+                               k == O_THRESH ? " (a [yolo] head has --ignore-thresh and "
+                                               "--truth-thresh)"
+                                             : "");
+        if (layer == LAYER_REGION && opts[k].scope == S_YOLO)
+            return usage_error("%s applies only to --layer yolo", opts[k].name);
+        if (layer == LAYER_REGION && mode == RL_MODE_SPEC && opts[k].scope == S_DARKNET)
+            return usage_error("%s applies only to --mode darknet", opts[k].name);
+        if (layer == LAYER_REGION && g->set[k] > 1)
+            return usage_error("option %s given twice", opts[k].name);
+    }
+    return 0;
+}
+
+static int parse_unit(const char *opt, const char *s, double *out)
+{
+    if (parse_double(opt, s, out))
+        return EXIT_ERROR;
+    if (!(*out >= 0.0 && *out <= 1.0))
+        return usage_error("%s: %s is not in [0, 1]", opt, s);
+    return 0;
+}
+
+/* "416" or "608x416": width, then height (darknet's width= and height=). */
+static int parse_net_size(const char *s, int32_t *w, int32_t *h)
+{
+    const char *x = strchr(s, 'x');
+    char part[2][64];
+    size_t len0 = x ? (size_t)(x - s) : strlen(s);
+    if (len0 >= sizeof part[0] || (x && strlen(x + 1) >= sizeof part[1]))
+        return usage_error("--net-size: '%s' is not W or WxH", s);
+    memcpy(part[0], s, len0);
+    part[0][len0] = '\0';
+    snprintf(part[1], sizeof part[1], "%s", x ? x + 1 : part[0]);
+    int32_t *dst[2] = {w, h};
+    for (int k = 0; k < 2; k++) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(part[k], &end, 10);
+        if (end == part[k] || *end || errno)
+            return usage_error("--net-size: '%s': the %s '%s' is not an integer", s,
+                               k ? "height" : "width", part[k]);
+        if (v <= 0 || v > INT32_MAX)
+            return usage_error("--net-size: '%s': the %s %lld is not a positive pixel count", s,
+                               k ? "height" : "width", v);
+        *dst[k] = (int32_t)v;
+    }
+    return 0;
+}
+
+/* The counts of the per-head options must agree: one --mask per --pred,
+ * and gradient files for every head or none. */
+static int check_heads(const given *g, tool_opts *o)
+{
+    yolo_opts *y = &o->yolo;
+    const int n = g->set[O_PRED];
+    if (g->set[O_MASK] != n)
+        return usage_error("%d --mask for %d --pred: give one --mask per head, in the order of "
+                           "the --pred files",
+                           g->set[O_MASK], n);
+    const int ids[2] = {O_GRAD_OUT, O_GRAD_GOLDEN};
+    for (int k = 0; k < 2; k++)
+        if (g->set[ids[k]] && g->set[ids[k]] != n)
+            return usage_error("%d %s for %d --pred: give one per head, in the order of the "
+                               "--pred files",
+                               g->set[ids[k]], opts[ids[k]].name, n);
+    y->n_heads = n;
+    y->n_grad_out = g->set[O_GRAD_OUT];
+    y->n_grad_golden = g->set[O_GRAD_GOLDEN];
+    for (int h = 0; h < n; h++) {
+        y->preds[h] = g->values[O_PRED][h];
+        y->masks[h] = g->values[O_MASK][h];
+        y->grad_outs[h] = y->n_grad_out ? g->values[O_GRAD_OUT][h] : NULL;
+        y->grad_goldens[h] = y->n_grad_golden ? g->values[O_GRAD_GOLDEN][h] : NULL;
+    }
+    return 0;
+}
+
+/* --layer yolo: rl_yolo_config's defaults, then the options. */
+static int build_yolo_config(const given *g, tool_opts *o)
+{
+    yolo_opts *y = &o->yolo;
+    rl_yolo_config *c = &y->cfg;
+    rl_yolo_config_init(c);
+    c->layout = o->cfg.layout;
+    c->threads = o->cfg.threads;
+    c->variant = o->cfg.variant;
+    if (g->set[O_NORM]) {
+        static const char *const names[] = {"sum", "images"};
+        static const int values[] = {RL_NORM_SUM, RL_NORM_IMAGES};
+        if (strcmp(g->value[O_NORM], "batch") == 0)
+            return usage_error("--norm batch: a [yolo] head sums (--norm sum, darknet's) or "
+                               "divides by the images (--norm images)");
+        int v = 0;
+        if (parse_choice("--norm", g->value[O_NORM], names, values, 2, &v))
+            return EXIT_ERROR;
+        c->norm = (rl_norm)v;
+    }
+    const struct {
+        int id;
+        double *dst;
+    } doubles[] = {{O_LCOORD, &c->lambda_coord},
+                   {O_LCLASS, &c->lambda_class},
+                   {O_LOBJ, &c->lambda_obj},
+                   {O_LNOOBJ, &c->lambda_noobj}};
+    for (size_t k = 0; k < sizeof doubles / sizeof doubles[0]; k++)
+        if (g->set[doubles[k].id] &&
+            parse_double(opts[doubles[k].id].name, g->value[doubles[k].id], doubles[k].dst))
+            return EXIT_ERROR;
+    if (g->set[O_IGNORE_THRESH] &&
+        parse_unit("--ignore-thresh", g->value[O_IGNORE_THRESH], &c->ignore_thresh))
+        return EXIT_ERROR;
+    if (g->set[O_TRUTH_THRESH] &&
+        parse_unit("--truth-thresh", g->value[O_TRUTH_THRESH], &c->truth_thresh))
+        return EXIT_ERROR;
+    if (parse_net_size(g->value[O_NET_SIZE], &c->net_w, &c->net_h))
+        return EXIT_ERROR;
+    y->net_size = g->value[O_NET_SIZE];
+    y->classes = -1;
+    if (g->set[O_CLASSES]) {
+        int64_t v = 0;
+        if (parse_int64("--classes", g->value[O_CLASSES], &v))
+            return EXIT_ERROR;
+        if (v < 1 || v > RL_MAX_CLASSES)
+            return usage_error("--classes: '%s' is not in [1, %d]", g->value[O_CLASSES],
+                               RL_MAX_CLASSES);
+        y->classes = (int32_t)v;
+    }
+    return check_heads(g, o);
+}
 
 static int build_config(const given *g, tool_opts *o)
 {
+    int layer = LAYER_REGION;
+    if (g->set[O_LAYER]) {
+        static const int values[] = {LAYER_REGION, LAYER_YOLO};
+        if (parse_choice("--layer", g->value[O_LAYER], layer_names, values, 2, &layer))
+            return EXIT_ERROR;
+    }
+    o->layer = (tool_layer)layer;
     int mode = RL_MODE_SPEC;
     if (g->set[O_MODE]) {
         static const char *const names[] = {"spec", "seed", "darknet"};
@@ -238,11 +473,9 @@ static int build_config(const given *g, tool_opts *o)
         rl_config_init_darknet(c);
     else
         rl_config_init(c);
-    if (mode == RL_MODE_SPEC)
-        for (int k = 0; k < O_COUNT; k++)
-            if (g->set[k] && opts[k].darknet_only)
-                return usage_error("%s applies only to --mode darknet", opts[k].name);
-    if (mode == RL_MODE_DARKNET && !g->set[O_SEEN])
+    if (check_scopes(g, o->layer, mode))
+        return EXIT_ERROR;
+    if (layer == LAYER_REGION && mode == RL_MODE_DARKNET && !g->set[O_SEEN])
         return usage_error("--mode darknet needs --seen S (images seen so far, this batch "
                            "included)");
     if (g->set[O_LAYOUT]) {
@@ -269,7 +502,7 @@ static int build_config(const given *g, tool_opts *o)
         return usage_error("--grad-dtype %s: the gradient is f32 or the predictions' type "
                            "(--dtype %s)",
                            g->value[O_GRAD_DTYPE], g->value[O_DTYPE]);
-    if (g->set[O_NORM]) {
+    if (g->set[O_NORM] && layer == LAYER_REGION) {
         static const char *const names[] = {"batch", "sum", "images"};
         static const int values[] = {RL_NORM_COUNTS, RL_NORM_SUM, RL_NORM_IMAGES};
         int v = 0;
@@ -318,10 +551,12 @@ static int build_config(const given *g, tool_opts *o)
     o->golden = g->value[O_GOLDEN];
     o->grad_golden = g->value[O_GRAD_GOLDEN];
     o->data_dir = g->value[O_DATA];
+    if (layer == LAYER_YOLO)
+        return build_yolo_config(g, o);
     return 0;
 }
 
-static const char *required_missing(const given *g, tool_cmd cmd)
+static const char *required_missing(const given *g, tool_cmd cmd, int yolo)
 {
     if (cmd == CMD_LOSS || cmd == CMD_GOLDEN || cmd == CMD_CHECK) {
         if (!g->set[O_PRED])
@@ -330,6 +565,10 @@ static const char *required_missing(const given *g, tool_cmd cmd)
             return "--labels";
         if (!g->set[O_ANCHORS])
             return "--anchors";
+        if (yolo && !g->set[O_MASK])
+            return "--mask (one per --pred)";
+        if (yolo && !g->set[O_NET_SIZE])
+            return "--net-size";
     }
     if (cmd == CMD_GOLDEN && !g->set[O_OUT])
         return "--out";
@@ -375,23 +614,34 @@ int cli_parse(int argc, char **argv, tool_opts *o)
             o->cmd = CMD_HELP;
             return 0;
         }
-        if (g.set[id])
+        /* A head's option may repeat (--layer yolo, checked once the layer is
+         * known); any other is given once. */
+        if (g.set[id] && !opts[id].per_head)
             return usage_error("option %s given twice", opts[id].name);
-        g.set[id] = 1;
+        if (g.set[id] == TOOL_MAX_HEADS)
+            return usage_error("option %s given more than %d times: a network has at most %d "
+                               "heads",
+                               opts[id].name, TOOL_MAX_HEADS, TOOL_MAX_HEADS);
+        const int nth = g.set[id]++;
         if (!opts[id].has_value) {
             if (eq)
                 return usage_error("option %s takes no value", opts[id].name);
             continue;
         }
+        const char *value;
         if (eq) {
-            g.value[id] = eq + 1;
+            value = eq + 1;
         } else if (a + 1 < argc) {
-            g.value[id] = argv[++a];
+            value = argv[++a];
         } else {
             return usage_error("option %s needs a value", opts[id].name);
         }
+        g.values[id][nth] = value;
+        if (nth == 0)
+            g.value[id] = value;
     }
-    const char *missing = required_missing(&g, o->cmd);
+    const int yolo = g.set[O_LAYER] && strcmp(g.value[O_LAYER], "yolo") == 0;
+    const char *missing = required_missing(&g, o->cmd, yolo);
     if (missing)
         return usage_error("'%s' needs %s", argv[1], missing);
     return build_config(&g, o);

@@ -22,8 +22,29 @@ typedef enum tool_cmd {
     CMD_VERSION
 } tool_cmd;
 
+/* Which loss: the region layer (YOLOv2, the default) or darknet's [yolo]
+ * head (YOLOv3 and after), one prediction file per head. */
+typedef enum tool_layer { LAYER_REGION = 0, LAYER_YOLO = 1 } tool_layer;
+
+#define TOOL_MAX_HEADS RL_YOLO_MAX_HEADS
+
+/* --layer yolo: the heads and their files, in command-line order. */
+typedef struct yolo_opts {
+    int n_heads;                                 /* --pred files, = --mask options */
+    const char *preds[TOOL_MAX_HEADS];           /* head h's predictions */
+    const char *masks[TOOL_MAX_HEADS];           /* head h's --mask text "6,7,8" */
+    int n_grad_out, n_grad_golden;               /* 0 or n_heads */
+    const char *grad_outs[TOOL_MAX_HEADS];       /* --grad-out, head by head */
+    const char *grad_goldens[TOOL_MAX_HEADS];    /* --grad-golden, head by head */
+    rl_yolo_config cfg; /* everything but heads, C, the anchors and the element types,
+                           which come from the files and --mask / --anchors */
+    int32_t classes;    /* --classes, or -1: from the first prediction file */
+    const char *net_size; /* the --net-size text, for messages */
+} yolo_opts;
+
 typedef struct tool_opts {
     tool_cmd cmd;
+    tool_layer layer;
     const char *pred, *labels, *anchors; /* anchors: the "w1,h1,..." text */
     const char *grad_out, *out, *golden, *grad_golden, *data_dir;
     rl_config cfg; /* everything but H, W, B, C, anchors and the element types, which
@@ -33,6 +54,7 @@ typedef struct tool_opts {
     int json;
     int64_t seen;
     double rtol, atol;
+    yolo_opts yolo; /* --layer yolo only */
 } tool_opts;
 
 /* Fills o from argv.  Returns 0, or EXIT_ERROR after printing what is wrong
@@ -44,5 +66,12 @@ void cli_usage(FILE *f);
 /* "w1,h1,w2,h2,..." to 2*B floats (malloc'ed).  Returns 0, or EXIT_ERROR
  * after printing what is wrong. */
 int cli_parse_anchors(const char *text, const char *origin, float **anchors, int32_t *B);
+
+/* A --mask text "6,7,8" to B indices (malloc'ed); origin names the option
+ * and head for messages.  Checks that each is an integer, an index of the
+ * n_anchors of --anchors, and not repeated.  Returns 0, or EXIT_ERROR after
+ * printing what is wrong. */
+int cli_parse_mask(const char *text, const char *origin, int32_t n_anchors, int32_t **mask,
+                   int32_t *B);
 
 #endif

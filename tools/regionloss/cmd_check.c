@@ -11,6 +11,7 @@
 #include "json.h"
 #include "npy.h"
 #include "report.h"
+#include "yolo.h"
 
 #define WORST_MAX 10
 
@@ -79,11 +80,11 @@ static void missing(tally *t, const char *field, const char *note)
     t->bad_fields++;
 }
 
-static void compare_fields(tally *t, const json_object *golden, const rl_result *res,
-                           rl_mode mode, double rtol, double atol)
+/* Every field computed against the golden file, and every number of the
+ * golden file against the fields computed. */
+static void compare_field_list(tally *t, const json_object *golden, const result_field *f,
+                               size_t n, double rtol, double atol)
 {
-    result_field f[RESULT_FIELDS_MAX];
-    size_t n = result_fields(res, mode, f);
     for (size_t k = 0; k < n; k++) {
         const json_field *g = json_get(golden, f[k].key);
         t->fields++;
@@ -100,8 +101,17 @@ static void compare_fields(tally *t, const json_object *golden, const rl_result 
         for (size_t j = 0; j < n && !known; j++)
             known = strcmp(f[j].key, g->key) == 0;
         if (!known)
-            missing(t, g->key, "in the golden file, not computed by this run (other mode?)");
+            missing(t, g->key,
+                    "in the golden file, not computed by this run (other mode, layer or heads?)");
     }
+}
+
+static void compare_fields(tally *t, const json_object *golden, const rl_result *res,
+                           report_kind kind, double rtol, double atol)
+{
+    result_field f[RESULT_FIELDS_MAX];
+    size_t n = result_fields(res, kind, f);
+    compare_field_list(t, golden, f, n, rtol, atol);
 }
 
 static void unravel(const uint64_t *shape, int ndim, uint64_t k, char *buf, size_t cap)
@@ -129,12 +139,14 @@ static int shapes_equal(const npy_array *a, const tool_inputs *in)
     return 1;
 }
 
-/* grad: the run's gradient, in->count elements of in->grad_dtype. */
-static void compare_grad(tally *t, const npy_array *golden, const float *expected,
-                         const tool_inputs *in, const void *grad, double rtol, double atol)
+/* grad: the run's gradient, in->count elements of in->grad_dtype; field
+ * names it in the report ("grad", "heads.1.grad"). */
+static void compare_grad(tally *t, const char *field, const npy_array *golden,
+                         const float *expected, const tool_inputs *in, const void *grad,
+                         double rtol, double atol)
 {
     if (!shapes_equal(golden, in)) {
-        missing(t, "grad", "the golden gradient's shape differs from the predictions'");
+        missing(t, field, "the golden gradient's shape differs from the predictions'");
         return;
     }
     for (size_t k = 0; k < in->count; k++) {
@@ -149,19 +161,19 @@ static void compare_grad(tally *t, const npy_array *golden, const float *expecte
         unravel(in->shape, in->ndim, k, index, sizeof index);
         char full[160];
         snprintf(full, sizeof full, "%zu %s", k, index);
-        t->bad_grad += compare(t, "grad", full, e, g, rtol, atol);
+        t->bad_grad += compare(t, field, full, e, g, rtol, atol);
     }
 }
 
-static void print_report(const tally *t, const tool_opts *o, const char *golden_variant,
-                         const char *variant)
+static void print_report(const tally *t, const tool_opts *o, int have_grad,
+                         const char *golden_variant, const char *variant)
 {
     int failed = t->n_worst > 0;
     printf("check %s: %s (golden variant %s, this run %s; pass when |got - expected| <= %g + "
            "%g*|expected|)\n",
            failed ? "FAILED" : "passed", o->golden, golden_variant, variant, o->atol, o->rtol);
     printf("  result fields: %lld of %lld differ\n", t->bad_fields, t->fields);
-    if (o->grad_golden)
+    if (have_grad)
         printf("  gradient entries: %lld of %lld differ\n", t->bad_grad, t->grad);
     if (!failed) {
         if (t->have_pass)
@@ -236,8 +248,55 @@ static int load_grad_golden(const char *path, int dtype, npy_array *a, float **v
     return 0;
 }
 
+/* --layer yolo: the total's fields and every head's ("heads.h.<key>"), and
+ * with --grad-golden one gradient file per head. */
+static int yolo_check(const tool_opts *o)
+{
+    const yolo_opts *y = &o->yolo;
+    json_object golden = {NULL, 0};
+    npy_array ga[TOOL_MAX_HEADS];
+    float *gvalues[TOOL_MAX_HEADS] = {NULL};
+    void *grads[TOOL_MAX_HEADS] = {NULL};
+    int rc = load_golden(o->golden, &golden);
+    for (int h = 0; !rc && h < y->n_grad_golden; h++)
+        rc = load_grad_golden(y->grad_goldens[h], o->dtype, &ga[h], &gvalues[h]);
+    yolo_inputs in;
+    rl_result total, heads[TOOL_MAX_HEADS];
+    if (!rc)
+        rc = yolo_compute_from_files(o, &in, &total, heads, y->n_grad_golden ? grads : NULL);
+    if (rc) {
+        json_free(&golden);
+        for (int h = 0; h < TOOL_MAX_HEADS; h++)
+            free(gvalues[h]);
+        return rc;
+    }
+    tally t;
+    memset(&t, 0, sizeof t);
+    static result_field f[YOLO_FIELDS_MAX];
+    static char keys[YOLO_FIELDS_MAX][RESULT_KEY_MAX];
+    size_t n = yolo_result_fields(&total, heads, in.n_heads, f, keys);
+    compare_field_list(&t, &golden, f, n, o->rtol, o->atol);
+    for (int h = 0; h < y->n_grad_golden; h++) {
+        char field[32];
+        snprintf(field, sizeof field, "heads.%d.grad", h);
+        compare_grad(&t, field, &ga[h], gvalues[h], &in.heads[h], grads[h], o->rtol, o->atol);
+    }
+    const json_field *gv = json_get(&golden, "variant");
+    print_report(&t, o, y->n_grad_golden > 0, gv && gv->is_string ? gv->string : "?",
+                 total.variant);
+    json_free(&golden);
+    for (int h = 0; h < in.n_heads; h++) {
+        free(gvalues[h]);
+        free(grads[h]);
+    }
+    yolo_free(&in);
+    return t.n_worst ? EXIT_CHECK_FAILED : EXIT_OK;
+}
+
 int cmd_check(const tool_opts *o)
 {
+    if (o->layer == LAYER_YOLO)
+        return yolo_check(o);
     json_object golden = {NULL, 0};
     npy_array ga;
     float *gvalues = NULL;
@@ -256,11 +315,12 @@ int cmd_check(const tool_opts *o)
     }
     tally t;
     memset(&t, 0, sizeof t);
-    compare_fields(&t, &golden, &res, o->cfg.mode, o->rtol, o->atol);
+    compare_fields(&t, &golden, &res, report_kind_of(o->cfg.mode), o->rtol, o->atol);
     if (o->grad_golden)
-        compare_grad(&t, &ga, gvalues, &in, grad, o->rtol, o->atol);
+        compare_grad(&t, "grad", &ga, gvalues, &in, grad, o->rtol, o->atol);
     const json_field *gv = json_get(&golden, "variant");
-    print_report(&t, o, gv && gv->is_string ? gv->string : "?", res.variant);
+    print_report(&t, o, o->grad_golden != NULL, gv && gv->is_string ? gv->string : "?",
+                 res.variant);
     json_free(&golden);
     free(gvalues);
     free(grad);

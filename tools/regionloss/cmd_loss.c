@@ -11,6 +11,10 @@
 #include "npy.h"
 #include "outfile.h"
 #include "report.h"
+#include "yolo.h"
+
+/* The most files one command writes: a golden JSON and a gradient per head. */
+#define MAX_OUT_FILES (1 + TOOL_MAX_HEADS)
 
 static int stage_or_fail(staged_file *s, const char *path, const void *data, size_t len)
 {
@@ -45,9 +49,9 @@ static int stage_grad(staged_file *s, const char *path, const tool_inputs *in, c
 static int commit_all(staged_file *files, int n)
 {
     char err[512];
-    char *done[2] = {NULL, NULL};
+    char *done[MAX_OUT_FILES] = {NULL};
     int rc = 0;
-    for (int k = 0; k < n && k < 2; k++) {
+    for (int k = 0; k < n && k < MAX_OUT_FILES; k++) {
         done[k] = strdup(files[k].path);
         if (!done[k] || commit_file(&files[k], err, sizeof err)) {
             fprintf(stderr, "regionloss: %s: %s\n", done[k] ? done[k] : "?",
@@ -60,13 +64,113 @@ static int commit_all(staged_file *files, int n)
             break;
         }
     }
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < MAX_OUT_FILES; k++)
         free(done[k]);
+    return rc;
+}
+
+/* Stages the gradient of every head (paths[h] for head h), then commits them
+ * with *json_file first when it is staged: all files or none. */
+static int write_all(staged_file *json_file, const char *const *paths, const yolo_inputs *in,
+                     void *const *grads)
+{
+    staged_file files[MAX_OUT_FILES];
+    memset(files, 0, sizeof files);
+    int n = 0, rc = 0;
+    if (json_file && json_file->tmp)
+        files[n++] = *json_file;
+    for (int h = 0; paths && h < in->n_heads && !rc; h++)
+        if (!(rc = stage_grad(&files[n], paths[h], &in->heads[h], grads[h])))
+            n++;
+    if (!rc)
+        return commit_all(files, n);
+    for (int k = 0; k < n; k++)
+        discard_file(&files[k]);
+    return rc;
+}
+
+static void print_yolo(const yolo_inputs *in, const rl_result *total, const rl_result *heads)
+{
+    fprintf(stdout, "variant    %s\n", total->variant ? total->variant : "?");
+    fprintf(stdout, "network    %d head%s, %d images, %d classes, %lld truths\n", in->n_heads,
+            in->n_heads == 1 ? "" : "s", (int)in->N, (int)in->C,
+            (long long)in->offsets[in->N]);
+    result_print_parts(stdout, total, REPORT_YOLO);
+    for (int h = 0; h < in->n_heads; h++) {
+        char summary[256];
+        yolo_head_summary(in, h, summary, sizeof summary);
+        fprintf(stdout, "\nhead %d     %s: %s\n", h, in->paths[h], summary);
+        result_print_parts(stdout, &heads[h], REPORT_YOLO);
+    }
+}
+
+static void free_grads(void **grads, int n)
+{
+    for (int h = 0; h < n; h++)
+        free(grads[h]);
+}
+
+static int yolo_loss(const tool_opts *o)
+{
+    yolo_inputs in;
+    rl_result total, heads[TOOL_MAX_HEADS];
+    void *grads[TOOL_MAX_HEADS] = {NULL};
+    const int want_grad = o->yolo.n_grad_out > 0;
+    int rc = yolo_compute_from_files(o, &in, &total, heads, want_grad ? grads : NULL);
+    if (rc)
+        return rc;
+    if (want_grad)
+        rc = write_all(NULL, o->yolo.grad_outs, &in, grads);
+    if (!rc) {
+        if (o->json) {
+            char *text = yolo_result_json(&total, heads, in.n_heads);
+            if (text)
+                fputs(text, stdout);
+            else
+                rc = EXIT_ERROR;
+            free(text);
+        } else {
+            print_yolo(&in, &total, heads);
+        }
+    }
+    free_grads(grads, in.n_heads);
+    yolo_free(&in);
+    return rc;
+}
+
+static int yolo_golden(const tool_opts *o)
+{
+    yolo_inputs in;
+    rl_result total, heads[TOOL_MAX_HEADS];
+    void *grads[TOOL_MAX_HEADS] = {NULL};
+    const int want_grad = o->yolo.n_grad_out > 0;
+    int rc = yolo_compute_from_files(o, &in, &total, heads, want_grad ? grads : NULL);
+    if (rc)
+        return rc;
+    char *text = yolo_result_json(&total, heads, in.n_heads);
+    staged_file json_file = {NULL, NULL};
+    if (!text) {
+        fprintf(stderr, "regionloss: out of memory\n");
+        rc = EXIT_ERROR;
+    }
+    if (!rc)
+        rc = stage_or_fail(&json_file, o->out, text, strlen(text));
+    if (!rc)
+        rc = write_all(&json_file, want_grad ? o->yolo.grad_outs : NULL, &in, grads);
+    if (!rc)
+        printf("regionloss: wrote %s%s (%d head%s; variant %s, loss %.17g)\n", o->out,
+               want_grad ? " and a gradient per head" : "", in.n_heads,
+               in.n_heads == 1 ? "" : "s", total.variant, total.loss);
+    free(text);
+    free_grads(grads, in.n_heads);
+    yolo_free(&in);
     return rc;
 }
 
 int cmd_loss(const tool_opts *o)
 {
+    if (o->layer == LAYER_YOLO)
+        return yolo_loss(o);
     tool_inputs in;
     rl_result res;
     void *grad = NULL;
@@ -81,14 +185,14 @@ int cmd_loss(const tool_opts *o)
     }
     if (!rc) {
         if (o->json) {
-            char *text = result_json(&res, o->cfg.mode);
+            char *text = result_json(&res, report_kind_of(o->cfg.mode));
             if (text)
                 fputs(text, stdout);
             else
                 rc = EXIT_ERROR;
             free(text);
         } else {
-            result_print(stdout, &res, o->cfg.mode);
+            result_print(stdout, &res, report_kind_of(o->cfg.mode));
         }
     }
     free(grad);
@@ -98,6 +202,8 @@ int cmd_loss(const tool_opts *o)
 
 int cmd_golden(const tool_opts *o)
 {
+    if (o->layer == LAYER_YOLO)
+        return yolo_golden(o);
     tool_inputs in;
     rl_result res;
     void *grad = NULL;
@@ -106,7 +212,7 @@ int cmd_golden(const tool_opts *o)
         return rc;
     staged_file files[2] = {{NULL, NULL}, {NULL, NULL}};
     int n = 0;
-    char *text = result_json(&res, o->cfg.mode);
+    char *text = result_json(&res, report_kind_of(o->cfg.mode));
     if (!text) {
         fprintf(stderr, "regionloss: out of memory\n");
         rc = EXIT_ERROR;

@@ -48,13 +48,13 @@ int read_file(const char *path, uint8_t **data, size_t *len, char *err, size_t e
     return 0;
 }
 
-static int file_error(const char *path, const char *msg)
+int file_error(const char *path, const char *msg)
 {
     fprintf(stderr, "regionloss: %s: %s\n", path, msg);
     return EXIT_ERROR;
 }
 
-static void format_shape(const npy_array *a, char *buf, size_t cap)
+void format_shape(const npy_array *a, char *buf, size_t cap)
 {
     size_t n = (size_t)snprintf(buf, cap, "(");
     for (int d = 0; d < a->ndim && n < cap; d++)
@@ -64,14 +64,16 @@ static void format_shape(const npy_array *a, char *buf, size_t cap)
         snprintf(buf + n, cap - n, ")");
 }
 
-/* N, H, W, C from the shape, given B and the layout. */
-static int check_shape(const char *path, const npy_array *a, rl_layout layout, tool_inputs *in)
+/* N, H, W, C from the shape, given B (b_origin: where it came from) and the
+ * layout; with ex, the dimensions it knows (0 for those it does not) too. */
+static int check_shape(const char *path, const npy_array *a, rl_layout layout,
+                       const char *b_origin, const shape_expect *ex, tool_inputs *in)
 {
     static const char *const nchw_names[4] = {"N", "B*(5+C)", "H", "W"};
     static const char *const nhwc_names[5] = {"N", "H", "W", "B", "5+C"};
     const int rank = layout == RL_LAYOUT_NCHW ? 4 : 5;
     const char *const *names = layout == RL_LAYOUT_NCHW ? nchw_names : nhwc_names;
-    char st[256], msg[512];
+    char st[256], msg[2048];
     format_shape(a, st, sizeof st);
     if (a->ndim != rank) {
         snprintf(msg, sizeof msg, "shape %s has rank %d; layout %s needs rank %d %s", st,
@@ -85,13 +87,33 @@ static int check_shape(const char *path, const npy_array *a, rl_layout layout, t
                      st, d, names[d], (unsigned long long)a->shape[d], INT32_MAX);
             return file_error(path, msg);
         }
+    if (ex) {
+        int differs = 0;
+        uint64_t want[5];
+        for (int d = 0; d < rank; d++) {
+            want[d] = ex->dims[d] ? ex->dims[d] : a->shape[d];
+            differs |= want[d] != a->shape[d];
+        }
+        if (differs) {
+            npy_array w = *a;
+            memcpy(w.shape, want, sizeof want[0] * (size_t)rank);
+            char ws[256];
+            format_shape(&w, ws, sizeof ws);
+            snprintf(msg, sizeof msg, "shape %s is not %s, the shape %s (%s)", st, ws, ex->whose,
+                     ex->why);
+            return file_error(path, msg);
+        }
+    }
     const uint64_t B = (uint64_t)in->B;
     uint64_t K;
     if (layout == RL_LAYOUT_NCHW) {
         if (a->shape[1] % B || a->shape[1] / B < 6) {
-            snprintf(msg, sizeof msg, "shape %s: dimension 1 = %llu is not B*(5+C) with B = %llu "
-                                      "(from the anchors) and C >= 1",
-                     st, (unsigned long long)a->shape[1], (unsigned long long)B);
+            snprintf(msg, sizeof msg,
+                     "shape %s: dimension 1 = %llu is not B*(5+C) with B = %llu (%s) and C >= 1: "
+                     "expected (%llu, %llu*(5+C), %llu, %llu)",
+                     st, (unsigned long long)a->shape[1], (unsigned long long)B, b_origin,
+                     (unsigned long long)a->shape[0], (unsigned long long)B,
+                     (unsigned long long)a->shape[2], (unsigned long long)a->shape[3]);
             return file_error(path, msg);
         }
         K = a->shape[1] / B;
@@ -99,9 +121,12 @@ static int check_shape(const char *path, const npy_array *a, rl_layout layout, t
         in->W = (int32_t)a->shape[3];
     } else {
         if (a->shape[3] != B) {
-            snprintf(msg, sizeof msg, "shape %s: dimension 3 = %llu is not B = %llu (from the "
-                                      "anchors)",
-                     st, (unsigned long long)a->shape[3], (unsigned long long)B);
+            snprintf(msg, sizeof msg,
+                     "shape %s: dimension 3 = %llu is not B = %llu (%s): expected (%llu, %llu, "
+                     "%llu, %llu, 5+C)",
+                     st, (unsigned long long)a->shape[3], (unsigned long long)B, b_origin,
+                     (unsigned long long)a->shape[0], (unsigned long long)a->shape[1],
+                     (unsigned long long)a->shape[2], (unsigned long long)B);
             return file_error(path, msg);
         }
         if (a->shape[4] < 6) {
@@ -125,7 +150,7 @@ const char *dtype_option_name(int dtype)
     return dtype == RL_DTYPE_F16 ? "f16" : dtype == RL_DTYPE_BF16 ? "bf16" : "f32";
 }
 
-static const char *dtype_long_name(int dtype)
+const char *dtype_long_name(int dtype)
 {
     return dtype == RL_DTYPE_F16 ? "float16" : dtype == RL_DTYPE_BF16 ? "bfloat16" : "float32";
 }
@@ -179,8 +204,8 @@ static int pred_dtype_of(const char *path, const npy_array *a, int want, rl_dtyp
     return 0;
 }
 
-static int load_pred(const char *path, rl_layout layout, int dtype, int grad_dtype,
-                     tool_inputs *in)
+int inputs_load_pred(const char *path, rl_layout layout, int dtype, int grad_dtype,
+                     const char *b_origin, const shape_expect *ex, tool_inputs *in)
 {
     uint8_t *data;
     size_t len;
@@ -192,7 +217,8 @@ static int load_pred(const char *path, rl_layout layout, int dtype, int grad_dty
         free(data);
         return file_error(path, err);
     }
-    if (pred_dtype_of(path, &a, dtype, &in->dtype) || check_shape(path, &a, layout, in)) {
+    if (pred_dtype_of(path, &a, dtype, &in->dtype) ||
+        check_shape(path, &a, layout, b_origin, ex, in)) {
         free(data);
         return EXIT_ERROR;
     }
@@ -221,7 +247,8 @@ static int load_pred(const char *path, rl_layout layout, int dtype, int grad_dty
     return 0;
 }
 
-static int load_labels(const char *path, tool_inputs *in)
+int inputs_load_labels(const char *path, int32_t n_images, int32_t n_classes, rl_box **truths,
+                       int64_t **offsets)
 {
     uint8_t *data;
     size_t len;
@@ -233,7 +260,7 @@ static int load_labels(const char *path, tool_inputs *in)
     free(data);
     if (rc)
         return file_error(path, err);
-    rc = labels_to_truths(&list, in->N, in->C, &in->truths, &in->offsets, err, sizeof err);
+    rc = labels_to_truths(&list, n_images, n_classes, truths, offsets, err, sizeof err);
     labels_free(&list);
     if (rc)
         return file_error(path, err);
@@ -247,9 +274,9 @@ int inputs_load(const char *pred_path, const char *labels_path, const char *anch
     memset(in, 0, sizeof *in);
     int rc = cli_parse_anchors(anchors_text, anchors_origin, &in->anchors, &in->B);
     if (!rc)
-        rc = load_pred(pred_path, layout, dtype, grad_dtype, in);
+        rc = inputs_load_pred(pred_path, layout, dtype, grad_dtype, "from the anchors", NULL, in);
     if (!rc)
-        rc = load_labels(labels_path, in);
+        rc = inputs_load_labels(labels_path, in->N, in->C, &in->truths, &in->offsets);
     if (rc)
         inputs_free(in);
     return rc;

@@ -37,8 +37,38 @@ int inputs_load(const char *pred_path, const char *labels_path, const char *anch
                 const char *anchors_origin, rl_layout layout, int dtype, int grad_dtype,
                 tool_inputs *in);
 
-/* "f32", "f16" or "bf16", as --dtype spells it. */
+/* What a prediction file's shape must be beyond B and the layout (a [yolo]
+ * head beside the network's other heads): dims[d] != 0 are required; whose
+ * and why name it in the message ("head 1 needs", "N = 2 as ..."). */
+typedef struct shape_expect {
+    uint64_t dims[5];
+    const char *whose, *why;
+} shape_expect;
+
+/* One prediction file: reads it, checks its element type (against dtype,
+ * as inputs_load) and its shape against in->B (b_origin says where B came
+ * from, for messages), the layout and ex (may be NULL), and fills in N, H,
+ * W, C, ndim, shape, dtype, grad_dtype, pred and count.  Returns 0, or
+ * EXIT_ERROR after printing the problem (in->pred is then not allocated). */
+int inputs_load_pred(const char *path, rl_layout layout, int dtype, int grad_dtype,
+                     const char *b_origin, const shape_expect *ex, tool_inputs *in);
+
+/* The label file, checked against n_images and n_classes, as truths by
+ * image and n_images + 1 offsets (the caller frees both).  Returns 0, or
+ * EXIT_ERROR after printing the problem. */
+int inputs_load_labels(const char *path, int32_t n_images, int32_t n_classes, rl_box **truths,
+                       int64_t **offsets);
+
+/* Prints "regionloss: path: msg" and returns EXIT_ERROR. */
+int file_error(const char *path, const char *msg);
+
+/* "(2, 255, 13, 13)" */
+void format_shape(const npy_array *a, char *buf, size_t cap);
+
+/* "f32", "f16" or "bf16", as --dtype spells it; "float32", "float16",
+ * "bfloat16". */
 const char *dtype_option_name(int dtype);
+const char *dtype_long_name(int dtype);
 
 /* Element k of a tensor of the given type, as a float (exact). */
 float elem_to_f32(const void *values, rl_dtype dtype, size_t k);

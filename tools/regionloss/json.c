@@ -1,5 +1,6 @@
 /* The strict JSON subset of json.h, as a recursive-descent parser with a
- * fixed depth of two objects. */
+ * fixed depth: the top object, its objects and arrays of objects, and one
+ * object inside each of those. */
 #include "json.h"
 
 #include <math.h>
@@ -143,8 +144,35 @@ static int add_field(parser *ps, const json_field *f)
     return 0;
 }
 
-/* An object's members; prefix is "" at the top and "outer." one level in. */
-static int read_object(parser *ps, const char *prefix, int depth)
+static int read_object(parser *ps, const char *prefix, int nest, int arrays);
+
+/* An array of objects (a [yolo] network's heads): element k's members come
+ * out as "key.k.member". */
+static int read_array(parser *ps, const char *key)
+{
+    ps->p++; /* '[' */
+    skip_ws(ps);
+    if (peek(ps) != '{')
+        return fail(ps, "an array holds objects only");
+    for (int k = 0;; k++) {
+        char inner[JSON_KEY_MAX + 16];
+        snprintf(inner, sizeof inner, "%s.%d.", key, k);
+        if (read_object(ps, inner, 1, 0))
+            return -1;
+        skip_ws(ps);
+        if (peek(ps) == ',') {
+            ps->p++;
+            skip_ws(ps);
+            continue;
+        }
+        return expect(ps, ']');
+    }
+}
+
+/* An object's members; prefix is "" at the top and "outer." one level in.
+ * nest: how many levels of objects may still open inside it; arrays:
+ * whether a member may be an array (at the top only). */
+static int read_object(parser *ps, const char *prefix, int nest, int arrays)
 {
     if (expect(ps, '{'))
         return -1;
@@ -167,11 +195,16 @@ static int read_object(parser *ps, const char *prefix, int depth)
         skip_ws(ps);
         int c = peek(ps);
         if (c == '{') {
-            if (depth > 0)
+            if (nest <= 0)
                 return fail(ps, "objects nest only one level deep");
             char inner[JSON_KEY_MAX + 1];
             snprintf(inner, sizeof inner, "%s.", f.key);
-            if (read_object(ps, inner, depth + 1))
+            if (read_object(ps, inner, nest - 1, 0))
+                return -1;
+        } else if (c == '[') {
+            if (!arrays)
+                return fail(ps, "arrays are allowed only at the top level");
+            if (read_array(ps, f.key))
                 return -1;
         } else {
             if (c == '"') {
@@ -202,7 +235,7 @@ int json_parse(const char *text, size_t len, json_object *out, char *err, size_t
     ps.end = text ? text + len : text;
     ps.err = err;
     ps.errlen = errlen;
-    int rc = read_object(&ps, "", 0);
+    int rc = read_object(&ps, "", 1, 1);
     if (rc == 0) {
         skip_ws(&ps);
         if (ps.p != ps.end)

@@ -1,9 +1,12 @@
 /* A strict reader for the tool's own JSON: one object whose values are
- * numbers, strings without escapes, or (one level deep) objects of those.
- * Members of a nested object come out flattened as "outer.inner".  Anything
- * else JSON allows (arrays, true/false/null, escapes, deeper nesting) is
- * rejected: the tool never writes it, so meeting it means the file is not a
- * golden file.
+ * numbers, strings without escapes, objects of those (one level deep), or
+ * (at the top level only: a [yolo] network's "heads") non-empty arrays of
+ * objects, each of which may hold objects of numbers and strings in turn.
+ * Members of a nested object come out flattened as "outer.inner", those of
+ * element k of an array as "outer.k.inner" ("heads.1.darknet.cost").
+ * Anything else JSON allows (arrays of numbers or inside objects,
+ * true/false/null, escapes, deeper nesting) is rejected: the tool never
+ * writes it, so meeting it means the file is not a golden file.
  *
  * Works on a byte buffer that need not be NUL-terminated and reads nothing
  * outside [text, text + len), so a fuzz harness can call it directly. */

@@ -1,0 +1,158 @@
+"""A tiny three-scale conv net trained through YoloLoss on synthetic images:
+the loss must fall over 100 steps (norm images and darknet's sum), and under
+torch.autocast("cpu", dtype=torch.bfloat16) with no cast in the loop.  Each
+64x64 image holds one to three filled rectangles of two sizes ranges whose
+colour (red or green) is the class; the targets are the rectangles.  What
+is tested is that the module's loss and every head's gradient drive a real
+optimiser the right way, end to end, through autograd."""
+import numpy as np
+import pytest
+
+from conftest import need_torch
+
+torch = need_torch()
+from regionloss.torch import YoloLoss  # noqa: E402
+
+SIZE = 64
+# anchors in pixels, smallest first; the stride-32 head takes the largest
+ANCHORS = [(8, 8), (12, 16), (18, 14), (26, 28), (40, 30), (44, 48)]
+MASKS = [[4, 5], [2, 3], [0, 1]]
+C = 2
+
+
+def synthetic(n, rng):
+    images = np.zeros((n, 3, SIZE, SIZE), dtype=np.float32)
+    targets = []
+    for k in range(n):
+        for _ in range(int(rng.integers(1, 4))):
+            w, h = rng.uniform(0.1, 0.75, 2)
+            cx, cy = rng.uniform(w / 2, 1 - w / 2), rng.uniform(h / 2, 1 - h / 2)
+            cls = int(rng.integers(C))
+            x0, x1 = int((cx - w / 2) * SIZE), int((cx + w / 2) * SIZE)
+            y0, y1 = int((cy - h / 2) * SIZE), int((cy + h / 2) * SIZE)
+            images[k, cls, y0:y1, x0:x1] = 1.0
+            targets.append([k, cls, cx, cy, w, h])
+    return torch.from_numpy(images), torch.tensor(targets, dtype=torch.float32)
+
+
+class ThreeScales(torch.nn.Module):
+    """Strides 8, 16 and 32: outputs on 8x8, 4x4 and 2x2 grids, as
+    YOLOv3's three [yolo] layers on 52, 26 and 13 (returned largest stride
+    first, the order of MASKS)."""
+
+    def __init__(self):
+        super().__init__()
+        act = torch.nn.LeakyReLU(0.1)
+        self.s8 = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 16, 3, stride=2, padding=1), act,
+            torch.nn.Conv2d(16, 24, 3, stride=2, padding=1), act,
+            torch.nn.Conv2d(24, 32, 3, stride=2, padding=1), act)
+        self.s16 = torch.nn.Sequential(torch.nn.Conv2d(32, 32, 3, stride=2, padding=1), act)
+        self.s32 = torch.nn.Sequential(torch.nn.Conv2d(32, 32, 3, stride=2, padding=1), act)
+        K = 5 + C
+        self.h8 = torch.nn.Conv2d(32, len(MASKS[2]) * K, 1)
+        self.h16 = torch.nn.Conv2d(32, len(MASKS[1]) * K, 1)
+        self.h32 = torch.nn.Conv2d(32, len(MASKS[0]) * K, 1)
+
+    def forward(self, x):
+        a = self.s8(x)
+        b = self.s16(a)
+        c = self.s32(b)
+        return [self.h32(c), self.h16(b), self.h8(a)]
+
+
+@pytest.mark.parametrize("norm", ["images", "sum"])
+def test_loss_falls_over_100_steps(norm):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    data = [synthetic(8, rng) for _ in range(4)]
+    net = ThreeScales()
+    crit = YoloLoss(ANCHORS, C, MASKS, SIZE, norm=norm)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)  # Adam: the scale of D does not matter
+    losses, per_head = [], []
+    for step in range(100):
+        images, targets = data[step % len(data)]
+        outs = net(images)
+        assert [tuple(o.shape[2:]) for o in outs] == [(2, 2), (4, 4), (8, 8)]
+        loss = crit(outs, targets)
+        opt.zero_grad()
+        loss.backward()
+        for name, p in net.named_parameters():
+            assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        opt.step()
+        losses.append(float(loss))
+        per_head.append([h.loss for h in crit.last.heads])
+    first, last = np.mean(losses[:8]), np.mean(losses[-8:])
+    heads_first, heads_last = np.mean(per_head[:8], axis=0), np.mean(per_head[-8:], axis=0)
+    print(f"{norm} ({crit.last.variant}): mean loss of the first 8 steps {first:.4g}, of the "
+          f"last 8 {last:.4g}; per head {np.round(heads_first, 3)} -> {np.round(heads_last, 3)}")
+    assert np.all(np.isfinite(losses))
+    assert last < 0.5 * first, f"{norm}: the loss went from {first:.4g} to {last:.4g}"
+    assert np.all(heads_last < heads_first), "every head's loss falls"
+    crit.eval()
+    with torch.no_grad():
+        crit(net(data[0][0]), data[0][1])
+    r = crit.last
+    print(f"after training: avg IoU {r.avg_iou:.3f}, recall50 {r.recall50:.3f}, "
+          f"avg obj {r.avg_obj:.3f}, avg noobj {r.avg_noobj:.3f}, avg cls {r.avg_cls:.3f}")
+    assert r.avg_obj > r.avg_noobj and r.avg_iou > 0.3
+
+
+def test_autocast_bfloat16_training_steps():
+    """Under torch.autocast("cpu", dtype=torch.bfloat16) the heads' outputs
+    are bfloat16 and go to YoloLoss as they are, with no cast in this code;
+    the loss is a finite float32, bfloat16 gradients flow back through
+    autocast's casts to float32 weights, and the loss falls."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    data = [synthetic(8, rng) for _ in range(4)]
+    net = ThreeScales()
+    crit = YoloLoss(ANCHORS, C, MASKS, SIZE)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for step in range(40):
+        images, targets = data[step % len(data)]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            outs = net(images)
+            assert all(o.dtype == torch.bfloat16 for o in outs)
+            loss = crit(outs, targets)
+        assert loss.dtype == torch.float32 and torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        for name, p in net.named_parameters():
+            assert p.grad is not None and p.grad.dtype == torch.float32, name
+            assert torch.isfinite(p.grad).all(), name
+        for head in (net.h8, net.h16, net.h32):
+            assert head.weight.grad.abs().sum() > 0, "a head got no gradient"
+        opt.step()
+        losses.append(float(loss))
+    first, last = np.mean(losses[:4]), np.mean(losses[-4:])
+    print(f"autocast bf16 ({crit.last.variant}): mean loss of the first 4 steps {first:.4g}, "
+          f"of the last 4 {last:.4g}")
+    assert last < 0.7 * first, f"the loss went from {first:.4g} to {last:.4g}"
+
+
+def test_float16_outputs_train():
+    """torch 1.13's CPU autocast has no float16 (it warns and disables
+    itself); a float16 output (here the heads' outputs converted, an
+    autograd operation) trains the same way: a float16 gradient per head."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(2)
+    data = [synthetic(8, rng) for _ in range(2)]
+    net = ThreeScales()
+    crit = YoloLoss(ANCHORS, C, MASKS, SIZE)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for step in range(20):
+        images, targets = data[step % len(data)]
+        outs = [o.half() for o in net(images)]
+        seen = []
+        for o in outs:
+            o.register_hook(lambda g: seen.append(g.dtype))
+        loss = crit(outs, targets)
+        opt.zero_grad()
+        loss.backward()
+        assert seen == [torch.float16] * 3
+        opt.step()
+        losses.append(float(loss))
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4])

@@ -1,0 +1,219 @@
+/* Finite differences of the [yolo] reference: central differences of the
+ * total loss of rl_yolo_reference_compute against its analytic double
+ * gradient, every entry of every head, on random multi-head batches
+ * (yolo_support.h: 1 to 3 heads, masks partitioning an anchor list in
+ * pixels, multi-label slots, planted boxes that make truth_thresh positives
+ * and ignored slots), both layouts, both norms, unequal lambdas, and a
+ * global image count.
+ *
+ * The function differentiated is SPEC section 9.5's: the decisions (the
+ * 9.3 match, each slot's best IoU, the truth_thresh matches and the ignore
+ * rule) are constants, taken from `frozen` = the unperturbed predictions
+ * while the loss is evaluated on the perturbed copy.  Step, exactness and
+ * bound as fd_common.h: predictions are multiples of 2^-12 with |t| <= 3,
+ * so t +- 2^-10 and t +- 2^-11 are exact in float; Richardson's estimate
+ * R = (4 D(h/2) - D(h))/3 leaves -h^4 L^(5)/480, and the bound
+ *     |R - g| <= 1e-9 * (1 + S + |g|),  S = the sum of |parts|,
+ * is far above both that and the rounding of L (the BCE terms' fifth
+ * derivatives are below 1, the squares' vanish) and far below any wrong
+ * formula.  An entry the loss does not read (box entries of a negative or
+ * ignored slot, everything but tc of a negative, every entry of an ignored
+ * slot) must have g = 0, not be touched, and leave the loss bit for bit.
+ *
+ * Each run also checks darknet.cost against the gradient: the cost is the
+ * squared norm of the gradient computed with D = 1, i.e. sum (D g)^2. */
+#include "yolo_support.h"
+
+#define FD_H 0x1p-10
+#define CASES 40
+
+typedef struct fd_stats {
+    double worst_ratio;
+    int64_t entries, read_entries;
+    int64_t tt_only, multi_label, ignored, cross; /* what the cases exercised */
+} fd_stats;
+
+static double fd_loss(const rl_yolo_plan *plan, const ycase *yc, const float *const *work,
+                      const rl_counts *gc)
+{
+    rl_result r;
+    yolo_ref_run(plan, yc->N, work, (const float *const *)yc->pred, yc->truths, yc->off, gc, &r,
+                 NULL, NULL);
+    return r.loss;
+}
+
+/* What the case exercises, counted from the spec's rule written in the
+ * test (yolo_spec_slot) and the reference's slot kinds. */
+static void coverage(const ycase *yc, const rl_yolo_ref_out *out, fd_stats *st)
+{
+    const rl_yolo_config *cfg = &yc->cfg;
+    for (int32_t h = 0; h < cfg->n_heads; h++) {
+        const rl_yolo_head *hd = &cfg->heads[h];
+        const int64_t slots = (int64_t)hd->H * hd->W * hd->B;
+        uint8_t *is93 = calloc((size_t)(yc->N * slots), 1);
+        int32_t *cls93 = malloc((size_t)(yc->N * slots) * sizeof *cls93);
+        cr_assert(is93 && cls93);
+        for (int32_t n = 0; n < yc->N; n++)
+            for (int64_t t = yc->off[n]; t < yc->off[n + 1]; t++) {
+                int32_t i, j, b;
+                if (!yolo_spec_slot(cfg, h, &yc->truths[t], &i, &j, &b)) {
+                    st->cross++;
+                    continue;
+                }
+                const int64_t s = n * slots + ((int64_t)i * hd->W + j) * hd->B + b;
+                if (is93[s] && cls93[s] != yc->truths[t].cls)
+                    st->multi_label++;
+                is93[s] = 1;
+                cls93[s] = yc->truths[t].cls;
+            }
+        for (int64_t s = 0; s < yc->N * slots; s++) {
+            st->tt_only += out->head[h].slot_kind[s] == RL_SLOT_OBJ && !is93[s];
+            st->ignored += out->head[h].slot_kind[s] == RL_SLOT_IGNORED;
+            cr_assert(!is93[s] || out->head[h].slot_kind[s] == RL_SLOT_OBJ,
+                      "seed %llu: head %d slot %lld holds a truth by 9.3 but is not positive",
+                      (unsigned long long)yc->seed, (int)h, (long long)s);
+        }
+        free(is93);
+        free(cls93);
+    }
+}
+
+static void fd_check_case(ycase *yc, const rl_counts *gc, const char *what, fd_stats *st)
+{
+    const rl_yolo_config *cfg = &yc->cfg;
+    rl_yolo_plan *plan = yolo_ref_plan(cfg);
+    rl_result r0, heads[YC_MAX_HEADS];
+    ycase_accepted(plan, yc, &r0);
+    rl_yolo_ref_out out;
+    memset(&out, 0, sizeof out);
+    for (int32_t h = 0; h < cfg->n_heads; h++) {
+        const size_t slots = yc->count[h] / (size_t)(5 + cfg->C);
+        out.head[h].grad = malloc(yc->count[h] * sizeof(double));
+        out.head[h].touched = malloc(yc->count[h]);
+        out.head[h].slot_kind = malloc(slots);
+        cr_assert(out.head[h].grad && out.head[h].touched && out.head[h].slot_kind);
+    }
+    yolo_ref_run(plan, yc->N, (const float *const *)yc->pred, NULL, yc->truths, yc->off, gc,
+                 &r0, heads, &out);
+    coverage(yc, &out, st);
+    const double S = fabs(r0.coord) + fabs(r0.cls) + fabs(r0.obj) + fabs(r0.noobj);
+
+    /* darknet.cost = sum over the head's entries of (D g)^2 */
+    const double D = cfg->norm == RL_NORM_SUM ? 1.0 : gc ? (double)gc->n_images : (double)yc->N;
+    double cost_sum = 0;
+    for (int32_t h = 0; h < cfg->n_heads; h++) {
+        double sq = 0;
+        for (size_t x = 0; x < yc->count[h]; x++)
+            sq += (D * out.head[h].grad[x]) * (D * out.head[h].grad[x]);
+        assert_close(heads[h].darknet.cost, sq, 1e-12, 0.0,
+                     "%s seed %llu head %d: darknet.cost is not the squared gradient with D = 1",
+                     what, (unsigned long long)yc->seed, (int)h);
+        cost_sum += heads[h].darknet.cost;
+    }
+    assert_close(r0.darknet.cost, cost_sum, 1e-15, 0.0, "total cost is the heads' sum");
+
+    float *work[YC_MAX_HEADS] = {0};
+    for (int32_t h = 0; h < cfg->n_heads; h++) {
+        work[h] = malloc(yc->count[h] * sizeof(float));
+        cr_assert(work[h]);
+        memcpy(work[h], yc->pred[h], yc->count[h] * sizeof(float));
+    }
+    for (int32_t h = 0; h < cfg->n_heads; h++)
+        for (size_t x = 0; x < yc->count[h]; x++) {
+            const float v = yc->pred[h][x];
+            cr_assert((float)(v + FD_H) - FD_H == v, "step not exact at %a", (double)v);
+            double l[4];
+            const float steps[4] = {(float)(v + FD_H), (float)(v - FD_H), (float)(v + FD_H / 2),
+                                    (float)(v - FD_H / 2)};
+            for (int e = 0; e < 4; e++) {
+                work[h][x] = steps[e];
+                l[e] = fd_loss(plan, yc, (const float *const *)work, gc);
+            }
+            work[h][x] = v;
+            const double d1 = (l[0] - l[1]) / (2 * FD_H), d2 = (l[2] - l[3]) / FD_H;
+            const double rich = (4 * d2 - d1) / 3;
+            const double g = out.head[h].grad[x];
+            st->entries++;
+            if (!out.head[h].touched[x]) {
+                cr_assert(g == 0.0 && l[0] == r0.loss && l[1] == r0.loss && l[2] == r0.loss &&
+                              l[3] == r0.loss,
+                          "%s seed %llu: head %d entry %zu is not read by the loss, yet g = "
+                          "%.17g and the loss moves (%.17g, %.17g vs %.17g)",
+                          what, (unsigned long long)yc->seed, (int)h, x, g, l[0], l[1], r0.loss);
+                continue;
+            }
+            st->read_entries++;
+            const double bound = 1e-9 * (1 + S + fabs(g));
+            const double err = fabs(rich - g);
+            if (err / bound > st->worst_ratio)
+                st->worst_ratio = err / bound;
+            cr_assert(err <= bound,
+                      "%s seed %llu (replay with REGIONLOSS_TEST_SEED=%llu): head %d entry %zu: "
+                      "analytic %.17g, finite difference %.17g (D(h) %.17g), |diff| %.3g > "
+                      "bound %.3g",
+                      what, (unsigned long long)yc->seed, (unsigned long long)yc->seed, (int)h,
+                      x, g, rich, d1, err, bound);
+        }
+    for (int32_t h = 0; h < cfg->n_heads; h++) {
+        free(work[h]);
+        free(out.head[h].grad);
+        free(out.head[h].touched);
+        free(out.head[h].slot_kind);
+    }
+    rl_yolo_plan_destroy(plan);
+}
+
+typedef enum variant_kind { PLAIN, LAMBDAS, TRUTH_THRESH } variant_kind;
+
+static void run(rl_layout layout, rl_norm norm, variant_kind kind, uint64_t salt)
+{
+    const uint64_t base = test_seed(9000 + salt);
+    fd_stats st = {0};
+    for (uint64_t s = 0; s < CASES; s++) {
+        ycase yc;
+        ycase_random(&yc, base + s, layout, norm);
+        rl_counts gc = {0, 0, 0, 7};
+        const rl_counts *g = NULL;
+        if (kind == LAMBDAS) {
+            yc.cfg.lambda_coord = 0.75;
+            yc.cfg.lambda_class = 2.5;
+            yc.cfg.lambda_obj = 3.25;
+            yc.cfg.lambda_noobj = 0.375;
+            g = norm == RL_NORM_IMAGES ? &gc : NULL; /* D = 7, not N */
+        } else if (kind == TRUTH_THRESH) {
+            yc.cfg.truth_thresh = 0.45;
+            yc.cfg.ignore_thresh = 0.7;
+        }
+        char what[96];
+        snprintf(what, sizeof what, "yolo layout %d norm %d kind %d", (int)layout, (int)norm,
+                 (int)kind);
+        fd_check_case(&yc, g, what, &st);
+        ycase_free(&yc);
+    }
+    cr_assert_gt(st.read_entries, 1000, "too few entries exercised: %lld",
+                 (long long)st.read_entries);
+    cr_assert_gt(st.multi_label, 0, "no multi-label slot in %d cases", CASES);
+    if (kind != TRUTH_THRESH) /* there best > ignore_thresh implies best > truth_thresh */
+        cr_assert_gt(st.ignored, 0, "no ignored slot in %d cases", CASES);
+    cr_assert_gt(st.cross, 0, "no truth without a positive in some head in %d cases", CASES);
+    if (kind == TRUTH_THRESH)
+        cr_assert_gt(st.tt_only, 10, "only %lld truth_thresh positives in %d cases",
+                     (long long)st.tt_only, CASES);
+    cr_log_info("layout %d norm %d kind %d: %lld entries (%lld read), %lld truth_thresh-only "
+                "positives, %lld multi-label slots, %lld ignored, worst error/bound %.3g",
+                (int)layout, (int)norm, (int)kind, (long long)st.entries,
+                (long long)st.read_entries, (long long)st.tt_only, (long long)st.multi_label,
+                (long long)st.ignored, st.worst_ratio);
+}
+
+Test(finite_diff_yolo, nchw_images) { run(RL_LAYOUT_NCHW, RL_NORM_IMAGES, PLAIN, 0); }
+Test(finite_diff_yolo, nhwc_images) { run(RL_LAYOUT_NHWC, RL_NORM_IMAGES, PLAIN, 100); }
+Test(finite_diff_yolo, nchw_sum) { run(RL_LAYOUT_NCHW, RL_NORM_SUM, PLAIN, 200); }
+Test(finite_diff_yolo, nhwc_sum) { run(RL_LAYOUT_NHWC, RL_NORM_SUM, PLAIN, 300); }
+/* Unequal lambdas, so that each weight's place in the gradient shows; with
+ * norm images the divisor is global_counts->n_images = 7. */
+Test(finite_diff_yolo, lambdas_global_images) { run(RL_LAYOUT_NCHW, RL_NORM_IMAGES, LAMBDAS, 400); }
+Test(finite_diff_yolo, lambdas_sum) { run(RL_LAYOUT_NHWC, RL_NORM_SUM, LAMBDAS, 500); }
+/* truth_thresh 0.45 < ignore_thresh 0.7: many positives of the second kind. */
+Test(finite_diff_yolo, truth_thresh_images) { run(RL_LAYOUT_NHWC, RL_NORM_IMAGES, TRUTH_THRESH, 600); }
+Test(finite_diff_yolo, truth_thresh_sum) { run(RL_LAYOUT_NCHW, RL_NORM_SUM, TRUTH_THRESH, 700); }
