@@ -35,6 +35,7 @@
  * variant on every input cost a factor of five in executions a second
  * (issue 22); the differential suite keeps the full cross product.
  */
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -287,8 +288,35 @@ static bool sum_close(double got, double want, double abs_sum)
     return fabs(got - want) <= 1e-12 * abs_sum;
 }
 
+/* avg_* of a result are its raw sums over its counts (0 without a count):
+ * regionloss.h's "raw sums behind the diagnostics". */
+static void check_averages(const rl_result *r, const char *label)
+{
+    const double no = (double)r->n_obj, nn = (double)r->n_noobj;
+    const struct {
+        const char *name;
+        double avg, want;
+    } a[6] = {
+        {"avg_iou", r->avg_iou, r->n_obj ? r->sum_iou / no : 0},
+        {"recall50", r->recall50, r->n_obj ? (double)r->n_recall50 / no : 0},
+        {"recall75", r->recall75, r->n_obj ? (double)r->n_recall75 / no : 0},
+        {"avg_obj", r->avg_obj, r->n_obj ? r->sum_obj / no : 0},
+        {"avg_cls", r->avg_cls, r->n_obj ? r->sum_cls / no : 0},
+        {"avg_noobj", r->avg_noobj, r->n_noobj ? r->sum_noobj / nn : 0},
+    };
+    for (int k = 0; k < 6; k++)
+        FUZZ_CHECK(fabs(a[k].avg - a[k].want) <= 4 * DBL_EPSILON * fabs(a[k].want),
+                   "%s: %s = %.17g, its sum over its count %.17g", label, a[k].name, a[k].avg,
+                   a[k].want);
+    FUZZ_CHECK(r->n_recall75 <= r->n_recall50 && r->n_recall50 <= r->n_obj,
+               "%s: n_recall75 %lld, n_recall50 %lld, n_obj %lld", label,
+               (long long)r->n_recall75, (long long)r->n_recall50, (long long)r->n_obj);
+}
+
 /* The total of a network against the sum of its heads (rl_yolo_compute's
- * contract), and each head's own counts. */
+ * contract: parts and counts summed, darknet's line averaged over every
+ * head's truths and avg_anyobj over every head's slots), and each head's
+ * own counts and averages. */
 static void check_yolo_results(const yolo_case *c, const rl_result *tot, const rl_result *heads,
                                const char *variant)
 {
@@ -306,8 +334,11 @@ static void check_yolo_results(const yolo_case *c, const rl_result *tot, const r
     FUZZ_CHECK(tot->variant && strcmp(tot->variant, variant) == 0,
                "variant %s: the total names variant %s", variant,
                tot->variant ? tot->variant : "(NULL)");
+    check_averages(tot, label);
     if (!heads)
         return;
+    /* darknet's line: count-weighted over the heads (avg_anyobj: slots) */
+    double dk_sum[5] = {0}, any_sum = 0, all_slots = 0;
     int64_t n_obj = 0, n_noobj = 0, n_conf = 0, r50 = 0, r75 = 0, count = 0;
     struct {
         const char *name;
@@ -334,6 +365,15 @@ static void check_yolo_results(const yolo_case *c, const rl_result *tot, const r
         FUZZ_CHECK(r->darknet.count >= 0 && r->darknet.count <= c->n_truths,
                    "%s: darknet.count %lld of %lld truths", label, (long long)r->darknet.count,
                    (long long)c->n_truths);
+        FUZZ_CHECK(r->variant && strcmp(r->variant, variant) == 0,
+                   "%s: per_head names variant %s", label, r->variant ? r->variant : "(NULL)");
+        check_averages(r, label);
+        const double dk[5] = {r->darknet.avg_iou, r->darknet.recall, r->darknet.recall75,
+                              r->darknet.avg_obj, r->darknet.avg_cls};
+        for (int k = 0; k < 5; k++)
+            dk_sum[k] += (double)r->darknet.count * dk[k];
+        any_sum += (double)slots * r->darknet.avg_anyobj;
+        all_slots += (double)slots;
         n_obj += r->n_obj;
         n_noobj += r->n_noobj;
         n_conf += r->n_conf;
@@ -364,6 +404,21 @@ static void check_yolo_results(const yolo_case *c, const rl_result *tot, const r
         FUZZ_CHECK(sum_close(t[k], part[k].sum, part[k].abs),
                    "variant %s: total %s = %.17g, the heads sum to %.17g", variant, part[k].name,
                    t[k], part[k].sum);
+    /* Means of values in [0, 1]: within a few roundings, absolutely. */
+    static const char *const dk_names[5] = {"avg_iou", "recall", "recall75", "avg_obj",
+                                            "avg_cls"};
+    const double dk_tot[5] = {tot->darknet.avg_iou, tot->darknet.recall, tot->darknet.recall75,
+                              tot->darknet.avg_obj, tot->darknet.avg_cls};
+    for (int k = 0; k < 5; k++) {
+        const double want = count ? dk_sum[k] / (double)count : 0;
+        FUZZ_CHECK(fabs(dk_tot[k] - want) <= 1e-12,
+                   "variant %s: total darknet.%s = %.17g, the heads' count-weighted mean %.17g",
+                   variant, dk_names[k], dk_tot[k], want);
+    }
+    const double any = all_slots > 0 ? any_sum / all_slots : 0;
+    FUZZ_CHECK(fabs(tot->darknet.avg_anyobj - any) <= 1e-12,
+               "variant %s: total darknet.avg_anyobj = %.17g, the heads' slot-weighted mean %.17g",
+               variant, tot->darknet.avg_anyobj, any);
 }
 
 /* One variant on a network: plan, workspace size, compute, with
