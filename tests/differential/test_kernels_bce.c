@@ -768,6 +768,8 @@ int main(int argc, char **argv)
     int failures = 0;
     for (int i = 0; i < nv; i++)
         failures += vs[i].failures != 0;
+    if (failed_runs)
+        printf("%d random run(s) failed (rerun lines above)\n", failed_runs);
     printf("%d passed, %d failed\n", nv - failures, failures);
     if (nv == 0)
         printf("FAIL: no variant with kernels to check\n");
