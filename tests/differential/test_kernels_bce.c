@@ -68,10 +68,11 @@
  * from the same exp, generic 1 / (1 + expf(-z)).  For tc < 0 that carries
  * exp's error (up to 2^-23 relative), the sum's, the division's and the
  * product's roundings.  The same exhaustive replay measured at most
- * 1.69 * 2^-23 * s(tc) (SLEEF and Highway alike, near tc = -7.57), which
- * is 2.8 float spacings where s(tc) sits just below a power of two (tc near
- * -1.1: 3 floats from the rounded value).  So the bound is relative,
- * C_EPS = 2 ulps of float scaled to the value, not a count of floats.  One
+ * 1.69 * 2^-23 * s(tc) (SLEEF and Highway alike, near tc = -7.57; glibc
+ * 1.24).  Counted in floats that can be 3 from the rounded value: near
+ * tc = -1.1 s(tc) sits just below 1/4, where 2^-23 relative is two float
+ * spacings.  So the bound is relative, C_EPS = 2 ulps of float scaled to
+ * the value, not a count of floats.  One
  * more exception: generic's 1 / (1 + expf(-z)) is 0 once expf(-z)
  * overflows (tc < -88.72), where s(tc) < 2^-128 is subnormal; so a c^
  * whose exact value is below FLT_MIN may be off by up to FLT_MIN (its
