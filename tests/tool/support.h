@@ -28,6 +28,10 @@ int dir_entries(const char *dir);
  * version 1, 2 or 3.  Returns malloc'ed bytes. */
 uint8_t *npy_bytes(const char *dict, int version, const void *data, size_t data_len,
                    size_t *out_len);
+/* npy_bytes (version 1) of dict and data written to dir/name; returns the
+ * path, malloc'ed. */
+char *write_npy_in(const char *dir, const char *name, const char *dict, const void *data,
+                   size_t data_len);
 
 typedef struct run_result {
     int status;    /* exit code, or 128 + signal */

@@ -245,13 +245,9 @@ static char *nan_pred(const fixture *f)
     static float pred[TB_COUNT];
     tb_pred(RL_LAYOUT_NCHW, pred);
     pred[3] = INFINITY; /* ty of image 0, anchor 0, cell (0, 3) */
-    size_t len;
-    uint8_t *b = npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 16, 4, 5), }",
-                           1, pred, sizeof pred, &len);
-    char *path = path_in(f->dir, "inf.npy");
-    write_bytes(path, b, len);
-    free(b);
-    return path;
+    return write_npy_in(f->dir, "inf.npy",
+                        "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 16, 4, 5), }",
+                        pred, sizeof pred);
 }
 
 Test(tool_golden, failed_grad_out_leaves_no_file)

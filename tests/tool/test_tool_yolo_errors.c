@@ -53,12 +53,7 @@ static char *write_npy(const fixture *f, const char *name, const char *shape, co
     char dict[160];
     snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr,
              shape);
-    size_t len;
-    uint8_t *b = npy_bytes(dict, 1, v, bytes, &len);
-    char *path = path_in(f->dir, name);
-    write_bytes(path, b, len);
-    free(b);
-    return path;
+    return write_npy_in(f->dir, name, dict, v, bytes);
 }
 
 typedef struct err_case {
