@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "npy.h"
 
 char *scratch_dir(void)
@@ -121,6 +122,104 @@ uint8_t *npy_bytes(const char *dict, int version, const void *data, size_t data_
         memcpy(b + pre + hlen, data, data_len);
     *out_len = total;
     return b;
+}
+
+char *read_npy(const char *path, size_t *len, npy_array *a)
+{
+    size_t n;
+    char *bytes = read_all(path, &n);
+    cr_assert(bytes, "%s was not written", path);
+    char err[256];
+    cr_assert_eq(npy_parse((const uint8_t *)bytes, n, a, err, sizeof err), 0, "%s", err);
+    if (len)
+        *len = n;
+    return bytes;
+}
+
+void assert_pred_shape(const npy_array *a, const char *path, rl_layout layout, int N, int H,
+                       int W, int B, int K)
+{
+    const uint64_t nchw[4] = {(uint64_t)N, (uint64_t)B * K, (uint64_t)H, (uint64_t)W};
+    const uint64_t nhwc[5] = {(uint64_t)N, (uint64_t)H, (uint64_t)W, (uint64_t)B, (uint64_t)K};
+    const uint64_t *want = layout == RL_LAYOUT_NCHW ? nchw : nhwc;
+    cr_assert_eq(a->ndim, layout == RL_LAYOUT_NCHW ? 4 : 5);
+    for (int d = 0; d < a->ndim; d++)
+        cr_expect_eq(a->shape[d], want[d], "%s: dimension %d", path, d);
+}
+
+void add_to_f32_entry(const char *path, size_t k, float delta)
+{
+    size_t len;
+    npy_array a;
+    char *bytes = read_npy(path, &len, &a);
+    cr_assert_eq(a.dtype, NPY_F32, "%s: not float32", path);
+    cr_assert(k < a.count, "%s: entry %zu of %zu", path, k, (size_t)a.count);
+    size_t at = (size_t)(a.data - (const uint8_t *)bytes) + 4 * k;
+    float x;
+    memcpy(&x, bytes + at, 4);
+    x += delta;
+    memcpy(bytes + at, &x, 4);
+    write_bytes(path, bytes, len);
+    free(bytes);
+}
+
+void assert_json_fields(const char *text, const expect_field *f, size_t n, const char *variant)
+{
+    json_object obj;
+    char err[256];
+    cr_assert_eq(json_parse(text, strlen(text), &obj, err, sizeof err), 0,
+                 "tool output is not the expected JSON: %s\n%s", err, text);
+    for (size_t k = 0; k < n; k++) {
+        const json_field *g = json_get(&obj, f[k].key);
+        cr_assert(g && !g->is_string, "key %s missing or not a number", f[k].key);
+        cr_expect(g->number == f[k].value, "%s: tool %.17g, API %.17g", f[k].key, g->number,
+                  f[k].value);
+    }
+    const json_field *v = json_get(&obj, "variant");
+    cr_assert(v && v->is_string, "key variant missing or not a string");
+    cr_expect_str_eq(v->string, variant);
+    cr_expect_eq(obj.count, n + 1, "the JSON has %zu keys, expected %zu", obj.count, n + 1);
+    json_free(&obj);
+}
+
+/* The file's text and where its occurrence-th "key": number starts. */
+static char *find_json_number(const char *path, const char *key, int occurrence, char **num)
+{
+    char *text = read_all(path, NULL);
+    cr_assert(text, "%s does not exist", path);
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\": ", key);
+    char *at = strstr(text, pattern);
+    for (int k = 0; at && k < occurrence; k++)
+        at = strstr(at + 1, pattern);
+    cr_assert(at, "occurrence %d of key %s not in %s", occurrence, key, path);
+    *num = at + strlen(pattern);
+    return text;
+}
+
+void set_json_number(const char *path, const char *key, int occurrence, double value)
+{
+    char *num;
+    char *text = find_json_number(path, key, occurrence, &num);
+    char *end = num + strcspn(num, ",\n");
+    size_t head = (size_t)(num - text);
+    char *out = malloc(strlen(text) + 64);
+    cr_assert(out);
+    memcpy(out, text, head);
+    int w = sprintf(out + head, "%.17g", value);
+    strcpy(out + head + w, end);
+    write_text(path, out);
+    free(out);
+    free(text);
+}
+
+double json_number(const char *path, const char *key, int occurrence)
+{
+    char *num;
+    char *text = find_json_number(path, key, occurrence, &num);
+    double value = strtod(num, NULL);
+    free(text);
+    return value;
 }
 
 run_result run_tool(const char *dir, const char *const *argv)
