@@ -545,6 +545,21 @@ void yn_write_preds(const char *dir, rl_layout layout, rl_dtype dtype, char **pa
     }
 }
 
+void yn_head_paths(const char *dir, const char *format, char **paths)
+{
+    for (int h = 0; h < YN_HEADS; h++) {
+        char name[64];
+        snprintf(name, sizeof name, format, h);
+        paths[h] = path_in(dir, name);
+    }
+}
+
+void yn_free_paths(char **paths)
+{
+    for (int h = 0; h < YN_HEADS; h++)
+        free(paths[h]);
+}
+
 char *yn_write_labels(const char *dir)
 {
     char *path = path_in(dir, "yolo_labels.txt");

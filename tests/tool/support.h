@@ -139,6 +139,10 @@ void yn_pred(int h, rl_layout layout, float *out);
 /* Every head's file in dir, yolo<h>.npy (float32, or yolo<h>_f16.npy
  * float16 with dtype RL_DTYPE_F16); paths[h] malloc'ed. */
 void yn_write_preds(const char *dir, rl_layout layout, rl_dtype dtype, char **paths);
+/* dir/<format with the head's number> for every head (format holds one
+ * %d), malloc'ed; yn_free_paths frees them. */
+void yn_head_paths(const char *dir, const char *format, char **paths);
+void yn_free_paths(char **paths);
 /* yn_labels_text in dir/yolo_labels.txt. */
 char *yn_write_labels(const char *dir);
 void yn_truths(rl_box *truths, int64_t *offsets);

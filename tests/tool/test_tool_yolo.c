@@ -25,20 +25,14 @@ static net_files net_setup(rl_layout layout, rl_dtype dtype)
     f.dir = scratch_dir();
     yn_write_preds(f.dir, layout, dtype, f.pred);
     f.labels = yn_write_labels(f.dir);
-    for (int h = 0; h < YN_HEADS; h++) {
-        char name[32];
-        snprintf(name, sizeof name, "grad%d.npy", h);
-        f.grad[h] = path_in(f.dir, name);
-    }
+    yn_head_paths(f.dir, "grad%d.npy", f.grad);
     return f;
 }
 
 static void net_teardown(net_files *f)
 {
-    for (int h = 0; h < YN_HEADS; h++) {
-        free(f->pred[h]);
-        free(f->grad[h]);
-    }
+    yn_free_paths(f->pred);
+    yn_free_paths(f->grad);
     free(f->labels);
     scratch_remove(f->dir);
 }
@@ -327,19 +321,14 @@ static golden_files golden_setup(void)
     golden_files g;
     g.f = net_setup(RL_LAYOUT_NCHW, RL_DTYPE_F32);
     g.golden = path_in(g.f.dir, "G.json");
-    for (int h = 0; h < YN_HEADS; h++) {
-        char name[32];
-        snprintf(name, sizeof name, "GG%d.npy", h);
-        g.gg[h] = path_in(g.f.dir, name);
-    }
+    yn_head_paths(g.f.dir, "GG%d.npy", g.gg);
     return g;
 }
 
 static void golden_teardown(golden_files *g)
 {
     free(g->golden);
-    for (int h = 0; h < YN_HEADS; h++)
-        free(g->gg[h]);
+    yn_free_paths(g->gg);
     net_teardown(&g->f);
 }
 

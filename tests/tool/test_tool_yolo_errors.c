@@ -26,21 +26,15 @@ static fixture setup(void)
     free(sub);
     f.labels = yn_write_labels(f.dir);
     f.out = path_in(f.dir, "G.json");
-    for (int h = 0; h < YN_HEADS; h++) {
-        char name[32];
-        snprintf(name, sizeof name, "grad%d.npy", h);
-        f.grad[h] = path_in(f.dir, name);
-    }
+    yn_head_paths(f.dir, "grad%d.npy", f.grad);
     return f;
 }
 
 static void teardown(fixture *f)
 {
-    for (int h = 0; h < YN_HEADS; h++) {
-        free(f->pred[h]);
-        free(f->nhwc[h]);
-        free(f->grad[h]);
-    }
+    yn_free_paths(f->pred);
+    yn_free_paths(f->nhwc);
+    yn_free_paths(f->grad);
     free(f->labels);
     free(f->out);
     scratch_remove(f->dir);
