@@ -557,10 +557,6 @@ static void put(void *g, int type, int64_t idx, double v, int accumulate)
 
 double rl_call_sigmoid(double z) { return sigmoid(z); }
 double rl_call_mul0(double k, double v) { return mul0(k, v); }
-double rl_call_iou(double px, double py, double pw, double ph, const rl_box *t, const rl_params *p)
-{
-    return iou_d(px, py, pw, ph, t, p);
-}
 void rl_call_put(void *g, int type, int64_t idx, double v, int accumulate)
 {
     put(g, type, idx, v, accumulate);
@@ -786,6 +782,11 @@ void rl_call_init(call *c, const rl_plan *plan, const rl_kernels *k, const rl_ba
      * it undecided, and rl_yolo_truth_thresh decides those */
     c->kthresh = p->mode == RL_MODE_YOLO && p->truth_thresh < p->thresh ? p->truth_thresh
                                                                          : p->thresh;
+    /* A [yolo] head's IoU is at most 1 (docs/loss.md): at ignore_thresh 1
+     * every slot that is not a positive is a negative, even where rounding
+     * puts an IoU at 1 + 2^-13 */
+    if (p->mode == RL_MODE_YOLO && c->kthresh >= 1.0)
+        c->kthresh = INFINITY;
     c->sparse = use_sparse(c->kthresh) && !(probe && probe->dense);
     ws_carve(p, N, nt, mem, &c->w);
     if (counts_only) /* no softmax will read the copies, no grad kernel the slopes */

@@ -88,8 +88,6 @@ RL_HIDDEN int rl_call_counts(const call *c, int64_t n_obj, rl_counts *own);
 RL_HIDDEN void rl_call_set_weights(call *c, const rl_counts *nc);
 RL_HIDDEN double rl_call_sigmoid(double z);
 RL_HIDDEN double rl_call_mul0(double k, double v);
-RL_HIDDEN double rl_call_iou(double px, double py, double pw, double ph, const rl_box *t,
-                             const rl_params *p);
 RL_HIDDEN void rl_call_put(void *g, int type, int64_t idx, double v, int accumulate);
 RL_HIDDEN uint32_t rl_call_check_logits(const void *pred, int64_t x0, int64_t cs, int32_t C,
                                         int type, float *copy);

@@ -50,33 +50,53 @@ static double pred_at(const call *c, int64_t idx)
 /* log(1 + e^z) = -log(1 - s(z)) = -log s(-z), without overflow or cancellation. */
 static double softplus(double z) { return fmax(z, 0.0) + log1p(exp(-fabs(z))); }
 
-/* The best IoU of slot (n, i, j, b)'s decoded box with the image's truths
- * and the first truth reaching it, in image units and double exactly as
- * docs/loss.md writes them (the reference's rounding, up to its order). */
+/* Slot (n, i, j, b)'s decoded box in image units, and its IoU with a
+ * truth, in double exactly as docs/loss.md writes them and in the
+ * reference's order of operations: the decisions that the driver takes in
+ * double (truth_thresh) and the positives' IoU diagnostics are then the
+ * reference's, where the kernels' grid-cell IoU could round differently
+ * (two equal boxes 1e-12 wide give 0.9998 in cells, 1 + 1e-4 here).  IoU
+ * is at most 1: a rounding past it is 1. */
+typedef struct img_box {
+    double x, y, w, h;
+} img_box;
+
+static img_box decode_img(const call *c, int64_t n, int32_t i, int32_t j, int32_t b)
+{
+    const rl_params *p = c->p;
+    const int64_t i0 = rl_index(p, n, i, j, b, 0), cs = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
+    const double aw = p->yolo_anchors[2 * p->mask[b]], ah = p->yolo_anchors[2 * p->mask[b] + 1];
+    img_box d;
+    d.x = (j + rl_call_sigmoid(pred_at(c, i0))) / p->W;
+    d.y = (i + rl_call_sigmoid(pred_at(c, i0 + cs))) / p->H;
+    d.w = exp(pred_at(c, i0 + 2 * cs)) * aw / p->net_w;
+    d.h = exp(pred_at(c, i0 + 3 * cs)) * ah / p->net_h;
+    return d;
+}
+
+static double iou_img(img_box d, const rl_box *t)
+{
+    const double ap = d.w * d.h, w = t->w, h = t->h, at = w * h;
+    if (!(ap > 0) || isinf(ap) || !(at > 0) || isinf(at))
+        return 0.0;
+    const double ox = fmin(d.x + d.w / 2, t->cx + w / 2) - fmax(d.x - d.w / 2, t->cx - w / 2);
+    const double oy = fmin(d.y + d.h / 2, t->cy + h / 2) - fmax(d.y - d.h / 2, t->cy - h / 2);
+    const double inter = fmax(0.0, ox) * fmax(0.0, oy);
+    const double u = ap + at - inter;
+    return u > 0 ? fmin(inter / u, 1.0) : 0.0;
+}
+
+/* The best IoU of the slot's box with the image's truths and the first
+ * truth reaching it (-1 when none does). */
 static double best_truth(const call *c, int64_t n, int32_t i, int32_t j, int32_t b,
                          int32_t *which)
 {
-    const rl_params *p = c->p;
     const int64_t lo = c->batch->truth_offsets[n], hi = c->batch->truth_offsets[n + 1];
-    const int64_t i0 = rl_index(p, n, i, j, b, 0), cs = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
-    const double px = (j + rl_call_sigmoid(pred_at(c, i0))) / p->W;
-    const double py = (i + rl_call_sigmoid(pred_at(c, i0 + cs))) / p->H;
-    const double pw = exp(pred_at(c, i0 + 2 * cs)) * p->yolo_anchors[2 * p->mask[b]] / p->net_w;
-    const double ph =
-        exp(pred_at(c, i0 + 3 * cs)) * p->yolo_anchors[2 * p->mask[b] + 1] / p->net_h;
-    const double ap = pw * ph;
+    const img_box d = decode_img(c, n, i, j, b);
     double best = 0.0;
     *which = -1;
-    if (!(ap > 0) || isinf(ap))
-        return 0.0;
     for (int64_t t = lo; t < hi; t++) {
-        const rl_box *bx = &c->batch->truths[t];
-        const double w = bx->w, h = bx->h, at = w * h;
-        const double ox = fmin(px + pw / 2, bx->cx + w / 2) - fmax(px - pw / 2, bx->cx - w / 2);
-        const double oy = fmin(py + ph / 2, bx->cy + h / 2) - fmax(py - ph / 2, bx->cy - h / 2);
-        const double inter = fmax(0.0, ox) * fmax(0.0, oy);
-        const double u = ap + at - inter;
-        const double iou = u > 0 ? inter / u : 0.0;
+        const double iou = iou_img(d, &c->batch->truths[t]);
         if (iou > best) {
             best = iou;
             *which = (int32_t)(t - lo);
@@ -178,8 +198,7 @@ static void positive(call *c, int64_t n, int32_t i, int32_t j, int32_t b, const 
                         accumulate);
     }
     s->cls += cls;
-    const double iou = rl_call_iou(j + sx, i + sy, p->anchors_d[2 * b] * exp(tw),
-                                   p->anchors_d[2 * b + 1] * exp(th), t, p);
+    const double iou = iou_img(decode_img(c, n, i, j, b), t);
     s->sum_iou += iou;
     s->n_r50 += iou > 0.5;
     s->n_r75 += iou > 0.75;
@@ -225,11 +244,7 @@ void rl_yolo_objects(call *c, int64_t n)
         const int32_t b = (int32_t)(kidx / p->HW), q = (int32_t)(kidx % p->HW);
         const int32_t i = q / p->W, j = q % p->W;
         const int64_t i0 = rl_index(p, n, i, j, b, 0);
-        const double px = j + rl_call_sigmoid(pred_at(c, i0));
-        const double py = i + rl_call_sigmoid(pred_at(c, i0 + cs));
-        const double pw = p->anchors_d[2 * b] * exp(pred_at(c, i0 + 2 * cs));
-        const double ph = p->anchors_d[2 * b + 1] * exp(pred_at(c, i0 + 3 * cs));
-        const double iou = rl_call_iou(px, py, pw, ph, &truths[t], p);
+        const double iou = iou_img(decode_img(c, n, i, j, b), &truths[t]);
         s->dn_count++;
         s->dn_iou += iou;
         s->dn_r50 += iou > 0.5;

@@ -307,6 +307,15 @@ rl_status rl_count(const rl_plan *plan, const rl_batch *batch, rl_counts *out)
 rl_status rl_workspace_size(const rl_plan *plan, int32_t n_images, int64_t n_truths,
                             size_t *out_bytes)
 {
+    rl_status st = rl_check_workspace_args(plan, n_images, n_truths, out_bytes);
+    if (st == RL_OK)
+        *out_bytes = plan->variant->workspace(&plan->p, n_images, n_truths);
+    return st;
+}
+
+rl_status rl_check_workspace_args(const void *plan, int32_t n_images, int64_t n_truths,
+                                  const size_t *out_bytes)
+{
     rl_clear_error();
     if (!plan || !out_bytes)
         return rl_fail(RL_ERR_NULL_POINTER, "%s is NULL", plan ? "out_bytes" : "plan");
@@ -318,7 +327,6 @@ rl_status rl_workspace_size(const rl_plan *plan, int32_t n_images, int64_t n_tru
     if (n_truths > RL_MAX_TRUTHS)
         return rl_fail(RL_ERR_BAD_SIZE, "n_truths = %lld is more than RL_MAX_TRUTHS = 2^40",
                        (long long)n_truths);
-    *out_bytes = plan->variant->workspace(&plan->p, n_images, n_truths);
     return RL_OK;
 }
 

@@ -38,6 +38,9 @@ RL_HIDDEN const rl_variant_desc *rl_find_variant(const char *name);
  * plan (yolo_plan.c) runs both on each head's region-shaped config. */
 RL_HIDDEN rl_status rl_check_config(const rl_config *cfg);
 RL_HIDDEN rl_status rl_choose_variant(const char *variant, const rl_variant_desc **out);
+/* The arguments every workspace-size call checks (plan.c); clears the error. */
+RL_HIDDEN rl_status rl_check_workspace_args(const void *plan, int32_t n_images, int64_t n_truths,
+                                            const size_t *out_bytes);
 RL_HIDDEN void rl_params_from_config(const rl_config *cfg, const float *anchors, rl_params *p);
 
 #endif

@@ -293,19 +293,12 @@ rl_status rl_yolo_tensor_size(const rl_yolo_plan *plan, int32_t head, int32_t n_
 rl_status rl_yolo_workspace_size(const rl_yolo_plan *plan, int32_t n_images, int64_t n_truths,
                                  size_t *out_bytes)
 {
-    rl_clear_error();
-    if (!plan || !out_bytes)
-        return rl_fail(RL_ERR_NULL_POINTER, "%s is NULL", plan ? "out_bytes" : "plan");
-    if (n_images <= 0 || n_truths < 0)
-        return rl_fail(RL_ERR_BAD_SIZE, "n_images = %d must be positive, n_truths = %lld >= 0",
-                       (int)n_images, (long long)n_truths);
-    if (n_truths > RL_MAX_TRUTHS)
-        return rl_fail(RL_ERR_BAD_SIZE, "n_truths = %lld is more than RL_MAX_TRUTHS = 2^40",
-                       (long long)n_truths);
-    *out_bytes = plan->variant->init_kernels
-                     ? rl_yolo_driver_workspace(plan, n_images, n_truths)
-                     : 0; /* the reference allocates: it is never the hot path */
-    return RL_OK;
+    rl_status st = rl_check_workspace_args(plan, n_images, n_truths, out_bytes);
+    if (st == RL_OK)
+        *out_bytes = plan->variant->init_kernels
+                         ? rl_yolo_driver_workspace(plan, n_images, n_truths)
+                         : 0; /* the reference allocates: it is never the hot path */
+    return st;
 }
 
 rl_batch rl_yolo_head_batch(const rl_yolo_batch *yb, int32_t h)

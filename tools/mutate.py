@@ -76,7 +76,16 @@ DRIVER_TESTS = [
     ['thin-boxes', 'differential', 'perf/threads'],
 ]
 
-MEMORY_LINES = [r'\b(malloc|calloc|free|memset|memcpy|scratch_free)\s*\(', r'rl_fail\(',
+YOLO_REFERENCE_TESTS = [
+    # stage 1: the autograd goldens, the hand-derived cases, the bad inputs
+    ['yolo_goldens', 'reference/yolo_hand_terms', 'reference/yolo_bad_input',
+     'reference/yolo_finite_inputs'],
+    # stage 2: finite differences (about 20 s)
+    ['reference/finite_diff_yolo'],
+]
+
+MEMORY_LINES = [r'\b(malloc|calloc|free|memset|memcpy|scratch_free|state_free)\s*\(',
+                r'rl_fail\(',
                 r'sizeof']
 
 TARGETS = [
@@ -121,6 +130,21 @@ TARGETS = [
             'row_columns', 'cells_run', 'mask_cells', 'mask_rows',
         ],
         'tests': DRIVER_TESTS,
+        'skip_lines': MEMORY_LINES,
+    },
+    {
+        'file': 'src/scalar/yolo_reference.c',
+        'tag': 'yref',
+        'functions': [
+            'sigmoid', 'softplus', 'bce_logit', 'bce_slope', 'weighted',  # 9.5's BCE
+            'box_iou', 'best_anchor', 'decode',      # section 2 IoU, 9.3 match, 9.2
+            'slot_index', 'assign_image',            # 9.3 and 9.4: the decisions
+            'check_positive_logits',                 # truth_thresh positives' logits
+            'has_class', 'slot_terms',               # multi-label targets, 9.5 terms
+            'darknet_stats', 'head_compute', 'total_of',  # the contract's fields
+            'rl_yolo_reference_compute',             # D, the passes
+        ],
+        'tests': YOLO_REFERENCE_TESTS,
         'skip_lines': MEMORY_LINES,
     },
 ]
@@ -182,6 +206,36 @@ EQUIVALENT = {
     'drv:mask_cells:const:ef83d6': 'doubt_w initialiser: rl_mask_doubt overwrites it',
     'drv:mask_cells:const:f6cf61': 'doubt_h initialiser: rl_mask_doubt overwrites it',
     'drv:mask_cells:const:fc6aa6': 'doubt_c initialiser: rl_mask_doubt overwrites it',
+    # yolo_reference.c: the twins of the reference's, and its own.
+    'yref:assign_image:rel:fb3f82': 'clamp test fj >= W-1: differs only at fj = W-1, both give W-1',
+    'yref:assign_image:rel:d0d357': 'clamp test fi >= H-1: differs only at fi = H-1, both give H-1',
+    'yref:box_iou:rel:1b0cd0': 'the same for area_b (a truth or an anchor: never 0 anyway)',
+    'yref:box_iou:rel:480033': 'uni > 0 always holds once both areas are > 0',
+    'yref:rl_yolo_reference_compute:rel:8da5df': 'frees st[n_heads] too: zeroed, free(NULL)',
+    'yref:box_iou:const:c79365': 'unreachable: uni > 0 always holds once both areas are > 0',
+    'yref:best_anchor:const:b79afb': 'a_best initialiser: the first anchor (IoU >= 0 > -1) sets it',
+    'yref:assign_image:const:858319': 'clamp test W-2: differs only at fj = W-1, both give W-1',
+    'yref:assign_image:const:932723': 'clamp test H-2: differs only at fi = H-1, both give H-1',
+    'yref:assign_image:const:21b18b': 'truth_slot = -2 for "no slot here": only slots >= 0 match',
+    'yref:assign_image:const:0cbbc6': 'forced = -2 without a forced array: also "keep"',
+    'yref:has_class:const:31b037': 'returns 2 for "has the class": only its truth is used',
+    'yref:bce_logit:const:625803': 'y = 1 no longer skips (1 - y) softplus(z): a 0 term added',
+    'yref:total_of:const:bb8341': 'skips dividing by a count of 1: x / 1 = x',
+    'yref:rl_yolo_reference_compute:const:562bb7': 'frees from head 1: st[0] leaks, no result',
+    'yref:box_iou:rel:fe7b14': 'area 0 passes the guard but gives inter = 0, IoU 0',
+    'yref:best_anchor:const:c3d40b': 'initial best -1.25: any IoU (>= 0) beats it as -1 does',
+    'yref:darknet_stats:const:742c4d': 'skips dividing by a count of 1: x / 1 = x',
+    'yref:has_class:const:7ebc9f': 'returns 2 for "has the class": only its truth is used',
+    'yref:assign_image:const:281243': 'tt = -2 for "no truth_thresh truth": only tt >= 0 is read',
+    'yref:rl_yolo_reference_compute:index:a82146': 'one more head_state in the array, never used',
+    # pass 1 over heads 0..n_heads: the extra head's params are all zero (no
+    # slot, no anchor, no mask), so it reads nothing and decides nothing; its
+    # buffers leak (no test sees a leak).
+    'yref:rl_yolo_reference_compute:rel:1111a9': 'an extra empty head in pass 1: only leaks',
+    # the logit check's rows 0..H: row H is the next image's row 0 (checked
+    # again, harmlessly) or, for the last image, one row past the arrays:
+    # undefined behaviour, not a number a test can compare.
+    'yref:check_positive_logits:rel:07f6a5': 'reads one row past the slots: UB, no result',
     # issue 14's sparse path
     'drv:use_sparse:rel:c6d1ea': 'thresh = 1/2 + 2^-30 exactly: the sparse path is exact there '
                                  'too (the bound needs only a few 2^-53 above 1/2)',

@@ -192,6 +192,163 @@ def check_out(out, p, grad_code, what="out"):
         raise ValueError(f"{what}: shares memory with pred; the gradient needs its own buffer")
 
 
+def _grad_dtype_arg(grad_dtype):
+    """grad_dtype= of a plan: None (the predictions' type) or "float32"."""
+    if grad_dtype is not None and _dtype_name(grad_dtype) != "float32":
+        raise ValueError(f"grad_dtype = {grad_dtype!r}; None (the predictions' type) or "
+                         "'float32' expected")
+    return None if grad_dtype is None else "float32"
+
+
+def _anchors_arg(anchors, count, unit):
+    """anchors as a C-contiguous (count, 2) float32 array of (w, h) pairs in
+    unit, from (count, 2) pairs or 2*count values."""
+    a = np.asarray(anchors, dtype=np.float64)
+    if a.ndim == 1 and a.size % 2 == 0 and a.size > 0:
+        a = a.reshape(-1, 2)
+    if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] < 1:
+        raise ValueError(f"anchors: shape {np.shape(anchors)}; ({count}, 2) pairs (w, h) in "
+                         f"{unit}, or 2{count} values w0, h0, w1, h1, ... expected")
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _set_numbers(cfg, pairs):
+    """Sets each (name, value) of pairs whose value is not None on cfg."""
+    for name, value in pairs:
+        if value is not None:
+            setattr(cfg, name, _number(name, value))
+
+
+def _set_norm(cfg, norm, table):
+    """Sets cfg.norm from its name (None: the default kept); returns its name."""
+    if norm is not None:
+        cfg.norm = _choice("norm", norm, table)
+    return {v: k for k, v in table.items()}.get(cfg.norm, str(cfg.norm))
+
+
+def _variant_arg(variant):
+    """variant= of a plan as the bytes the configuration holds."""
+    if variant is None:
+        variant = "auto"
+    if not isinstance(variant, str):
+        raise TypeError(f"variant = {variant!r}; a name from regionloss.variants() or "
+                        "'auto' expected")
+    return variant.encode()
+
+
+def _shapes_text(shapes):
+    """Expected shapes as a message words them: "(N, 75, 13, 13) or ..."."""
+    return " or ".join(str(s).replace("'", "") for s in shapes)
+
+
+def _check_n(shape, what, accepted, describe):
+    """N of a prediction shape whose dimensions after N are in accepted;
+    describe() words the expected shapes for the message otherwise."""
+    shape = tuple(shape)
+    n = shape[0] if shape else 0
+    if shape[1:] not in accepted or n < 1:
+        raise ValueError(f"{what}: shape {shape}; {describe()} with N >= 1")
+    if n > 2 ** 31 - 1:
+        raise ValueError(f"{what}: {n} images; at most 2^31 - 1 per call")
+    return n
+
+
+def _ensure_workspace(st, b, handle, n, m, size_fn):
+    """Sizes the thread's workspace (st.ws, set on batch b) for plan handle
+    and (n, m) by size_fn (the library's workspace-size call): asked again
+    only when they change; grown, never shrunk."""
+    if st.ws_key != (n, m, handle.value):
+        size = ctypes.c_size_t()
+        _lib.check(size_fn(handle, n, m, ctypes.byref(size)))
+        if st.ws is None or st.ws.nbytes < size.value:
+            st.ws = np.empty(max(size.value, 1), dtype=np.uint8)
+            b.workspace = st.ws.ctypes.data
+            b.workspace_size = st.ws.nbytes
+        st.ws_key = (n, m, handle.value)
+
+
+def _truths_from_rows(st, rows_ptr, m, n):
+    """m label rows of 6 float32 at rows_ptr (checked by the caller)
+    converted by rl_truths_from_rows into the thread's scratch (st.boxes,
+    st.offsets: grown as needed, rewritten by every call).  Returns
+    (status, boxes address, offsets address)."""
+    if st.rows_key != (m, n):
+        if st.boxes is None or len(st.boxes) < m or len(st.offsets) < n + 1:
+            st.boxes = np.empty(max(m, 1 if st.boxes is None else len(st.boxes)),
+                                dtype=BOX_DTYPE)
+            st.offsets = np.empty(max(n + 1, 0 if st.offsets is None else len(st.offsets)),
+                                  dtype=np.int64)
+            st.ptrs = (st.boxes.ctypes.data, st.offsets.ctypes.data)
+        st.rows_key = (m, n)
+    bp, op = st.ptrs
+    return _lib.truths_from_rows(rows_ptr if m else None, m, n, bp, op), bp, op
+
+
+class _Handles:
+    """The library plans of a Python plan, one per (prediction, gradient)
+    element type, their life and the closing of them.  A subclass names its
+    library calls (_create, _destroy), its configuration struct (_cfg_type)
+    and itself in messages (_NAME); __init__ calls _init_handles first."""
+
+    _NAME = "Plan"
+
+    def _init_handles(self):
+        self._handle = None
+        self._handles = {}
+        self._handles_lock = threading.Lock()
+
+    def _create_first(self, cfg):
+        """Creates the float32 plan (which validates the configuration)."""
+        handle = ctypes.c_void_p()
+        _lib.check(self._create(ctypes.byref(cfg), ctypes.byref(handle)))
+        self._handle = handle
+        self._handles[(_F32, _F32)] = handle
+        # The configuration, for the plans of the other element types.
+        self._cfg = cfg
+
+    def close(self):
+        """Destroys the library plans (and stops their pools) now rather than
+        at collection."""
+        if self._handle is not None:
+            with self._handles_lock:
+                for h in self._handles.values():
+                    self._destroy(h)
+                self._handles = {}
+                self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _live(self):
+        if self._handle is None:
+            raise ValueError(f"this {self._NAME} was closed")
+        return self._handle
+
+    def _handle_for(self, code):
+        """The library plan reading predictions of element type code (an
+        rl_dtype) and writing the gradient in that type, or in float32 when
+        grad_dtype="float32".  Made once, on first use."""
+        key = (code, _F32 if self.grad_dtype else code)
+        h = self._handles.get(key)
+        if h is None:
+            with self._handles_lock:
+                self._live()
+                h = self._handles.get(key)
+                if h is None:
+                    cfg = self._cfg_type.from_buffer_copy(self._cfg)
+                    cfg.pred_dtype, cfg.grad_dtype = key
+                    h = ctypes.c_void_p()
+                    _lib.check(self._create(ctypes.byref(cfg), ctypes.byref(h)))
+                    self._handles[key] = h
+        return h
+
+
 class _Keep:
     """What a call keeps alive until the library returns (converted targets,
     the prediction) and the plan handle of the prediction's element type."""
@@ -202,7 +359,7 @@ class _Keep:
         self.targets, self.pred, self.handle = targets, pred, handle
 
 
-class Plan:
+class Plan(_Handles):
     """A configured region loss (docs/python.md).
 
     Plan(anchors, num_classes, grid=(H, W), *, layout="nchw", mode="spec",
@@ -231,13 +388,8 @@ class Plan:
                  thresh=None, norm=None, grad_mode="overwrite", threads=1, variant="auto",
                  rescore=None, logistic_classes=None, warmup_seen=None, warmup_scale=None,
                  grad_dtype=None):
-        self._handle = None
-        self._handles = {}
-        self._handles_lock = threading.Lock()
-        if grad_dtype is not None and _dtype_name(grad_dtype) != "float32":
-            raise ValueError(f"grad_dtype = {grad_dtype!r}; None (the predictions' type) or "
-                             "'float32' expected")
-        self.grad_dtype = None if grad_dtype is None else "float32"
+        self._init_handles()
+        self.grad_dtype = _grad_dtype_arg(grad_dtype)
         cfg = _lib.rl_config()
         self.mode = mode
         if _choice("mode", mode, _lib.MODES) == _lib.MODES["darknet"]:
@@ -245,13 +397,7 @@ class Plan:
         else:
             _lib.config_init(ctypes.byref(cfg))
 
-        a = np.asarray(anchors, dtype=np.float64)
-        if a.ndim == 1 and a.size % 2 == 0 and a.size > 0:
-            a = a.reshape(-1, 2)
-        if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] < 1:
-            raise ValueError(f"anchors: shape {np.shape(anchors)}; (B, 2) pairs (w, h) in grid "
-                             "cells, or 2B values w0, h0, w1, h1, ... expected")
-        self._anchors = np.ascontiguousarray(a, dtype=np.float32)
+        self._anchors = _anchors_arg(anchors, "B", "grid cells")
         if isinstance(grid, numbers.Integral):
             grid = (grid, grid)
         if not isinstance(grid, (tuple, list)) or len(grid) != 2:
@@ -262,23 +408,14 @@ class Plan:
         cfg.anchors = self._anchors.ctypes.data
         self.layout = layout
         cfg.layout = _choice("layout", layout, _lib.LAYOUTS)
-        for name, value in (("lambda_coord", lambda_coord), ("lambda_class", lambda_class),
-                            ("lambda_obj", lambda_obj), ("lambda_noobj", lambda_noobj),
-                            ("thresh", thresh), ("warmup_scale", warmup_scale)):
-            if value is not None:
-                setattr(cfg, name, _number(name, value))
-        if norm is not None:
-            cfg.norm = _choice("norm", norm, _lib.NORMS)
-        self.norm = {v: k for k, v in _lib.NORMS.items()}.get(cfg.norm, str(cfg.norm))
+        _set_numbers(cfg, (("lambda_coord", lambda_coord), ("lambda_class", lambda_class),
+                           ("lambda_obj", lambda_obj), ("lambda_noobj", lambda_noobj),
+                           ("thresh", thresh), ("warmup_scale", warmup_scale)))
+        self.norm = _set_norm(cfg, norm, _lib.NORMS)
         self.grad_mode = grad_mode
         cfg.grad_mode = _choice("grad_mode", grad_mode, _lib.GRAD_MODES)
         cfg.threads = _integer("threads", threads)
-        if variant is None:
-            variant = "auto"
-        if not isinstance(variant, str):
-            raise TypeError(f"variant = {variant!r}; a name from regionloss.variants() or "
-                            "'auto' expected")
-        cfg.variant = variant.encode()
+        cfg.variant = _variant_arg(variant)
         for name, value in (("rescore", rescore), ("logistic_classes", logistic_classes)):
             if value is not None:
                 if not isinstance(value, (bool, numbers.Integral)):
@@ -287,13 +424,9 @@ class Plan:
         if warmup_seen is not None:
             cfg.warmup_seen = _integer("warmup_seen", warmup_seen)
 
-        handle = ctypes.c_void_p()
-        _lib.check(_lib.plan_create(ctypes.byref(cfg), ctypes.byref(handle)))
-        self._handle = handle             # the float32 plan (validated the configuration)
-        self._handles[(_F32, _F32)] = handle
-        # The configuration, for the plans of the other element types (its
-        # pointers are to self._anchors and the variant bytes it keeps).
-        self._cfg = cfg
+        # the float32 plan; the configuration's pointers are to
+        # self._anchors and the variant bytes it keeps
+        self._create_first(cfg)
         self.H, self.W, self.B, self.C = cfg.H, cfg.W, cfg.B, cfg.C
         self.K = 5 + cfg.C
         self.threads = cfg.threads
@@ -301,52 +434,16 @@ class Plan:
         # what check_pred accepts after N, computed once (it runs every call)
         self._shapes = tuple(tuple(s[1:]) for s in self.expected_shapes())
 
-    # ---- life --------------------------------------------------------------
-    def close(self):
-        """Destroys the plan (and stops its pools) now rather than at collection."""
-        if self._handle is not None:
-            with self._handles_lock:
-                for h in self._handles.values():
-                    _lib.plan_destroy(h)
-                self._handles = {}
-                self._handle = None
-
-    def __del__(self):
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    # ---- life (_Handles) ---------------------------------------------------
+    _NAME = "Plan"
+    _cfg_type = _lib.rl_config
+    _create = staticmethod(_lib.plan_create)
+    _destroy = staticmethod(_lib.plan_destroy)
 
     @property
     def variant(self):
         """The variant this plan runs ("reference", "generic", "avx2", ...)."""
         return _lib.plan_variant(self._live()).decode()
-
-    def _live(self):
-        if self._handle is None:
-            raise ValueError("this Plan was closed")
-        return self._handle
-
-    def _handle_for(self, code):
-        """The library plan reading predictions of element type code (an
-        rl_dtype) and writing the gradient in that type, or in float32 when
-        grad_dtype="float32".  Made once, on first use."""
-        key = (code, _F32 if self.grad_dtype else code)
-        h = self._handles.get(key)
-        if h is None:
-            with self._handles_lock:
-                self._live()
-                h = self._handles.get(key)
-                if h is None:
-                    cfg = _lib.rl_config.from_buffer_copy(self._cfg)
-                    cfg.pred_dtype, cfg.grad_dtype = key
-                    h = ctypes.c_void_p()
-                    _lib.check(_lib.plan_create(ctypes.byref(cfg), ctypes.byref(h)))
-                    self._handles[key] = h
-        return h
 
     def __repr__(self):
         state = self.variant if self._handle is not None else "closed"
@@ -363,16 +460,9 @@ class Plan:
 
     def check_shape(self, shape, what="pred"):
         """Checks a prediction shape against the plan; returns N."""
-        shape = tuple(shape)
-        n = shape[0] if shape else 0
-        if shape[1:] not in self._shapes or n < 1:
-            want = " or ".join(str(s).replace("'", "") for s in self.expected_shapes())
-            raise ValueError(f"{what}: shape {shape}; this {self.layout} plan (grid "
-                             f"{self.H}x{self.W}, B={self.B}, C={self.C}) reads {want} "
-                             "with N >= 1")
-        if n > 2 ** 31 - 1:
-            raise ValueError(f"{what}: {n} images; at most 2^31 - 1 per call")
-        return n
+        return _check_n(shape, what, self._shapes, lambda: (
+            f"this {self.layout} plan (grid {self.H}x{self.W}, B={self.B}, C={self.C}) "
+            f"reads {_shapes_text(self.expected_shapes())}"))
 
     def check_pred(self, pred, what="pred", dtype=None):
         """Validates a prediction array (or CPU tensor) without copying it;
@@ -405,17 +495,7 @@ class Plan:
         converted by rl_truths_from_rows into buffers this thread keeps.
         Returns the status of the conversion and the batch's byref (None
         on failure, when nothing but those buffers has been written)."""
-        st = self._state()
-        if st.rows_key != (m, n):
-            if st.boxes is None or len(st.boxes) < m or len(st.offsets) < n + 1:
-                st.boxes = np.empty(max(m, 1 if st.boxes is None else len(st.boxes)),
-                                    dtype=BOX_DTYPE)
-                st.offsets = np.empty(max(n + 1, 0 if st.offsets is None else len(st.offsets)),
-                                      dtype=np.int64)
-                st.ptrs = (st.boxes.ctypes.data, st.offsets.ctypes.data)
-            st.rows_key = (m, n)
-        bp, op = st.ptrs
-        code = _lib.truths_from_rows(rows_ptr if m else None, m, n, bp, op)
+        code, bp, op = _truths_from_rows(self._state(), rows_ptr, m, n)
         if code != _lib.RL_OK:
             return code, None
         return code, self._fill(pred_ptr, n, m, bp, op, seen, global_counts, handle=handle)
@@ -447,18 +527,9 @@ class Plan:
             b.global_counts = ctypes.pointer(st.counts)
         else:
             b.global_counts = None
-        # The workspace's size depends on the plan and (n, m) only: asked
-        # again only when they change; grown, never shrunk.
         if handle is None:
             handle = self._live()
-        if st.ws_key != (n, m, handle.value):
-            size = ctypes.c_size_t()
-            _lib.check(_lib.workspace_size(handle, n, m, ctypes.byref(size)))
-            if st.ws is None or st.ws.nbytes < size.value:
-                st.ws = np.empty(max(size.value, 1), dtype=np.uint8)
-                b.workspace = st.ws.ctypes.data
-                b.workspace_size = st.ws.nbytes
-            st.ws_key = (n, m, handle.value)
+        _ensure_workspace(st, b, handle, n, m, _lib.workspace_size)
         return st.ref
 
     def compute(self, pred, targets, grad=True, *, seen=None, global_counts=None, out=None,

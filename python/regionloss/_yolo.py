@@ -16,10 +16,12 @@ import threading
 import numpy as np
 
 from . import _lib
-from ._plan import (_F32, _choice, _dtype_name, _integer, _number, check_out, new_grad,
+from ._plan import (_F32, _Handles, _anchors_arg, _check_n, _choice, _dtype_name,
+                    _ensure_workspace, _grad_dtype_arg, _integer, _set_norm, _set_numbers,
+                    _shapes_text, _truths_from_rows, _variant_arg, check_out, new_grad,
                     read_pred)
 from ._result import Counts, YoloResult
-from ._targets import BOX_DTYPE, as_targets
+from ._targets import as_targets
 
 
 def _int32(name, value):
@@ -84,7 +86,7 @@ def images_of(global_counts):
     return _integer("global_counts.n_images", Counts(*global_counts).n_images)
 
 
-class YoloPlan:
+class YoloPlan(_Handles):
     """The YOLOv3 [yolo] heads of a network (docs/python.md).
 
     YoloPlan(anchors, num_classes, heads, net_size, *, layout="nchw",
@@ -113,23 +115,12 @@ class YoloPlan:
                  lambda_coord=None, lambda_class=None, lambda_obj=None, lambda_noobj=None,
                  ignore_thresh=None, truth_thresh=None, norm=None, grad_mode="overwrite",
                  threads=1, variant="auto", grad_dtype=None):
-        self._handle = None
-        self._handles = {}
-        self._handles_lock = threading.Lock()
-        if grad_dtype is not None and _dtype_name(grad_dtype) != "float32":
-            raise ValueError(f"grad_dtype = {grad_dtype!r}; None (the predictions' type) or "
-                             "'float32' expected")
-        self.grad_dtype = None if grad_dtype is None else "float32"
+        self._init_handles()
+        self.grad_dtype = _grad_dtype_arg(grad_dtype)
         cfg = _lib.rl_yolo_config()
         _lib.yolo_config_init(ctypes.byref(cfg))
 
-        a = np.asarray(anchors, dtype=np.float64)
-        if a.ndim == 1 and a.size % 2 == 0 and a.size > 0:
-            a = a.reshape(-1, 2)
-        if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] < 1:
-            raise ValueError(f"anchors: shape {np.shape(anchors)}; (A, 2) pairs (w, h) in "
-                             "pixels, or 2A values w0, h0, w1, h1, ... expected")
-        self._anchors = np.ascontiguousarray(a, dtype=np.float32)
+        self._anchors = _anchors_arg(anchors, "A", "pixels")
         self.heads = _heads_arg(heads)
         self.net_w, self.net_h = _net_size_arg(net_size)
         self.n_heads = len(self.heads)
@@ -148,31 +139,18 @@ class YoloPlan:
         cfg.net_w, cfg.net_h = self.net_w, self.net_h
         self.layout = layout
         cfg.layout = _choice("layout", layout, _lib.LAYOUTS)
-        for name, value in (("lambda_coord", lambda_coord), ("lambda_class", lambda_class),
-                            ("lambda_obj", lambda_obj), ("lambda_noobj", lambda_noobj),
-                            ("ignore_thresh", ignore_thresh), ("truth_thresh", truth_thresh)):
-            if value is not None:
-                setattr(cfg, name, _number(name, value))
-        if norm is not None:
-            cfg.norm = _choice("norm", norm, _lib.YOLO_NORMS)
-        self.norm = {v: k for k, v in _lib.YOLO_NORMS.items()}.get(cfg.norm, str(cfg.norm))
+        _set_numbers(cfg, (("lambda_coord", lambda_coord), ("lambda_class", lambda_class),
+                           ("lambda_obj", lambda_obj), ("lambda_noobj", lambda_noobj),
+                           ("ignore_thresh", ignore_thresh), ("truth_thresh", truth_thresh)))
+        self.norm = _set_norm(cfg, norm, _lib.YOLO_NORMS)
         self.grad_mode = grad_mode
         cfg.grad_mode = _choice("grad_mode", grad_mode, _lib.GRAD_MODES)
         cfg.threads = _int32("threads", threads)
-        if variant is None:
-            variant = "auto"
-        if not isinstance(variant, str):
-            raise TypeError(f"variant = {variant!r}; a name from regionloss.variants() or "
-                            "'auto' expected")
-        cfg.variant = variant.encode()
+        cfg.variant = _variant_arg(variant)
         self.lambdas = (cfg.lambda_coord, cfg.lambda_class, cfg.lambda_obj, cfg.lambda_noobj)
         self.ignore_thresh, self.truth_thresh = cfg.ignore_thresh, cfg.truth_thresh
 
-        handle = ctypes.c_void_p()
-        _lib.check(_lib.yolo_plan_create(ctypes.byref(cfg), ctypes.byref(handle)))
-        self._handle = handle
-        self._handles[(_F32, _F32)] = handle
-        self._cfg = cfg
+        self._create_first(cfg)
         self.C = cfg.C
         self.K = 5 + cfg.C
         self.threads = cfg.threads
@@ -181,50 +159,16 @@ class YoloPlan:
         self._shapes = tuple(frozenset(tuple(s[1:]) for s in self.expected_shapes(h))
                              for h in range(self.n_heads))
 
-    # ---- life --------------------------------------------------------------
-    def close(self):
-        """Destroys the library plans (and their pools) now."""
-        if self._handle is not None:
-            with self._handles_lock:
-                for h in self._handles.values():
-                    _lib.yolo_plan_destroy(h)
-                self._handles = {}
-                self._handle = None
-
-    def __del__(self):
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _live(self):
-        if self._handle is None:
-            raise ValueError("this YoloPlan was closed")
-        return self._handle
+    # ---- life (_Handles) ---------------------------------------------------
+    _NAME = "YoloPlan"
+    _cfg_type = _lib.rl_yolo_config
+    _create = staticmethod(_lib.yolo_plan_create)
+    _destroy = staticmethod(_lib.yolo_plan_destroy)
 
     @property
     def variant(self):
         """The variant this plan runs ("reference", "generic", "avx2", ...)."""
         return _lib.yolo_plan_variant(self._live()).decode()
-
-    def _handle_for(self, code):
-        """The library plan reading predictions of rl_dtype code, made once."""
-        key = (code, _F32 if self.grad_dtype else code)
-        h = self._handles.get(key)
-        if h is None:
-            with self._handles_lock:
-                self._live()
-                h = self._handles.get(key)
-                if h is None:
-                    cfg = _lib.rl_yolo_config.from_buffer_copy(self._cfg)
-                    cfg.pred_dtype, cfg.grad_dtype = key
-                    h = ctypes.c_void_p()
-                    _lib.check(_lib.yolo_plan_create(ctypes.byref(cfg), ctypes.byref(h)))
-                    self._handles[key] = h
-        return h
 
     def __repr__(self):
         state = self.variant if self._handle is not None else "closed"
@@ -245,17 +189,10 @@ class YoloPlan:
     def check_shape(self, shape, head, what=None):
         """Checks head `head`'s prediction shape; returns N."""
         what = what or f"preds[{head}]"
-        shape = tuple(shape)
-        n = shape[0] if shape else 0
-        if shape[1:] not in self._shapes[head] or n < 1:
-            H, W, mask = self.heads[head]
-            want = " or ".join(str(s).replace("'", "") for s in self.expected_shapes(head))
-            raise ValueError(f"{what}: shape {shape}; head {head} of this {self.layout} plan "
-                             f"(grid {H}x{W}, B={len(mask)}, C={self.C}) reads {want} with "
-                             "N >= 1")
-        if n > 2 ** 31 - 1:
-            raise ValueError(f"{what}: {n} images; at most 2^31 - 1 per call")
-        return n
+        H, W, mask = self.heads[head]
+        return _check_n(shape, what, self._shapes[head], lambda: (
+            f"head {head} of this {self.layout} plan (grid {H}x{W}, B={len(mask)}, "
+            f"C={self.C}) reads {_shapes_text(self.expected_shapes(head))}"))
 
     def _preds(self, preds, dtype=None, what="preds"):
         """Every head's prediction read as the library will (read_pred):
@@ -294,15 +231,7 @@ class YoloPlan:
         """m label rows of 6 float32 at rows_ptr (checked by the caller)
         converted by rl_truths_from_rows into this thread's scratch.
         Returns (status, boxes address, offsets address)."""
-        st = self._state()
-        if st.boxes is None or len(st.boxes) < m or len(st.offsets) < n + 1:
-            st.boxes = np.empty(max(m, 1 if st.boxes is None else len(st.boxes)),
-                                dtype=BOX_DTYPE)
-            st.offsets = np.empty(max(n + 1, 0 if st.offsets is None else len(st.offsets)),
-                                  dtype=np.int64)
-        bp, op = st.boxes.ctypes.data, st.offsets.ctypes.data
-        code = _lib.truths_from_rows(rows_ptr if m else None, m, n, bp, op)
-        return code, bp, op
+        return _truths_from_rows(self._state(), rows_ptr, m, n)
 
     def _fill(self, preds, n, m, truths_ptr, offsets_ptr, images, handle):
         """The calling thread's rl_yolo_batch for predictions at the
@@ -321,14 +250,7 @@ class YoloPlan:
             b.global_counts = st.counts_ptr
         else:
             b.global_counts = None
-        if st.ws_key != (n, m, handle.value):
-            size = ctypes.c_size_t()
-            _lib.check(_lib.yolo_workspace_size(handle, n, m, ctypes.byref(size)))
-            if st.ws is None or st.ws.nbytes < size.value:
-                st.ws = np.empty(max(size.value, 1), dtype=np.uint8)
-                b.workspace = st.ws.ctypes.data
-                b.workspace_size = st.ws.nbytes
-            st.ws_key = (n, m, handle.value)
+        _ensure_workspace(st, b, handle, n, m, _lib.yolo_workspace_size)
         return st
 
     def _run(self, handle, st, grad_ptrs):
@@ -405,7 +327,7 @@ class _YoloCallState:
     workspace, the scratch truths of label rows."""
 
     __slots__ = ("batch", "ref", "preds", "grads", "counts", "counts_ptr", "ws", "ws_key",
-                 "boxes", "offsets")
+                 "boxes", "offsets", "ptrs", "rows_key")
 
     def __init__(self, n_heads):
         self.batch = _lib.rl_yolo_batch()
@@ -417,4 +339,4 @@ class _YoloCallState:
         self.counts_ptr = ctypes.pointer(self.counts)
         self.ws = None
         self.ws_key = None
-        self.boxes = self.offsets = None
+        self.boxes = self.offsets = self.ptrs = self.rows_key = None

@@ -180,7 +180,7 @@ static void assign_image(head_state *s, const rl_box *truths, const int64_t *off
                     }
                 }
                 s->best[slot] = best;
-                const int over_truth = hi > lo && best > p->truth_thresh;
+                const int over_truth = best > p->truth_thresh; /* never without truths */
                 if (s->owner[slot] >= 0) {
                     /* a 9.3 positive; truth_thresh may add a class (darknet's
                      * two passes) */

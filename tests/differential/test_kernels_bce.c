@@ -18,8 +18,9 @@
  *      (s and softplus are exactly 0 there), so c_all is that slot's float
  *      c^ and bce_noobj its float softplus, widened exactly.  Checked:
  *        softplus within SP_ULPS float ulps of the exact value, finite;
- *        c^ within C_ULPS floats of the float c^ (s(tc) rounded to
- *        nearest), and cslope[q] == c^ bit for bit (the c^ the sums use).
+ *        c^ within C_EPS * 2^-23 * s(tc) of the exact s(tc) (C_EPS ulps
+ *        of float measured relative to the value), and cslope[q] == c^
+ *        bit for bit (the c^ the sums use).
  *   2. runs: seeded random runs as the driver makes them (NCHW and NHWC
  *      strides, float / bfloat16 / binary16 entries, whole planes and row
  *      spans starting anywhere, counts that are no multiple of any lane
@@ -34,7 +35,7 @@
  *          the kernel marked noobj (stream: the kinds given), within
  *            SP_ULPS * sum_q ulp(softplus(tc_q)) + (2 n + 128) 2^-53 sum,
  *          ulp(x) being the spacing of floats at x (2^-149 below FLT_MIN);
- *        - cslope[q] within C_ULPS floats of the float s(tc_q), nothing
+ *        - cslope[q] within C_EPS * 2^-23 * s(tc_q) of s(tc_q), nothing
  *          past the run written;
  *        - the stream kernel given the mask kernel's kinds adds the same
  *          noobj sums, bce_noobj included, bit for bit (one shared helper
@@ -56,11 +57,23 @@
  * precision left: tc below about -87.3), and the double accumulation's
  * (2 n + 128) 2^-53, far below it.  Measured maxima are printed per variant.
  *
+ * Measured over every float with |tc| in [2^-20, 110] and every 64th one
+ * below (the kernels' formulas replayed on x86-64 with the same SLEEF,
+ * Highway and libm calls): softplus at most 1.50 ulps off with SLEEF's AVX2
+ * functions, 2.80 with Highway's (with and without FMA), 1.54 with glibc's
+ * (generic).  This test's full sweep finds the same maxima on aarch64 as
+ * on x86-64: 1.50 for neon and avx2, 2.51 for every Highway target.
+ *
  * c^: each SIMD family computes s(|z|) = 1 / (1 + e), s(-|z|) = e s(|z|)
  * from the same exp, generic 1 / (1 + expf(-z)).  For tc < 0 that carries
- * exp's ulp, the sum's, the division's and the product's: up to 2.3 ulps
- * from the exact value, 2 floats from its rounding, hence C_ULPS = 2
- * floats.  One exception: generic's 1 / (1 + expf(-z)) is 0 once expf(-z)
+ * exp's error (up to 2^-23 relative), the sum's, the division's and the
+ * product's roundings.  The same exhaustive replay measured at most
+ * 1.69 * 2^-23 * s(tc) (SLEEF and Highway alike, near tc = -7.57; glibc
+ * 1.24).  Counted in floats that can be 3 from the rounded value: near
+ * tc = -1.1 s(tc) sits just below 1/4, where 2^-23 relative is two float
+ * spacings.  So the bound is relative, C_EPS = 2 ulps of float scaled to
+ * the value, not a count of floats.  One
+ * more exception: generic's 1 / (1 + expf(-z)) is 0 once expf(-z)
  * overflows (tc < -88.72), where s(tc) < 2^-128 is subnormal; so a c^
  * whose exact value is below FLT_MIN may be off by up to FLT_MIN (its
  * effect on the gradient k_noobj * c^ is below k_noobj * FLT_MIN).
@@ -86,7 +99,7 @@
 #include "regionloss.h"
 
 #define SP_ULPS 5.0
-#define C_ULPS 2.0
+#define C_EPS 2.0
 #define PAD_TC (-200.0f) /* s and softplus are exactly 0 there, in float */
 #define SENTINEL (-7.0f)
 
@@ -140,26 +153,20 @@ static double ulps(double got, double want)
     return d == d && d <= 1e30 ? d : 1e30;
 }
 
-/* How many floats apart a and b are (0: the same value). */
-static double fdist(float a, float b)
+/* |c - want| in units of 2^-23 want: float's ulps relative to the value. */
+static double eps_err(float c, double want)
 {
-    if (!isfinite(a) || !isfinite(b))
-        return 1e30;
-    int32_t ia, ib;
-    memcpy(&ia, &a, 4);
-    memcpy(&ib, &b, 4);
-    const int64_t oa = ia < 0 ? -(int64_t)(ia & 0x7fffffff) : ia;
-    const int64_t ob = ib < 0 ? -(int64_t)(ib & 0x7fffffff) : ib;
-    return (double)(oa > ob ? oa - ob : ob - oa);
+    const double r = fabs((double)c - want) / (0x1p-23 * want);
+    return r == r && r <= 1e30 ? r : 1e30;
 }
 
-/* c^ within C_ULPS floats of the float c^, s(tc) rounded to nearest; an
- * exact value below FLT_MIN within FLT_MIN (see above). */
+/* c^ within C_EPS * 2^-23 of s(tc) relatively; an exact value below
+ * FLT_MIN within FLT_MIN (see above). */
 static int c_ok(float c, double want)
 {
-    if (want < 0x1p-126 && fabs((double)c - want) <= 0x1p-126)
-        return 1;
-    return fdist(c, (float)want) <= C_ULPS;
+    if (want < 0x1p-126)
+        return fabs((double)c - want) <= 0x1p-126;
+    return eps_err(c, want) <= C_EPS;
 }
 
 static int same_d(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
@@ -183,7 +190,7 @@ typedef struct variant {
     const char *name;
     rl_plan *plan;
     const rl_kernels *k;
-    double sp_ulps, c_ulps, sum_ratio, sum_rel; /* worst cases seen, for the report */
+    double sp_ulps, c_eps, sum_ratio, sum_rel; /* worst cases seen, for the report */
     long lanes, runs;
     int failures;
 } variant;
@@ -300,12 +307,12 @@ static void lane_check(variant *v, int type, float tc_in, int count, int p, int 
     if ((double)cf != s.c_all || !same_f(lane_cslope[p], cf) || !same_d(s.c_noobj, s.c_all))
         fail(v, "%s, cell %d of %d, tc %a (%s): cslope %a, c_all %a, c_noobj %a differ", how, p,
              count, (double)tc, type_name(type), (double)lane_cslope[p], s.c_all, s.c_noobj);
-    if (c >= 0x1p-126 && fdist(cf, (float)c) > v->c_ulps)
-        v->c_ulps = fdist(cf, (float)c);
+    if (c >= 0x1p-126 && eps_err(cf, c) > v->c_eps)
+        v->c_eps = eps_err(cf, c);
     if (!c_ok(cf, c))
-        fail(v, "%s, cell %d of %d, tc %a = %.9g (%s): c^ %a, exact %a (%g floats away)", how,
-             p, count, (double)tc, (double)tc, type_name(type), (double)cf, c,
-             fdist(cf, (float)c));
+        fail(v, "%s, cell %d of %d, tc %a = %.9g (%s): c^ %a, exact %a (%.2f * 2^-23 off)",
+             how, p, count, (double)tc, (double)tc, type_name(type), (double)cf, c,
+             eps_err(cf, c));
     for (int q = 0; q <= count; q++) {
         const float want = q == count ? SENTINEL : 0.0f;
         if (q != p && !same_f(lane_cslope[q], want))
@@ -628,9 +635,8 @@ static int compare(variant *v, const scene *sc, const char *how, const outcome *
         for (int q = 0; q < sc->count; q++) {
             const double c = sigmoid_d(sc->tc[q]);
             if (!c_ok(o1->cslope[q], c)) {
-                fail(v, "%s %s: cslope[%d] %a, s(%a) = %a (%g floats away)", what, how, q,
-                     (double)o1->cslope[q], (double)sc->tc[q], c,
-                     fdist(o1->cslope[q], (float)c));
+                fail(v, "%s %s: cslope[%d] %a, s(%a) = %a (%.2f * 2^-23 off)", what, how, q,
+                     (double)o1->cslope[q], (double)sc->tc[q], c, eps_err(o1->cslope[q], c));
                 break;
             }
         }
@@ -694,9 +700,9 @@ int main(int argc, char **argv)
         last = first + 1;
     }
     printf("kernels-bce: seed %llu, runs %llu..%llu, lane sweep %s, softplus within %g ulps, "
-           "c^ within %g\n",
+           "c^ within %g eps\n",
            (unsigned long long)seed, (unsigned long long)first, (unsigned long long)last - 1,
-           only_case && *only_case ? "skipped" : "on", SP_ULPS, C_ULPS);
+           only_case && *only_case ? "skipped" : "on", SP_ULPS, C_EPS);
 
     variant vs[32];
     int nv = 0;
@@ -753,9 +759,9 @@ int main(int argc, char **argv)
             free(floats);
             scene_free(&sc);
         }
-        printf("%-12s %7ld lanes: softplus max %.2f ulps, c^ max %.0f floats%s; %5ld runs: "
+        printf("%-12s %7ld lanes: softplus max %.2f ulps, c^ max %.2f eps%s; %5ld runs: "
                "bce_noobj max error %.3f of the bound (relative %.2e)%s\n",
-               v->name, v->lanes, v->sp_ulps, v->c_ulps, lane_failures ? " FAILED" : "",
+               v->name, v->lanes, v->sp_ulps, v->c_eps, lane_failures ? " FAILED" : "",
                v->runs, v->sum_ratio, v->sum_rel,
                v->failures > lane_failures ? " FAILED" : "");
         rl_plan_destroy(v->plan);
@@ -763,6 +769,8 @@ int main(int argc, char **argv)
     int failures = 0;
     for (int i = 0; i < nv; i++)
         failures += vs[i].failures != 0;
+    if (failed_runs)
+        printf("%d random run(s) failed (rerun lines above)\n", failed_runs);
     printf("%d passed, %d failed\n", nv - failures, failures);
     if (nv == 0)
         printf("FAIL: no variant with kernels to check\n");

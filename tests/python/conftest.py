@@ -41,6 +41,49 @@ def rows(rng, n_images, per_image, num_classes):
     return out[rng.permutation(len(out))]
 
 
+def bits(a):
+    """The bytes of a, copied: to compare before and after a call."""
+    return np.array(a, copy=True, order="C").view(np.uint8)
+
+
+def expect_untouched(call, exc, match, *arrays):
+    """call() raises exc matching match and writes none of arrays; returns
+    the exception."""
+    before = [bits(a) for a in arrays]
+    with pytest.raises(exc, match=match) as info:
+        call()
+    for a, b in zip(arrays, before):
+        assert np.array_equal(bits(a), b), "an input was written"
+    return info.value
+
+
+def synthetic_rectangles(n, rng, size, num_classes, per_image, wh):
+    """n size x size images (N, 3, size, size) float32 holding
+    rng.integers(*per_image) filled rectangles each, their sides drawn from
+    rng.uniform(*wh) and their colour channel the class, and the (M, 6)
+    target rows ``image, class, cx, cy, w, h`` of the rectangles (a list)."""
+    images = np.zeros((n, 3, size, size), dtype=np.float32)
+    targets = []
+    for k in range(n):
+        for _ in range(int(rng.integers(*per_image))):
+            w, h = rng.uniform(*wh, 2)
+            cx, cy = rng.uniform(w / 2, 1 - w / 2), rng.uniform(h / 2, 1 - h / 2)
+            cls = int(rng.integers(num_classes))
+            x0, x1 = int((cx - w / 2) * size), int((cx + w / 2) * size)
+            y0, y1 = int((cy - h / 2) * size), int((cy + h / 2) * size)
+            images[k, cls, y0:y1, x0:x1] = 1.0
+            targets.append([k, cls, cx, cy, w, h])
+    return images, targets
+
+
+def assert_float32_finite_grads(net):
+    """Every parameter of net has a finite float32 gradient."""
+    import torch
+    for name, p in net.named_parameters():
+        assert p.grad is not None and p.grad.dtype == torch.float32, name
+        assert torch.isfinite(p.grad).all(), name
+
+
 def tolerance():
     """RL_TOL_* of tests/common/tolerance.h, the one place they live."""
     vals = {}

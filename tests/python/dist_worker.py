@@ -23,6 +23,8 @@ import torch.distributed as dist
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import VOC_ANCHORS, rows  # noqa: E402
+from dist_common import (check_per_shard_differs, fail, run, shard_rows,  # noqa: E402
+                         sum_tolerance)
 from regionloss.torch import RegionLoss  # noqa: E402
 
 C = 20
@@ -46,12 +48,6 @@ CASES = [
 ]
 
 
-def shard_bounds(rank, world):
-    sizes = [N // world + (1 if r < N % world else 0) for r in range(world)]
-    lo = sum(sizes[:rank])
-    return lo, lo + sizes[rank]
-
-
 def make_batch(seed, layout, per_image):
     rng = np.random.default_rng(seed)
     out = rng.standard_normal((N, 5 * (5 + C), 13, 13)).astype(np.float32)
@@ -66,75 +62,57 @@ def make_batch(seed, layout, per_image):
     return out, t
 
 
-def fail(msg):
-    raise SystemExit(f"rank {dist.get_rank()}: {msg}")
+def check_case(k, case, world, lo, hi):
+    name, cfg, per_image = case
+    cfg = dict(cfg)
+    dtype = cfg.pop("dtype", torch.float32)
+    out_np, t = make_batch(100 + k, cfg.get("layout", "nchw"), per_image)
+    reference = cfg.get("variant") == "reference"
 
+    whole = RegionLoss(VOC_ANCHORS, C, **cfg)
+    x = torch.tensor(out_np, dtype=dtype, requires_grad=True)
+    whole(x, torch.tensor(t)).backward()
+    W = whole.last
 
-def main():
-    rank, world, init = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
-    torch.set_num_threads(1)
-    lo, hi = shard_bounds(rank, world)
-    checks = 0
-    for k, (name, cfg, per_image) in enumerate(CASES):
-        cfg = dict(cfg)
-        dtype = cfg.pop("dtype", torch.float32)
-        out_np, t = make_batch(100 + k, cfg.get("layout", "nchw"), per_image)
-        reference = cfg.get("variant") == "reference"
+    shard_t = shard_rows(t, lo, hi)
+    crit = RegionLoss(VOC_ANCHORS, C, distributed=True, **cfg)
+    xs = torch.tensor(out_np[lo:hi], dtype=dtype, requires_grad=True)
+    crit(xs, torch.tensor(shard_t)).backward()
+    S = crit.last
 
-        whole = RegionLoss(VOC_ANCHORS, C, **cfg)
-        x = torch.tensor(out_np, dtype=dtype, requires_grad=True)
-        whole(x, torch.tensor(t)).backward()
-        W = whole.last
+    if not torch.equal(xs.grad, x.grad[lo:hi]):
+        d = (xs.grad - x.grad[lo:hi]).abs().max()
+        fail(f"{name}: gradient slice differs from the whole batch's (max {d:.3g})")
+    if cfg.get("mode") == "darknet" and crit.seen != whole.seen:
+        fail(f"{name}: seen {crit.seen}, the single process has {whole.seen}")
+    if crit.last_global_counts.n_images != N:
+        fail(f"{name}: global n_images {crit.last_global_counts.n_images}")
 
-        shard_t = t[(t[:, 0] >= lo) & (t[:, 0] < hi)].copy()
-        shard_t[:, 0] -= lo
-        crit = RegionLoss(VOC_ANCHORS, C, distributed=True, **cfg)
-        xs = torch.tensor(out_np[lo:hi], dtype=dtype, requires_grad=True)
-        crit(xs, torch.tensor(shard_t)).backward()
-        S = crit.last
+    parts = torch.tensor([getattr(S, p) for p in PARTS] + [S.darknet.cost],
+                         dtype=torch.float64)
+    ints = torch.tensor([getattr(S, p) for p in INTS] + [S.darknet.count],
+                        dtype=torch.int64)
+    dist.all_reduce(parts)
+    dist.all_reduce(ints)
+    entries = out_np.size
+    tol = sum_tolerance(reference, entries, world)
+    for p, got in zip(PARTS + ("darknet.cost",), parts.tolist()):
+        want = W.darknet.cost if p == "darknet.cost" else getattr(W, p)
+        if abs(got - want) > tol * abs(want):
+            fail(f"{name}: {p} all-reduced {got!r}, whole batch {want!r} (tol {tol:.3g})")
+    for p, got in zip(INTS + ("darknet.count",), ints.tolist()):
+        want = W.darknet.count if p == "darknet.count" else getattr(W, p)
+        if got != want:
+            fail(f"{name}: {p} all-reduced {got}, whole batch {want}")
+    if W.n_obj == 0 or not x.grad.any():
+        fail(f"{name}: vacuous case")
 
-        if not torch.equal(xs.grad, x.grad[lo:hi]):
-            d = (xs.grad - x.grad[lo:hi]).abs().max()
-            fail(f"{name}: gradient slice differs from the whole batch's (max {d:.3g})")
-        if cfg.get("mode") == "darknet" and crit.seen != whole.seen:
-            fail(f"{name}: seen {crit.seen}, the single process has {whole.seen}")
-        if crit.last_global_counts.n_images != N:
-            fail(f"{name}: global n_images {crit.last_global_counts.n_images}")
-
-        parts = torch.tensor([getattr(S, p) for p in PARTS] + [S.darknet.cost],
-                             dtype=torch.float64)
-        ints = torch.tensor([getattr(S, p) for p in INTS] + [S.darknet.count],
-                            dtype=torch.int64)
-        dist.all_reduce(parts)
-        dist.all_reduce(ints)
-        entries = out_np.size
-        tol = 1e-12 if reference else (2.0 * (entries - 1) + world) * 2.0 ** -53
-        for p, got in zip(PARTS + ("darknet.cost",), parts.tolist()):
-            want = W.darknet.cost if p == "darknet.cost" else getattr(W, p)
-            if abs(got - want) > tol * abs(want):
-                fail(f"{name}: {p} all-reduced {got!r}, whole batch {want!r} (tol {tol:.3g})")
-        for p, got in zip(INTS + ("darknet.count",), ints.tolist()):
-            want = W.darknet.count if p == "darknet.count" else getattr(W, p)
-            if got != want:
-                fail(f"{name}: {p} all-reduced {got}, whole batch {want}")
-        if W.n_obj == 0 or not x.grad.any():
-            fail(f"{name}: vacuous case")
-
-        if crit.config.get("norm", "batch") != "sum" and cfg.get("mode") != "darknet":
-            own = RegionLoss(VOC_ANCHORS, C, **cfg)  # per-shard normalisation
-            own(torch.tensor(out_np[lo:hi], dtype=dtype), torch.tensor(shard_t))
-            per = torch.tensor([own.last.loss], dtype=torch.float64)
-            dist.all_reduce(per)
-            if abs(float(per) - W.loss) <= 1e-6 * W.loss:
-                fail(f"{name}: per-shard normalisation gives the same loss: vacuous")
-        checks += 1
-        print(f"rank {rank}: {name}: images [{lo}, {hi}), loss {W.loss:.10g}, "
-              f"n_obj {W.n_obj}, variant {S.variant}: equal", flush=True)
-    dist.barrier()
-    dist.destroy_process_group()
-    print(f"rank {rank}: {checks} cases passed", flush=True)
+    if crit.config.get("norm", "batch") != "sum" and cfg.get("mode") != "darknet":
+        own = RegionLoss(VOC_ANCHORS, C, **cfg)  # per-shard normalisation
+        own(torch.tensor(out_np[lo:hi], dtype=dtype), torch.tensor(shard_t))
+        check_per_shard_differs(name, own.last.loss, W.loss)
+    return name, W, S
 
 
 if __name__ == "__main__":
-    main()
+    run(CASES, N, check_case)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import regionloss
-from conftest import HALF_VARIANTS, VOC_ANCHORS, need_torch
+from conftest import HALF_VARIANTS, VOC_ANCHORS, bits, expect_untouched, need_torch
 
 C = 20
 K = 5 + C
@@ -21,19 +21,6 @@ def inputs(seed=0, n=2):
     rows = np.array([[0, 3, 0.5, 0.5, 0.2, 0.3], [1, 7, 0.1, 0.2, 0.3, 0.4],
                      [1, 19, 0.9, 0.6, 0.5, 0.1]])
     return pred, rows
-
-
-def bits(a):
-    return np.array(a, copy=True, order="C").view(np.uint8)
-
-
-def expect_untouched(call, exc, match, *arrays):
-    before = [bits(a) for a in arrays]
-    with pytest.raises(exc, match=match) as info:
-        call()
-    for a, b in zip(arrays, before):
-        assert np.array_equal(bits(a), b), "an input was written"
-    return info.value
 
 
 @pytest.mark.parametrize("make,exc,match", [

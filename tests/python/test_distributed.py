@@ -37,28 +37,25 @@ def run_ranks(argv_of_rank, world, timeout=180):
     return outs
 
 
-def test_two_ranks_equal_the_single_process_run(tmp_path):
+def run_worker(tmp_path, script, n_cases):
+    """Runs the worker script on two gloo ranks; each must pass n_cases."""
     if not dist.is_available() or not dist.is_gloo_available():
         import pytest
         pytest.skip("this torch has no gloo backend")
-    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dist_worker.py")
+    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
     init = str(tmp_path / "init")
     outs = run_ranks(lambda r: [sys.executable, worker, str(r), "2", init], 2)
     for r, o in enumerate(outs):
         print(o)
-        assert f"rank {r}: 8 cases passed" in o
+        assert f"rank {r}: {n_cases} cases passed" in o
+
+
+def test_two_ranks_equal_the_single_process_run(tmp_path):
+    run_worker(tmp_path, "dist_worker.py", 8)
 
 
 def test_yolo_two_ranks_equal_the_single_process_run(tmp_path):
-    if not dist.is_available() or not dist.is_gloo_available():
-        import pytest
-        pytest.skip("this torch has no gloo backend")
-    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "yolo_dist_worker.py")
-    init = str(tmp_path / "init")
-    outs = run_ranks(lambda r: [sys.executable, worker, str(r), "2", init], 2)
-    for r, o in enumerate(outs):
-        print(o)
-        assert f"rank {r}: 6 cases passed" in o
+    run_worker(tmp_path, "yolo_dist_worker.py", 6)
 
 
 def test_the_example_trains_with_ddp(tmp_path):

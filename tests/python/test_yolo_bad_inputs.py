@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import regionloss
-from conftest import need_torch
+from conftest import bits, expect_untouched, need_torch
 
 A = [(10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (59, 119), (116, 90), (156, 198),
      (373, 326)]
@@ -28,19 +28,6 @@ def inputs(seed=0, n=2):
     rows = np.array([[0, 3, 0.5, 0.5, 0.2, 0.3], [1, 2, 0.1, 0.2, 0.3, 0.4],
                      [1, 0, 0.9, 0.6, 0.05, 0.1]])
     return preds, rows
-
-
-def bits(a):
-    return np.array(a, copy=True, order="C").view(np.uint8)
-
-
-def expect_untouched(call, exc, match, *arrays):
-    before = [bits(a) for a in arrays]
-    with pytest.raises(exc, match=match) as info:
-        call()
-    for a, b in zip(arrays, before):
-        assert np.array_equal(bits(a), b), "an input was written"
-    return info.value
 
 
 # ---- configuration ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ optimiser the right way, end to end, through autograd."""
 import numpy as np
 import pytest
 
-from conftest import need_torch
+from conftest import assert_float32_finite_grads, need_torch, synthetic_rectangles
 
 torch = need_torch()
 from regionloss.torch import YoloLoss  # noqa: E402
@@ -21,17 +21,7 @@ C = 2
 
 
 def synthetic(n, rng):
-    images = np.zeros((n, 3, SIZE, SIZE), dtype=np.float32)
-    targets = []
-    for k in range(n):
-        for _ in range(int(rng.integers(1, 4))):
-            w, h = rng.uniform(0.1, 0.75, 2)
-            cx, cy = rng.uniform(w / 2, 1 - w / 2), rng.uniform(h / 2, 1 - h / 2)
-            cls = int(rng.integers(C))
-            x0, x1 = int((cx - w / 2) * SIZE), int((cx + w / 2) * SIZE)
-            y0, y1 = int((cy - h / 2) * SIZE), int((cy + h / 2) * SIZE)
-            images[k, cls, y0:y1, x0:x1] = 1.0
-            targets.append([k, cls, cx, cy, w, h])
+    images, targets = synthetic_rectangles(n, rng, SIZE, C, (1, 4), (0.1, 0.75))
     return torch.from_numpy(images), torch.tensor(targets, dtype=torch.float32)
 
 
@@ -119,9 +109,7 @@ def test_autocast_bfloat16_training_steps():
         assert loss.dtype == torch.float32 and torch.isfinite(loss)
         opt.zero_grad()
         loss.backward()
-        for name, p in net.named_parameters():
-            assert p.grad is not None and p.grad.dtype == torch.float32, name
-            assert torch.isfinite(p.grad).all(), name
+        assert_float32_finite_grads(net)
         for head in (net.h8, net.h16, net.h32):
             assert head.weight.grad.abs().sum() > 0, "a head got no gradient"
         opt.step()

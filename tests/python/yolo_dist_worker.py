@@ -26,6 +26,8 @@ import torch.distributed as dist
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import yolo_oracle as yo  # noqa: E402
+from dist_common import (check_per_shard_differs, fail, run, shard_bounds,  # noqa: E402
+                         shard_rows, sum_tolerance)
 from regionloss.torch import YoloLoss  # noqa: E402
 
 N = 9
@@ -43,16 +45,6 @@ CASES = [
 ]
 
 
-def shard_bounds(rank, world):
-    sizes = [N // world + (1 if r < N % world else 0) for r in range(world)]
-    lo = sum(sizes[:rank])
-    return lo, lo + sizes[rank]
-
-
-def fail(msg):
-    raise SystemExit(f"rank {dist.get_rank()}: {msg}")
-
-
 def additive(r, slots):
     """What adds up over shards: parts, raw sums, darknet's averages as sums."""
     c = r.darknet.count
@@ -68,84 +60,69 @@ NAMES = PARTS + ("darknet.avg_iou*count", "darknet.recall*count", "darknet.recal
                  "darknet.cost")
 
 
-def main():
-    rank, world, init = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=world)
-    torch.set_num_threads(1)
-    lo, hi = shard_bounds(rank, world)
-    checks = 0
-    for k, (name, cfg, layout, norm, th) in enumerate(CASES):
-        cfg = dict(cfg)
-        dtype = cfg.pop("dtype", torch.float32)
-        case = yo.random_case(200 + k, layout, norm, heads=3, n_images=N, thresholds=th)
-        if "without truths" in name:
-            for n in range(shard_bounds(1, world)[0], N):
-                case.truths[n] = case.truths[n][:0]
-        preds = case.preds()
-        t = case.target_rows()
-        masks = [m for _, _, m in case.heads]
-        args, kw = case.plan_args()
-        kw.update(cfg)
+def check_case(k, case, world, lo, hi):
+    name, cfg, layout, norm, th = case
+    cfg = dict(cfg)
+    dtype = cfg.pop("dtype", torch.float32)
+    case = yo.random_case(200 + k, layout, norm, heads=3, n_images=N, thresholds=th)
+    if "without truths" in name:
+        for n in range(shard_bounds(1, world, N)[0], N):
+            case.truths[n] = case.truths[n][:0]
+    preds = case.preds()
+    t = case.target_rows()
+    masks = [m for _, _, m in case.heads]
+    args, kw = case.plan_args()
+    kw.update(cfg)
 
-        whole = YoloLoss(case.anchors, case.C, masks, case.net, **kw)
-        xs = [torch.tensor(p, dtype=dtype, requires_grad=True) for p in preds]
-        whole(xs, torch.tensor(t)).backward()
-        W = whole.last
+    whole = YoloLoss(case.anchors, case.C, masks, case.net, **kw)
+    xs = [torch.tensor(p, dtype=dtype, requires_grad=True) for p in preds]
+    whole(xs, torch.tensor(t)).backward()
+    W = whole.last
 
-        shard_t = t[(t[:, 0] >= lo) & (t[:, 0] < hi)].copy()
-        shard_t[:, 0] -= lo
-        crit = YoloLoss(case.anchors, case.C, masks, case.net, distributed=True, **kw)
-        ss = [torch.tensor(p[lo:hi], dtype=dtype, requires_grad=True) for p in preds]
-        crit(ss, torch.tensor(shard_t)).backward()
-        S = crit.last
+    shard_t = shard_rows(t, lo, hi)
+    crit = YoloLoss(case.anchors, case.C, masks, case.net, distributed=True, **kw)
+    ss = [torch.tensor(p[lo:hi], dtype=dtype, requires_grad=True) for p in preds]
+    crit(ss, torch.tensor(shard_t)).backward()
+    S = crit.last
 
-        for h, (a, b) in enumerate(zip(ss, xs)):
-            if not torch.equal(a.grad, b.grad[lo:hi]):
-                d = (a.grad.double() - b.grad[lo:hi].double()).abs().max()
-                fail(f"{name}: head {h}: gradient slice differs from the whole batch's "
-                     f"(max {d:.3g})")
-        if norm == "images":
-            if crit.last_global_counts.n_images != N:
-                fail(f"{name}: global n_images {crit.last_global_counts}")
-        elif crit.last_global_counts is not None:
-            fail(f"{name}: norm sum communicated {crit.last_global_counts}")
+    for h, (a, b) in enumerate(zip(ss, xs)):
+        if not torch.equal(a.grad, b.grad[lo:hi]):
+            d = (a.grad.double() - b.grad[lo:hi].double()).abs().max()
+            fail(f"{name}: head {h}: gradient slice differs from the whole batch's "
+                 f"(max {d:.3g})")
+    if norm == "images":
+        if crit.last_global_counts.n_images != N:
+            fail(f"{name}: global n_images {crit.last_global_counts}")
+    elif crit.last_global_counts is not None:
+        fail(f"{name}: norm sum communicated {crit.last_global_counts}")
 
-        entries = sum(p.size for p in preds)
-        tol = 1e-12 if cfg.get("variant") == "reference" else \
-            (2.0 * (entries - 1) + world) * 2.0 ** -53
-        slots = [N * H * W_ * len(m) for H, W_, m in case.heads]
-        for what, mine, ref, sl in ([("total", S, W, sum(slots))] +
-                                    [(f"head {h}", S.heads[h], W.heads[h], slots[h])
-                                     for h in range(len(slots))]):
-            dv, iv = additive(mine, sl * (hi - lo) / N)
-            dw, iw = additive(ref, sl)
-            dt = torch.tensor(dv, dtype=torch.float64)
-            it = torch.tensor(iv, dtype=torch.int64)
-            dist.all_reduce(dt)
-            dist.all_reduce(it)
-            for p, got, want in zip(NAMES, dt.tolist(), dw):
-                if abs(got - want) > tol * abs(want) + 1e-300:
-                    fail(f"{name}: {what}: {p} all-reduced {got!r}, whole batch {want!r} "
-                         f"(tol {tol:.3g})")
-            for p, got, want in zip(INTS + ("darknet.count",), it.tolist(), iw):
-                if got != want:
-                    fail(f"{name}: {what}: {p} all-reduced {got}, whole batch {want}")
-        if W.n_obj == 0 or not all(x.grad.any() for x in xs):
-            fail(f"{name}: vacuous case")
-        if norm == "images":
-            own = YoloLoss(case.anchors, case.C, masks, case.net, **kw)  # per-shard images
-            own([torch.tensor(p[lo:hi], dtype=dtype) for p in preds], torch.tensor(shard_t))
-            per = torch.tensor([own.last.loss], dtype=torch.float64)
-            dist.all_reduce(per)
-            if abs(float(per) - W.loss) <= 1e-6 * W.loss:
-                fail(f"{name}: per-shard normalisation gives the same loss: vacuous")
-        checks += 1
-        print(f"rank {rank}: {name}: images [{lo}, {hi}), loss {W.loss:.10g}, n_obj {W.n_obj}, "
-              f"variant {S.variant}: equal", flush=True)
-    dist.barrier()
-    dist.destroy_process_group()
-    print(f"rank {rank}: {checks} cases passed", flush=True)
+    entries = sum(p.size for p in preds)
+    tol = sum_tolerance(cfg.get("variant") == "reference", entries, world)
+    slots = [N * H * W_ * len(m) for H, W_, m in case.heads]
+    for what, mine, ref, sl in ([("total", S, W, sum(slots))] +
+                                [(f"head {h}", S.heads[h], W.heads[h], slots[h])
+                                 for h in range(len(slots))]):
+        dv, iv = additive(mine, sl * (hi - lo) / N)
+        dw, iw = additive(ref, sl)
+        dt = torch.tensor(dv, dtype=torch.float64)
+        it = torch.tensor(iv, dtype=torch.int64)
+        dist.all_reduce(dt)
+        dist.all_reduce(it)
+        for p, got, want in zip(NAMES, dt.tolist(), dw):
+            if abs(got - want) > tol * abs(want) + 1e-300:
+                fail(f"{name}: {what}: {p} all-reduced {got!r}, whole batch {want!r} "
+                     f"(tol {tol:.3g})")
+        for p, got, want in zip(INTS + ("darknet.count",), it.tolist(), iw):
+            if got != want:
+                fail(f"{name}: {what}: {p} all-reduced {got}, whole batch {want}")
+    if W.n_obj == 0 or not all(x.grad.any() for x in xs):
+        fail(f"{name}: vacuous case")
+    if norm == "images":
+        own = YoloLoss(case.anchors, case.C, masks, case.net, **kw)  # per-shard images
+        own([torch.tensor(p[lo:hi], dtype=dtype) for p in preds], torch.tensor(shard_t))
+        check_per_shard_differs(name, own.last.loss, W.loss)
+    return name, W, S
 
 
 if __name__ == "__main__":
-    main()
+    run(CASES, N, check_case)

@@ -438,3 +438,40 @@ Test(yolo_bad_input, bad_truths_and_shapes)
     rl_yolo_plan_destroy(plan);
     base_free(&bs);
 }
+
+/* The same with a plan of that head alone (darknet's one layer at a time):
+ * the message is the validator's, without a head in front. */
+Test(yolo_bad_input, nonfinite_truth_thresh_logit_single_head_plan)
+{
+    base bs;
+    base_init(&bs, RL_LAYOUT_NCHW);
+    const float v[5] = {(float)log(0.4 / 0.6), (float)log(0.8 / 0.2), (float)log(0.5 * 416 / 10),
+                        (float)log(0.6 * 416 / 13), 0.5f};
+    for (int k = 0; k < 5; k++)
+        bs.pred[2][yolo_offset(&bs.cfg, 2, 1, 2, 2, 0, k)] = v[k];
+    bs.pred[2][yolo_offset(&bs.cfg, 2, 1, 2, 2, 0, 6)] = INFINITY;
+    rl_yolo_config one = bs.cfg;
+    one.n_heads = 1;
+    one.heads = &bs.heads[2];
+    one.truth_thresh = 0.5;
+    rl_yolo_plan *plan = yolo_ref_plan(&one);
+    const void *preds[1] = {bs.pred[2]};
+    rl_yolo_batch b = bs.batch;
+    b.preds = preds;
+    float grad[4 * 4 * 3 * 8 * NI];
+    fill_guard(grad, sizeof grad, GUARD_GRAD);
+    void *grads[1] = {grad};
+    rl_result r;
+    fill_guard(&r, sizeof r, GUARD_RESULT);
+    rl_status st = rl_yolo_compute(plan, &b, &r, NULL, grads);
+    cr_assert_eq(st, RL_ERR_NONFINITE_PRED, "%s: %s", rl_status_name(st), rl_last_error());
+    expect_message(FRAGS("prediction of image 1, cell (i=2, j=2), anchor 0, entry 6 (class 1 logit",
+                         "inf is not finite"),
+                   "rl_yolo_compute");
+    cr_assert(strstr(rl_last_error(), "head") == NULL, "one head: no head in \"%s\"",
+              rl_last_error());
+    cr_assert(is_guard(grad, sizeof grad, GUARD_GRAD));
+    cr_assert(is_guard(&r, sizeof r, GUARD_RESULT));
+    rl_yolo_plan_destroy(plan);
+    base_free(&bs);
+}

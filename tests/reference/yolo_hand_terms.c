@@ -704,3 +704,113 @@ Test(yolo_hand_terms, forced_decisions)
     cr_assert_eq(r.n_obj, 0);
     rl_yolo_plan_destroy(plan);
 }
+
+/* ---- the strict and non-strict comparisons, on exact IoUs ------------------
+ *
+ * One head of 1 x 1 cell, B = 2: anchors a0 = (128, 96), a1 = (128, 64)
+ * px, net 256, C = 1; truth (0.5, 0.5, 0.5, 0.5): 128 x 128 px, shape IoUs
+ * 0.75 and 0.5, best a0.  All logits 0: both boxes are centred on the
+ * truth, 0.5 x 0.375 (IoU 0.1875/0.25 = 0.75 exactly) and 0.5 x 0.25 (IoU
+ * 0.125/0.25 = 0.5 exactly; every number here is dyadic).
+ *   recall: IoU > 0.5, > 0.75, strictly: the 9.3 positive (IoU 0.75) counts
+ *   in recall50 only, as in darknet's line;
+ *   truth_thresh 0.5: b = 1 (IoU 0.5) is not a positive (best > thresh);
+ *   ignore_thresh 0.5: it is a negative (best <= thresh);
+ *   truth_thresh 0.25: it is a positive whose IoU 0.5 is not in recall50;
+ *   ignore_thresh 0.4999 (truth_thresh 1): it is ignored. */
+Test(yolo_hand_terms, exact_iou_on_every_threshold)
+{
+    const float anchors[4] = {128, 96, 128, 64};
+    const int32_t mask[2] = {0, 1};
+    rl_yolo_head head = {1, 1, 2, mask};
+    rl_yolo_config cfg;
+    rl_yolo_config_init(&cfg);
+    cfg.n_heads = 1;
+    cfg.heads = &head;
+    cfg.C = 1;
+    cfg.n_anchors = 2;
+    cfg.anchors = anchors;
+    cfg.net_w = cfg.net_h = 256;
+    float pred[2 * 6] = {0};
+    float *preds[1] = {pred};
+    const rl_box truth = {0.5f, 0.5f, 0.5f, 0.5f, 0};
+    const int64_t off[2] = {0, 1};
+    const struct {
+        double ignore, tt;
+        int64_t n_obj, n_noobj, r50, r75;
+    } cases[3] = {{0.5, 0.5, 1, 1, 1, 0}, {0.5, 0.25, 2, 0, 1, 0}, {0.4999, 1.0, 1, 0, 1, 0}};
+    for (int c = 0; c < 3; c++) {
+        cfg.ignore_thresh = cases[c].ignore;
+        cfg.truth_thresh = cases[c].tt;
+        rl_yolo_plan *plan = yolo_ref_plan(&cfg);
+        rl_result r, rh;
+        api_ok(plan, 1, preds, &truth, off, NULL, &r, &rh, NULL);
+        cr_assert_eq(r.n_obj, cases[c].n_obj, "case %d: n_obj %lld", c, (long long)r.n_obj);
+        cr_assert_eq(r.n_noobj, cases[c].n_noobj, "case %d: n_noobj %lld", c,
+                     (long long)r.n_noobj);
+        cr_assert_eq(r.n_recall50, cases[c].r50, "case %d: n_recall50", c);
+        cr_assert_eq(r.n_recall75, cases[c].r75, "case %d: n_recall75", c);
+        cr_assert_eq(r.sum_iou, c == 1 ? 1.25 : 0.75, "case %d: sum_iou %.17g", c, r.sum_iou);
+        cr_assert_eq(r.darknet.count, 1);
+        cr_assert_eq(r.darknet.avg_iou, 0.75);
+        cr_assert_eq(r.darknet.recall, 1.0, "darknet: 0.75 > 0.5");
+        cr_assert_eq(r.darknet.recall75, 0.0, "darknet: 0.75 is not > 0.75");
+        rl_yolo_plan_destroy(plan);
+    }
+    /* anchor a1 alone: the 9.3 positive has IoU 0.5 exactly, not > 0.5 */
+    cfg.anchors = anchors + 2;
+    cfg.n_anchors = 1;
+    head.B = 1;
+    cfg.ignore_thresh = 0.7;
+    cfg.truth_thresh = 1.0;
+    rl_yolo_plan *plan = yolo_ref_plan(&cfg);
+    rl_result r, rh;
+    api_ok(plan, 1, preds, &truth, off, NULL, &r, &rh, NULL);
+    cr_assert_eq(r.n_obj, 1);
+    cr_assert_eq(r.sum_iou, 0.5);
+    cr_assert_eq(r.n_recall50, 0, "0.5 is not > 0.5");
+    cr_assert_eq(r.darknet.avg_iou, 0.5);
+    cr_assert_eq(r.darknet.recall, 0.0, "darknet: 0.5 is not > 0.5");
+    rl_yolo_plan_destroy(plan);
+}
+
+/* A truth_thresh positive takes the FIRST of equally good truths.  One
+ * head 1 x 1, B = 2: a0 = (128, 128), a1 = (128, 96) px, net 256, C = 2,
+ * truth_thresh 0.5.  The same box (0.5, 0.5, 0.5, 0.5) twice, classes 0
+ * and 1: both match a0 (slot b = 0, classes {0, 1}).  Slot b = 1, logits
+ * 0: a 0.5 x 0.375 box on them, IoU 0.75 with each, exactly equal: a
+ * positive of the first truth in input order, so its only class target is
+ * that truth's. */
+Test(yolo_hand_terms, truth_thresh_ties_go_to_the_first_truth)
+{
+    const float anchors[4] = {128, 128, 128, 96};
+    const int32_t mask[2] = {0, 1};
+    rl_yolo_head head = {1, 1, 2, mask};
+    rl_yolo_config cfg;
+    rl_yolo_config_init(&cfg);
+    cfg.n_heads = 1;
+    cfg.heads = &head;
+    cfg.C = 2;
+    cfg.n_anchors = 2;
+    cfg.anchors = anchors;
+    cfg.net_w = cfg.net_h = 256;
+    cfg.truth_thresh = 0.5;
+    rl_yolo_plan *plan = yolo_ref_plan(&cfg);
+    float pred[2 * 7] = {0}, grad[2 * 7];
+    float *preds[1] = {pred}, *grads[1] = {grad};
+    const int64_t off[2] = {0, 2};
+    for (int first = 0; first < 2; first++) {
+        const rl_box truths[2] = {{0.5f, 0.5f, 0.5f, 0.5f, first},
+                                  {0.5f, 0.5f, 0.5f, 0.5f, 1 - first}};
+        rl_result r, rh;
+        api_ok(plan, 1, preds, truths, off, NULL, &r, &rh, grads);
+        cr_assert_eq(r.n_obj, 2);
+        for (int c = 0; c < 2; c++) {
+            cr_assert_eq(grad[yolo_offset(&cfg, 0, 0, 0, 0, 0, 5 + c)], -0.5f,
+                         "b = 0: both classes (s(0) - 1)");
+            cr_assert_eq(grad[yolo_offset(&cfg, 0, 0, 0, 0, 1, 5 + c)], c == first ? -0.5f : 0.5f,
+                         "b = 1: only the first truth's class %d (class %d)", first, c);
+        }
+    }
+    rl_yolo_plan_destroy(plan);
+}

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "npy.h"
 
 char *scratch_dir(void)
@@ -123,6 +124,104 @@ uint8_t *npy_bytes(const char *dict, int version, const void *data, size_t data_
     return b;
 }
 
+char *read_npy(const char *path, size_t *len, npy_array *a)
+{
+    size_t n;
+    char *bytes = read_all(path, &n);
+    cr_assert(bytes, "%s was not written", path);
+    char err[256];
+    cr_assert_eq(npy_parse((const uint8_t *)bytes, n, a, err, sizeof err), 0, "%s", err);
+    if (len)
+        *len = n;
+    return bytes;
+}
+
+void assert_pred_shape(const npy_array *a, const char *path, rl_layout layout, int N, int H,
+                       int W, int B, int K)
+{
+    const uint64_t nchw[4] = {(uint64_t)N, (uint64_t)B * K, (uint64_t)H, (uint64_t)W};
+    const uint64_t nhwc[5] = {(uint64_t)N, (uint64_t)H, (uint64_t)W, (uint64_t)B, (uint64_t)K};
+    const uint64_t *want = layout == RL_LAYOUT_NCHW ? nchw : nhwc;
+    cr_assert_eq(a->ndim, layout == RL_LAYOUT_NCHW ? 4 : 5);
+    for (int d = 0; d < a->ndim; d++)
+        cr_expect_eq(a->shape[d], want[d], "%s: dimension %d", path, d);
+}
+
+void add_to_f32_entry(const char *path, size_t k, float delta)
+{
+    size_t len;
+    npy_array a;
+    char *bytes = read_npy(path, &len, &a);
+    cr_assert_eq(a.dtype, NPY_F32, "%s: not float32", path);
+    cr_assert(k < a.count, "%s: entry %zu of %zu", path, k, (size_t)a.count);
+    size_t at = (size_t)(a.data - (const uint8_t *)bytes) + 4 * k;
+    float x;
+    memcpy(&x, bytes + at, 4);
+    x += delta;
+    memcpy(bytes + at, &x, 4);
+    write_bytes(path, bytes, len);
+    free(bytes);
+}
+
+void assert_json_fields(const char *text, const expect_field *f, size_t n, const char *variant)
+{
+    json_object obj;
+    char err[256];
+    cr_assert_eq(json_parse(text, strlen(text), &obj, err, sizeof err), 0,
+                 "tool output is not the expected JSON: %s\n%s", err, text);
+    for (size_t k = 0; k < n; k++) {
+        const json_field *g = json_get(&obj, f[k].key);
+        cr_assert(g && !g->is_string, "key %s missing or not a number", f[k].key);
+        cr_expect(g->number == f[k].value, "%s: tool %.17g, API %.17g", f[k].key, g->number,
+                  f[k].value);
+    }
+    const json_field *v = json_get(&obj, "variant");
+    cr_assert(v && v->is_string, "key variant missing or not a string");
+    cr_expect_str_eq(v->string, variant);
+    cr_expect_eq(obj.count, n + 1, "the JSON has %zu keys, expected %zu", obj.count, n + 1);
+    json_free(&obj);
+}
+
+/* The file's text and where its occurrence-th "key": number starts. */
+static char *find_json_number(const char *path, const char *key, int occurrence, char **num)
+{
+    char *text = read_all(path, NULL);
+    cr_assert(text, "%s does not exist", path);
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\": ", key);
+    char *at = strstr(text, pattern);
+    for (int k = 0; at && k < occurrence; k++)
+        at = strstr(at + 1, pattern);
+    cr_assert(at, "occurrence %d of key %s not in %s", occurrence, key, path);
+    *num = at + strlen(pattern);
+    return text;
+}
+
+void set_json_number(const char *path, const char *key, int occurrence, double value)
+{
+    char *num;
+    char *text = find_json_number(path, key, occurrence, &num);
+    char *end = num + strcspn(num, ",\n");
+    size_t head = (size_t)(num - text);
+    char *out = malloc(strlen(text) + 64);
+    cr_assert(out);
+    memcpy(out, text, head);
+    int w = sprintf(out + head, "%.17g", value);
+    strcpy(out + head + w, end);
+    write_text(path, out);
+    free(out);
+    free(text);
+}
+
+double json_number(const char *path, const char *key, int occurrence)
+{
+    char *num;
+    char *text = find_json_number(path, key, occurrence, &num);
+    double value = strtod(num, NULL);
+    free(text);
+    return value;
+}
+
 run_result run_tool(const char *dir, const char *const *argv)
 {
     const char *tool = getenv("REGIONLOSS_TOOL");
@@ -196,10 +295,10 @@ void tb_truths(rl_box *t, int64_t *off)
     memcpy(off, o, sizeof o);
 }
 
-/* A hash of the logical index, so both layouts hold the same numbers. */
-static float tb_value(int n, int i, int j, int b, int k)
+/* A prediction in [-span, span) from x, a logical index (splitmix64), with
+ * the span of channel k: 2 for x, y, 1 for w, h, 3 for the rest. */
+static float hashed_value(uint64_t x, int k)
 {
-    uint64_t x = ((((uint64_t)n * TB_H + i) * TB_W + j) * TB_B + b) * TB_K + k;
     x += 0x9e3779b97f4a7c15ull;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
@@ -209,21 +308,54 @@ static float tb_value(int n, int i, int j, int b, int k)
     return (float)((2.0 * u - 1.0) * span);
 }
 
+/* Where (n, i, j, b, k) stands in a tensor of the layout. */
+static size_t pred_offset(rl_layout layout, int H, int W, int B, int K, int n, int i, int j,
+                          int b, int k)
+{
+    return layout == RL_LAYOUT_NCHW ? (((size_t)n * B + b) * K + k) * H * W + (size_t)i * W + j
+                                    : ((((size_t)n * H + i) * W + j) * B + b) * K + k;
+}
+
+/* The header dict of a prediction tensor of the layout: N images, B
+ * anchors of K channels, an H x W grid. */
+static void pred_dict(char *dict, size_t size, const char *descr, rl_layout layout, int N, int H,
+                      int W, int B, int K)
+{
+    if (layout == RL_LAYOUT_NCHW)
+        snprintf(dict, size, "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, %d, %d), }",
+                 descr, N, B * K, H, W);
+    else
+        snprintf(dict, size,
+                 "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, %d, %d, %d), }",
+                 descr, N, H, W, B, K);
+}
+
+char *write_npy_in(const char *dir, const char *name, const char *dict, const void *data,
+                   size_t data_len)
+{
+    size_t len;
+    uint8_t *bytes = npy_bytes(dict, 1, data, data_len, &len);
+    char *path = path_in(dir, name);
+    write_bytes(path, bytes, len);
+    free(bytes);
+    return path;
+}
+
+/* A hash of the logical index, so both layouts hold the same numbers. */
+static float tb_value(int n, int i, int j, int b, int k)
+{
+    return hashed_value(((((uint64_t)n * TB_H + i) * TB_W + j) * TB_B + b) * TB_K + k, k);
+}
+
 void tb_pred(rl_layout layout, float *out)
 {
     for (int n = 0; n < TB_N; n++)
         for (int i = 0; i < TB_H; i++)
             for (int j = 0; j < TB_W; j++)
                 for (int b = 0; b < TB_B; b++)
-                    for (int k = 0; k < TB_K; k++) {
-                        size_t off = layout == RL_LAYOUT_NCHW
-                                         ? (((size_t)n * TB_B + b) * TB_K + k) * TB_H * TB_W +
-                                               (size_t)i * TB_W + j
-                                         : ((((size_t)n * TB_H + i) * TB_W + j) * TB_B + b) *
-                                                   TB_K +
-                                               k;
-                        out[off] = tb_value(n, i, j, b, k);
-                    }
+                    for (int k = 0; k < TB_K; k++)
+                        out[pred_offset(layout, TB_H, TB_W, TB_B, TB_K, n, i, j, b, k)] =
+                            tb_value(n, i, j, b, k);
 }
 
 char *tb_write_pred(const char *dir, rl_layout layout, int float64)
@@ -231,28 +363,14 @@ char *tb_write_pred(const char *dir, rl_layout layout, int float64)
     static float pred[TB_COUNT];
     tb_pred(layout, pred);
     char dict[160];
-    if (layout == RL_LAYOUT_NCHW)
-        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, "
-                                    "%d, %d), }",
-                 float64 ? "<f8" : "<f4", TB_N, TB_B * TB_K, TB_H, TB_W);
-    else
-        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, "
-                                    "%d, %d, %d), }",
-                 float64 ? "<f8" : "<f4", TB_N, TB_H, TB_W, TB_B, TB_K);
-    size_t len;
-    uint8_t *bytes;
+    pred_dict(dict, sizeof dict, float64 ? "<f8" : "<f4", layout, TB_N, TB_H, TB_W, TB_B, TB_K);
     if (float64) {
         static double wide[TB_COUNT];
         for (size_t k = 0; k < TB_COUNT; k++)
             wide[k] = pred[k];
-        bytes = npy_bytes(dict, 1, wide, sizeof wide, &len);
-    } else {
-        bytes = npy_bytes(dict, 1, pred, sizeof pred, &len);
+        return write_npy_in(dir, "pred64.npy", dict, wide, sizeof wide);
     }
-    char *path = path_in(dir, float64 ? "pred64.npy" : "pred.npy");
-    write_bytes(path, bytes, len);
-    free(bytes);
-    return path;
+    return write_npy_in(dir, "pred.npy", dict, pred, sizeof pred);
 }
 
 char *tb_write_labels(const char *dir)
@@ -330,33 +448,17 @@ char *tb_write_pred_typed(const char *dir, rl_layout layout, rl_dtype dtype,
     static float wide[TB_COUNT];
     const char *descr = dtype == RL_DTYPE_F16 ? "<f2" : dtype == RL_DTYPE_BF16 ? "<u2" : "<f4";
     char dict[160];
-    if (layout == RL_LAYOUT_NCHW)
-        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, "
-                                    "%d, %d), }",
-                 descr, TB_N, TB_B * TB_K, TB_H, TB_W);
-    else
-        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, "
-                                    "%d, %d, %d), }",
-                 descr, TB_N, TB_H, TB_W, TB_B, TB_K);
-    size_t len;
-    uint8_t *bytes;
-    const char *name;
+    pred_dict(dict, sizeof dict, descr, layout, TB_N, TB_H, TB_W, TB_B, TB_K);
     if (dtype == RL_DTYPE_F32) {
         cr_assert(widened_from != RL_DTYPE_F32, "tb_write_pred writes the float32 file");
         tb_pred_half(layout, widened_from, half);
         for (size_t k = 0; k < TB_COUNT; k++)
             wide[k] = tb_half_widened(half[k], widened_from);
-        bytes = npy_bytes(dict, 1, wide, sizeof wide, &len);
-        name = "pred_widened.npy";
-    } else {
-        tb_pred_half(layout, dtype, half);
-        bytes = npy_bytes(dict, 1, half, sizeof half, &len);
-        name = dtype == RL_DTYPE_F16 ? "pred_f16.npy" : "pred_bf16.npy";
+        return write_npy_in(dir, "pred_widened.npy", dict, wide, sizeof wide);
     }
-    char *path = path_in(dir, name);
-    write_bytes(path, bytes, len);
-    free(bytes);
-    return path;
+    tb_pred_half(layout, dtype, half);
+    return write_npy_in(dir, dtype == RL_DTYPE_F16 ? "pred_f16.npy" : "pred_bf16.npy", dict, half,
+                        sizeof half);
 }
 
 rl_result tb_api_typed(rl_config cfg, int64_t seen, void *grad)
@@ -402,14 +504,7 @@ size_t yn_count(int h) { return (size_t)YN_N * YN_B * YN_K * yn_grid_h[h] * yn_g
 
 static float yn_value(int h, int n, int i, int j, int b, int k)
 {
-    uint64_t x = (((((uint64_t)h * YN_N + n) * 64 + i) * 64 + j) * YN_B + b) * YN_K + k;
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    double u = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
-    double span = k < 2 ? 2.0 : k < 4 ? 1.0 : 3.0;
-    return (float)((2.0 * u - 1.0) * span);
+    return hashed_value((((((uint64_t)h * YN_N + n) * 64 + i) * 64 + j) * YN_B + b) * YN_K + k, k);
 }
 
 void yn_pred(int h, rl_layout layout, float *out)
@@ -419,13 +514,9 @@ void yn_pred(int h, rl_layout layout, float *out)
         for (int i = 0; i < H; i++)
             for (int j = 0; j < W; j++)
                 for (int b = 0; b < YN_B; b++)
-                    for (int k = 0; k < YN_K; k++) {
-                        size_t off = layout == RL_LAYOUT_NCHW
-                                         ? (((size_t)n * YN_B + b) * YN_K + k) * H * W +
-                                               (size_t)i * W + j
-                                         : ((((size_t)n * H + i) * W + j) * YN_B + b) * YN_K + k;
-                        out[off] = yn_value(h, n, i, j, b, k);
-                    }
+                    for (int k = 0; k < YN_K; k++)
+                        out[pred_offset(layout, H, W, YN_B, YN_K, n, i, j, b, k)] =
+                            yn_value(h, n, i, j, b, k);
 }
 
 void yn_write_preds(const char *dir, rl_layout layout, rl_dtype dtype, char **paths)
@@ -438,32 +529,35 @@ void yn_write_preds(const char *dir, rl_layout layout, rl_dtype dtype, char **pa
         yn_pred(h, layout, pred);
         const char *descr = dtype == RL_DTYPE_F16 ? "<f2" : "<f4";
         char dict[160], name[32];
-        if (layout == RL_LAYOUT_NCHW)
-            snprintf(dict, sizeof dict,
-                     "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, %d, %d), }", descr,
-                     YN_N, YN_B * YN_K, yn_grid_h[h], yn_grid_w[h]);
-        else
-            snprintf(dict, sizeof dict,
-                     "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, %d, %d, %d), }",
-                     descr, YN_N, yn_grid_h[h], yn_grid_w[h], YN_B, YN_K);
-        size_t len;
-        uint8_t *bytes;
+        pred_dict(dict, sizeof dict, descr, layout, YN_N, yn_grid_h[h], yn_grid_w[h], YN_B, YN_K);
         if (dtype == RL_DTYPE_F16) {
             for (size_t k = 0; k < count; k++)
                 half[k] = tb_half(pred[k], RL_DTYPE_F16);
-            bytes = npy_bytes(dict, 1, half, count * sizeof *half, &len);
             snprintf(name, sizeof name, "yolo%d_f16.npy", h);
+            paths[h] = write_npy_in(dir, name, dict, half, count * sizeof *half);
         } else {
             cr_assert(dtype == RL_DTYPE_F32, "yn_write_preds: float32 or float16");
-            bytes = npy_bytes(dict, 1, pred, count * sizeof *pred, &len);
             snprintf(name, sizeof name, "yolo%d.npy", h);
+            paths[h] = write_npy_in(dir, name, dict, pred, count * sizeof *pred);
         }
-        paths[h] = path_in(dir, name);
-        write_bytes(paths[h], bytes, len);
-        free(bytes);
         free(pred);
         free(half);
     }
+}
+
+void yn_head_paths(const char *dir, const char *format, char **paths)
+{
+    for (int h = 0; h < YN_HEADS; h++) {
+        char name[64];
+        snprintf(name, sizeof name, format, h);
+        paths[h] = path_in(dir, name);
+    }
+}
+
+void yn_free_paths(char **paths)
+{
+    for (int h = 0; h < YN_HEADS; h++)
+        free(paths[h]);
 }
 
 char *yn_write_labels(const char *dir)

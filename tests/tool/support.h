@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "npy.h"
 #include "regionloss.h"
 
 /* A fresh directory under $TMPDIR (or /tmp); removed by scratch_remove. */
@@ -28,6 +29,36 @@ int dir_entries(const char *dir);
  * version 1, 2 or 3.  Returns malloc'ed bytes. */
 uint8_t *npy_bytes(const char *dict, int version, const void *data, size_t data_len,
                    size_t *out_len);
+/* npy_bytes (version 1) of dict and data written to dir/name; returns the
+ * path, malloc'ed. */
+char *write_npy_in(const char *dir, const char *name, const char *dict, const void *data,
+                   size_t data_len);
+
+/* The .npy file at path, read and parsed into *a (asserting both); returns
+ * the bytes a points into, to be freed, and their length in *len (may be
+ * NULL). */
+char *read_npy(const char *path, size_t *len, npy_array *a);
+/* *a is a prediction tensor of the layout: N images, B anchors of K
+ * channels, an H x W grid (rank and every dimension; path names the
+ * file in the messages). */
+void assert_pred_shape(const npy_array *a, const char *path, rl_layout layout, int N, int H,
+                       int W, int B, int K);
+/* Adds delta to float32 entry k of the .npy file at path, in place. */
+void add_to_f32_entry(const char *path, size_t k, float delta);
+
+/* The fields a JSON result must hold: its key and the API's value. */
+typedef struct expect_field {
+    char key[64];
+    double value;
+} expect_field;
+/* text is a JSON object that holds exactly the n numbers of f, bit for bit,
+ * and the string "variant" equal to variant. */
+void assert_json_fields(const char *text, const expect_field *f, size_t n, const char *variant);
+/* Replaces the number after the occurrence-th "key": (0: the first) in the
+ * JSON file at path by value. */
+void set_json_number(const char *path, const char *key, int occurrence, double value);
+/* That number, as it is written. */
+double json_number(const char *path, const char *key, int occurrence);
 
 typedef struct run_result {
     int status;    /* exit code, or 128 + signal */
@@ -108,6 +139,10 @@ void yn_pred(int h, rl_layout layout, float *out);
 /* Every head's file in dir, yolo<h>.npy (float32, or yolo<h>_f16.npy
  * float16 with dtype RL_DTYPE_F16); paths[h] malloc'ed. */
 void yn_write_preds(const char *dir, rl_layout layout, rl_dtype dtype, char **paths);
+/* dir/<format with the head's number> for every head (format holds one
+ * %d), malloc'ed; yn_free_paths frees them. */
+void yn_head_paths(const char *dir, const char *format, char **paths);
+void yn_free_paths(char **paths);
 /* yn_labels_text in dir/yolo_labels.txt. */
 char *yn_write_labels(const char *dir);
 void yn_truths(rl_box *truths, int64_t *offsets);

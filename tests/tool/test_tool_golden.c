@@ -119,21 +119,7 @@ Test(tool_golden, check_passes_across_variants)
 /* Replaces the number after "key": in the golden file. */
 static void set_golden_value(const fixture *f, const char *key, double value)
 {
-    char *text = read_all(f->golden, NULL);
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "\"%s\": ", key);
-    char *at = strstr(text, pattern);
-    cr_assert(at, "key %s not in the golden file", key);
-    char *num = at + strlen(pattern);
-    char *end = num + strcspn(num, ",\n");
-    size_t head = (size_t)(num - text);
-    char *out = malloc(strlen(text) + 64);
-    memcpy(out, text, head);
-    int w = sprintf(out + head, "%.17g", value);
-    strcpy(out + head + w, end);
-    write_text(f->golden, out);
-    free(out);
-    free(text);
+    set_json_number(f->golden, key, 0, value);
 }
 
 static double golden_value(const fixture *f, const char *key)
@@ -190,21 +176,10 @@ Test(tool_golden, check_fails_on_a_perturbed_gradient_entry)
     fixture f = setup_files();
     const char *none[] = {NULL};
     make_golden(&f, none);
-    size_t len;
-    char *bytes = read_all(f.grad, &len);
-    npy_array a;
-    char err[128];
-    cr_assert_eq(npy_parse((const uint8_t *)bytes, len, &a, err, sizeof err), 0, "%s", err);
     /* tw of image 1, anchor 1 (channel 8 + 2 = 10), cell (3, 4). */
     const size_t n = 1, c = 10, i = 3, j = 4;
     const size_t k = ((n * 16 + c) * TB_H + i) * TB_W + j;
-    size_t at = (size_t)(a.data - (const uint8_t *)bytes) + 4 * k;
-    float v;
-    memcpy(&v, bytes + at, 4);
-    v += 0.25f;
-    memcpy(bytes + at, &v, 4);
-    write_bytes(f.grad, bytes, len);
-    free(bytes);
+    add_to_f32_entry(f.grad, k, 0.25f);
 
     run_result r = check(&f, f.pred, none);
     cr_expect_eq(r.status, 1, "exit %d\n%s%s", r.status, r.out, r.err);
@@ -245,13 +220,9 @@ static char *nan_pred(const fixture *f)
     static float pred[TB_COUNT];
     tb_pred(RL_LAYOUT_NCHW, pred);
     pred[3] = INFINITY; /* ty of image 0, anchor 0, cell (0, 3) */
-    size_t len;
-    uint8_t *b = npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 16, 4, 5), }",
-                           1, pred, sizeof pred, &len);
-    char *path = path_in(f->dir, "inf.npy");
-    write_bytes(path, b, len);
-    free(b);
-    return path;
+    return write_npy_in(f->dir, "inf.npy",
+                        "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 16, 4, 5), }",
+                        pred, sizeof pred);
 }
 
 Test(tool_golden, failed_grad_out_leaves_no_file)

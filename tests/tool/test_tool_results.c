@@ -12,11 +12,6 @@
 #include "npy.h"
 #include "support.h"
 
-typedef struct expect_field {
-    const char *key;
-    double value;
-} expect_field;
-
 /* The keys issue 4 asks for, mapped to rl_result by hand (not through the
  * tool's own table, which is what is under test). */
 static size_t expected_fields(const rl_result *r, rl_mode mode, expect_field *f)
@@ -52,44 +47,22 @@ static size_t expected_fields(const rl_result *r, rl_mode mode, expect_field *f)
 
 static void assert_json_is(const char *text, const rl_result *r, rl_mode mode)
 {
-    json_object obj;
-    char err[256];
-    cr_assert_eq(json_parse(text, strlen(text), &obj, err, sizeof err), 0,
-                 "tool output is not the expected JSON: %s\n%s", err, text);
     expect_field f[32];
     size_t n = expected_fields(r, mode, f);
-    for (size_t k = 0; k < n; k++) {
-        const json_field *g = json_get(&obj, f[k].key);
-        cr_assert(g && !g->is_string, "key %s missing or not a number", f[k].key);
-        cr_expect(g->number == f[k].value, "%s: tool %.17g, API %.17g", f[k].key, g->number,
-                  f[k].value);
-    }
-    const json_field *v = json_get(&obj, "variant");
-    cr_assert(v && v->is_string, "key variant missing or not a string");
-    cr_expect_str_eq(v->string, r->variant);
-    cr_expect_eq(obj.count, n + 1, "the JSON has %zu keys, expected %zu", obj.count, n + 1);
+    assert_json_fields(text, f, n, r->variant);
     /* The parts do not all vanish, or equality would prove little. */
     cr_assert(r->loss > 0 && r->coord > 0 && r->cls > 0 && r->obj > 0 && r->noobj > 0);
-    json_free(&obj);
 }
 
 static void assert_grad_file_is(const char *path, rl_layout layout, const float *api)
 {
     size_t len;
-    char *bytes = read_all(path, &len);
-    cr_assert(bytes, "%s was not written", path);
     npy_array a;
-    char err[256];
-    cr_assert_eq(npy_parse((const uint8_t *)bytes, len, &a, err, sizeof err), 0, "%s", err);
+    char *bytes = read_npy(path, &len, &a);
     cr_assert(memmem(bytes, len, "'descr': '<f4'", 14) &&
               memmem(bytes, len, "'fortran_order': False", 22));
     cr_assert_eq(a.dtype, NPY_F32);
-    const uint64_t nchw[4] = {TB_N, TB_B * TB_K, TB_H, TB_W};
-    const uint64_t nhwc[5] = {TB_N, TB_H, TB_W, TB_B, TB_K};
-    const uint64_t *want = layout == RL_LAYOUT_NCHW ? nchw : nhwc;
-    cr_assert_eq(a.ndim, layout == RL_LAYOUT_NCHW ? 4 : 5);
-    for (int d = 0; d < a.ndim; d++)
-        cr_expect_eq(a.shape[d], want[d], "dimension %d", d);
+    assert_pred_shape(&a, path, layout, TB_N, TB_H, TB_W, TB_B, TB_K);
     cr_assert_eq(a.count, TB_COUNT);
     float *got = malloc(TB_COUNT * sizeof *got);
     npy_to_f32(&a, got);
@@ -251,11 +224,8 @@ static void assert_typed_grad_file_is(const char *path, rl_layout layout, rl_dty
                                       const void *api)
 {
     size_t len;
-    char *bytes = read_all(path, &len);
-    cr_assert(bytes, "%s was not written", path);
     npy_array a;
-    char err[256];
-    cr_assert_eq(npy_parse((const uint8_t *)bytes, len, &a, err, sizeof err), 0, "%s", err);
+    char *bytes = read_npy(path, &len, &a);
     const npy_dtype want_type = grad_dtype == RL_DTYPE_F16    ? NPY_F16
                                 : grad_dtype == RL_DTYPE_BF16 ? NPY_U16
                                                               : NPY_F32;

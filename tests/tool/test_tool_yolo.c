@@ -25,20 +25,14 @@ static net_files net_setup(rl_layout layout, rl_dtype dtype)
     f.dir = scratch_dir();
     yn_write_preds(f.dir, layout, dtype, f.pred);
     f.labels = yn_write_labels(f.dir);
-    for (int h = 0; h < YN_HEADS; h++) {
-        char name[32];
-        snprintf(name, sizeof name, "grad%d.npy", h);
-        f.grad[h] = path_in(f.dir, name);
-    }
+    yn_head_paths(f.dir, "grad%d.npy", f.grad);
     return f;
 }
 
 static void net_teardown(net_files *f)
 {
-    for (int h = 0; h < YN_HEADS; h++) {
-        free(f->pred[h]);
-        free(f->grad[h]);
-    }
+    yn_free_paths(f->pred);
+    yn_free_paths(f->grad);
     free(f->labels);
     scratch_remove(f->dir);
 }
@@ -79,11 +73,6 @@ static run_result net_run(const net_files *f, const char *cmd, const char *const
 }
 
 /* ---- the tool against the API ---- */
-
-typedef struct expect_field {
-    char key[64];
-    double value;
-} expect_field;
 
 /* The keys of one result, mapped to rl_result by hand (not through the
  * tool's own table, which is under test); prefix "" or "heads.h.". */
@@ -129,10 +118,6 @@ static size_t head_fields(const rl_result *r, const char *prefix, expect_field *
 static void assert_json_is(const char *text, const rl_result *total, const rl_result *heads,
                            int n_heads)
 {
-    json_object obj;
-    char err[256];
-    cr_assert_eq(json_parse(text, strlen(text), &obj, err, sizeof err), 0,
-                 "tool output is not the expected JSON: %s\n%s", err, text);
     expect_field f[(1 + YN_HEADS) * 32];
     size_t n = head_fields(total, "", f);
     for (int h = 0; h < n_heads; h++) {
@@ -140,23 +125,13 @@ static void assert_json_is(const char *text, const rl_result *total, const rl_re
         snprintf(prefix, sizeof prefix, "heads.%d.", h);
         n += head_fields(&heads[h], prefix, f + n);
     }
-    for (size_t k = 0; k < n; k++) {
-        const json_field *g = json_get(&obj, f[k].key);
-        cr_assert(g && !g->is_string, "key %s missing or not a number", f[k].key);
-        cr_expect(g->number == f[k].value, "%s: tool %.17g, API %.17g", f[k].key, g->number,
-                  f[k].value);
-    }
-    const json_field *v = json_get(&obj, "variant");
-    cr_assert(v && v->is_string, "key variant missing or not a string");
-    cr_expect_str_eq(v->string, total->variant);
-    cr_expect_eq(obj.count, n + 1, "the JSON has %zu keys, expected %zu", obj.count, n + 1);
+    assert_json_fields(text, f, n, total->variant);
     /* Every head has positives and the parts do not vanish, or equality
      * would prove little. */
     for (int h = 0; h < n_heads; h++)
         cr_assert(heads[h].n_obj > 0 && heads[h].coord > 0 && heads[h].cls > 0 &&
                       heads[h].obj > 0 && heads[h].n_noobj > 0,
                   "head %d has no positives or no negatives", h);
-    json_free(&obj);
 }
 
 /* Head h's gradient file: the right descr and shape, and the API's
@@ -164,19 +139,10 @@ static void assert_json_is(const char *text, const rl_result *total, const rl_re
 static void assert_grad_file_is(const char *path, int h, rl_layout layout, rl_dtype grad_dtype,
                                 const void *api)
 {
-    size_t len;
-    char *bytes = read_all(path, &len);
-    cr_assert(bytes, "%s was not written", path);
     npy_array a;
-    char err[256];
-    cr_assert_eq(npy_parse((const uint8_t *)bytes, len, &a, err, sizeof err), 0, "%s", err);
+    char *bytes = read_npy(path, NULL, &a);
     cr_assert_eq(a.dtype, grad_dtype == RL_DTYPE_F16 ? NPY_F16 : NPY_F32, "%s: dtype", path);
-    const uint64_t nchw[4] = {YN_N, YN_B * YN_K, (uint64_t)yn_grid_h[h], (uint64_t)yn_grid_w[h]};
-    const uint64_t nhwc[5] = {YN_N, (uint64_t)yn_grid_h[h], (uint64_t)yn_grid_w[h], YN_B, YN_K};
-    const uint64_t *want = layout == RL_LAYOUT_NCHW ? nchw : nhwc;
-    cr_assert_eq(a.ndim, layout == RL_LAYOUT_NCHW ? 4 : 5);
-    for (int d = 0; d < a.ndim; d++)
-        cr_expect_eq(a.shape[d], want[d], "%s: dimension %d", path, d);
+    assert_pred_shape(&a, path, layout, YN_N, yn_grid_h[h], yn_grid_w[h], YN_B, YN_K);
     const size_t count = yn_count(h);
     cr_assert_eq(a.count, count);
     const size_t item = grad_dtype == RL_DTYPE_F16 ? 2 : 4;
@@ -355,19 +321,14 @@ static golden_files golden_setup(void)
     golden_files g;
     g.f = net_setup(RL_LAYOUT_NCHW, RL_DTYPE_F32);
     g.golden = path_in(g.f.dir, "G.json");
-    for (int h = 0; h < YN_HEADS; h++) {
-        char name[32];
-        snprintf(name, sizeof name, "GG%d.npy", h);
-        g.gg[h] = path_in(g.f.dir, name);
-    }
+    yn_head_paths(g.f.dir, "GG%d.npy", g.gg);
     return g;
 }
 
 static void golden_teardown(golden_files *g)
 {
     free(g->golden);
-    for (int h = 0; h < YN_HEADS; h++)
-        free(g->gg[h]);
+    yn_free_paths(g->gg);
     net_teardown(&g->f);
 }
 
@@ -448,24 +409,8 @@ Test(tool_yolo, check_passes_across_variants)
 static double set_golden_value(const golden_files *g, const char *key, int occurrence,
                                double factor)
 {
-    char *text = read_all(g->golden, NULL);
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "\"%s\": ", key);
-    char *at = strstr(text, pattern);
-    for (int k = 0; at && k < occurrence; k++)
-        at = strstr(at + 1, pattern);
-    cr_assert(at, "occurrence %d of key %s not in the golden file", occurrence, key);
-    char *num = at + strlen(pattern);
-    char *end = num + strcspn(num, ",\n");
-    double value = strtod(num, NULL) * factor;
-    size_t head = (size_t)(num - text);
-    char *out = malloc(strlen(text) + 64);
-    memcpy(out, text, head);
-    int w = sprintf(out + head, "%.17g", value);
-    strcpy(out + head + w, end);
-    write_text(g->golden, out);
-    free(out);
-    free(text);
+    double value = json_number(g->golden, key, occurrence) * factor;
+    set_json_number(g->golden, key, occurrence, value);
     return value;
 }
 
@@ -488,20 +433,9 @@ Test(tool_yolo, check_fails_on_a_perturbed_head)
 
     /* One gradient entry of head 2: th of image 1, anchor 2 (channel
      * 2*9 + 3 = 21), cell (5, 7) of the 8x12 grid. */
-    size_t len;
-    char *bytes = read_all(g.gg[2], &len);
-    npy_array a;
-    char err[128];
-    cr_assert_eq(npy_parse((const uint8_t *)bytes, len, &a, err, sizeof err), 0, "%s", err);
     const size_t n = 1, c = 21, i = 5, j = 7;
     const size_t k = ((n * 27 + c) * 8 + i) * 12 + j;
-    size_t at = (size_t)(a.data - (const uint8_t *)bytes) + 4 * k;
-    float x;
-    memcpy(&x, bytes + at, 4);
-    x += 0.25f;
-    memcpy(bytes + at, &x, 4);
-    write_bytes(g.gg[2], bytes, len);
-    free(bytes);
+    add_to_f32_entry(g.gg[2], k, 0.25f);
     r = check(&g, none);
     cr_expect_eq(r.status, 1, "exit %d\n%s%s", r.status, r.out, r.err);
     char index[64];

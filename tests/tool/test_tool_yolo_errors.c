@@ -26,21 +26,15 @@ static fixture setup(void)
     free(sub);
     f.labels = yn_write_labels(f.dir);
     f.out = path_in(f.dir, "G.json");
-    for (int h = 0; h < YN_HEADS; h++) {
-        char name[32];
-        snprintf(name, sizeof name, "grad%d.npy", h);
-        f.grad[h] = path_in(f.dir, name);
-    }
+    yn_head_paths(f.dir, "grad%d.npy", f.grad);
     return f;
 }
 
 static void teardown(fixture *f)
 {
-    for (int h = 0; h < YN_HEADS; h++) {
-        free(f->pred[h]);
-        free(f->nhwc[h]);
-        free(f->grad[h]);
-    }
+    yn_free_paths(f->pred);
+    yn_free_paths(f->nhwc);
+    yn_free_paths(f->grad);
     free(f->labels);
     free(f->out);
     scratch_remove(f->dir);
@@ -53,12 +47,7 @@ static char *write_npy(const fixture *f, const char *name, const char *shape, co
     char dict[160];
     snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr,
              shape);
-    size_t len;
-    uint8_t *b = npy_bytes(dict, 1, v, bytes, &len);
-    char *path = path_in(f->dir, name);
-    write_bytes(path, b, len);
-    free(b);
-    return path;
+    return write_npy_in(f->dir, name, dict, v, bytes);
 }
 
 typedef struct err_case {

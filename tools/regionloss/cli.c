@@ -219,11 +219,18 @@ static int parse_choice(const char *opt, const char *s, const char *const *names
     return usage_error("%s: '%s' is not one of the accepted values (%s)", opt, s, list);
 }
 
-int cli_parse_anchors(const char *text, const char *origin, float **anchors, int32_t *B)
+/* The values of a comma-separated list (an empty one has one, empty). */
+static size_t list_length(const char *text)
 {
     size_t n = 1;
     for (const char *p = text; *p; p++)
         n += *p == ',';
+    return n;
+}
+
+int cli_parse_anchors(const char *text, const char *origin, float **anchors, int32_t *B)
+{
+    size_t n = list_length(text);
     if (n % 2 || n > (size_t)INT32_MAX) {
         fprintf(stderr, "regionloss: %s: %zu values; anchors come in pairs w,h\n", origin, n);
         return EXIT_ERROR;
@@ -257,9 +264,7 @@ int cli_parse_anchors(const char *text, const char *origin, float **anchors, int
 int cli_parse_mask(const char *text, const char *origin, int32_t n_anchors, int32_t **mask,
                    int32_t *B)
 {
-    size_t n = 1;
-    for (const char *p = text; *p; p++)
-        n += *p == ',';
+    size_t n = list_length(text);
     /* More indices than anchors meet a repeat or an index out of range. */
     int32_t *m = malloc(n * sizeof *m);
     if (!m) {
@@ -332,6 +337,20 @@ static int check_scopes(const given *g, tool_layer layer, int mode)
         if (layer == LAYER_REGION && g->set[k] > 1)
             return usage_error("option %s given twice", opts[k].name);
     }
+    return 0;
+}
+
+/* The options of a table that hold a finite number, where given. */
+typedef struct double_opt {
+    int id;
+    double *dst;
+} double_opt;
+
+static int parse_doubles(const given *g, const double_opt *d, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (g->set[d[k].id] && parse_double(opts[d[k].id].name, g->value[d[k].id], d[k].dst))
+            return EXIT_ERROR;
     return 0;
 }
 
@@ -419,17 +438,12 @@ static int build_yolo_config(const given *g, tool_opts *o)
             return EXIT_ERROR;
         c->norm = (rl_norm)v;
     }
-    const struct {
-        int id;
-        double *dst;
-    } doubles[] = {{O_LCOORD, &c->lambda_coord},
-                   {O_LCLASS, &c->lambda_class},
-                   {O_LOBJ, &c->lambda_obj},
-                   {O_LNOOBJ, &c->lambda_noobj}};
-    for (size_t k = 0; k < sizeof doubles / sizeof doubles[0]; k++)
-        if (g->set[doubles[k].id] &&
-            parse_double(opts[doubles[k].id].name, g->value[doubles[k].id], doubles[k].dst))
-            return EXIT_ERROR;
+    const double_opt doubles[] = {{O_LCOORD, &c->lambda_coord},
+                                  {O_LCLASS, &c->lambda_class},
+                                  {O_LOBJ, &c->lambda_obj},
+                                  {O_LNOOBJ, &c->lambda_noobj}};
+    if (parse_doubles(g, doubles, sizeof doubles / sizeof doubles[0]))
+        return EXIT_ERROR;
     if (g->set[O_IGNORE_THRESH] &&
         parse_unit("--ignore-thresh", g->value[O_IGNORE_THRESH], &c->ignore_thresh))
         return EXIT_ERROR;
@@ -510,17 +524,12 @@ static int build_config(const given *g, tool_opts *o)
             return EXIT_ERROR;
         c->norm = (rl_norm)v;
     }
-    const struct {
-        int id;
-        double *dst;
-    } doubles[] = {{O_LCOORD, &c->lambda_coord}, {O_LCLASS, &c->lambda_class},
-                   {O_LOBJ, &c->lambda_obj},     {O_LNOOBJ, &c->lambda_noobj},
-                   {O_THRESH, &c->thresh},       {O_WARMUP_SCALE, &c->warmup_scale},
-                   {O_RTOL, &o->rtol},           {O_ATOL, &o->atol}};
-    for (size_t k = 0; k < sizeof doubles / sizeof doubles[0]; k++)
-        if (g->set[doubles[k].id] &&
-            parse_double(opts[doubles[k].id].name, g->value[doubles[k].id], doubles[k].dst))
-            return EXIT_ERROR;
+    const double_opt doubles[] = {{O_LCOORD, &c->lambda_coord}, {O_LCLASS, &c->lambda_class},
+                                  {O_LOBJ, &c->lambda_obj},     {O_LNOOBJ, &c->lambda_noobj},
+                                  {O_THRESH, &c->thresh},       {O_WARMUP_SCALE, &c->warmup_scale},
+                                  {O_RTOL, &o->rtol},           {O_ATOL, &o->atol}};
+    if (parse_doubles(g, doubles, sizeof doubles / sizeof doubles[0]))
+        return EXIT_ERROR;
     if ((g->set[O_RTOL] && o->rtol < 0) || (g->set[O_ATOL] && o->atol < 0))
         return usage_error("%s must not be negative", o->rtol < 0 ? "--rtol" : "--atol");
     int64_t v = 0;

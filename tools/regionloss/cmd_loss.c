@@ -89,6 +89,27 @@ static int write_all(staged_file *json_file, const char *const *paths, const yol
     return rc;
 }
 
+/* Prints a result's JSON text (NULL: out of memory) and frees it. */
+static int print_json(char *text)
+{
+    int rc = 0;
+    if (text)
+        fputs(text, stdout);
+    else
+        rc = EXIT_ERROR;
+    free(text);
+    return rc;
+}
+
+/* A golden's JSON text, or the message that memory ran out. */
+static int need_text(const char *text)
+{
+    if (text)
+        return 0;
+    fprintf(stderr, "regionloss: out of memory\n");
+    return EXIT_ERROR;
+}
+
 static void print_yolo(const yolo_inputs *in, const rl_result *total, const rl_result *heads)
 {
     fprintf(stdout, "variant    %s\n", total->variant ? total->variant : "?");
@@ -104,66 +125,69 @@ static void print_yolo(const yolo_inputs *in, const rl_result *total, const rl_r
     }
 }
 
-static void free_grads(void **grads, int n)
+/* What loss and golden compute for a network: the inputs, the total and
+ * every head, and a gradient per head when --grad-out is given. */
+typedef struct yolo_run {
+    yolo_inputs in;
+    rl_result total, heads[TOOL_MAX_HEADS];
+    void *grads[TOOL_MAX_HEADS];
+    int want_grad;
+} yolo_run;
+
+/* On failure nothing is left to free. */
+static int yolo_run_compute(const tool_opts *o, yolo_run *r)
 {
-    for (int h = 0; h < n; h++)
-        free(grads[h]);
+    memset(r->grads, 0, sizeof r->grads);
+    r->want_grad = o->yolo.n_grad_out > 0;
+    return yolo_compute_from_files(o, &r->in, &r->total, r->heads,
+                                   r->want_grad ? r->grads : NULL);
+}
+
+static void yolo_run_free(yolo_run *r)
+{
+    for (int h = 0; h < r->in.n_heads; h++)
+        free(r->grads[h]);
+    yolo_free(&r->in);
 }
 
 static int yolo_loss(const tool_opts *o)
 {
-    yolo_inputs in;
-    rl_result total, heads[TOOL_MAX_HEADS];
-    void *grads[TOOL_MAX_HEADS] = {NULL};
-    const int want_grad = o->yolo.n_grad_out > 0;
-    int rc = yolo_compute_from_files(o, &in, &total, heads, want_grad ? grads : NULL);
+    yolo_run run;
+    int rc = yolo_run_compute(o, &run);
     if (rc)
         return rc;
-    if (want_grad)
-        rc = write_all(NULL, o->yolo.grad_outs, &in, grads);
+    if (run.want_grad)
+        rc = write_all(NULL, o->yolo.grad_outs, &run.in, run.grads);
     if (!rc) {
-        if (o->json) {
-            char *text = yolo_result_json(&total, heads, in.n_heads);
-            if (text)
-                fputs(text, stdout);
-            else
-                rc = EXIT_ERROR;
-            free(text);
-        } else {
-            print_yolo(&in, &total, heads);
-        }
+        if (o->json)
+            rc = print_json(yolo_result_json(&run.total, run.heads, run.in.n_heads));
+        else
+            print_yolo(&run.in, &run.total, run.heads);
     }
-    free_grads(grads, in.n_heads);
-    yolo_free(&in);
+    yolo_run_free(&run);
     return rc;
 }
 
 static int yolo_golden(const tool_opts *o)
 {
-    yolo_inputs in;
-    rl_result total, heads[TOOL_MAX_HEADS];
-    void *grads[TOOL_MAX_HEADS] = {NULL};
-    const int want_grad = o->yolo.n_grad_out > 0;
-    int rc = yolo_compute_from_files(o, &in, &total, heads, want_grad ? grads : NULL);
+    yolo_run run;
+    int rc = yolo_run_compute(o, &run);
     if (rc)
         return rc;
-    char *text = yolo_result_json(&total, heads, in.n_heads);
+    const yolo_inputs *in = &run.in;
+    char *text = yolo_result_json(&run.total, run.heads, in->n_heads);
     staged_file json_file = {NULL, NULL};
-    if (!text) {
-        fprintf(stderr, "regionloss: out of memory\n");
-        rc = EXIT_ERROR;
-    }
+    rc = need_text(text);
     if (!rc)
         rc = stage_or_fail(&json_file, o->out, text, strlen(text));
     if (!rc)
-        rc = write_all(&json_file, want_grad ? o->yolo.grad_outs : NULL, &in, grads);
+        rc = write_all(&json_file, run.want_grad ? o->yolo.grad_outs : NULL, in, run.grads);
     if (!rc)
         printf("regionloss: wrote %s%s (%d head%s; variant %s, loss %.17g)\n", o->out,
-               want_grad ? " and a gradient per head" : "", in.n_heads,
-               in.n_heads == 1 ? "" : "s", total.variant, total.loss);
+               run.want_grad ? " and a gradient per head" : "", in->n_heads,
+               in->n_heads == 1 ? "" : "s", run.total.variant, run.total.loss);
     free(text);
-    free_grads(grads, in.n_heads);
-    yolo_free(&in);
+    yolo_run_free(&run);
     return rc;
 }
 
@@ -184,16 +208,10 @@ int cmd_loss(const tool_opts *o)
             rc = commit_all(&g, 1);
     }
     if (!rc) {
-        if (o->json) {
-            char *text = result_json(&res, report_kind_of(o->cfg.mode));
-            if (text)
-                fputs(text, stdout);
-            else
-                rc = EXIT_ERROR;
-            free(text);
-        } else {
+        if (o->json)
+            rc = print_json(result_json(&res, report_kind_of(o->cfg.mode)));
+        else
             result_print(stdout, &res, report_kind_of(o->cfg.mode));
-        }
     }
     free(grad);
     inputs_free(&in);
@@ -213,10 +231,7 @@ int cmd_golden(const tool_opts *o)
     staged_file files[2] = {{NULL, NULL}, {NULL, NULL}};
     int n = 0;
     char *text = result_json(&res, report_kind_of(o->cfg.mode));
-    if (!text) {
-        fprintf(stderr, "regionloss: out of memory\n");
-        rc = EXIT_ERROR;
-    }
+    rc = need_text(text);
     if (!rc && !(rc = stage_or_fail(&files[0], o->out, text, strlen(text))))
         n = 1;
     if (!rc && o->grad_out && !(rc = stage_grad(&files[1], o->grad_out, &in, grad)))
