@@ -1,7 +1,7 @@
 /* The [yolo] reference against goldens from an independent implementation:
  * every $REGIONLOSS_TEST_DATA/goldens/yolo_*.txt was computed by
  * tools/goldens/make_yolo_goldens.py, written from SPEC.md section 9 and
- * yolo-contract.md in PyTorch float64 with autograd, sharing no code with
+ * docs/api.md's result fields in PyTorch float64 with autograd, sharing no code with
  * src/scalar/yolo_reference.c.
  *
  * For the call's total and for every head: the loss and its parts, the

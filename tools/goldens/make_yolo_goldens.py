@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Golden cases for the [yolo] head's reference, from an independent implementation.
 
-SPEC.md section 9 (9.1-9.5) and /work/yolo-contract.md (what each result field
+docs/loss.md ("The [yolo] head") and docs/api.md (what each result field
 holds) are written here again, vectorised, in PyTorch float64; autograd gives
 the gradient.  The decisions (the anchor match of 9.3, each slot's best IoU,
 the truth_thresh matches and the ignore rule of 9.4) are computed first, in
