@@ -631,6 +631,26 @@ static const char *const *variants_of(const selection *s, const char **one)
     return one;
 }
 
+/* What the decoder expects of the config and of the call, in words. */
+static void print_expect(const loss_expect *cfg_expect, const loss_expect *call_expect)
+{
+    fprintf(stderr, "expect: config %s (%s), call %s (%s)\n",
+            cfg_expect->must_fail ? "rejected" : "accepted", cfg_expect->why,
+            call_expect->must_fail ? "rejected" : "accepted", call_expect->why);
+}
+
+/* Every variant answers as the reference does.  A workspace one byte short
+ * fails only where a variant needs one (the reference needs none); the
+ * variant's run checked that case. */
+static void check_same_status(const char *variant, rl_status st, rl_status ref_st,
+                              int short_workspace)
+{
+    if (short_workspace && (st == RL_ERR_WORKSPACE || ref_st == RL_OK))
+        return;
+    FUZZ_CHECK(st == ref_st, "variant %s returned %s where the reference returned %s", variant,
+               rl_status_name(st), rl_status_name(ref_st));
+}
+
 static void fuzz_region(const uint8_t *data, size_t size, const selection *sel)
 {
     loss_case c;
@@ -639,9 +659,7 @@ static void fuzz_region(const uint8_t *data, size_t size, const selection *sel)
         return;
     if (verbose) {
         loss_case_print(stderr, &c);
-        fprintf(stderr, "expect: config %s (%s), call %s (%s)\n",
-                cfg_expect.must_fail ? "rejected" : "accepted", cfg_expect.why,
-                call_expect.must_fail ? "rejected" : "accepted", call_expect.why);
+        print_expect(&cfg_expect, &call_expect);
     }
 
     /* The reference first: every other variant must answer as it does. */
@@ -649,13 +667,7 @@ static void fuzz_region(const uint8_t *data, size_t size, const selection *sel)
     const char *one[2];
     for (const char *const *v = variants_of(sel, one); *v; v++) {
         const rl_status st = run_variant(&c, *v, &cfg_expect, &call_expect);
-        /* A workspace one byte short fails only where a variant needs one
-         * (the reference needs none); run_variant checked that case. */
-        if (c.use_workspace && c.workspace_short &&
-            (st == RL_ERR_WORKSPACE || ref_st == RL_OK))
-            continue;
-        FUZZ_CHECK(st == ref_st, "variant %s returned %s where the reference returned %s", *v,
-                   rl_status_name(st), rl_status_name(ref_st));
+        check_same_status(*v, st, ref_st, c.use_workspace && c.workspace_short);
     }
 
 #ifdef RL_HAVE_DIFFCHECK
@@ -685,19 +697,13 @@ static void fuzz_yolo(const uint8_t *data, size_t size, const selection *sel)
         return;
     if (verbose) {
         yolo_case_print(stderr, &c);
-        fprintf(stderr, "expect: config %s (%s), call %s (%s)\n",
-                cfg_expect.must_fail ? "rejected" : "accepted", cfg_expect.why,
-                call_expect.must_fail ? "rejected" : "accepted", call_expect.why);
+        print_expect(&cfg_expect, &call_expect);
     }
     const rl_status ref_st = run_yolo_variant(&c, "reference", &cfg_expect, &call_expect);
     const char *one[2];
     for (const char *const *v = variants_of(sel, one); *v; v++) {
         const rl_status st = run_yolo_variant(&c, *v, &cfg_expect, &call_expect);
-        if (c.use_workspace && c.workspace_short &&
-            (st == RL_ERR_WORKSPACE || ref_st == RL_OK))
-            continue;
-        FUZZ_CHECK(st == ref_st, "variant %s returned %s where the reference returned %s", *v,
-                   rl_status_name(st), rl_status_name(ref_st));
+        check_same_status(*v, st, ref_st, c.use_workspace && c.workspace_short);
     }
 #ifdef RL_HAVE_DIFFCHECK
     if (!cfg_expect.must_fail && c.computable && !c.null_total) {
