@@ -4,6 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+. "$root/scripts/debian-path.sh"
 bash scripts/install-deps.sh
 if [ -f build/meson-private/coredata.dat ]; then
     meson setup --reconfigure build

@@ -24,6 +24,7 @@ set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+. "$root/scripts/debian-path.sh"
 
 fuzz=0
 [ "${CI:-}" = true ] && fuzz=1

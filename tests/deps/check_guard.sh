@@ -13,13 +13,36 @@
 #   check_guard.sh SOURCE_ROOT
 set -u
 root=${1:?usage: check_guard.sh SOURCE_ROOT}
-guard=(python3 "$root/scripts/check-deps.py" --quiet)
-list="$root/scripts/packages.txt"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+# A meson that no package owns, first on PATH, as a pip or pyenv install
+# leaves it: the guard must name it (Debian's python3 runs it: a pyenv shim
+# would put its own bin folder first), and the PATH the README's commands set
+# (scripts/debian-path.sh) must put Debian's meson back in front.
+mkdir -p "$tmp/shadow"
+printf '#!/bin/sh\nexit 0\n' >"$tmp/shadow/meson"
+chmod +x "$tmp/shadow/meson"
+shadow_out=$(PATH="$tmp/shadow:$PATH" /usr/bin/python3 "$root/scripts/check-deps.py" --quiet 2>&1)
+shadow_rc=$?
+resolved=$(PATH="$tmp/shadow:$PATH"; . "$root/scripts/debian-path.sh"; command -v meson)
+. "$root/scripts/debian-path.sh"
+guard=(python3 "$root/scripts/check-deps.py" --quiet)
+list="$root/scripts/packages.txt"
 passed=0 failed=0
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 ok() { echo "ok: $*"; passed=$((passed + 1)); }
+
+if [ $shadow_rc -ne 0 ] && grep -q "MISSING: meson.*$tmp/shadow/meson" <<<"$shadow_out"; then
+    ok "a meson no package owns, first on PATH, fails the guard by name"
+else
+    fail "a meson no package owns, first on PATH (rc $shadow_rc):"; echo "$shadow_out"
+fi
+if [ "$resolved" = /usr/bin/meson ]; then
+    ok "scripts/debian-path.sh puts Debian's meson before a shadowing one"
+else
+    fail "after scripts/debian-path.sh, meson is '$resolved', not /usr/bin/meson"
+fi
 
 if "${guard[@]}" --packages "$list" >"$tmp/out" 2>&1; then
     ok "the guard passes on scripts/packages.txt"
