@@ -1,13 +1,15 @@
-/* Darknet's truth buffer (net.truth: boxes_per_image x {x, y, w, h, class}
- * per image, a list ending at the first box whose x is 0) to rl_box. */
+/* Darknet's truth buffer (net.truth: boxes_per_image boxes of floats_per_box
+ * floats per image, x, y, w, h, class first; an image's list ends at the
+ * first box whose x is 0) to rl_box. */
 #include <math.h>
 
 #include "internal.h"
 
-rl_status rl_truths_from_darknet(const float *buffer, int32_t n_images, int32_t boxes_per_image,
-                                 int32_t n_classes, rl_box *out_truths, int64_t *out_offsets)
+rl_status rl_truths_from_darknet_rows(const float *buffer, int32_t n_images,
+                                      int32_t boxes_per_image, int32_t floats_per_box,
+                                      int32_t n_classes, rl_box *out_truths,
+                                      int64_t *out_offsets)
 {
-    rl_clear_error();
     if (!buffer || !out_truths || !out_offsets)
         return rl_fail(RL_ERR_NULL_POINTER, "%s is NULL",
                        !buffer ? "buffer" : !out_truths ? "out_truths" : "out_offsets");
@@ -15,10 +17,13 @@ rl_status rl_truths_from_darknet(const float *buffer, int32_t n_images, int32_t 
         return rl_fail(RL_ERR_BAD_SIZE,
                        "n_images = %d, boxes_per_image = %d, n_classes = %d: all must be positive",
                        (int)n_images, (int)boxes_per_image, (int)n_classes);
+    if (floats_per_box < 5)
+        return rl_fail(RL_ERR_BAD_SIZE, "floats_per_box = %d: a darknet truth has at least 5",
+                       (int)floats_per_box);
     /* Check everything first: on failure nothing is written. */
     for (int32_t n = 0; n < n_images; n++)
         for (int32_t t = 0; t < boxes_per_image; t++) {
-            const float *f = buffer + ((int64_t)n * boxes_per_image + t) * 5;
+            const float *f = buffer + ((int64_t)n * boxes_per_image + t) * floats_per_box;
             if (f[0] == 0.0f)
                 break;
             float c = f[4];
@@ -31,7 +36,7 @@ rl_status rl_truths_from_darknet(const float *buffer, int32_t n_images, int32_t 
     out_offsets[0] = 0;
     for (int32_t n = 0; n < n_images; n++) {
         for (int32_t t = 0; t < boxes_per_image; t++) {
-            const float *f = buffer + ((int64_t)n * boxes_per_image + t) * 5;
+            const float *f = buffer + ((int64_t)n * boxes_per_image + t) * floats_per_box;
             if (f[0] == 0.0f)
                 break;
             out_truths[k].cx = f[0];
@@ -44,4 +49,12 @@ rl_status rl_truths_from_darknet(const float *buffer, int32_t n_images, int32_t 
         out_offsets[n + 1] = k;
     }
     return RL_OK;
+}
+
+rl_status rl_truths_from_darknet(const float *buffer, int32_t n_images, int32_t boxes_per_image,
+                                 int32_t n_classes, rl_box *out_truths, int64_t *out_offsets)
+{
+    rl_clear_error();
+    return rl_truths_from_darknet_rows(buffer, n_images, boxes_per_image, 5, n_classes,
+                                       out_truths, out_offsets);
 }

@@ -580,7 +580,8 @@ static void logistic_classes(const call *c, int64_t n, const obj_entry *e, int32
         *loss += 0.5 * (s - y) * (s - y);
         *cost += p->lambda_class * p->lambda_class * (y - s) * (y - s);
         if (c->grad)
-            put(c->grad, p->grad_type, idx, mul0(c->kp, (s - y) * slope(t)), accumulate);
+            put(c->grad, p->grad_type, idx,
+                mul0(c->gkp, p->class_update ? s - y : (s - y) * slope(t)), accumulate);
         if (cc == cls)
             *p_true = s;
     }
@@ -608,8 +609,8 @@ void rl_call_phase2(void *arg, int64_t n)
             memset(rl_elem_at_mut(c->grad, n * p->per_image, gt), 0, (size_t)(p->per_image * esz));
         /* spec: k_n * 2 c^ s'(tc); darknet: k_n c^ s'(tc); [yolo]: k_n c^ (cslope
          * holds c^ s'(tc), or c^) */
-        const float k_noobj = (float)(p->mode != RL_MODE_SPEC ? c->kn : 2.0 * c->kn);
-        const float k_warm = c->warmup ? (float)c->kw : 0.0f;
+        const float k_noobj = (float)(p->mode != RL_MODE_SPEC ? c->gkn : 2.0 * c->gkn);
+        const float k_warm = c->warmup ? (float)c->gkw : 0.0f;
         for (int32_t b = 0; b < p->B; b++) {
             rl_grad_args a = {make_run(c, n, b), kind + (int64_t)b * p->HW, k_noobj, k_warm,
                               accumulate, c->w.cslope + n * c->slots + (int64_t)b * p->HW};
@@ -642,25 +643,25 @@ void rl_call_phase2(void *arg, int64_t n)
         if (!darknet) {
             s->coord += (X - px) * (X - px) + (Y - py) * (Y - py) + (Wg - pw) * (Wg - pw) +
                         (Hg - ph) * (Hg - ph);
-            g[0] = mul0(c->kc, 2 * (px - X) * slope(tx));
-            g[1] = mul0(c->kc, 2 * (py - Y) * slope(ty));
-            g[2] = mul0(c->kc, 2 * (pw - Wg) * pw);
-            g[3] = mul0(c->kc, 2 * (ph - Hg) * ph);
+            g[0] = mul0(c->gkc, 2 * (px - X) * slope(tx));
+            g[1] = mul0(c->gkc, 2 * (py - Y) * slope(ty));
+            g[2] = mul0(c->gkc, 2 * (pw - Wg) * pw);
+            g[3] = mul0(c->gkc, 2 * (ph - Hg) * ph);
             s->obj += (iou - cc) * (iou - cc);
-            g[4] = mul0(c->ko, 2 * (cc - iou) * slope(tc));
+            g[4] = mul0(c->gko, 2 * (cc - iou) * slope(tc));
         } else {
             const double sc = 2.0 - (double)t->w * (double)t->h;
             const double gx = X - e->j, gy = Y - e->i, gw = log(Wg / aw), gh = log(Hg / ah);
             const double sq = (sx - gx) * (sx - gx) + (sy - gy) * (sy - gy) +
                               (tw - gw) * (tw - gw) + (th - gh) * (th - gh);
             s->coord += sc * 0.5 * sq;
-            g[0] = mul0(c->kc, sc * (sx - gx) * slope(tx));
-            g[1] = mul0(c->kc, sc * (sy - gy) * slope(ty));
-            g[2] = mul0(c->kc, sc * (tw - gw));
-            g[3] = mul0(c->kc, sc * (th - gh));
+            g[0] = mul0(c->gkc, sc * (sx - gx) * slope(tx));
+            g[1] = mul0(c->gkc, sc * (sy - gy) * slope(ty));
+            g[2] = mul0(c->gkc, sc * (tw - gw));
+            g[3] = mul0(c->gkc, sc * (th - gh));
             const double target = p->rescore ? iou : 1.0;
             s->obj += 0.5 * (cc - target) * (cc - target);
-            g[4] = mul0(c->ko, (cc - target) * slope(tc));
+            g[4] = mul0(c->gko, (cc - target) * slope(tc));
             const double dsc = p->lambda_coord * sc;
             s->cost_obj += mul0(dsc * dsc, sq) +
                            p->lambda_obj * p->lambda_obj * (target - cc) * (target - cc);
@@ -685,7 +686,7 @@ void rl_call_phase2(void *arg, int64_t n)
                         c->w.class_in[n * p->C + cc] =
                             rl_load(c->batch->pred, l0 + cc * cs, p->pred_type);
                 float *row = c->grad ? c->w.class_grad + n * p->C : NULL;
-                c->k->softmax(in, 1, p->C, t->cls, c->kp, row, 0, &so);
+                c->k->softmax(in, 1, p->C, t->cls, c->gkp, row, 0, &so);
                 if (row && gt == RL_DTYPE_F32) {
                     for (int32_t cc = 0; cc < p->C; cc++) {
                         float *g = (float *)c->grad + l0 + cc * cs;
@@ -710,7 +711,7 @@ void rl_call_phase2(void *arg, int64_t n)
                 }
             } else { /* float predictions and gradient */
                 float *g = c->grad ? (float *)c->grad + l0 : NULL;
-                c->k->softmax((const float *)c->batch->pred + l0, cs, p->C, t->cls, c->kp, g,
+                c->k->softmax((const float *)c->batch->pred + l0, cs, p->C, t->cls, c->gkp, g,
                               accumulate, &so);
             }
             e->max = so.max;
@@ -842,6 +843,12 @@ void rl_call_set_weights(call *c, const rl_counts *nc)
         c->kn = weight(p->lambda_noobj, div_obj);
         c->kw = weight(p->warmup_scale, div_obj);
     }
+    /* A zero weight stays +0, so that a switched-off term writes +0. */
+    c->gkc = mul0(c->kc, p->grad_scale);
+    c->gkp = mul0(c->kp, p->grad_scale);
+    c->gko = mul0(c->ko, p->grad_scale);
+    c->gkn = mul0(c->kn, p->grad_scale);
+    c->gkw = mul0(c->kw, p->grad_scale);
 }
 
 rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch *batch,

@@ -67,6 +67,8 @@ typedef struct call {
     int64_t slots;
     /* set between the phases */
     double kc, kp, ko, kn, kw;
+    /* The same weights times params.grad_scale: what the gradient uses. */
+    double gkc, gkp, gko, gkn, gkw;
     int warmup;
     int sparse;   /* phase 1 takes the sparse path (use_sparse) */
     double kthresh; /* the threshold the mask kernel decides by: thresh, or for a [yolo]

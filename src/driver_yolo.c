@@ -177,9 +177,9 @@ static void positive(call *c, int64_t n, int32_t i, int32_t j, int32_t b, const 
     const double d[5] = {p->lambda_coord * k * (sx - X), p->lambda_coord * k * (sy - Y),
                          p->lambda_coord * k * (tw - TW), p->lambda_coord * k * (th - TH),
                          p->lambda_obj * (cc - 1)};
-    const double g[5] = {rl_call_mul0(c->kc, k * (sx - X)), rl_call_mul0(c->kc, k * (sy - Y)),
-                         rl_call_mul0(c->kc, k * (tw - TW)), rl_call_mul0(c->kc, k * (th - TH)),
-                         rl_call_mul0(c->ko, cc - 1)};
+    const double g[5] = {rl_call_mul0(c->gkc, k * (sx - X)), rl_call_mul0(c->gkc, k * (sy - Y)),
+                         rl_call_mul0(c->gkc, k * (tw - TW)), rl_call_mul0(c->gkc, k * (th - TH)),
+                         rl_call_mul0(c->gko, cc - 1)};
     for (int e = 0; e < 5; e++) {
         s->cost_obj += d[e] * d[e];
         if (c->grad)
@@ -194,7 +194,7 @@ static void positive(call *c, int64_t n, int32_t i, int32_t j, int32_t b, const 
         const double dq = p->lambda_class * (sz - yq);
         s->cost_obj += dq * dq;
         if (c->grad)
-            rl_call_put(c->grad, p->grad_type, l0 + q * cs, rl_call_mul0(c->kp, sz - yq),
+            rl_call_put(c->grad, p->grad_type, l0 + q * cs, rl_call_mul0(c->gkp, sz - yq),
                         accumulate);
     }
     s->cls += cls;

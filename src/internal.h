@@ -42,6 +42,15 @@ typedef struct rl_params {
     int32_t net_w, net_h;
     double truth_thresh;
     const double *anchors_d;    /* 2*B: this head's anchors in grid cells, in double */
+    /* Set only by the darknet adapter (src/darknet_adapter.c), never by a
+     * public config.  grad_scale multiplies every gradient entry as it is
+     * stored (1 for every plan the public API makes; -1 stores darknet's
+     * delta); it is folded into the weights, so it costs no pass.
+     * class_update: logistic classes get lambda_class (s - y) at the
+     * responsible slot, the update darknet applies (the gradient of binary
+     * cross-entropy), instead of the gradient of their squared error. */
+    double grad_scale;
+    int32_t class_update;
 } rl_params;
 
 /* The mode of a [yolo] head's rl_params; never a value of rl_config.mode. */
@@ -114,6 +123,13 @@ RL_HIDDEN rl_batch rl_yolo_head_batch(const rl_yolo_batch *yb, int32_t h);
 /* Every head's predictions that the loss reads are finite (yolo_plan.c);
  * the message names the head when the plan has several. */
 RL_HIDDEN rl_status rl_yolo_validate_preds(const rl_yolo_plan *plan, const rl_yolo_batch *batch);
+
+/* rl_truths_from_darknet with floats_per_box floats per box (pjreddie 5,
+ * AlexeyAB 6: a track id after the class), for the darknet adapter. */
+RL_HIDDEN rl_status rl_truths_from_darknet_rows(const float *buffer, int32_t n_images,
+                                                int32_t boxes_per_image, int32_t floats_per_box,
+                                                int32_t n_classes, rl_box *out_truths,
+                                                int64_t *out_offsets);
 
 /* Fill the averaged diagnostics of r from its raw sums and counts. */
 RL_HIDDEN void rl_finish_diagnostics(rl_result *r);

@@ -184,6 +184,7 @@ void rl_params_from_config(const rl_config *cfg, const float *anchors, rl_params
     p->logistic_classes = cfg->mode == RL_MODE_DARKNET ? cfg->logistic_classes : 0;
     p->warmup_seen = cfg->warmup_seen;
     p->warmup_scale = cfg->mode == RL_MODE_DARKNET ? cfg->warmup_scale : 0.0;
+    p->grad_scale = 1.0;
 }
 
 rl_status rl_plan_create(const rl_config *cfg, rl_plan **out_plan)

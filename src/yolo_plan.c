@@ -409,13 +409,14 @@ static rl_status reference_run(const rl_yolo_plan *plan, const rl_yolo_batch *ba
             const rl_params *p = &plan->heads[h].p;
             const size_t count = (size_t)N * (size_t)p->per_image;
             const int gt = p->grad_type;
+            const double s = p->grad_scale; /* the darknet adapter's; 1 otherwise */
             for (size_t x = 0; x < count; x++) {
+                const double v = s * out.head[h].grad[x];
                 if (p->grad_mode == RL_GRAD_OVERWRITE)
-                    rl_store_f64(grads[h], (int64_t)x, gt, out.head[h].grad[x]);
+                    rl_store_f64(grads[h], (int64_t)x, gt, v);
                 else if (out.head[h].touched[x])
                     rl_store_f64(grads[h], (int64_t)x, gt,
-                                 (double)rl_load(grads[h], (int64_t)x, gt) +
-                                     out.head[h].grad[x]);
+                                 (double)rl_load(grads[h], (int64_t)x, gt) + v);
             }
         }
         *total = tot;

@@ -254,7 +254,8 @@ static double class_term(const rl_params *p, const float *pred, const grad_sink 
             int64_t idx = rl_index(p, n, i, j, b, 5 + c);
             double s = sigmoid(pred[idx]), y = c == cls ? 1.0 : 0.0;
             loss += 0.5 * (s - y) * (s - y);
-            put(g, idx, k * (s - y) * sigmoid_slope(pred[idx]));
+            /* class_update (the darknet adapter): darknet's update, without s' */
+            put(g, idx, p->class_update ? k * (s - y) : k * (s - y) * sigmoid_slope(pred[idx]));
             if (c == cls)
                 *p_true = s;
         }

@@ -63,14 +63,16 @@ static rl_status ref_compute(const rl_plan *plan, const rl_batch *batch, rl_resu
     if (st == RL_OK && grad) {
         /* One rounding, to nearest even, into the gradient's type: of the
          * double gradient, or in accumulate mode of the exact-as-double sum. */
+        const double s = p->grad_scale; /* the darknet adapter's; 1 otherwise */
         if (p->grad_mode == RL_GRAD_OVERWRITE) {
             for (size_t x = 0; x < count; x++)
-                rl_store_f64(grad, (int64_t)x, gt, out.grad[x]);
+                rl_store_f64(grad, (int64_t)x, gt, s * out.grad[x]);
         } else {
             for (size_t x = 0; x < count; x++)
                 if (out.touched[x])
                     rl_store_f64(grad, (int64_t)x, gt,
-                                 (double)rl_load(grad, (int64_t)x, gt) + out.grad[x]);
+                                 (double)rl_load(grad, (int64_t)x, gt) +
+                                     s * out.grad[x]);
         }
     }
     free(out.grad);

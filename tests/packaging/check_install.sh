@@ -11,6 +11,8 @@ pc=$(find "$dest" -name regionloss.pc | head -n 1)
 [ -n "$pc" ] || { echo "regionloss.pc not installed" >&2; echo "0 passed, 1 failed"; exit 1; }
 hdr=$(find "$dest" -name regionloss.h | head -n 1)
 [ -n "$hdr" ] || { echo "regionloss.h not installed" >&2; echo "0 passed, 1 failed"; exit 1; }
+[ -f "$(dirname "$hdr")/regionloss_darknet.h" ] ||
+    { echo "regionloss_darknet.h not installed beside regionloss.h" >&2; echo "0 passed, 1 failed"; exit 1; }
 libdir=$(dirname "$(dirname "$pc")")
 # pkg-config answers for the real prefix; point it at the scratch copy.
 prefix=$(sed -n 's/^prefix=//p' "$pc")

@@ -1,0 +1,144 @@
+/*
+ * regionloss_darknet.h: darknet's [region] and [yolo] layers computed by
+ * the library, for a trainer built on darknet (pjreddie's or AlexeyAB's).
+ *
+ * One call in the layer's forward pass replaces its loss code: it takes the
+ * numbers the darknet layer holds (copied into rl_darknet_layer, so this
+ * header never sees darknet's own types), the raw input of the layer, the
+ * truth buffer and the image counter, and writes darknet's delta (minus the
+ * gradient with respect to the raw input: what the layer's backward pass
+ * adds into net.delta) straight into l.delta, or adds it into a buffer
+ * that already holds other deltas.  It returns darknet's cost and the
+ * values of its training line.  docs/darknet.md shows where the calls go.
+ *
+ * A state object (rl_darknet) belongs to one layer.  It keeps the plan and
+ * the scratch of that layer and builds them again when the layer's fields
+ * change (darknet's random=1 resizes the network every few batches), so
+ * several layers and several networks in one process each keep their own.
+ * Once built, a call allocates nothing.
+ *
+ * The conventions of regionloss.h hold: every function returns an
+ * rl_status; on failure nothing is written (the delta buffer and *out are
+ * untouched, the state keeps the plan it had) and rl_last_error() names the
+ * field and the value at fault.  A state is not thread-safe: one call at a
+ * time per state (darknet runs a layer's forward once per batch).
+ */
+#ifndef REGIONLOSS_DARKNET_H
+#define REGIONLOSS_DARKNET_H
+
+#include "regionloss.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum rl_darknet_type {
+    RL_DARKNET_REGION = 0, /* [region]: YOLOv2 (forward_region_layer) */
+    RL_DARKNET_YOLO = 1    /* [yolo]: YOLOv3 and later (forward_yolo_layer) */
+} rl_darknet_type;
+
+/* The layer, as darknet holds it: fill every field from `l` and `net`
+ * after darknet has parsed the cfg (parse_region / parse_yolo set the
+ * scales and thresholds after make_*_layer returns, so a value read there
+ * would be the defaults).  rl_darknet_layer_init sets darknet's defaults
+ * for the type; fields of the other type are ignored. */
+typedef struct rl_darknet_layer {
+    int32_t type;          /* rl_darknet_type */
+    int32_t batch;         /* l.batch: images in the call */
+    int32_t h, w;          /* l.h, l.w: the grid */
+    int32_t n;             /* l.n: anchors at each cell */
+    int32_t classes;       /* l.classes */
+    const float *biases;   /* l.biases.  [region]: 2*n anchor sizes in grid cells;
+                              [yolo]: 2*total anchor sizes in pixels */
+    /* net.truth: max_boxes boxes per image of truth_floats floats each,
+     * x, y, w, h, class (AlexeyAB adds a track id, ignored); an image's
+     * list ends at the first box whose x is 0. */
+    int32_t max_boxes;     /* [region]: 30 (both darknets); [yolo]: l.max_boxes (90) */
+    int32_t truth_floats;  /* 5 (pjreddie) or 6 (AlexeyAB: l.truth_size) */
+
+    /* [region] */
+    int32_t coords;        /* l.coords: only 4 */
+    float coord_scale, class_scale, object_scale, noobject_scale; /* l.*_scale */
+    float thresh;          /* l.thresh: a slot is a negative iff its best IoU <= thresh */
+    int32_t rescore;       /* l.rescore: objectness target the IoU (1) or 1 (0) */
+    int32_t softmax;       /* l.softmax: 1 softmax classes, 0 logistic classes */
+    int32_t bias_match;    /* l.bias_match: only 1 */
+    int32_t background;    /* l.background: only 0 */
+    int32_t tree;          /* nonzero when l.softmax_tree is set: not supported */
+
+    /* [yolo] */
+    int32_t total;         /* l.total: anchors of the whole network */
+    const int32_t *mask;   /* l.mask: n indices into the total anchors */
+    int32_t net_w, net_h;  /* net.w, net.h: the input size in pixels */
+    float ignore_thresh;   /* l.ignore_thresh */
+    float truth_thresh;    /* l.truth_thresh */
+} rl_darknet_layer;
+
+/* Darknet's defaults for `type`.  [region]: yolo-voc.cfg's section (coords 4,
+ * scales 1, 1, 5, 1, thresh .6, rescore 1, softmax 1, bias_match 1,
+ * max_boxes 30); [yolo]: parse_yolo's (ignore_thresh .5, truth_thresh 1,
+ * max_boxes 90).  truth_floats 5; the sizes, biases and mask are left 0. */
+RL_API void rl_darknet_layer_init(rl_darknet_layer *l, rl_darknet_type type);
+
+typedef struct rl_darknet_options {
+    /* What the gradient is multiplied by as it is stored: -1 (default)
+     * writes darknet's delta.  The factor is folded into the loss weights,
+     * so it costs no pass over the buffer; with -1 each entry is the
+     * gradient's exact negation. */
+    double delta_scale;
+    /* RL_GRAD_OVERWRITE (default): the whole delta buffer is written (the
+     * layer's own l.delta).  RL_GRAD_ACCUMULATE: added into it, touching
+     * only the entries the loss reaches (net.delta, or an l.delta that
+     * holds other terms). */
+    rl_grad_mode delta_mode;
+    /* [region] with softmax=0 only.  0 (default): class entries get the
+     * gradient of the loss, the squared error of s(t) (docs/loss.md).
+     * 1: darknet's update, class_scale ([c == class] - s(t)), which is what
+     * darknet's backward pass applies to the class inputs. */
+    int32_t darknet_class_update;
+    /* [region]: darknet's warm-up prior, on while seen < warmup_seen
+     * (12800), weight warmup_scale (.01). */
+    int64_t warmup_seen;
+    double warmup_scale;
+    const char *variant;   /* NULL or "auto", or a name of rl_variant_list(); copied */
+    int32_t threads;       /* as rl_config.threads: 1 (default) or a plan-owned pool */
+} rl_darknet_options;
+
+RL_API void rl_darknet_options_init(rl_darknet_options *opt);
+
+typedef struct rl_darknet rl_darknet;
+
+/* A state for one layer; opt NULL means the defaults.  The plan is built by
+ * the first rl_darknet_forward, from the layer's fields then. */
+RL_API rl_status rl_darknet_create(const rl_darknet_options *opt, rl_darknet **out_state);
+RL_API void rl_darknet_destroy(rl_darknet *state);
+
+typedef struct rl_darknet_result {
+    double cost;             /* darknet's *l.cost: the sum of the squared deltas */
+    double loss;             /* the loss whose gradient was stored (docs/loss.md) */
+    rl_darknet_stats stats;  /* the values of darknet's training line:
+                                avg_iou, avg_cls, avg_obj, avg_anyobj, recall,
+                                recall75, count */
+    int32_t replanned;       /* 1 when this call built the plan (first call, or
+                                changed fields), else 0 */
+    const char *variant;     /* the variant that computed it (static string) */
+} rl_darknet_result;
+
+/* The layer's training step.
+ *   input  the layer's raw input, l.batch * l.inputs floats (net.input in
+ *          forward_*_layer on the CPU; on a GPU build net.input_gpu pulled
+ *          to the host, never the activated l.output)
+ *   truth  net.truth, l.batch * max_boxes * truth_floats floats
+ *   seen   *net.seen ([region]'s warm-up; ignored by [yolo])
+ *   delta  l.batch * l.outputs floats: written or added into as
+ *          opt.delta_mode says, times opt.delta_scale
+ *   out    optional */
+RL_API rl_status rl_darknet_forward(rl_darknet *state, const rl_darknet_layer *l,
+                                    const float *input, const float *truth, int64_t seen,
+                                    float *delta, rl_darknet_result *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* REGIONLOSS_DARKNET_H */

@@ -1,0 +1,663 @@
+/* The darknet adapter (include/regionloss_darknet.h) driven the way a
+ * darknet layer drives it: buffers laid out as darknet's (l.delta of
+ * batch * outputs floats, net.truth of max_boxes rows of 5 or 6 floats),
+ * one state per layer kept across calls.
+ *
+ *   - delta = -gradient, bit for bit, against rl_compute / rl_yolo_compute
+ *     given the config a reader of docs/darknet.md would write from the
+ *     same fields (every variant; a zero's sign aside);
+ *   - adding into a buffer that holds other deltas (net.delta);
+ *   - a resize between calls, and the same fields again (no new plan);
+ *   - a [region] and a [yolo] layer, each with its state, interleaved;
+ *   - 5- and 6-float truth rows;
+ *   - logistic classes with darknet's update, against dn_model.c;
+ *   - bad fields and options: a message naming the field, nothing written,
+ *     the state still usable. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dn_model.h"
+#include "regionloss_darknet.h"
+#include "rng.h"
+
+#define GUARD_BITS 0x7fc0deadu /* a NaN no computation produces */
+
+static uint32_t bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+static float guard(void)
+{
+    const uint32_t u = GUARD_BITS;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* A random layer of `type` with its truth buffer and raw input. */
+typedef struct dcase {
+    rl_darknet_layer l;
+    float biases[2 * 9];
+    int32_t mask[9];
+    float *input, *truth;
+    size_t count; /* entries of input and delta */
+} dcase;
+
+static void random_truths(rng *r, dcase *c)
+{
+    const rl_darknet_layer *l = &c->l;
+    const size_t rows = (size_t)l->batch * l->max_boxes;
+    c->truth = calloc(rows * l->truth_floats, sizeof *c->truth);
+    for (int32_t b = 0; b < l->batch; b++) {
+        const int32_t n = range(r, 0, l->max_boxes < 6 ? l->max_boxes : 6);
+        for (int32_t t = 0; t < n; t++) {
+            float *f = c->truth + ((size_t)b * l->max_boxes + t) * l->truth_floats;
+            f[0] = (float)(0.001 + 0.999 * unif(r)); /* x = 0 would end the list */
+            f[1] = (float)unif(r);
+            f[2] = (float)(0.02 + 0.9 * unif(r));
+            f[3] = (float)(0.02 + 0.9 * unif(r));
+            f[4] = (float)range(r, 0, l->classes - 1);
+            if (l->truth_floats == 6)
+                f[5] = (float)range(r, 0, 1000); /* AlexeyAB's track id: not read */
+        }
+    }
+}
+
+static void random_case(rng *r, int type, int truth_floats, dcase *c)
+{
+    memset(c, 0, sizeof *c);
+    rl_darknet_layer *l = &c->l;
+    rl_darknet_layer_init(l, (rl_darknet_type)type);
+    l->batch = range(r, 1, 3);
+    l->h = range(r, 2, 7);
+    l->w = range(r, 2, 7);
+    l->classes = range(r, 1, 6);
+    l->truth_floats = truth_floats;
+    l->max_boxes = range(r, 3, 12);
+    if (type == RL_DARKNET_REGION) {
+        l->n = range(r, 1, 5);
+        for (int32_t k = 0; k < 2 * l->n; k++)
+            c->biases[k] = (float)(0.3 + 4.0 * unif(r));
+        l->coord_scale = (float)(0.5 + unif(r));
+        l->class_scale = (float)(0.5 + unif(r));
+        l->object_scale = (float)(1 + 5 * unif(r));
+        l->noobject_scale = (float)(0.5 + unif(r));
+        l->thresh = (float)(0.3 + 0.5 * unif(r));
+        l->rescore = range(r, 0, 1);
+        l->softmax = range(r, 0, 1);
+    } else {
+        l->total = range(r, 3, 9);
+        l->n = range(r, 1, l->total < 3 ? l->total : 3);
+        for (int32_t k = 0; k < 2 * l->total; k++)
+            c->biases[k] = (float)(8 + 200 * unif(r));
+        for (int32_t k = 0; k < l->n; k++) { /* distinct indices */
+            int32_t m;
+            int dup;
+            do {
+                m = range(r, 0, l->total - 1);
+                dup = 0;
+                for (int32_t q = 0; q < k; q++)
+                    dup |= c->mask[q] == m;
+            } while (dup);
+            c->mask[k] = m;
+        }
+        l->mask = c->mask;
+        l->net_w = 32 * l->w;
+        l->net_h = 32 * l->h;
+        l->ignore_thresh = (float)(0.3 + 0.5 * unif(r));
+        l->truth_thresh = unif(r) < 0.3 ? (float)(0.6 + 0.4 * unif(r)) : 1.0f;
+    }
+    l->biases = c->biases;
+    c->count = (size_t)l->batch * l->h * l->w * l->n * (5 + l->classes);
+    c->input = malloc(c->count * sizeof *c->input);
+    for (size_t e = 0; e < c->count; e++)
+        c->input[e] = logit(r, 1);
+    random_truths(r, c);
+}
+
+static void free_case(dcase *c)
+{
+    free(c->input);
+    free(c->truth);
+}
+
+/* The library's plain API on the same layer, as docs/darknet.md maps the
+ * fields: the gradient (overwrite or accumulate into grad) and the result. */
+static void direct(const dcase *c, const char *variant, rl_grad_mode mode, int64_t seen,
+                   float *grad, rl_result *res)
+{
+    const rl_darknet_layer *l = &c->l;
+    /* the truths through the public conversion (5 floats a row) */
+    const size_t rows = (size_t)l->batch * l->max_boxes;
+    float *five = calloc(rows * 5, sizeof *five);
+    for (size_t t = 0; t < rows; t++)
+        memcpy(five + 5 * t, c->truth + t * l->truth_floats, 5 * sizeof *five);
+    rl_box *boxes = malloc(rows * sizeof *boxes);
+    int64_t *off = malloc(((size_t)l->batch + 1) * sizeof *off);
+    cr_assert_eq(rl_truths_from_darknet(five, l->batch, l->max_boxes, l->classes, boxes, off),
+                 RL_OK, "%s", rl_last_error());
+    if (l->type == RL_DARKNET_REGION) {
+        rl_config cfg;
+        rl_config_init_darknet(&cfg);
+        cfg.H = l->h;
+        cfg.W = l->w;
+        cfg.B = l->n;
+        cfg.C = l->classes;
+        cfg.anchors = l->biases;
+        cfg.lambda_coord = l->coord_scale;
+        cfg.lambda_class = l->class_scale;
+        cfg.lambda_obj = l->object_scale;
+        cfg.lambda_noobj = l->noobject_scale;
+        cfg.thresh = l->thresh;
+        cfg.rescore = l->rescore;
+        cfg.logistic_classes = !l->softmax;
+        cfg.grad_mode = mode;
+        cfg.variant = variant;
+        rl_plan *plan;
+        cr_assert_eq(rl_plan_create(&cfg, &plan), RL_OK, "%s", rl_last_error());
+        const rl_batch batch = {.n_images = l->batch, .pred = c->input, .truths = boxes,
+                                .truth_offsets = off, .seen = seen};
+        cr_assert_eq(rl_compute(plan, &batch, res, grad), RL_OK, "%s", rl_last_error());
+        rl_plan_destroy(plan);
+    } else {
+        const rl_yolo_head head = {l->h, l->w, l->n, l->mask};
+        rl_yolo_config cfg;
+        rl_yolo_config_init(&cfg);
+        cfg.n_heads = 1;
+        cfg.heads = &head;
+        cfg.C = l->classes;
+        cfg.n_anchors = l->total;
+        cfg.anchors = l->biases;
+        cfg.net_w = l->net_w;
+        cfg.net_h = l->net_h;
+        cfg.ignore_thresh = l->ignore_thresh;
+        cfg.truth_thresh = l->truth_thresh;
+        cfg.norm = RL_NORM_SUM;
+        cfg.grad_mode = mode;
+        cfg.variant = variant;
+        rl_yolo_plan *plan;
+        cr_assert_eq(rl_yolo_plan_create(&cfg, &plan), RL_OK, "%s", rl_last_error());
+        const void *preds[1] = {c->input};
+        void *grads[1] = {grad};
+        const rl_yolo_batch batch = {.n_images = l->batch, .preds = preds, .truths = boxes,
+                                     .truth_offsets = off};
+        cr_assert_eq(rl_yolo_compute(plan, &batch, res, NULL, grads), RL_OK, "%s",
+                     rl_last_error());
+        rl_yolo_plan_destroy(plan);
+    }
+    free(five);
+    free(boxes);
+    free(off);
+}
+
+static rl_darknet *state_for(const char *variant, rl_grad_mode mode, double scale)
+{
+    rl_darknet_options o;
+    rl_darknet_options_init(&o);
+    o.variant = variant;
+    o.delta_mode = mode;
+    o.delta_scale = scale;
+    rl_darknet *s;
+    cr_assert_eq(rl_darknet_create(&o, &s), RL_OK, "%s", rl_last_error());
+    return s;
+}
+
+/* delta[e] is -g[e]: the same bits, or both zero. */
+static void assert_negated(const float *delta, const float *g, size_t count, const char *what)
+{
+    for (size_t e = 0; e < count; e++) {
+        const int ok = bits(delta[e]) == bits(-g[e]) || (delta[e] == 0.0f && g[e] == 0.0f);
+        cr_assert(ok, "%s: entry %zu: delta %a, gradient %a", what, e, (double)delta[e],
+                  (double)g[e]);
+    }
+}
+
+static void assert_same_result(const rl_darknet_result *a, const rl_result *r, const char *what)
+{
+    cr_assert(a->cost == r->darknet.cost, "%s: cost %.17g, rl_compute's %.17g", what, a->cost,
+              r->darknet.cost);
+    cr_assert(a->loss == r->loss, "%s: loss %.17g, rl_compute's %.17g", what, a->loss, r->loss);
+    cr_assert(memcmp(&a->stats, &r->darknet, sizeof a->stats) == 0,
+              "%s: the training line's values differ (IoU %.17g vs %.17g, count %lld vs %lld)",
+              what, a->stats.avg_iou, r->darknet.avg_iou, (long long)a->stats.count,
+              (long long)r->darknet.count);
+    cr_assert_str_eq(a->variant, r->variant, "%s", what);
+}
+
+/* Random layers of both types on every variant: the adapter's delta is the
+ * gradient negated, its result rl_compute's. */
+static void negated_on_every_variant(int type, uint64_t seed, int cases)
+{
+    rng r = {seed};
+    for (int k = 0; k < cases; k++) {
+        dcase c;
+        random_case(&r, type, range(&r, 5, 6), &c);
+        const int64_t seen = range(&r, 0, 1) ? 0 : 20000; /* warm-up on and off */
+        for (const char *const *v = rl_variant_list(); *v; v++) {
+            char what[160];
+            snprintf(what, sizeof what, "%s case %d (seed %llu) on %s",
+                     type == RL_DARKNET_REGION ? "[region]" : "[yolo]", k,
+                     (unsigned long long)seed, *v);
+            float *g = malloc(c.count * sizeof *g), *delta = malloc(c.count * sizeof *delta);
+            for (size_t e = 0; e < c.count; e++)
+                delta[e] = guard();
+            rl_result res;
+            direct(&c, *v, RL_GRAD_OVERWRITE, seen, g, &res);
+            rl_darknet *s = state_for(*v, RL_GRAD_OVERWRITE, -1.0);
+            rl_darknet_result out;
+            cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, seen, delta, &out), RL_OK,
+                         "%s: %s", what, rl_last_error());
+            cr_assert_eq(out.replanned, 1, "%s: the first call builds the plan", what);
+            assert_negated(delta, g, c.count, what);
+            assert_same_result(&out, &res, what);
+            rl_darknet_destroy(s);
+            free(g);
+            free(delta);
+        }
+        free_case(&c);
+    }
+}
+
+Test(adapter, region_delta_is_minus_gradient) { negated_on_every_variant(RL_DARKNET_REGION, 11, 12); }
+
+Test(adapter, yolo_delta_is_minus_gradient) { negated_on_every_variant(RL_DARKNET_YOLO, 12, 12); }
+
+/* Accumulating into net.delta: the adapter adds -g into `base` exactly as
+ * rl_compute adds g into -base (rounding to nearest is symmetric), so the
+ * two buffers are each other's negation, entry for entry. */
+Test(adapter, adds_into_net_delta)
+{
+    rng r = {21};
+    for (int k = 0; k < 16; k++) {
+        dcase c;
+        const int type = k % 2 ? RL_DARKNET_YOLO : RL_DARKNET_REGION;
+        random_case(&r, type, 5, &c);
+        for (const char *const *v = rl_variant_list(); *v; v++) {
+            char what[128];
+            snprintf(what, sizeof what, "case %d (%s) on %s", k,
+                     type == RL_DARKNET_REGION ? "[region]" : "[yolo]", *v);
+            float *a = malloc(c.count * sizeof *a), *b = malloc(c.count * sizeof *b);
+            for (size_t e = 0; e < c.count; e++) {
+                a[e] = (float)((unif(&r) - 0.5) * 4.0);
+                b[e] = -a[e];
+            }
+            rl_result res;
+            direct(&c, *v, RL_GRAD_ACCUMULATE, 0, b, &res);
+            rl_darknet *s = state_for(*v, RL_GRAD_ACCUMULATE, -1.0);
+            rl_darknet_result out;
+            cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, 0, a, &out), RL_OK,
+                         "%s: %s", what, rl_last_error());
+            for (size_t e = 0; e < c.count; e++)
+                cr_assert_eq(bits(a[e]), bits(-b[e]), "%s: entry %zu: %a, expected %a", what, e,
+                             (double)a[e], (double)-b[e]);
+            assert_same_result(&out, &res, what);
+            rl_darknet_destroy(s);
+            free(a);
+            free(b);
+        }
+        free_case(&c);
+    }
+}
+
+/* Another scale: the gradient times it, within a float rounding. */
+Test(adapter, other_delta_scale)
+{
+    rng r = {31};
+    dcase c;
+    random_case(&r, RL_DARKNET_REGION, 5, &c);
+    float *g = malloc(c.count * sizeof *g), *delta = malloc(c.count * sizeof *delta);
+    rl_result res;
+    direct(&c, NULL, RL_GRAD_OVERWRITE, 0, g, &res);
+    rl_darknet *s = state_for(NULL, RL_GRAD_OVERWRITE, 0.375);
+    rl_darknet_result out;
+    cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, 0, delta, &out), RL_OK, "%s",
+                 rl_last_error());
+    for (size_t e = 0; e < c.count; e++)
+        cr_assert(fabsf(delta[e] - 0.375f * g[e]) <= 2e-7f * fabsf(g[e]) + 1e-37f,
+                  "entry %zu: %a, gradient %a", e, (double)delta[e], (double)g[e]);
+    cr_assert(out.cost == res.darknet.cost, "the cost is darknet's, whatever the scale");
+    rl_darknet_destroy(s);
+    free(g);
+    free(delta);
+    free_case(&c);
+}
+
+/* One state across darknet's random=1 resizes: a new plan whenever a field
+ * changes, none when nothing does, and each call equal to a fresh one. */
+Test(adapter, resize_between_calls)
+{
+    rng r = {41};
+    dcase base;
+    random_case(&r, RL_DARKNET_REGION, 5, &base);
+    rl_darknet *s = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
+    const int32_t sizes[][3] = {{5, 5, 2}, {5, 5, 2}, {7, 6, 2}, {3, 4, 1}, {3, 4, 1}, {5, 5, 2}};
+    const int expect_plan[] = {1, 0, 1, 1, 0, 1};
+    for (int k = 0; k < 6; k++) {
+        dcase c = base;
+        c.l.h = sizes[k][0];
+        c.l.w = sizes[k][1];
+        c.l.batch = sizes[k][2];
+        c.count = (size_t)c.l.batch * c.l.h * c.l.w * c.l.n * (5 + c.l.classes);
+        c.input = malloc(c.count * sizeof *c.input);
+        for (size_t e = 0; e < c.count; e++)
+            c.input[e] = logit(&r, 0);
+        random_truths(&r, &c);
+        float *g = malloc(c.count * sizeof *g), *delta = malloc(c.count * sizeof *delta);
+        rl_result res;
+        direct(&c, NULL, RL_GRAD_OVERWRITE, 0, g, &res);
+        rl_darknet_result out;
+        cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, 0, delta, &out), RL_OK,
+                     "call %d: %s", k, rl_last_error());
+        cr_assert_eq(out.replanned, expect_plan[k], "call %d (%dx%d, batch %d): replanned %d", k,
+                     c.l.h, c.l.w, c.l.batch, out.replanned);
+        char what[32];
+        snprintf(what, sizeof what, "call %d", k);
+        assert_negated(delta, g, c.count, what);
+        assert_same_result(&out, &res, what);
+        free(g);
+        free(delta);
+        free_case(&c);
+    }
+    /* a changed scale or anchor is a new plan too */
+    dcase c = base;
+    c.l.thresh = base.l.thresh * 0.5f;
+    float *delta = malloc(c.count * sizeof *delta);
+    rl_darknet_result out;
+    cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, 0, delta, &out), RL_OK, "%s",
+                 rl_last_error());
+    cr_assert_eq(out.replanned, 1, "a changed thresh builds a new plan");
+    c.l.biases = c.biases; /* the copy's own anchors */
+    c.biases[0] *= 1.5f;
+    cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, 0, delta, &out), RL_OK, "%s",
+                 rl_last_error());
+    cr_assert_eq(out.replanned, 1, "a changed anchor builds a new plan");
+    free(delta);
+    rl_darknet_destroy(s);
+    free_case(&base);
+}
+
+/* A [region] and a [yolo] layer of different shapes in one process, each
+ * with its state, called in turn over several batches. */
+Test(adapter, two_layers_in_one_process)
+{
+    rng r = {51};
+    rl_darknet *sr = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
+    rl_darknet *sy = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
+    dcase cr_, cy;
+    random_case(&r, RL_DARKNET_REGION, 5, &cr_);
+    random_case(&r, RL_DARKNET_YOLO, 5, &cy);
+    for (int it = 0; it < 4; it++) {
+        dcase *cs[2] = {&cr_, &cy};
+        rl_darknet *ss[2] = {sr, sy};
+        for (int q = 0; q < 2; q++) {
+            dcase *c = cs[q];
+            for (size_t e = 0; e < c->count; e++)
+                c->input[e] = logit(&r, 0);
+            float *g = malloc(c->count * sizeof *g), *delta = malloc(c->count * sizeof *delta);
+            rl_result res;
+            direct(c, NULL, RL_GRAD_OVERWRITE, 0, g, &res);
+            rl_darknet_result out;
+            cr_assert_eq(rl_darknet_forward(ss[q], &c->l, c->input, c->truth, 0, delta, &out),
+                         RL_OK, "%s", rl_last_error());
+            cr_assert_eq(out.replanned, it == 0, "layer %d, batch %d: replanned %d", q, it,
+                         out.replanned);
+            char what[48];
+            snprintf(what, sizeof what, "layer %d, batch %d", q, it);
+            assert_negated(delta, g, c->count, what);
+            assert_same_result(&out, &res, what);
+            free(g);
+            free(delta);
+        }
+    }
+    rl_darknet_destroy(sr);
+    rl_darknet_destroy(sy);
+    free_case(&cr_);
+    free_case(&cy);
+}
+
+/* pjreddie's 5-float rows and AlexeyAB's 6-float rows (a track id after
+ * the class) holding the same boxes give the same delta and result. */
+Test(adapter, truth_rows_of_5_and_6_floats)
+{
+    rng r = {61};
+    for (int type = 0; type < 2; type++) {
+        dcase c;
+        random_case(&r, type, 6, &c);
+        const rl_darknet_layer l6 = c.l;
+        rl_darknet_layer l5 = c.l;
+        l5.truth_floats = 5;
+        const size_t rows = (size_t)c.l.batch * c.l.max_boxes;
+        float *t5 = calloc(rows * 5, sizeof *t5);
+        for (size_t t = 0; t < rows; t++)
+            memcpy(t5 + 5 * t, c.truth + 6 * t, 5 * sizeof *t5);
+        float *d5 = malloc(c.count * sizeof *d5), *d6 = malloc(c.count * sizeof *d6);
+        rl_darknet *s5 = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
+        rl_darknet *s6 = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
+        rl_darknet_result o5, o6;
+        cr_assert_eq(rl_darknet_forward(s5, &l5, c.input, t5, 0, d5, &o5), RL_OK, "%s",
+                     rl_last_error());
+        cr_assert_eq(rl_darknet_forward(s6, &l6, c.input, c.truth, 0, d6, &o6), RL_OK, "%s",
+                     rl_last_error());
+        cr_assert(memcmp(d5, d6, c.count * sizeof *d5) == 0, "type %d: the deltas differ", type);
+        cr_assert(o5.cost == o6.cost && o5.loss == o6.loss && o5.stats.count == o6.stats.count,
+                  "type %d: cost %.17g vs %.17g, count %lld vs %lld", type, o5.cost, o6.cost,
+                  (long long)o5.stats.count, (long long)o6.stats.count);
+        rl_darknet_destroy(s5);
+        rl_darknet_destroy(s6);
+        free(t5);
+        free(d5);
+        free(d6);
+        free_case(&c);
+    }
+}
+
+/* Logistic classes with darknet_class_update: the class entries of a
+ * responsible slot are darknet's class_scale ([c == class] - s(t)), as the
+ * independent model of darknet's layer (dn_model.c) writes them; every other
+ * entry is still minus the gradient of the loss. */
+Test(adapter, logistic_classes_darknet_update)
+{
+    rng r = {71};
+    int checked = 0;
+    for (int k = 0; k < 10; k++) {
+        dcase c;
+        random_case(&r, RL_DARKNET_REGION, 5, &c);
+        c.l.softmax = 0;
+        rl_darknet_options o;
+        rl_darknet_options_init(&o);
+        o.darknet_class_update = 1;
+        rl_darknet *s;
+        cr_assert_eq(rl_darknet_create(&o, &s), RL_OK, "%s", rl_last_error());
+        float *delta = malloc(c.count * sizeof *delta), *g = malloc(c.count * sizeof *g);
+        rl_darknet_result out;
+        cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, 20000, delta, &out), RL_OK,
+                     "%s", rl_last_error());
+        rl_result res;
+        direct(&c, NULL, RL_GRAD_OVERWRITE, 20000, g, &res);
+        cr_assert(out.cost == res.darknet.cost, "case %d: darknet's cost does not change", k);
+
+        dn_region m = {.batch = c.l.batch, .w = c.l.w, .h = c.l.h, .n = c.l.n,
+                       .classes = c.l.classes, .max_boxes = c.l.max_boxes,
+                       .biases = c.l.biases, .coord_scale = c.l.coord_scale,
+                       .class_scale = c.l.class_scale, .object_scale = c.l.object_scale,
+                       .noobject_scale = c.l.noobject_scale, .thresh = c.l.thresh,
+                       .rescore = c.l.rescore, .softmax = 0, .warmup_seen = 12800,
+                       .warmup_scale = 0.01};
+        dn_alloc(&m);
+        dn_forward(&m, c.input, c.truth, 20000);
+        const int64_t hw = (int64_t)c.l.h * c.l.w;
+        for (size_t e = 0; e < c.count; e++) {
+            const int64_t ch = ((int64_t)e / hw) % (5 + c.l.classes);
+            /* (a class gradient can underflow to 0 where darknet's update does not) */
+            if (ch < 5 || m.delta[e] == 0.0) {
+                const int ok = bits(delta[e]) == bits(-g[e]) ||
+                               (delta[e] == 0.0f && g[e] == 0.0f);
+                cr_assert(ok, "case %d entry %zu (channel %lld): %a, gradient %a", k, e,
+                          (long long)ch, (double)delta[e], (double)g[e]);
+            } else {
+                const double want = m.delta[e];
+                cr_assert(fabs(delta[e] - want) <= 1e-6 * fabs(c.l.class_scale) + 1e-30,
+                          "case %d entry %zu (class %lld): %.9g, darknet's %.9g", k, e,
+                          (long long)(ch - 5), (double)delta[e], want);
+                checked++;
+            }
+        }
+        dn_free(&m);
+        rl_darknet_destroy(s);
+        free(delta);
+        free(g);
+        free_case(&c);
+    }
+    cr_assert_gt(checked, 20, "only %d class entries checked", checked);
+}
+
+/* Edits that each make one field of a good layer bad. */
+#define EDIT(name, body) \
+    static void name(rl_darknet_layer *l, float *truth, float *input) \
+    { \
+        (void)l; \
+        (void)truth; \
+        (void)input; \
+        body; \
+    }
+EDIT(coords5, l->coords = 5)
+EDIT(floats7, l->truth_floats = 7)
+EDIT(batch0, l->batch = 0)
+EDIT(tree1, l->tree = 1)
+EDIT(background1, l->background = 1)
+EDIT(bias_match0, l->bias_match = 0)
+EDIT(softmax2, l->softmax = 2)
+EDIT(thresh15, l->thresh = 1.5f)
+EDIT(negative_scale, l->object_scale = -1.0f)
+EDIT(nan_scale, l->coord_scale = NAN)
+EDIT(no_biases, l->biases = NULL)
+EDIT(zero_anchor, ((float *)l->biases)[1] = 0.0f)
+EDIT(no_mask, l->mask = NULL)
+EDIT(mask_out, ((int32_t *)l->mask)[0] = l->total)
+EDIT(net0, l->net_w = 0)
+EDIT(ignore2, l->ignore_thresh = 2.0f)
+EDIT(truth_class, truth[4] = (float)l->classes; truth[0] = 0.5f)
+EDIT(input_nan, input[0] = NAN)
+EDIT(total0, l->total = 0)
+
+/* A bad field or option: an error naming it, the delta and *out untouched,
+ * the state's plan kept (the next good call needs no new one). */
+Test(adapter, bad_fields_write_nothing)
+{
+    rng r = {81};
+    dcase reg, yol;
+    random_case(&r, RL_DARKNET_REGION, 5, &reg);
+    random_case(&r, RL_DARKNET_YOLO, 5, &yol);
+    rl_darknet *s = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
+    float *delta = malloc((reg.count > yol.count ? reg.count : yol.count) * sizeof *delta);
+    rl_darknet_result out;
+    cr_assert_eq(rl_darknet_forward(s, &reg.l, reg.input, reg.truth, 0, delta, &out), RL_OK, "%s",
+                 rl_last_error());
+
+    struct bad {
+        const char *field; /* the message must hold it */
+        int yolo;
+        void (*edit)(rl_darknet_layer *l, float *truth, float *input);
+    };
+    const struct bad bads[] = {
+        {"coords", 0, coords5},        {"truth_floats", 0, floats7},
+        {"batch", 0, batch0},          {"tree", 0, tree1},
+        {"background", 0, background1}, {"bias_match", 0, bias_match0},
+        {"softmax", 0, softmax2},      {"thresh", 0, thresh15},
+        {"object_scale", 0, negative_scale}, {"coord_scale", 0, nan_scale},
+        {"biases", 0, no_biases},      {"anchor", 0, zero_anchor},
+        {"mask", 1, no_mask},          {"mask", 1, mask_out},
+        {"net_w", 1, net0},            {"ignore_thresh", 1, ignore2},
+        {"class", 0, truth_class},     {"class", 1, truth_class},
+        {"not finite", 0, input_nan},  {"total", 1, total0},
+    };
+    for (size_t k = 0; k < sizeof bads / sizeof *bads; k++) {
+        dcase c = bads[k].yolo ? yol : reg;
+        float biases[18], *truth = malloc(c.l.batch * c.l.max_boxes * 5 * sizeof *truth);
+        float *input = malloc(c.count * sizeof *input);
+        int32_t mask[9];
+        memcpy(biases, c.biases, sizeof biases);
+        memcpy(mask, c.mask, sizeof mask);
+        memcpy(truth, c.truth, c.l.batch * c.l.max_boxes * 5 * sizeof *truth);
+        memcpy(input, c.input, c.count * sizeof *input);
+        c.l.biases = biases;
+        c.l.mask = bads[k].yolo ? mask : NULL;
+        bads[k].edit(&c.l, truth, input);
+        for (size_t e = 0; e < c.count; e++)
+            delta[e] = guard();
+        rl_darknet_result o;
+        memset(&o, 0xa5, sizeof o);
+        const rl_status st = rl_darknet_forward(s, &c.l, input, truth, 0, delta, &o);
+        cr_assert_neq(st, RL_OK, "bad %s was accepted", bads[k].field);
+        cr_assert(strstr(rl_last_error(), bads[k].field) != NULL,
+                  "bad %s: the message does not name it: %s", bads[k].field, rl_last_error());
+        for (size_t e = 0; e < c.count; e++)
+            cr_assert_eq(bits(delta[e]), GUARD_BITS, "bad %s: delta entry %zu written",
+                         bads[k].field, e);
+        const unsigned char *ob = (const unsigned char *)&o;
+        for (size_t q = 0; q < sizeof o; q++)
+            cr_assert_eq(ob[q], 0xa5, "bad %s: *out written", bads[k].field);
+        free(truth);
+        free(input);
+    }
+    /* the plan built by the first call is still there */
+    cr_assert_eq(rl_darknet_forward(s, &reg.l, reg.input, reg.truth, 0, delta, &out), RL_OK, "%s",
+                 rl_last_error());
+    cr_assert_eq(out.replanned, 0, "a failed call dropped the state's plan");
+    cr_assert_eq(rl_darknet_forward(s, NULL, reg.input, reg.truth, 0, delta, &out),
+                 RL_ERR_NULL_POINTER);
+    cr_assert(strstr(rl_last_error(), "layer"), "%s", rl_last_error());
+    cr_assert_eq(rl_darknet_forward(s, &reg.l, reg.input, reg.truth, 0, NULL, &out),
+                 RL_ERR_NULL_POINTER);
+    cr_assert(strstr(rl_last_error(), "delta"), "%s", rl_last_error());
+    rl_darknet_destroy(s);
+    free(delta);
+    free_case(&reg);
+    free_case(&yol);
+}
+
+Test(adapter, bad_options)
+{
+    struct {
+        const char *field;
+        rl_darknet_options o;
+    } bads[4];
+    for (int k = 0; k < 4; k++)
+        rl_darknet_options_init(&bads[k].o);
+    bads[0].field = "delta_scale";
+    bads[0].o.delta_scale = NAN;
+    bads[1].field = "delta_mode";
+    bads[1].o.delta_mode = (rl_grad_mode)5;
+    bads[2].field = "darknet_class_update";
+    bads[2].o.darknet_class_update = 2;
+    bads[3].field = "variant";
+    bads[3].o.variant = "no-such-variant";
+    for (int k = 0; k < 4; k++) {
+        rl_darknet *s = (rl_darknet *)&bads; /* must stay as it is */
+        cr_assert_neq(rl_darknet_create(&bads[k].o, &s), RL_OK, "bad %s accepted", bads[k].field);
+        cr_assert(strstr(rl_last_error(), bads[k].field), "bad %s: %s", bads[k].field,
+                  rl_last_error());
+        cr_assert(s == (rl_darknet *)&bads, "bad %s: the state pointer was written",
+                  bads[k].field);
+    }
+    /* the plan's own checks name the option too, on the first call */
+    rl_darknet_options o;
+    rl_darknet_options_init(&o);
+    o.threads = -3;
+    rl_darknet *s;
+    cr_assert_eq(rl_darknet_create(&o, &s), RL_OK);
+    rng r = {91};
+    dcase c;
+    random_case(&r, RL_DARKNET_REGION, 5, &c);
+    float *delta = malloc(c.count * sizeof *delta);
+    cr_assert_neq(rl_darknet_forward(s, &c.l, c.input, c.truth, 0, delta, NULL), RL_OK);
+    cr_assert(strstr(rl_last_error(), "threads"), "%s", rl_last_error());
+    rl_darknet_destroy(s);
+    free(delta);
+    free_case(&c);
+}
