@@ -74,6 +74,40 @@ typedef struct rl_darknet_layer {
     float truth_thresh;    /* l.truth_thresh */
 } rl_darknet_layer;
 
+/* A layer's fields from darknet's own `layer` value `l` (and its network's
+ * input size for [yolo]), by field name, as a compound literal: C only.
+ * Use them inside forward_region_layer / forward_yolo_layer:
+ *     rl_darknet_forward(st, &RL_DARKNET_PJREDDIE_REGION(l), ...)
+ * pjreddie/darknet's region layer reads 30 truths of 5 floats; AlexeyAB's
+ * layers keep the count and the row size in l.max_boxes and l.truth_size. */
+#define RL_DARKNET_REGION_FIELDS_(l)                                                          \
+    .type = RL_DARKNET_REGION, .batch = (l).batch, .h = (l).h, .w = (l).w, .n = (l).n,       \
+    .classes = (l).classes, .biases = (l).biases, .coords = (l).coords,                       \
+    .coord_scale = (l).coord_scale, .class_scale = (l).class_scale,                           \
+    .object_scale = (l).object_scale, .noobject_scale = (l).noobject_scale,                   \
+    .thresh = (l).thresh, .rescore = (l).rescore, .softmax = (l).softmax,                     \
+    .bias_match = (l).bias_match, .background = (l).background, .tree = (l).softmax_tree != 0
+#define RL_DARKNET_YOLO_FIELDS_(l, net_w_, net_h_)                                            \
+    .type = RL_DARKNET_YOLO, .batch = (l).batch, .h = (l).h, .w = (l).w, .n = (l).n,         \
+    .classes = (l).classes, .biases = (l).biases, .max_boxes = (l).max_boxes,                 \
+    .total = (l).total, .mask = (l).mask, .net_w = (net_w_), .net_h = (net_h_),               \
+    .ignore_thresh = (l).ignore_thresh, .truth_thresh = (l).truth_thresh
+/* pjreddie: forward_region_layer(const layer l, network net) and
+ * forward_yolo_layer(const layer l, network net) */
+#define RL_DARKNET_PJREDDIE_REGION(l)                                                         \
+    ((rl_darknet_layer){RL_DARKNET_REGION_FIELDS_(l), .max_boxes = 30, .truth_floats = 5})
+#define RL_DARKNET_PJREDDIE_YOLO(l, net)                                                      \
+    ((rl_darknet_layer){RL_DARKNET_YOLO_FIELDS_(l, (net).w, (net).h), .truth_floats = 5})
+/* AlexeyAB: forward_region_layer(const region_layer l, network_state state)
+ * and forward_yolo_layer(const layer l, network_state state): pass
+ * state.net as `net` */
+#define RL_DARKNET_ALEXEYAB_REGION(l)                                                         \
+    ((rl_darknet_layer){RL_DARKNET_REGION_FIELDS_(l), .max_boxes = (l).max_boxes,           \
+                        .truth_floats = (l).truth_size})
+#define RL_DARKNET_ALEXEYAB_YOLO(l, net)                                                      \
+    ((rl_darknet_layer){RL_DARKNET_YOLO_FIELDS_(l, (net).w, (net).h),                       \
+                        .truth_floats = (l).truth_size})
+
 /* Darknet's defaults for `type`.  [region]: yolo-voc.cfg's section (coords 4,
  * scales 1, 1, 5, 1, thresh .6, rescore 1, softmax 1, bias_match 1,
  * max_boxes 30); [yolo]: parse_yolo's (ignore_thresh .5, truth_thresh 1,

@@ -661,3 +661,51 @@ Test(adapter, bad_options)
     free(delta);
     free_case(&c);
 }
+
+/* The field-by-name macros against a stand-in with darknet's field names
+ * and types (int sizes, float scales, int *mask, a tree pointer). */
+typedef struct fake_layer {
+    int batch, h, w, n, classes, coords, total, max_boxes, truth_size;
+    int rescore, softmax, bias_match, background;
+    float coord_scale, class_scale, object_scale, noobject_scale, thresh;
+    float ignore_thresh, truth_thresh;
+    float *biases;
+    int *mask;
+    void *softmax_tree;
+} fake_layer;
+typedef struct fake_net {
+    int w, h;
+} fake_net;
+
+Test(adapter, darknet_field_macros)
+{
+    float biases[4] = {1, 2, 3, 4};
+    int mask[2] = {1, 0};
+    const fake_layer l = {.batch = 2, .h = 3, .w = 4, .n = 2, .classes = 7, .coords = 4,
+                          .total = 2, .max_boxes = 11, .truth_size = 6, .rescore = 0,
+                          .softmax = 1, .bias_match = 1, .background = 0,
+                          .coord_scale = 1.5f, .class_scale = 2.5f, .object_scale = 3.5f,
+                          .noobject_scale = 0.5f, .thresh = 0.25f, .ignore_thresh = 0.7f,
+                          .truth_thresh = 0.9f, .biases = biases, .mask = mask,
+                          .softmax_tree = NULL};
+    const fake_net net = {416, 320};
+    const rl_darknet_layer pr = RL_DARKNET_PJREDDIE_REGION(l);
+    cr_assert(pr.type == RL_DARKNET_REGION && pr.batch == 2 && pr.h == 3 && pr.w == 4 &&
+              pr.n == 2 && pr.classes == 7 && pr.coords == 4 && pr.max_boxes == 30 &&
+              pr.truth_floats == 5 && pr.rescore == 0 && pr.softmax == 1 &&
+              pr.bias_match == 1 && pr.tree == 0 && pr.biases == biases);
+    cr_assert(pr.coord_scale == 1.5f && pr.class_scale == 2.5f && pr.object_scale == 3.5f &&
+              pr.noobject_scale == 0.5f && pr.thresh == 0.25f);
+    const rl_darknet_layer ar = RL_DARKNET_ALEXEYAB_REGION(l);
+    cr_assert(ar.max_boxes == 11 && ar.truth_floats == 6 && ar.n == 2);
+    const rl_darknet_layer py = RL_DARKNET_PJREDDIE_YOLO(l, net);
+    cr_assert(py.type == RL_DARKNET_YOLO && py.total == 2 && py.mask == mask &&
+              py.net_w == 416 && py.net_h == 320 && py.max_boxes == 11 &&
+              py.truth_floats == 5 && py.ignore_thresh == 0.7f && py.truth_thresh == 0.9f);
+    const rl_darknet_layer ay = RL_DARKNET_ALEXEYAB_YOLO(l, net);
+    cr_assert(ay.truth_floats == 6 && ay.max_boxes == 11 && ay.net_w == 416);
+    fake_layer t = l;
+    int dummy;
+    t.softmax_tree = &dummy;
+    cr_assert_eq(RL_DARKNET_PJREDDIE_REGION(t).tree, 1, "a softmax tree is flagged");
+}
