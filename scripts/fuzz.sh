@@ -2,7 +2,8 @@
 # Runs AFL++ on the fuzz harnesses, one after the other, and fails if any
 # run saved a crash or a hang.
 #
-#   scripts/fuzz.sh [--time SECONDS] [--out DIR] [--build DIR] [--resume] [HARNESS...]
+#   scripts/fuzz.sh [--time SECONDS] [--out DIR] [--build DIR] [--resume]
+#                   [--hwy-skip TARGETS] [HARNESS...]
 #
 #   --time     seconds per harness (default 120: the CI's bounded run; a long
 #              campaign is e.g. --time 1800, see docs/fuzzing.md)
@@ -10,6 +11,8 @@
 #              (default build-ci-afl/findings)
 #   --build    the AFL++ build folder (default build-ci-afl)
 #   --resume   continue the previous campaign in --out (-i -)
+#   --hwy-skip Highway targets not to build, e.g. 'HWY_SSE4|HWY_AVX3'
+#              (meson's hwy_skip_targets; default: build them all)
 #   HARNESS    names under fuzz/corpus/ (default: every harness built)
 #
 # The harnesses are compiled by afl-clang-fast with AddressSanitizer and
@@ -22,6 +25,7 @@ secs=120
 build="$root/build-ci-afl"
 out=""
 resume=0
+hwy_skip=""
 harnesses=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -32,7 +36,9 @@ while [ $# -gt 0 ]; do
     --build) build="$2"; shift 2 ;;
     --build=*) build="${1#*=}"; shift ;;
     --resume) resume=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --hwy-skip) hwy_skip="$2"; shift 2 ;;
+    --hwy-skip=*) hwy_skip="${1#*=}"; shift ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) harnesses+=("$1"); shift ;;
     esac
@@ -51,7 +57,7 @@ export AFL_LLVM_THREADSAFE_INST=1
 export AFL_LLVM_DENYLIST="$root/fuzz/afl-denylist.txt"
 # ninja does not see the environment: a build made with other settings (or
 # another denylist) is rebuilt from scratch, once.
-inst="threadsafe $(sha256sum "$AFL_LLVM_DENYLIST" | cut -d' ' -f1)"
+inst="threadsafe $(sha256sum "$AFL_LLVM_DENYLIST" | cut -d' ' -f1) hwy-skip:$hwy_skip"
 if [ -f "$build/build.ninja" ] && [ "$(cat "$build/.rl-afl-instrumentation" 2>/dev/null)" != "$inst" ]; then
     echo "fuzz.sh: $build was instrumented differently; configuring it again"
     rm -rf "$build"
@@ -61,7 +67,8 @@ fi
 if [ ! -f "$build/build.ninja" ]; then
     CC=afl-clang-fast CXX=afl-clang-fast++ meson setup "$build" "$root" \
         -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all
+        -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all \
+        "-Dhwy_skip_targets=$hwy_skip"
     echo "$inst" >"$build/.rl-afl-instrumentation"
 fi
 
