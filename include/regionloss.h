@@ -1,8 +1,9 @@
 /*
  * regionloss: the YOLOv2 region loss, its parts and its exact gradient.
  *
- * The mathematics is fixed by SPEC.md (see docs/api.md for the mapping of
- * every symbol below to it).  This is the only installed header.
+ * docs/loss.md states the mathematics; docs/api.md maps every symbol below
+ * to it.  include/regionloss_darknet.h, also installed, adds the darknet
+ * adapter (docs/darknet.md).
  *
  * Conventions
  *  - Every function returns an rl_status; RL_OK is 0.  On any other status the
