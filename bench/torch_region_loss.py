@@ -1,13 +1,13 @@
 """The region loss as a PyTorch user writes it: vectorised tensor code,
 float32, autograd for the gradient.  It is the baseline that
 bench/torch_vs_regionloss.py times against regionloss.torch.RegionLoss,
-and it follows SPEC.md section 5 (spec mode, batch normalisation) so that
+and it follows docs/loss.md's spec mode (batch normalisation) so that
 both compute the same loss: the benchmark prints how closely they agree.
 
 Written the way the common yolov2-pytorch ports structure it (decode every
 slot, IoU of every prediction against every padded truth by broadcasting,
 masks and targets built by indexed assignment, the terms summed over masks),
-but from the spec, not copied from any of them."""
+but from docs/loss.md, not copied from any of them."""
 import torch
 
 

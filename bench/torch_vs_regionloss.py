@@ -205,7 +205,7 @@ def main():
             print(f"{row[0]:10} {threads:3d} {t_torch * 1e3:9.2f} {t_mod * 1e3:9.3f} "
                   f"{t_torch / t_mod:6.1f}x   {extra}   {diff:13.2e}  {crit.last.variant}",
                   flush=True)
-    # Both compute SPEC.md's loss; the PyTorch one in float32 throughout.
+    # Both compute docs/loss.md's loss; the PyTorch one in float32 throughout.
     if worst > 1e-4:
         print(f"the two losses differ by {worst:.3g} relative: not the same loss", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 """The [yolo] head's loss as a PyTorch user writes it: vectorised tensor
 code, float32, autograd for the gradient.  It is the baseline that
 bench/torch_vs_yolo.py times against the library's rl_yolo_compute, and
-it follows SPEC.md section 9 (9.1-9.5: darknet's YOLOv3 layer, BCE on x, y,
+it follows docs/loss.md's [yolo] head (darknet's YOLOv3 layer, BCE on x, y,
 objectness and independent class logistics, squared error on w, h in log
 space, box scale 2 - w*h, norm "images" or "sum") so that both compute the
 same loss: the comparison prints how closely they agree.
@@ -10,11 +10,11 @@ Structured the way PyTorch YOLOv3 trainers do it (a loop over the heads;
 in each, decode every slot, IoU of every prediction against every padded
 truth of its image by broadcasting, the responsible slots from each
 truth's best anchor over the whole list, the positives' entries gathered
-by advanced indexing, the terms summed over masks), but written from the
-spec, not copied from any of them.  Where several truths land on one slot
-the box target is the last one's and the class targets their union
-(9.3); the last is found by sorting, since index_put with repeated
-indices leaves the winner unspecified."""
+by advanced indexing, the terms summed over masks), but written from
+docs/loss.md, not copied from any of them.  Where several truths land on one
+slot the box target is the last one's and the class targets their union
+(docs/loss.md, "Positives"); the last is found by sorting, since index_put with
+repeated indices leaves the winner unspecified."""
 import torch
 import torch.nn.functional as F
 
@@ -48,8 +48,8 @@ class TorchYoloLoss(torch.nn.Module):
             cls = targets[:, 1].long()
             cx, cy, w, h = targets[:, 2], targets[:, 3], targets[:, 4], targets[:, 5]
             M = len(img)
-            # 9.3: each truth's anchor over the whole list, by shape IoU in
-            # pixels (argmax: the first of equal maxima)
+            # Positives: each truth's anchor over the whole list, by shape IoU
+            # in pixels (argmax: the first of equal maxima)
             tw_px, th_px = w * self.net_w, h * self.net_h
             inter = torch.min(tw_px[:, None], A[None, :, 0]) * \
                 torch.min(th_px[:, None], A[None, :, 1])
@@ -79,7 +79,7 @@ class TorchYoloLoss(torch.nn.Module):
             aw = A[mask, 0]
             ah = A[mask, 1]
             with torch.no_grad():
-                # 9.2: decode every slot, image-normalised
+                # Decoding, in image units: every slot
                 gx = torch.arange(W, dtype=out.dtype).view(1, 1, 1, W)
                 gy = torch.arange(H, dtype=out.dtype).view(1, 1, H, 1)
                 px = (gx + torch.sigmoid(t[:, :, 0])) / W
@@ -92,16 +92,16 @@ class TorchYoloLoss(torch.nn.Module):
                 best, best_t = iou.max(-1)                                  # first of equal
                 best = best.view(-1)                                        # slot ((n*B+b)*H+i)*W+j
 
-                # 9.3: the truths whose best anchor is one of this head's
+                # Positives: the truths whose best anchor is one of this head's
                 in_head = best_a[:, None] == torch.tensor(mask)[None, :]    # M, B
                 sel = in_head.any(1).nonzero().squeeze(1)
                 b_sel = in_head[sel].float().argmax(1)
                 j_sel = torch.clamp((cx[sel] * W).floor().long(), max=W - 1)
                 i_sel = torch.clamp((cy[sel] * H).floor().long(), max=H - 1)
                 key = ((img[sel] * B + b_sel) * H + i_sel) * W + j_sel
-                # score: a 9.3 truth beats a truth_thresh one, a later one an earlier one
+                # score: a matched truth beats a truth_thresh one, a later one an earlier one
                 pair_slot, pair_truth, pair_score = key, sel, sel + M
-                if self.truth_thresh < 1.0:                                 # 9.4
+                if self.truth_thresh < 1.0:                                 # truth_thresh
                     tt = (best > self.truth_thresh).nonzero().squeeze(1)
                     tt_truth = gidx[tt // (B * H * W), best_t.view(-1)[tt]]
                     pair_slot = torch.cat([pair_slot, tt])
@@ -129,7 +129,7 @@ class TorchYoloLoss(torch.nn.Module):
                 TH = torch.log(h[tb] * self.net_h / ah[b_p])
                 k = 2 - w[tb] * h[tb]
 
-            # 9.5: the positives' entries, gathered; the negatives' objectness
+            # The loss: the positives' entries gathered; the negatives' objectness
             tp = t[n_p, b_p, :, i_p, j_p]                                   # P, 5+C
             box = F.binary_cross_entropy_with_logits(tp[:, 0], X, reduction="none") + \
                 F.binary_cross_entropy_with_logits(tp[:, 1], Y, reduction="none") + \
@@ -150,8 +150,8 @@ class TorchYoloLoss(torch.nn.Module):
 
 def box_iou(a, b):
     """IoU of centre/size boxes (..., 4), broadcasting; 0 where the union
-    is not positive or not finite (SPEC section 2: a predicted box of zero,
-    infinite or undefined area has IoU 0)."""
+    is not positive or not finite (docs/loss.md, "Decoding, in grid cells":
+    a predicted box of zero, infinite or undefined area has IoU 0)."""
     ox = torch.min(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2) - \
         torch.max(a[..., 0] - a[..., 2] / 2, b[..., 0] - b[..., 2] / 2)
     oy = torch.min(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2) - \

@@ -2,7 +2,8 @@
  *
  * Each rank owns a contiguous shard of the batch (its images, their truths
  * with offsets re-based to 0, and the matching slice of the network output).
- * The spec normalises by the whole batch's N_obj and N_conf, so a step is:
+ * The spec mode (docs/loss.md) normalises by the whole batch's N_obj and
+ * N_conf, so a step is:
  *
  *   1. rl_count(shard)                    -> this shard's counts
  *   2. MPI_Allreduce(counts, SUM)         -> the whole batch's counts
@@ -208,7 +209,7 @@ static void train_step_one_pass(const rl_plan *sum_plan, const rl_config *cfg,
     to_sums(&r, mine, my_recall);
     MPI_Allreduce(mine, sums, S_COUNT, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     MPI_Allreduce(my_recall, recall, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-    /* The summed parts, divided as the spec does. */
+    /* The summed parts, divided as the spec mode does. */
     const double no = (double)global->n_obj, nc = (double)global->n_conf;
     sums[S_COORD] = no > 0 ? sums[S_COORD] / no : 0.0;
     sums[S_CLS] = no > 0 ? sums[S_CLS] / no : 0.0;

@@ -2,7 +2,8 @@
  * most inputs are valid (and reach the arithmetic) while every invalid
  * value the API promises to reject is a single byte flip away.  Alongside,
  * it records which statuses the library may answer, from the rules of
- * SPEC.md section 8 and issue 2 point 4, not from the library's code. */
+ * docs/loss.md ("What every call keeps") and issue 2 point 4, not from the
+ * library's code. */
 #include "loss_input.h"
 
 #include <float.h>
@@ -213,7 +214,7 @@ float pred_value(int kind, const uint8_t *r, size_t len, size_t e)
     }
 }
 
-/* Offset of entry k of slot (n, i, j, b): SPEC.md section 1. */
+/* Offset of entry k of slot (n, i, j, b): docs/loss.md, "The tensor". */
 static size_t spec_offset(const rl_config *cfg, int64_t n, int64_t i, int64_t j, int64_t b,
                           int64_t k)
 {
@@ -471,7 +472,7 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
             pred[e] = rl_load(half, (int64_t)e, pt);
         }
     }
-    /* Which entry a non-finite value is (SPEC.md section 1's offsets): box
+    /* Which entry a non-finite value is (docs/loss.md's offsets): box
      * and objectness entries k < 5 are read at every slot, class logits
      * only at responsible ones.  One pass; the channel only where needed. */
     const size_t K = 5 + (size_t)cfg->C, HW = (size_t)cfg->H * (size_t)cfg->W;

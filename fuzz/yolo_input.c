@@ -1,8 +1,8 @@
 /* The decoder of yolo_input.h.  The code bytes are loss_input.c's
  * (input_codes.h); the statuses the library may answer are written from
- * the contract of the [yolo] head in include/regionloss.h and SPEC.md
- * section 9, and the region loss's rules where the head shares them, not
- * from the library's code. */
+ * the contract of the [yolo] head in include/regionloss.h and docs/loss.md
+ * ("The [yolo] head"), and the region loss's rules where the head shares them,
+ * not from the library's code. */
 #include "yolo_input.h"
 
 #include <float.h>

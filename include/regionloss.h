@@ -103,8 +103,8 @@ typedef enum rl_dtype {
 } rl_dtype;
 
 typedef enum rl_mode {
-    RL_MODE_SPEC = 0,   /* SPEC.md section 5: the article's loss (default) */
-    RL_MODE_DARKNET = 1 /* SPEC.md section 7: darknet's region layer */
+    RL_MODE_SPEC = 0,   /* docs/loss.md's spec mode: the article's loss (default) */
+    RL_MODE_DARKNET = 1 /* docs/darknet.md: darknet's region layer */
 } rl_mode;
 
 typedef struct rl_config {

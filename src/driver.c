@@ -117,7 +117,8 @@ static void ws_carve(const rl_params *p, int64_t N, int64_t nt, void *base, work
         rl_yolo_ws_carve(p, N, nt, &a, w);
 }
 
-/* SPEC section 3, in double exactly as the reference decides it. */
+/* docs/loss.md, "Responsible slots", in double exactly as the reference
+ * decides it. */
 static void assign(const rl_params *p, const rl_box *t, int32_t *ci, int32_t *cj, int32_t *cb)
 {
     const double X = (double)t->cx * p->W, Y = (double)t->cy * p->H;
@@ -538,7 +539,7 @@ static double iou_d(double px, double py, double pw, double ph, const rl_box *t,
 }
 
 /* k * v where a zero weight switches the term off even when v overflowed:
- * finite inputs never give NaN (SPEC section 8). */
+ * finite inputs never give NaN (docs/loss.md). */
 static double mul0(double k, double v) { return k == 0.0 ? 0.0 : k * v; }
 
 /* Gradient entry idx of a responsible slot: v rounded once to the type

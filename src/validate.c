@@ -111,8 +111,8 @@ static rl_status nonfinite_pred(const rl_params *p, const void *pred, int32_t n,
                    (long long)off, float_str(v, buf), bits);
 }
 
-/* The same assignment rule as the spec's section 3, needed here only to know
- * which slots' class logits the loss will read. */
+/* The assignment rule of docs/loss.md ("Responsible slots"), needed here only
+ * to know which slots' class logits the loss will read. */
 static void responsible_slot(const rl_params *p, const rl_box *t, int64_t *i, int64_t *j,
                              int64_t *b)
 {

@@ -93,16 +93,16 @@ TARGETS = [
         'file': 'src/scalar/reference.c',
         'tag': 'ref',
         'functions': [
-            'sigmoid', 'sigmoid_slope',      # section 2
-            'box_iou', 'shape_iou',          # section 2 IoU, section 3 shape IoU
-            'truth_in_grid',                 # section 3: cell and anchor
-            'decode',                        # section 2
+            'sigmoid', 'sigmoid_slope',      # docs/loss.md: decoding
+            'box_iou', 'shape_iou',          # IoU; shape IoU
+            'truth_in_grid',                 # responsible slot: cell, anchor
+            'decode',                        # decoding
             'slot_of',
-            'plan_image', 'plan_batch',      # sections 3, 4: masks and counts
-            'weight', 'weighted',            # section 5: k = lambda / N
+            'plan_image', 'plan_batch',      # masks and counts
+            'weight', 'weighted',            # spec mode: k = lambda / N
             'class_lse', 'log_prob', 'class_term',  # softmax / logistic classes
-            'spec_slot',                     # sections 5, 6
-            'darknet_slot', 'darknet_truth_stats',  # section 7
+            'spec_slot',                     # spec mode: terms, gradient
+            'darknet_slot', 'darknet_truth_stats',  # docs/darknet.md
             'rl_reference_compute_forced',   # divisors, totals, diagnostics
         ],
         'tests': REFERENCE_TESTS,
@@ -112,7 +112,7 @@ TARGETS = [
         'file': 'src/driver.c',
         'tag': 'drv',
         'functions': [
-            'assign',                # section 3: cell and anchor, in double
+            'assign',                # cell and anchor, in double
             'assign_image',          # responsible slots, truths' float edges
             'rl_call_phase1',        # mask arguments (thresh), class-logit check
             'rl_call_init', 'rl_call_assign', 'rl_call_counts', 'rl_call_set_weights',
@@ -136,11 +136,11 @@ TARGETS = [
         'file': 'src/scalar/yolo_reference.c',
         'tag': 'yref',
         'functions': [
-            'sigmoid', 'softplus', 'bce_logit', 'bce_slope', 'weighted',  # 9.5's BCE
-            'box_iou', 'best_anchor', 'decode',      # section 2 IoU, 9.3 match, 9.2
-            'slot_index', 'assign_image',            # 9.3 and 9.4: the decisions
+            'sigmoid', 'softplus', 'bce_logit', 'bce_slope', 'weighted',  # BCE
+            'box_iou', 'best_anchor', 'decode',      # IoU, anchor match, decoding
+            'slot_index', 'assign_image',            # the decisions
             'check_positive_logits',                 # truth_thresh positives' logits
-            'has_class', 'slot_terms',               # multi-label targets, 9.5 terms
+            'has_class', 'slot_terms',               # multi-label targets, terms
             'darknet_stats', 'head_compute', 'total_of',  # the contract's fields
             'rl_yolo_reference_compute',             # D, the passes
         ],

@@ -30,7 +30,8 @@ def logit(p):
 
 
 def responsible(cx, cy, w, h):
-    """SPEC.md section 3: cell by truncation, anchor by shape IoU."""
+    """docs/loss.md's responsible slot: cell by truncation, anchor by
+    shape IoU."""
     X, Y, Wg, Hg = cx * W, cy * H, w * W, h * H
     j, i = min(int(np.floor(X)), W - 1), min(int(np.floor(Y)), H - 1)
     best, b = -1.0, 0

@@ -1,7 +1,8 @@
-/* The reference: SPEC.md sections 2 to 7 in double precision, one slot at a
- * time.  Built with -ffp-contract=off so that its rounding does not depend on
- * the compiler's choice to fuse multiply-adds.  Section numbers in comments
- * refer to SPEC.md; "issue 5" to the darknet mode's definition. */
+/* The reference: docs/loss.md's region loss in double precision, one slot
+ * at a time.  Built with -ffp-contract=off so that its rounding does not
+ * depend on the compiler's choice to fuse multiply-adds.  Names in quotes in
+ * comments are docs/loss.md's paragraphs; "issue 5" is the darknet mode's
+ * definition (docs/darknet.md). */
 #include "reference.h"
 
 #include <math.h>
@@ -18,8 +19,8 @@ typedef struct box {
     double x, y, w, h;
 } box;
 
-/* Section 2: IoU of centre/size boxes; a box whose area is zero, infinite
- * or undefined has IoU 0 with everything. */
+/* "Decoding, in grid cells": IoU of centre/size boxes; a box whose area is
+ * zero, infinite or undefined has IoU 0 with everything. */
 static double box_iou(box a, box b)
 {
     double area_a = a.w * a.h, area_b = b.w * b.h;
@@ -34,7 +35,7 @@ static double box_iou(box a, box b)
     return inter / uni;
 }
 
-/* Section 3: both boxes centred at the origin. */
+/* "Responsible slots": both boxes centred at the origin. */
 static double shape_iou(double w1, double h1, double w2, double h2)
 {
     box a = {0, 0, w1, h1}, b = {0, 0, w2, h2};
@@ -73,7 +74,7 @@ static truth_g truth_in_grid(const rl_params *p, const rl_box *t)
     return r;
 }
 
-/* Section 2: the decoded box of slot (n, i, j, b), grid units. */
+/* "Decoding, in grid cells": the box of slot (n, i, j, b). */
 static box decode(const rl_params *p, const float *pred, int64_t n, int32_t i, int32_t j,
                   int32_t b)
 {
@@ -97,7 +98,8 @@ static int64_t slot_of(const rl_params *p, int32_t i, int32_t j, int32_t b)
     return ((int64_t)i * p->W + j) * p->B + b;
 }
 
-/* Sections 3 and 4 (and issue 5 point 4 in darknet mode) for image n. */
+/* "Responsible slots" and "Background slots" (and issue 5 point 4 in
+ * darknet mode) for image n. */
 static void plan_image(const rl_params *p, const rl_batch *batch, const float *frozen,
                        const int8_t *forced, int64_t n, image_plan *ip, rl_counts *counts)
 {
@@ -194,7 +196,7 @@ rl_status rl_reference_count(const rl_params *p, const rl_batch *batch, rl_count
     return st;
 }
 
-/* Section 5 ("a term whose divisor is 0 is 0") and issue 5 point 7. */
+/* "Spec mode" ("a term whose divisor is 0 is 0") and issue 5 point 7. */
 static double weight(double lambda, double divisor)
 {
     return divisor > 0 ? lambda / divisor : 0.0;
@@ -202,8 +204,9 @@ static double weight(double lambda, double divisor)
 
 /* A weight of 0 removes its term exactly.  For finite logits w^ = aw e^tw
  * can overflow (its square for tw > ~355, w^ itself for tw > ~710), and
- * 0 * inf is NaN where the term is 0 (section 8: finite inputs never give
- * NaN).  A positive weight keeps the overflow: inf is the rounded value. */
+ * 0 * inf is NaN where the term is 0 ("What every call keeps": finite inputs
+ * never give NaN).  A positive weight keeps the overflow: inf is the rounded
+ * value. */
 static double weighted(double k, double v) { return k == 0.0 ? 0.0 : k * v; }
 
 typedef struct grad_sink {
@@ -304,7 +307,7 @@ static void spec_slot(const rl_params *p, const rl_batch *batch, const float *fr
     put(g, rl_index(p, n, i, j, b, 2), k[0] == 0.0 ? 0.0 : k[0] * 2 * (d.w - t->g.w) * d.w);
     put(g, rl_index(p, n, i, j, b, 3), k[0] == 0.0 ? 0.0 : k[0] * 2 * (d.h - t->g.h) * d.h);
 
-    /* A constant target: no gradient flows through it (section 5). */
+    /* A constant target: no gradient flows through it ("Spec mode"). */
     const double iou = box_iou(decode(p, frozen, n, i, j, b), t->g);
     if (g->out && g->out->obj_iou)
         g->out->obj_iou[n * p->HW * p->B + s] = iou;
@@ -452,7 +455,7 @@ rl_status rl_reference_compute_forced(const rl_params *p, const rl_batch *batch,
     r.n_conf = own.n_conf;
     r.n_truths = batch->truth_offsets[N];
 
-    /* Divisors: section 5 (counts), sum mode, or images; sharded callers
+    /* Divisors: "Spec mode" (counts), sum mode, or images; sharded callers
      * pass the whole batch's counts. */
     const rl_counts *nc = batch->global_counts ? batch->global_counts : &own;
     double div_obj = 1.0, div_conf = 1.0;

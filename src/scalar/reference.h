@@ -1,6 +1,6 @@
-/* The scalar reference: SPEC.md written out in double precision.  It is the
- * oracle every other variant is compared with, so it favours plainness over
- * speed and shares no code with the optimised driver. */
+/* The scalar reference: docs/loss.md written out in double precision.  It is
+ * the oracle every other variant is compared with, so it favours plainness
+ * over speed and shares no code with the optimised driver. */
 #ifndef RL_REFERENCE_H
 #define RL_REFERENCE_H
 
@@ -22,7 +22,7 @@ enum { RL_SLOT_IGNORED = 0, RL_SLOT_OBJ = 1, RL_SLOT_NOOBJ = 2 };
  * `frozen` (NULL: batch->pred) is where the constants come from: the
  * assignment masks, each slot's best IoU and the IoU targets.  Finite
  * differences perturb batch->pred with frozen fixed, which is the function
- * whose gradient the spec defines. */
+ * whose gradient docs/loss.md defines. */
 RL_HIDDEN rl_status rl_reference_compute(const rl_params *p, const rl_batch *batch,
                                          const float *frozen, rl_result *res,
                                          const rl_ref_out *out);

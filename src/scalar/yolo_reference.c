@@ -1,9 +1,10 @@
 /* The reference of the [yolo] head: docs/loss.md ("The [yolo] head"), and
  * docs/api.md for what each rl_result field holds, written out in double
- * precision, one slot at a time, in the image-normalised units of
- * section 9.2.  Built with -ffp-contract=off, like reference.c, and sharing
- * no code with the optimised driver: the anchor matching of 9.3 is written
- * again here (not rl_yolo_best_anchor / rl_yolo_match).
+ * precision, one slot at a time, in the image-normalised units of its
+ * "Decoding".  Built with -ffp-contract=off, like reference.c, and sharing
+ * no code with the optimised driver: the anchor matching of "Positives" is
+ * written again here (not rl_yolo_best_anchor / rl_yolo_match).  Names in
+ * quotes in comments are docs/loss.md's paragraphs.
  *
  * Two passes.  The first decides, for every head, image and slot, from the
  * `frozen` predictions: the slot's best IoU, its kind (positive, negative,
@@ -44,7 +45,7 @@ static double bce_logit(double y, double z)
 static double bce_slope(double y, double z) { return (1.0 - y) * sigmoid(z) - y * sigmoid(-z); }
 
 /* A weight of 0 removes its term exactly, even where the term overflowed:
- * 0 * inf is NaN, and finite inputs never give NaN (SPEC section 8).  A
+ * 0 * inf is NaN, and finite inputs never give NaN (docs/loss.md).  A
  * positive weight keeps the overflow: inf is the rounded value. */
 static double weighted(double k, double v) { return k == 0.0 ? 0.0 : k * v; }
 
@@ -53,11 +54,11 @@ typedef struct nbox {
     double x, y, w, h;
 } nbox;
 
-/* SPEC section 2: a box whose area is zero, infinite or undefined has IoU 0
- * with everything.  Mathematically IoU <= 1; the rounding of the overlap of
- * two nearly equal boxes can give 1 + ulp, which is clamped so that
- * truth_thresh = 1 really means "never" (9.4) and ignore_thresh = 1 "every
- * slot that is not a positive". */
+/* "Decoding, in grid cells": a box whose area is zero, infinite or undefined
+ * has IoU 0 with everything.  Mathematically IoU <= 1; the rounding of the
+ * overlap of two nearly equal boxes can give 1 + ulp, which is clamped so that
+ * truth_thresh = 1 really means "never" ("truth_thresh") and ignore_thresh = 1
+ * "every slot that is not a positive". */
 static double box_iou(nbox a, nbox b)
 {
     const double area_a = a.w * a.h, area_b = b.w * b.h;
@@ -77,7 +78,7 @@ static nbox truth_box(const rl_box *t)
     return (nbox){t->cx, t->cy, t->w, t->h};
 }
 
-/* Section 9.3: the anchor of the WHOLE list (pixels) whose shape fits the
+/* "Positives": the anchor of the WHOLE list (pixels) whose shape fits the
  * truth (w*net_w, h*net_h) best, both centred at the origin; ties go to the
  * smaller index. */
 static int32_t best_anchor(const rl_params *p, const rl_box *t)
@@ -97,7 +98,7 @@ static int32_t best_anchor(const rl_params *p, const rl_box *t)
     return a_best;
 }
 
-/* Section 9.2: the decoded box of slot (n, i, j, b) of head p. */
+/* "Decoding, in image units": the box of slot (n, i, j, b) of head p. */
 static nbox decode(const rl_params *p, const float *pred, int64_t n, int32_t i, int32_t j,
                    int32_t b)
 {
@@ -118,8 +119,8 @@ typedef struct head_state {
     const float *pred, *frozen;
     const int8_t *forced;
     int64_t slots;       /* H*W*B: slots of one image */
-    int64_t *truth_slot; /* per truth: its 9.3 slot in this head (slot of the batch), or -1 */
-    int64_t *owner;      /* per slot: the last 9.3 truth landing on it, or -1 */
+    int64_t *truth_slot; /* per truth: its matched slot in this head (slot of the batch), or -1 */
+    int64_t *owner;      /* per slot: the last matched truth landing on it, or -1 */
     int64_t *tt;         /* per slot: its truth_thresh truth (best > truth_thresh), or -1 */
     double *best;        /* per slot: best IoU with the image's truths */
     int8_t *kind;        /* per slot: RL_SLOT_* */
@@ -140,14 +141,14 @@ static int64_t slot_index(const rl_params *p, int64_t slots, int64_t n, int32_t 
     return n * slots + ((int64_t)i * p->W + j) * p->B + b;
 }
 
-/* Sections 9.3 and 9.4 for image n of one head. */
+/* "Positives", "Negatives" and "truth_thresh" for image n of one head. */
 static void assign_image(head_state *s, const rl_box *truths, const int64_t *offsets, int64_t n)
 {
     const rl_params *p = s->p;
     const int64_t lo = offsets[n], hi = offsets[n + 1];
 
-    /* 9.3, in input order: a later truth on the same slot replaces the box
-     * target (the class union is gathered from truth_slot later). */
+    /* "Positives", in input order: a later truth on the same slot replaces the
+     * box target (the class union is gathered from truth_slot later). */
     for (int64_t t = lo; t < hi; t++) {
         s->truth_slot[t] = -1;
         const int32_t a = best_anchor(p, &truths[t]);
@@ -164,7 +165,8 @@ static void assign_image(head_state *s, const rl_box *truths, const int64_t *off
         }
     }
 
-    /* 9.4: each slot's best IoU (and its first best truth), then its kind. */
+    /* "Negatives": each slot's best IoU (and its first best truth), then its
+     * kind. */
     for (int32_t i = 0; i < p->H; i++)
         for (int32_t j = 0; j < p->W; j++)
             for (int32_t b = 0; b < p->B; b++) {
@@ -182,8 +184,8 @@ static void assign_image(head_state *s, const rl_box *truths, const int64_t *off
                 s->best[slot] = best;
                 const int over_truth = best > p->truth_thresh; /* never without truths */
                 if (s->owner[slot] >= 0) {
-                    /* a 9.3 positive; truth_thresh may add a class (darknet's
-                     * two passes) */
+                    /* a matched positive; truth_thresh may add a class
+                     * (darknet's two passes) */
                     s->kind[slot] = RL_SLOT_OBJ;
                     s->tt[slot] = over_truth ? best_t : -1;
                     continue;
@@ -222,7 +224,7 @@ static rl_status assign_head(head_state *s, int32_t h, int32_t n_images, const r
     return RL_OK;
 }
 
-/* The class logits of every positive are finite: those of the 9.3
+/* The class logits of every positive are finite: those of the matched
  * positives were validated before the call, those of truth_thresh
  * positives can only be checked now.  The message is the validator's, with
  * the head in front when the plan has several (as rl_yolo_validate_preds
@@ -271,8 +273,8 @@ typedef struct part_sums {
 } part_sums;
 
 /* Whether class c is among the targets of positive slot `slot`: the classes
- * of every 9.3 truth on it and of its truth_thresh truth (9.3 multi-label
- * union, 9.4 "the union of the classes of all of them"). */
+ * of every matched truth on it and of its truth_thresh truth ("Positives":
+ * the union of their classes; "truth_thresh": the union of both). */
 static int has_class(const head_state *s, const rl_box *truths, const int64_t *offsets,
                      int64_t n, int64_t slot, int32_t c)
 {
@@ -284,7 +286,7 @@ static int has_class(const head_state *s, const rl_box *truths, const int64_t *o
     return 0;
 }
 
-/* Section 9.5 at one slot.  w = {coord, class, obj, noobj} weights lambda/D;
+/* "The loss" at one slot.  w = {coord, class, obj, noobj} weights lambda/D;
  * the gradient with D = 1 (lambda times the same factor) goes into the cost. */
 static void slot_terms(const head_state *s, const rl_box *truths, const int64_t *offsets,
                        const grad_sink *g, int64_t n, int32_t i, int32_t j, int32_t b,
@@ -310,7 +312,7 @@ static void slot_terms(const head_state *s, const rl_box *truths, const int64_t 
     if (s->kind[slot] != RL_SLOT_OBJ)
         return;
 
-    /* The box target: the last 9.3 truth, else the truth_thresh one. */
+    /* The box target: the last matched truth, else the truth_thresh one. */
     const rl_box *t = &truths[s->owner[slot] >= 0 ? s->owner[slot] : s->tt[slot]];
     const double aw = p->yolo_anchors[2 * p->mask[b]], ah = p->yolo_anchors[2 * p->mask[b] + 1];
     const double X = (double)t->cx * p->W - j, Y = (double)t->cy * p->H - i;
@@ -356,7 +358,8 @@ static void slot_terms(const head_state *s, const rl_box *truths, const int64_t 
 }
 
 /* Darknet's "Avg IOU" line of one [yolo] layer: over the truths matched to
- * this head by 9.3, replaced ones included, each measured at its slot. */
+ * this head ("Positives"), replaced ones included, each measured at its
+ * slot. */
 static void darknet_stats(const head_state *s, const rl_box *truths, int64_t n_truths,
                           rl_result *r)
 {
@@ -515,7 +518,7 @@ rl_status rl_yolo_reference_compute(const rl_yolo_plan *plan, int32_t n_images,
         status = check_positive_logits(plan, &st[h], h, n_images);
 
     if (status == RL_OK) {
-        /* Section 9.5's D: 1 (norm sum) or the images of the whole batch. */
+        /* "The loss"'s D: 1 (norm sum) or the images of the whole batch. */
         const double D = plan->heads[0].p.norm == RL_NORM_SUM ? 1.0
                          : global_counts                      ? (double)global_counts->n_images
                                                               : (double)n_images;

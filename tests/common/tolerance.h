@@ -21,7 +21,7 @@
 #define RL_TOL_ABS 1.0e-6
 /* A slot whose reference best IoU is this close to thresh (or a responsible
  * IoU this close to 0.5 / 0.75 for the recall counts) may be decided either
- * way (SPEC section 8).  Elsewhere the kernels owe the reference's decision:
+ * way (docs/loss.md).  Elsewhere the kernels owe the reference's decision:
  * where their float IoU could be wrong (thin boxes far from the origin move
  * it by up to 1e-3), they decide in double (RL_DOUBT, src/kernels.h). */
 #define RL_TOL_THRESH 1.0e-5

@@ -32,7 +32,7 @@ void dn_model_run(const dn_batch *c, dn_region *l)
     dn_forward(l, c->pred, c->truth, c->seen);
 }
 
-/* The same tensor in NHWC (SPEC section 1), for the layout variant. */
+/* The same tensor in NHWC (docs/loss.md's layouts), for the layout variant. */
 static int64_t nhwc_off(const rl_config *cfg, int64_t n, int64_t i, int64_t j, int64_t b,
                         int64_t k)
 {

@@ -1,5 +1,5 @@
 /* Helpers of the darknet-mode suites: tensor offsets written again from
- * SPEC.md section 1, hand-derived expectations checked against every
+ * docs/loss.md ("The tensor"), hand-derived expectations checked against every
  * variant (the reference to ~1e-12, the float variants within the bound of
  * tests/common/tolerance.h and through rl_diffcheck), and the conversion of
  * the library's gradient into darknet's l.delta (issue 5 point 8). */
@@ -25,7 +25,7 @@ static inline double dn_sig(double z) { return 1.0 / (1.0 + exp(-z)); }
 /* s'(z) = s(z)(1 - s(z)), as s(z)s(-z) */
 static inline double dn_slope(double z) { return dn_sig(z) * dn_sig(-z); }
 
-/* SPEC.md section 1, NCHW: ((n*B + b)*(5+C) + k)*H*W + i*W + j. */
+/* docs/loss.md, "The tensor", NCHW: ((n*B + b)*(5+C) + k)*H*W + i*W + j. */
 static inline int64_t dn_off(const rl_config *cfg, int64_t n, int64_t i, int64_t j, int64_t b,
                              int64_t k)
 {

@@ -1,5 +1,5 @@
 /* Darknet mode term by term, derived by hand from issue 5 (the notation
- * is SPEC.md's; o are darknet's activated outputs s(tx), s(ty), tw, th,
+ * is docs/loss.md's; o are darknet's activated outputs s(tx), s(ty), tw, th,
  * s(tc) and the class probabilities):
  *   coordinates  sc/2 * sum (o - target)^2,  sc = coord_scale (2 - w h),
  *                targets X - j, Y - i, log(Wg/aw), log(Hg/ah)
@@ -425,7 +425,7 @@ Test(hand_terms, two_truths_on_one_slot)
  * Obj 1/2, No Obj 1/2.
  * Every input and intermediate here is a small dyadic rational, so a float
  * variant computes the IoU 1/2 exactly: deciding "ignored" would mean the
- * wrong comparison (the near-threshold slack of SPEC section 8 is for
+ * wrong comparison (the near-threshold slack of docs/loss.md is for
  * rounded IoUs), which is why the counts are asserted for every variant. */
 static void scenario_C(double thresh, int noobj)
 {

@@ -1,7 +1,7 @@
 /* Darknet's [yolo] layer (YOLOv3), term by term, derived by hand.
  *
- * What darknet's [yolo] layer writes, in words (SPEC.md 9.5 in the form
- * darknet computes it; every lambda 1, nothing divided):
+ * What darknet's [yolo] layer writes, in words (docs/loss.md's "The loss" in
+ * the form darknet computes it; every lambda 1, nothing divided):
  *   Its deltas sit on the layer's output after the logistic was applied to
  *   x, y, objectness and the class scores (w, h stay raw), and its backward
  *   adds them to the raw outputs' gradient with no activation factor, so a
@@ -617,7 +617,7 @@ Test(yolo_hand_terms, truth_thresh_positive)
     check_heads(&sc, only0, 1, "head 0 alone, truth_thresh .8");
 }
 
-/* Darknet's class-0 quirk, not taken over (SPEC 9.5).  R1's class-0 logit
+/* Darknet's class-0 quirk, not taken over (docs/loss.md).  R1's class-0 logit
  * is 20: in float, darknet's s(20) is exactly 1.0f, so T1's class-0 delta
  * 1 - p0 is 0; when T2 comes, darknet's "are the class deltas already
  * set?" test reads that zero, takes the slot for fresh and writes a one-hot

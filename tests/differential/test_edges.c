@@ -1,7 +1,7 @@
 /* Edges that random cases almost never hit, on every variant (the reference
- * included), each expectation derived by hand from SPEC.md and docs/api.md.
- * Found by tools/mutate.py (docs/testing.md): mutants at these edges
- * survived every other suite.
+ * included), each expectation derived by hand from docs/loss.md and
+ * docs/api.md.  Found by tools/mutate.py (docs/testing.md): mutants at these
+ * edges survived every other suite.
  *
  * Recall thresholds (docs/api.md: recall50 counts IoU > 0.5, recall75
  * IoU > 0.75, strictly; darknet's training line the same per truth).
@@ -15,9 +15,9 @@
  *   >1/2    no    yes     yes    yes
  *   >3/4    no    no      no     yes
  *
- * Anchor ties (SPEC.md section 3: ties go to the smaller b).
+ * Anchor ties (docs/loss.md, "Responsible slots": ties go to the smaller b).
  *
- * Zero divisors (SPEC.md section 5: "a term whose divisor is 0 is 0").
+ * Zero divisors (docs/loss.md, "Spec mode": "a term whose divisor is 0 is 0").
  * batch.global_counts may say N_obj = 0 (or N_conf = 0, or zero images)
  * while this shard holds objects: the terms divided by it are then 0, with
  * a zero gradient, and the other terms keep their own divisor. */
@@ -95,7 +95,7 @@ Test(edges, recall_is_strict_at_one_half_and_three_quarters)
     cr_assert_gt(ran, 1, "the reference and at least one other variant");
 }
 
-/* ---- an anchor tie goes to the smaller b (SPEC.md section 3) ----------- */
+/* ---- an anchor tie goes to the smaller b (docs/loss.md) ---------------- */
 
 /* H = W = 1, B = 2 identical anchors (1, 1), C = 1, truth (0.5, 0.5, 0.5,
  * 0.5): both shape IoUs are 1/4, a tie, so b = 0 is responsible.  tx = 1 at

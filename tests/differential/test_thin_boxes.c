@@ -4,7 +4,7 @@
  * 1e-3 (src/kernels.h, RL_DOUBT).  The seeded differential cases rarely
  * make such boxes, and never put thresh right next to one's IoU; here every
  * case does.  For each case the test computes every slot's best IoU in
- * double straight from SPEC.md sections 2 and 4, picks slots whose IoU is
+ * double straight from docs/loss.md, picks slots whose IoU is
  * most sensitive to the rounding of a y edge (thin, wide boxes), and sets
  * thresh next to it (2e-5 and 1e-4 away, outside the differential
  * tolerance's window of either decision, and at fractions and multiples of
@@ -39,8 +39,9 @@ static double overlap(double a0, double a1, double b0, double b1)
     return o > 0 ? o : 0;
 }
 
-/* SPEC section 4: best IoU of slot (i, j, b) with the image's truths, and
- * how much that IoU moves per unit of its y overlap (ox / union). */
+/* docs/loss.md, "Background slots": best IoU of slot (i, j, b) with the
+ * image's truths, and how much that IoU moves per unit of its y overlap
+ * (ox / union). */
 static double best_iou(const float *pred, const float *anchors, const rl_box *t, int i, int j, int b,
                        double *dy)
 {

@@ -1,7 +1,7 @@
 /* The reference against goldens from an independent implementation: every
  * file under $REGIONLOSS_TEST_DATA/goldens was computed by
- * tools/goldens/make_goldens.py, written from SPEC.md and issue 5 in PyTorch
- * float64 with autograd, sharing no code with src/scalar/reference.c.
+ * tools/goldens/make_goldens.py, written from docs/loss.md and issue 5 in
+ * PyTorch float64 with autograd, sharing no code with src/scalar/reference.c.
  *
  * Tolerance.  A value v matches its golden g when
  *     |v - g| <= 1e-12 * max(|g|, 1e-12 * scale)
@@ -13,7 +13,7 @@
  * digits and two correct double implementations differ by a few ulps: 1e-12
  * relative leaves three digits of room for different evaluation orders and
  * nothing for a wrong formula.  The floor 1e-24 * scale only gives the
- * comparison a meaning when g is 0: an entry the spec makes 0 must come out
+ * comparison a meaning when g is 0: an entry docs/loss.md makes 0 must come out
  * 0 up to a residue 24 orders below the case's largest entry, i.e. exactly
  * in practice.  Counts must be equal. */
 #include <criterion/criterion.h>
@@ -67,7 +67,7 @@ static void check_count(checker *ck, const char *field, int64_t v, int64_t g)
             (long long)g);
 }
 
-/* (n, i, j, b, k) of a flat offset, inverting SPEC section 1's formulas. */
+/* (n, i, j, b, k) of a flat offset, inverting docs/loss.md's formulas. */
 static void entry_coords(const rl_params *p, int64_t x, int64_t c[5])
 {
     const int64_t K = p->K, H = p->H, W = p->W, B = p->B;

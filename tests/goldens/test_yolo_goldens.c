@@ -1,8 +1,8 @@
 /* The [yolo] reference against goldens from an independent implementation:
  * every $REGIONLOSS_TEST_DATA/goldens/yolo_*.txt was computed by
- * tools/goldens/make_yolo_goldens.py, written from SPEC.md section 9 and
- * docs/api.md's result fields in PyTorch float64 with autograd, sharing no code with
- * src/scalar/yolo_reference.c.
+ * tools/goldens/make_yolo_goldens.py, written from docs/loss.md's [yolo] head
+ * and docs/api.md's result fields in PyTorch float64 with autograd, sharing no
+ * code with src/scalar/yolo_reference.c.
  *
  * For the call's total and for every head: the loss and its parts, the
  * counts, the diagnostics and their raw sums, darknet's line and cost, and

@@ -1,5 +1,5 @@
-/* Results do not depend on the number of threads (SPEC.md section 8, issue
- * 7): for T = 2, 3, 4 and 7 every field of rl_result, the counts of
+/* Results do not depend on the number of threads (docs/loss.md, "Determinism";
+ * issue 7): for T = 2, 3, 4 and 7 every field of rl_result, the counts of
  * rl_count and every byte of the gradient equal those of T = 1, for every
  * available variant, both layouts, both modes, overwrite and accumulate.
  * Each pooled plan is called twice, so a race that changes from run to run

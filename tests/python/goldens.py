@@ -1,6 +1,6 @@
 """Random cases and their float64 PyTorch losses, from the project's own
-second implementation of SPEC.md: tools/goldens/make_goldens.py (written
-from the spec alone, autograd for the gradient, decisions conditioned away
+second implementation of docs/loss.md: tools/goldens/make_goldens.py (written
+from that page alone, autograd for the gradient, decisions conditioned away
 from thresholds so that 1e-12 tests formulas rather than rounding).  This
 module only draws new random cases for it and turns a case into the
 arguments of regionloss.Plan."""

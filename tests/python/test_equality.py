@@ -1,5 +1,5 @@
 """regionloss.Plan against the project's float64 PyTorch implementation of
-SPEC.md (tools/goldens/make_goldens.py) on random cases: both layouts, both
+docs/loss.md (tools/goldens/make_goldens.py) on random cases: both layouts, both
 modes, every variant this machine runs.
 
 * reference: loss parts, diagnostics and darknet stats to 1e-12 relative,

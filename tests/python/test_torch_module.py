@@ -24,9 +24,9 @@ def small_batch(seed):
 
 def responsible_box_entries(crit, out, t):
     """Flat indices of the box channels (0..3) of responsible slots: the
-    spec freezes the IoU target, which depends on them, so a finite
-    difference of the spec loss with lambda_obj > 0 does not give the
-    spec's gradient there (tested with lambda_obj = 0 instead)."""
+    spec mode freezes the IoU target (docs/loss.md), which depends on them,
+    so a finite difference of the spec loss with lambda_obj > 0 does not
+    give the spec's gradient there (tested with lambda_obj = 0 instead)."""
     g = torch.zeros_like(out)
     probe = RegionLoss(ANCHORS, C, lambda_coord=1, lambda_class=0, lambda_obj=0,
                        lambda_noobj=0, variant="reference")

@@ -1,7 +1,7 @@
-"""regionloss.YoloPlan against the float64 autograd implementation of SPEC.md
-section 9 in yolo_oracle.py, on random conditioned networks of one to three
-heads: both layouts, both normalisations, truth_thresh on and off, every
-variant this machine runs, float32 and half predictions.
+"""regionloss.YoloPlan against the float64 autograd implementation of
+docs/loss.md's [yolo] head in yolo_oracle.py, on random conditioned networks of
+one to three heads: both layouts, both normalisations, truth_thresh on and off,
+every variant this machine runs, float32 and half predictions.
 
 * reference: every loss part, count, diagnostic and darknet statistic of
   every head and of the total to 1e-12 relative; its float gradient within

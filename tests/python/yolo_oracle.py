@@ -1,16 +1,16 @@
-"""A second implementation of the [yolo] head, for the Python tests: SPEC.md
-section 9 (9.1-9.5) and the result fields of the [yolo] contract
+"""A second implementation of the [yolo] head, for the Python tests:
+docs/loss.md ("The [yolo] head") and the result fields of the [yolo] contract
 (docs/api.md), written from the text in float64 torch, vectorised over the
 slots, with autograd for the gradient.  It shares no code with the library
 (nor with regionloss): the decisions (which slots are positives, negatives,
-ignored) are constants of the loss, as the spec says, and the loss is
+ignored) are constants of the loss, as docs/loss.md says, and the loss is
 differentiated by torch.
 
 Also random cases for it (random_case): a network of one to three heads
 with masks into one anchor list in pixels, truths planted so that every
-kind of slot occurs (positives of 9.3, several truths on one slot, the
+kind of slot occurs (matched positives, several truths on one slot, the
 positives of truth_thresh, ignored slots), the predictions conditioned so
-that no decision lies within 1e-4 of a threshold (SPEC section 8 lets
+that no decision lies within 1e-4 of a threshold (docs/loss.md lets
 variants decide either way there; 1e-12 is to test formulas, not
 rounding) and no truth's two best anchors nearly tie."""
 import math
@@ -81,7 +81,7 @@ class YoloCase:
         return np.vstack(rows) if rows else np.zeros((0, 6))
 
 
-# ---- the math of section 9 ------------------------------------------------------------
+# ---- the math of docs/loss.md's [yolo] head -------------------------------------------
 
 def softplus(z):
     """log(1 + e^z) in float64, accurate for every z (no threshold), with
@@ -92,7 +92,8 @@ def softplus(z):
 
 def iou(p, t):
     """IoU of centre/size boxes p (..., 4) and t (..., 4) broadcast, float64,
-    0 where the predicted box's area is zero, infinite or undefined (SPEC 2)."""
+    0 where the predicted box's area is zero, infinite or undefined
+    (docs/loss.md, "Decoding, in grid cells")."""
     ox = torch.minimum(p[..., 0] + p[..., 2] / 2, t[..., 0] + t[..., 2] / 2) - \
         torch.maximum(p[..., 0] - p[..., 2] / 2, t[..., 0] - t[..., 2] / 2)
     oy = torch.minimum(p[..., 1] + p[..., 3] / 2, t[..., 1] + t[..., 3] / 2) - \
@@ -106,8 +107,8 @@ def iou(p, t):
 
 
 def best_anchor(w, h, anchors, net):
-    """9.3: the anchor of the whole list whose shape fits (w*net_w, h*net_h)
-    best, ties to the smaller index; also the runner-up's IoU (for the
+    """Positives: the anchor of the whole list whose shape fits
+    (w*net_w, h*net_h) best, ties to the smaller index; also the runner-up's IoU (for the
     cases' tie check)."""
     tw, th = float(w) * net[0], float(h) * net[1]
     ious = []
@@ -120,7 +121,7 @@ def best_anchor(w, h, anchors, net):
 
 
 def decode(case, h, t):
-    """9.2: head h's decoded boxes (N, H, W, B, 4) in image units from raw
+    """Decoding: head h's decoded boxes (N, H, W, B, 4) in image units from raw
     outputs t (N, H, W, B, K) float64."""
     H, W, mask = case.heads[h]
     a = torch.tensor(case.anchors.astype(np.float64)[list(mask)])
@@ -139,7 +140,7 @@ def truth_boxes(case, n):
 
 
 def best_iou(case, h, boxes):
-    """9.4's best IoU of every slot and the first truth reaching it
+    """Negatives: the best IoU of every slot and the first truth reaching it
     (-1 for an image without truths): (N, H, W, B) each."""
     best = torch.zeros(boxes.shape[:-1], dtype=torch.float64)
     which = torch.full(boxes.shape[:-1], -1, dtype=torch.long)
@@ -158,8 +159,8 @@ def best_iou(case, h, boxes):
 
 
 def matches(case, h):
-    """9.3 for head h: per image, the list of (truth index, i, j, b) of the
-    truths whose best anchor is in the mask, in input order."""
+    """Positives for head h: per image, the list of (truth index, i, j, b) of
+    the truths whose best anchor is in the mask, in input order."""
     H, W, mask = case.heads[h]
     out = []
     for n in range(case.N):
@@ -177,7 +178,7 @@ def matches(case, h):
 def assign(case, h, t):
     """The decisions and targets of head h (constants of the loss):
     positive / negative masks, the box target of each positive (cx, cy, w,
-    h, its class), the class targets y (N, H, W, B, C), the 9.3 matches."""
+    h, its class), the class targets y (N, H, W, B, C), the anchor matches."""
     H, W, mask = case.heads[h]
     B = len(mask)
     shape = (case.N, H, W, B)
@@ -187,7 +188,7 @@ def assign(case, h, t):
     pos = torch.zeros(shape, dtype=torch.bool)
     box = torch.zeros(shape + (5,), dtype=torch.float64)
     y = torch.zeros(shape + (case.C,), dtype=torch.float64)
-    if case.truth_thresh < 1.0:      # 9.4: first assigned the best truth, as a positive
+    if case.truth_thresh < 1.0:      # truth_thresh first: the best truth, as a positive
         tt = best > case.truth_thresh
         for n, i, j, b in tt.nonzero().tolist():
             k = int(which[n, i, j, b])
@@ -196,7 +197,7 @@ def assign(case, h, t):
             box[n, i, j, b] = torch.tensor([cx, cy, w, hh, cls])
             y[n, i, j, b, int(cls)] = 1.0
     m = matches(case, h)
-    for n, lst in enumerate(m):      # 9.3 after it: the last truth's box, every class
+    for n, lst in enumerate(m):      # then the matches: the last truth's box, every class
         for k, i, j, b in lst:
             cls, cx, cy, w, hh = case.truths[n][k].astype(np.float64)
             pos[n, i, j, b] = True
@@ -260,7 +261,7 @@ def compute(case, preds=None, global_images=None):
                      sum_obj=float(c[pos].sum()), sum_noobj=float(c[neg].sum()),
                      sum_cls=float(p_true[pos].sum()))
             finish(r)
-            # darknet's line: every 9.3 truth of this head, at its slot
+            # darknet's line: every matched truth of this head, at its slot
             dn = []
             for n, lst in enumerate(m):
                 for kk, i, j, b in lst:

@@ -1,10 +1,10 @@
-/* Non-finite predictions (issue 2 point 4, SPEC.md section 8): every slot's
+/* Non-finite predictions (issue 2 point 4, docs/loss.md): every slot's
  * box and objectness entries are read (every slot is decoded for its best
  * IoU), so a NaN or infinity in any of them is rejected; class logits are
  * read only at responsible slots, so there it is rejected and anywhere else
  * it is accepted and changes nothing.  The message names the image, cell,
  * anchor, entry and the offset in the caller's layout (checked against
- * SPEC.md section 1's formula, written out in support.h). */
+ * docs/loss.md's formula, written out in support.h). */
 #include "bad_common.h"
 
 #include <math.h>

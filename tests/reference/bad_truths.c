@@ -1,7 +1,7 @@
-/* Invalid truths and offsets (issue 2 point 4, SPEC.md section 1): class
- * outside [0, C), centre outside [0, 1], w or h outside (0, 1], a non-finite
- * field; offsets not starting at 0 or decreasing.  The message names the
- * truth by its index within its image. */
+/* Invalid truths and offsets (issue 2 point 4, docs/loss.md, "The tensor"):
+ * class outside [0, C), centre outside [0, 1], w or h outside (0, 1], a
+ * non-finite field; offsets not starting at 0 or decreasing.  The message
+ * names the truth by its index within its image. */
 #include "bad_common.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /* Central differences of the reference loss against its analytic double
  * gradient, shared by the spec-mode and darknet-mode suites.
  *
- * The function differentiated is the one SPEC.md section 5 defines: masks,
+ * The function differentiated is the one docs/loss.md defines: masks,
  * counts and IoU targets held constant.  rl_reference_compute takes them
  * from `frozen` (the unperturbed predictions) while the loss is evaluated on
  * the perturbed copy, so the function is smooth in every entry (sigmoid,

@@ -1,4 +1,4 @@
-/* Finite differences in the darknet mode (SPEC.md section 7, issue 5):
+/* Finite differences in the darknet mode (docs/darknet.md, issue 5):
  * warm-up on and off, rescore on and off, softmax and logistic classes,
  * sums and per-image division, both layouts.  See fd_common.h for the step
  * and the bound. */

@@ -6,8 +6,8 @@
  * and ignored slots), both layouts, both norms, unequal lambdas, and a
  * global image count.
  *
- * The function differentiated is SPEC section 9.5's: the decisions (the
- * 9.3 match, each slot's best IoU, the truth_thresh matches and the ignore
+ * The function differentiated is docs/loss.md's "The loss": the decisions (the
+ * anchor match, each slot's best IoU, the truth_thresh matches and the ignore
  * rule) are constants, taken from `frozen` = the unperturbed predictions
  * while the loss is evaluated on the perturbed copy.  Step, exactness and
  * bound as fd_common.h: predictions are multiples of 2^-12 with |t| <= 3,
@@ -42,7 +42,7 @@ static double fd_loss(const rl_yolo_plan *plan, const ycase *yc, const float *co
     return r.loss;
 }
 
-/* What the case exercises, counted from the spec's rule written in the
+/* What the case exercises, counted from docs/loss.md's rule written in the
  * test (yolo_spec_slot) and the reference's slot kinds. */
 static void coverage(const ycase *yc, const rl_yolo_ref_out *out, fd_stats *st)
 {
@@ -70,7 +70,7 @@ static void coverage(const ycase *yc, const rl_yolo_ref_out *out, fd_stats *st)
             st->tt_only += out->head[h].slot_kind[s] == RL_SLOT_OBJ && !is93[s];
             st->ignored += out->head[h].slot_kind[s] == RL_SLOT_IGNORED;
             cr_assert(!is93[s] || out->head[h].slot_kind[s] == RL_SLOT_OBJ,
-                      "seed %llu: head %d slot %lld holds a truth by 9.3 but is not positive",
+                      "seed %llu: head %d slot %lld holds a matched truth but is not positive",
                       (unsigned long long)yc->seed, (int)h, (long long)s);
         }
         free(is93);

@@ -1,4 +1,4 @@
-/* SPEC.md section 8: finite inputs never produce NaN.  Logits at the far
+/* docs/loss.md: finite inputs never produce NaN.  Logits at the far
  * ends of float's range overflow exp() (w^ = aw e^tw is infinite in double
  * for tw > ~710, and its square for tw > ~355); a loss part or gradient
  * entry may then be infinite, but never NaN, whatever the weights

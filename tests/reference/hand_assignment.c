@@ -1,4 +1,5 @@
-/* Which slot a truth is assigned to (SPEC.md section 3): a later truth on
+/* Which slot a truth is assigned to (docs/loss.md, "Responsible slots"): a
+ * later truth on
  * the same slot replaces the earlier one, and shape-IoU ties between
  * anchors go to the smaller index. */
 #include "support.h"

@@ -1,4 +1,5 @@
-/* Truths on cell borders (SPEC.md section 3): the cell is floor(X) clamped
+/* Truths on cell borders (docs/loss.md, "Responsible slots"): the cell is
+ * floor(X) clamped
  * to the last column/row, so X = W (cx = 1) belongs to column W-1 and an
  * interior border X = j belongs to column j, not j-1.  All logits are 0:
  * every slot decodes to the anchor box centred in its cell, c^ = 1/2. */

@@ -1,4 +1,5 @@
-/* Images without truths (SPEC.md sections 4 and 5): best IoU is 0 for every
+/* Images without truths (docs/loss.md, background slots and spec mode):
+ * best IoU is 0 for every
  * slot, so with thresh > 0 every slot is noobj and the loss is the noobj
  * part alone; with thresh = 0 nothing is selected (0 < 0 is false) and
  * every term, having divisor 0, is 0. */

@@ -1,5 +1,5 @@
 /* One truth, one anchor, chosen logits: every number of the result and
- * every gradient entry worked out by hand from SPEC.md sections 2 to 6.
+ * every gradient entry worked out by hand from docs/loss.md's region loss.
  *
  * Grid H = W = 2, B = 1 anchor (1, 1), C = 2 classes, default lambdas
  * (coord 1, class 1, obj 5, noobj 1), thresh 0.6, counts normalisation.

@@ -1,4 +1,4 @@
-/* A slot whose best IoU equals thresh exactly.  SPEC.md section 4: noobj iff
+/* A slot whose best IoU equals thresh exactly.  docs/loss.md: noobj iff
  * best < thresh, strictly, so it is ignored; darknet (issue 5 point 4): noobj
  * iff best <= thresh, so it is pushed to 0.
  *

@@ -1,7 +1,7 @@
 /* Without normalisation (sum mode) the loss is a sum over slots, so a
  * batch's result is the sum of its images' results, and each image's slice
- * of the batch gradient is the gradient of that image alone (SPEC.md
- * section 5, "sum mode").  The slices are compared bit for bit (every
+ * of the batch gradient is the gradient of that image alone (docs/loss.md,
+ * "sum" norm).  The slices are compared bit for bit (every
  * weight is lambda/1 on both sides and each entry is computed from its own
  * slot); the parts are sums of non-negative terms regrouped, so they agree
  * to ~n*eps relative: DOUBLE_REL (1e-13) is ample.  With per-image

@@ -1,4 +1,4 @@
-/* Counts and sharded normalisation (SPEC.md section 5, rl_count and
+/* Counts and sharded normalisation (docs/loss.md, rl_count and
  * rl_batch.global_counts): rl_count returns exactly the counts rl_compute
  * reports; and when a batch is split into shards, each computed with the
  * whole batch's counts, the shards' parts add up to the whole batch's and

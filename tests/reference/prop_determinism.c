@@ -1,4 +1,4 @@
-/* The same inputs give the same bits (SPEC.md section 8): across repeated
+/* The same inputs give the same bits (docs/loss.md): across repeated
  * calls on one plan, across plans made from the same config, with or
  * without a gradient pointer, with a plan that owns a thread pool, and
  * whether or not a workspace is supplied. */

@@ -1,6 +1,6 @@
 /* A prediction that equals its truth has zero coordinate loss.  With all
- * four box logits 0 a slot decodes to (j + 1/2, i + 1/2, aw, ah) (SPEC.md
- * section 2); a truth centred in that cell with the anchor's size,
+ * four box logits 0 a slot decodes to (j + 1/2, i + 1/2, aw, ah) (docs/loss.md,
+ * "Decoding"); a truth centred in that cell with the anchor's size,
  * cx = (j + 1/2)/W, cy = (i + 1/2)/H, w = aw/W, h = ah/H, is then the same
  * box.  The grid sizes and anchors below make all of these exact in float
  * (powers of two), so the residuals are exactly 0, not merely small:

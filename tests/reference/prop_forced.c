@@ -5,8 +5,8 @@
  *   - all -1 ("keep"): the same result as rl_reference_compute, bit for bit;
  *   - one non-responsible slot of one image flipped (noobj <-> ignored): that
  *     slot's kind flips, every other slot of every image keeps its kind,
- *     N_noobj moves by one, and in spec mode the noobj term is, by SPEC.md
- *     section 5, lambda_noobj / N_conf' * (S +- c^2) where S is the sum of
+ *     N_noobj moves by one, and in spec mode the noobj term is (docs/loss.md)
+ *     lambda_noobj / N_conf' * (S +- c^2) where S is the sum of
  *     c^2 over the unforced noobj slots and c = s(tc) of the flipped slot;
  *   - a responsible slot cannot be forced: it stays L_obj.
  * Found by tools/mutate.py (docs/testing.md): no reference suite called the

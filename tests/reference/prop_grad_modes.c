@@ -3,7 +3,7 @@
  * entries the loss has a term for.
  *
  * "The entries the loss has a term for" is derived here from the slot kinds
- * alone (SPEC.md section 6, issue 5 point 6): every entry of an obj slot,
+ * alone (docs/loss.md, issue 5 point 6): every entry of an obj slot,
  * the objectness entry of a noobj slot, and in darknet mode during warm-up
  * the four box entries of every slot that is not obj.  The reference's
  * touched mask must be exactly that, and the API must leave every other

@@ -1,5 +1,5 @@
 /* Each part is linear in its own weight and independent of the others
- * (SPEC.md section 5; issue 5 for darknet's scales and the warm-up scale):
+ * (docs/loss.md; issue 5 for darknet's scales and the warm-up scale):
  * multiplying one lambda by f multiplies that part, and exactly the
  * gradient entries that part owns, by f, and leaves every other number bit
  * for bit unchanged.  The masks do not depend on any lambda.

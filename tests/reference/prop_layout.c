@@ -1,5 +1,5 @@
-/* NCHW and NHWC are two memory orders of the same logical tensor (SPEC.md
- * section 1): the same numbers must come out.  The reference visits slots in
+/* NCHW and NHWC are two memory orders of the same logical tensor (docs/loss.md,
+ * "The tensor"): the same numbers must come out.  The reference visits slots in
  * (n, i, j, b) order whatever the layout and does the same double operations
  * on the same values, so the results are compared bit for bit, and each
  * gradient entry with its permuted twin. */

@@ -1,15 +1,15 @@
 /* The reference's per-slot outputs (rl_ref_out in scalar/reference.h),
  * which the differential tests compare every variant against, recomputed
- * here from SPEC.md alone on random cases of both modes:
+ * here from docs/loss.md alone on random cases of both modes:
  *   best_iou[slot]   max over the image's truths of IoU(decoded box, truth)
- *                    (section 4), 0 for an image without truths;
- *   slot_kind[slot]  OBJ at the responsible slots (section 3, the later
+ *                    (background slots), 0 for an image without truths;
+ *   slot_kind[slot]  OBJ at the responsible slots (the later
  *                    truth on a slot wins), else NOOBJ iff best < thresh
  *                    (spec) or best <= thresh (darknet), else IGNORED;
  *   obj_iou[slot]    at a responsible slot, the IoU of its box with its
  *                    (winning) truth; 0 elsewhere.
  * Slot order: ((n*H + i)*W + j)*B + b.  IoUs here are written again from
- * section 2 in double; they must match the reference's to 1e-12 relative.
+ * docs/loss.md in double; they must match the reference's to 1e-12 relative.
  * Found by tools/mutate.py (docs/testing.md): a wrong obj_iou offset
  * survived the reference suites. */
 #include "support.h"

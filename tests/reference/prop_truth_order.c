@@ -1,7 +1,7 @@
-/* Truths that share no slot can be given in any order (SPEC.md sections 3
- * to 5): the assignment maps each to its own slot, best IoU is a maximum
- * (exact in any order), and every sum runs over slots, not truths.  So in
- * spec mode the whole result and the gradient must be bit for bit the same.
+/* Truths that share no slot can be given in any order (docs/loss.md's
+ * region loss): the assignment maps each to its own slot, best IoU is a
+ * maximum (exact in any order), and every sum runs over slots, not truths.
+ * So in spec mode the whole result and the gradient must be bit for bit the same.
  * Darknet's training-line statistics average over truths in input order,
  * so those few are compared to rounding; everything else bit for bit. */
 #include "support.h"

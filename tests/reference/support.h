@@ -1,5 +1,5 @@
 /* Helpers shared by the reference suites: plans pinned to the reference
- * variant, tensor offsets written from SPEC.md section 1 (independently of
+ * variant, tensor offsets written from docs/loss.md (independently of
  * the library's rl_index), a seeded generator of small random batches, and
  * tolerance checks that print what they compared. */
 #ifndef RL_TEST_REFERENCE_SUPPORT_H
@@ -45,7 +45,7 @@ static inline int close_to(double actual, double expected, double rel, double ab
 
 /* ---- tensors ---------------------------------------------------------- */
 
-/* SPEC.md section 1, written out again here on purpose. */
+/* docs/loss.md, "The tensor", written out again here on purpose. */
 static inline int64_t spec_offset(rl_layout layout, int64_t H, int64_t W, int64_t B, int64_t C,
                                   int64_t n, int64_t i, int64_t j, int64_t b, int64_t k)
 {
@@ -137,7 +137,7 @@ void rcase_relayout(rcase *rc);
 rl_batch rcase_batch(const rcase *rc);
 void rcase_free(rcase *rc);
 
-/* The responsible slot of a truth, from SPEC.md section 3 written again. */
+/* The responsible slot of a truth, from docs/loss.md written again. */
 void spec_responsible(const rl_config *cfg, const rl_box *t, int32_t *i, int32_t *j, int32_t *b);
 
 /* Every numeric field of two results, bit for bit. */

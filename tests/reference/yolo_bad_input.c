@@ -304,7 +304,7 @@ static void box_entries(rl_layout layout)
 Test(yolo_bad_input, nonfinite_box_entry_named_with_its_head_nchw) { box_entries(RL_LAYOUT_NCHW); }
 Test(yolo_bad_input, nonfinite_box_entry_named_with_its_head_nhwc) { box_entries(RL_LAYOUT_NHWC); }
 
-/* Class logits: rejected at a positive of section 9.3 (the validator knows
+/* Class logits: rejected at a matched positive (the validator knows
  * them), accepted elsewhere with the same result bit for bit (nothing reads
  * them). */
 Test(yolo_bad_input, nonfinite_class_logit_of_a_matched_slot)

@@ -1,7 +1,7 @@
-/* Finite inputs never give NaN (SPEC.md section 8), for the [yolo]
+/* Finite inputs never give NaN (docs/loss.md), for the [yolo]
  * reference: logits at float's extremes in positive, negative and ignored
  * slots, with zero and non-zero lambdas, both norms; and the IoU rules of
- * SPEC section 2 at the extremes: a decoded box whose area is infinite
+ * docs/loss.md's decoding at the extremes: a decoded box whose area is infinite
  * (exp(tw) overflows), zero (exp(tw) underflows) or undefined (inf * 0)
  * has IoU 0 with every truth, even one it is centred on, so it cannot lift a
  * slot out of the negatives nor make a truth_thresh positive. */

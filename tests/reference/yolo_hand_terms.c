@@ -1,7 +1,7 @@
-/* The [yolo] reference on small cases worked out by hand from SPEC.md
- * section 9 and docs/api.md's result fields, through the public API (variant
- * "reference") and, for the double gradient and the slot kinds, through
- * rl_yolo_reference_compute.
+/* The [yolo] reference on small cases worked out by hand from docs/loss.md
+ * ("The [yolo] head") and docs/api.md's result fields, through the public API
+ * (variant "reference") and, for the double gradient and the slot kinds,
+ * through rl_yolo_reference_compute.
  *
  * BCE(y, s(z)) is written here the plain way, -(y log s + (1-y) log(1-s)),
  * on the float logits actually passed (log 3 is not a float): the derived
@@ -466,7 +466,7 @@ Test(yolo_hand_terms, multilabel_input_order_decides_the_box) { multilabel(0); }
  * y^ = 1/4, w^ = 2*40/200 = 0.4, h^ = 0.625*160/200 = 1/2: the box
  * [0.675, 1.075] x [0, 1/2] against T's [1/2, 1] x [0, 1/2]: inter =
  * 0.325 * 1/2, union = 0.2 + 0.25 - 0.1625, IoU = 0.1625/0.2875 = 0.565 >
- * 0.5: a positive of T by 9.4, with T as its box target at its own slot:
+ * 0.5: T's positive by truth_thresh, T its box target at its own slot:
  * X = 1.5 - 1 = 1/2, Y = 1/2, TW = log(0.5*200/40) = log 2.5,
  * TH = log(100/160), k = 7/4; class target T's (0, 1):
  *   dtx = 7/4 (3/4 - 1/2) = 7/16, dty = 0, dtw = 7/4 log(2/2.5), dth ~ 0.
@@ -502,7 +502,7 @@ Test(yolo_hand_terms, truth_thresh_positive_of_the_best_truth)
     const int64_t off[2] = {0, 1};
     float pred[4 * 2 * 7] = {0}, grad[4 * 2 * 7];
     const float L3 = (float)log(3.0), L2 = (float)log(2.0), LH = (float)log(100.0 / 160);
-    /* slot (0, 1, 0), T's 9.3 slot: its box away from the other one */
+    /* slot (0, 1, 0), T's matched slot: its box away from the other one */
     set_box(&cfg, pred, 0, 0, 0, 1, 0, -1.0f, 1.0f, 0.25f, 0.25f, 1.0f);
     set_box(&cfg, pred, 0, 0, 0, 1, 1, L3, 0.0f, L2, LH, -0.5f);
     set_classes(&cfg, pred, 0, 0, 0, 1, 1, (const float[]){0.25f, -0.75f});
@@ -523,7 +523,7 @@ Test(yolo_hand_terms, truth_thresh_positive_of_the_best_truth)
         /* slot (i*W + j)*B + b: (0, 1, 1) is 3 */
         assert_close(best[3], 0.1625 / 0.2875, 1e-6, 0, "IoU of slot (0, 1, 1) with T");
         cr_assert_eq(kind[2], RL_SLOT_OBJ, "T's own slot");
-        cr_assert_eq(r.darknet.count, 1, "darknet's line counts the 9.3 truths only");
+        cr_assert_eq(r.darknet.count, 1, "darknet's line counts the matched truths only");
         if (tt1) {
             cr_assert_eq(kind[3], RL_SLOT_NOOBJ, "truth_thresh 1: 0.565 <= 0.7, a negative");
             cr_assert_eq(r.n_obj, 1);
@@ -549,7 +549,7 @@ Test(yolo_hand_terms, truth_thresh_positive_of_the_best_truth)
         assert_close(g[6], sig(-0.75) - 1, FLOAT_REL, 0, "class 1: T's");
         assert_close(g[0], 7.0 / 16, 1e-6, 0, "dtx = 7/16");
         assert_close(g[2], 1.75 * log(0.8), 1e-6, 0, "dtw = 7/4 log 0.8");
-        /* the part of the positive of 9.4 in coord: */
+        /* the part of the truth_thresh positive in coord: */
         const rl_result *q = &r;
         const double tx0 = -1, ty0 = 1, X0 = 0.5, Y0 = 0.5;
         const double e_coord = k * (bce(X0, tx0) + bce(Y0, ty0) + 0.25 * 0.25) +
@@ -564,10 +564,10 @@ Test(yolo_hand_terms, truth_thresh_positive_of_the_best_truth)
  * slot (0, 1, 0)) and T_c = (0.75, 0.25, 0.2, 0.8, class 0) (40 x 160 px:
  * anchor a1, slot (0, 1, 1)).  Slot (0, 1, 0)'s box imitates T_c: t = 0 in
  * x, y (centre (0.75, 0.25)), tw = log 0.4, th = log 1.6: 0.2 x 0.8, IoU
- * with T_c ~1 > 0.5, with T_a 0.1/0.31.  Its best truth is T_c: by 9.4 the
- * slot is T_c's positive first, then T_a's by 9.3; it keeps T_a's box
- * target (X = 1/2, TW = 0) and the classes of both: y = (1, 1).  With
- * truth_thresh 1, y = (0, 1). */
+ * with T_c ~1 > 0.5, with T_a 0.1/0.31.  Its best truth is T_c: by
+ * truth_thresh the slot is T_c's positive first, then T_a's by the anchor
+ * match; it keeps T_a's box target (X = 1/2, TW = 0) and the classes of both:
+ * y = (1, 1).  With truth_thresh 1, y = (0, 1). */
 Test(yolo_hand_terms, truth_thresh_adds_a_class_to_a_matched_slot)
 {
     rl_yolo_config cfg;
@@ -599,7 +599,7 @@ Test(yolo_hand_terms, truth_thresh_adds_a_class_to_a_matched_slot)
         assert_close(grad[yolo_offset(&cfg, 0, 0, 0, 1, 0, 6)], sig(1.25) - 1, FLOAT_REL, 0,
                      "class 1 (T_a's)");
         /* the positives: T_a's slot (box target T_a, class 1) and T_c's
-         * 9.3 slot (0, 1, 1), t = 0: s(0) of class 0 */
+         * matched slot (0, 1, 1), t = 0: s(0) of class 0 */
         cr_assert_eq(r.n_obj, 2);
         assert_close(r.sum_cls, sig(1.25) + 0.5, DOUBLE_REL, 0, "sum_cls: the box targets' classes");
         rl_yolo_plan_destroy(plan);
@@ -610,7 +610,7 @@ Test(yolo_hand_terms, truth_thresh_adds_a_class_to_a_matched_slot)
  *
  * The cross-head case: head 0's slot b = 0 (ignored by its own decision)
  * forced to a negative and b = 1 (a negative) to a positive of the slot's
- * best truth (the only truth), head 1's 9.3 slot forced to a negative
+ * best truth (the only truth), head 1's matched slot forced to a negative
  * (which a matched slot ignores).  Head 0's class logits are NaN: forcing a
  * positive there makes the loss read them, so the reference refuses with
  * RL_ERR_NONFINITE_PRED naming head 0, before writing anything. */
@@ -651,7 +651,7 @@ Test(yolo_hand_terms, forced_decisions)
     assert_results_identical(&r, &r_keep, "all slots kept");
 
     f0[0] = RL_SLOT_NOOBJ;  /* ignored -> negative */
-    f1[3] = RL_SLOT_NOOBJ;  /* head 1's 9.3 slot (1, 1): stays positive */
+    f1[3] = RL_SLOT_NOOBJ;  /* head 1's matched slot (1, 1): stays positive */
     cr_assert_eq(rl_yolo_reference_compute(plan, 1, preds, NULL, &truth, off, NULL, forced, &r,
                                            rh, &out),
                  RL_OK);
@@ -712,8 +712,8 @@ Test(yolo_hand_terms, forced_decisions)
  * 0.75 and 0.5, best a0.  All logits 0: both boxes are centred on the
  * truth, 0.5 x 0.375 (IoU 0.1875/0.25 = 0.75 exactly) and 0.5 x 0.25 (IoU
  * 0.125/0.25 = 0.5 exactly; every number here is dyadic).
- *   recall: IoU > 0.5, > 0.75, strictly: the 9.3 positive (IoU 0.75) counts
- *   in recall50 only, as in darknet's line;
+ *   recall: IoU > 0.5, > 0.75, strictly: the matched positive (IoU 0.75)
+ *   counts in recall50 only, as in darknet's line;
  *   truth_thresh 0.5: b = 1 (IoU 0.5) is not a positive (best > thresh);
  *   ignore_thresh 0.5: it is a negative (best <= thresh);
  *   truth_thresh 0.25: it is a positive whose IoU 0.5 is not in recall50;
@@ -757,7 +757,7 @@ Test(yolo_hand_terms, exact_iou_on_every_threshold)
         cr_assert_eq(r.darknet.recall75, 0.0, "darknet: 0.75 is not > 0.75");
         rl_yolo_plan_destroy(plan);
     }
-    /* anchor a1 alone: the 9.3 positive has IoU 0.5 exactly, not > 0.5 */
+    /* anchor a1 alone: the matched positive has IoU 0.5 exactly, not > 0.5 */
     cfg.anchors = anchors + 2;
     cfg.n_anchors = 1;
     head.B = 1;

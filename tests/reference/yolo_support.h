@@ -1,5 +1,5 @@
 /* Helpers of the [yolo] reference suites: plans pinned to the reference
- * variant, the anchor match of SPEC.md section 9.3 written again (not the
+ * variant, the anchor match of docs/loss.md written again (not the
  * library's rl_yolo_best_anchor / rl_yolo_match, nor the reference's), and a
  * seeded generator of small random multi-head batches whose predictions
  * are multiples of 2^-12 (so that t +- 2^-10 and t +- 2^-11 are exact in
@@ -28,7 +28,7 @@ static inline rl_yolo_plan *yolo_ref_plan(const rl_yolo_config *cfg)
     return plan;
 }
 
-/* SPEC section 1's offsets for a head (H, W, B) of the config. */
+/* docs/loss.md's offsets for a head (H, W, B) of the config. */
 static inline int64_t yolo_offset(const rl_yolo_config *cfg, int32_t h, int64_t n, int64_t i,
                                   int64_t j, int64_t b, int64_t k)
 {
@@ -42,8 +42,9 @@ static inline size_t yolo_count(const rl_yolo_config *cfg, int32_t h, int32_t n_
     return (size_t)n_images * hd->H * hd->W * hd->B * (5 + cfg->C);
 }
 
-/* Section 9.3 written again: the best anchor of the whole list (pixels),
- * ties to the smaller index; whether it is in head h's mask, and the slot. */
+/* docs/loss.md's "Positives" written again: the best anchor of the whole
+ * list (pixels), ties to the smaller index; whether it is in head h's mask,
+ * and the slot. */
 static inline int yolo_spec_slot(const rl_yolo_config *cfg, int32_t h, const rl_box *t,
                                  int32_t *i, int32_t *j, int32_t *b)
 {

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Golden cases for the regionloss reference, from an independent implementation.
 
-The loss of SPEC.md (spec mode) and of issue 5 (darknet mode) is written here
-from those two texts only, in PyTorch float64; autograd gives the gradient.
+The loss of docs/loss.md (spec mode) and of issue 5 (darknet mode) is
+written here from those two texts only, in PyTorch float64; autograd gives
+the gradient.
 The assignment (responsible slots), the masks, the IoU targets and the counts
-are computed first, in NumPy float64, and enter the loss as constants, as the
-spec says.  The output is one plain-text file per case under
+are computed first, in NumPy float64, and enter the loss as constants, as
+docs/loss.md says.  The output is one plain-text file per case under
 tests/data/goldens/ (format: tools/goldens/README.md), read by
 tests/goldens/test_goldens.c.
 
@@ -101,7 +102,7 @@ class Case:
         return f32(np.round(t, 4))
 
     def to_layout(self, t):
-        """[n, i, j, b, k] -> flat array in the case's layout (SPEC section 1)."""
+        """[n, i, j, b, k] -> flat array in the case's layout (docs/loss.md)."""
         if self.layout == "nchw":
             return np.ascontiguousarray(t.transpose(0, 3, 4, 1, 2)).reshape(-1)
         return np.ascontiguousarray(t).reshape(-1)
@@ -113,7 +114,7 @@ class Case:
         return (((n * H + i) * W + j) * B + b) * K + k
 
 
-# ---- the spec's geometry, in float64 --------------------------------------
+# ---- docs/loss.md's geometry, in float64 ---------------------------------
 
 # NumPy's vectorised exp (numpy 1.24 on an AVX-512 machine) moved a few
 # goldens by an ulp between identical runs; the constants use the C library's

@@ -3,9 +3,10 @@
 
 docs/loss.md ("The [yolo] head") and docs/api.md (what each result field
 holds) are written here again, vectorised, in PyTorch float64; autograd gives
-the gradient.  The decisions (the anchor match of 9.3, each slot's best IoU,
-the truth_thresh matches and the ignore rule of 9.4) are computed first, in
-NumPy float64, and enter the loss as constants, as the spec says.  Nothing
+the gradient.  The decisions (the anchor match of "Positives", each slot's
+best IoU, the truth_thresh matches and the ignore rule of "Negatives") are
+computed first, in NumPy float64, and enter the loss as constants, as
+docs/loss.md says.  Nothing
 here is taken from src/scalar/yolo_reference.c.  One plain-text file per case
 goes to tests/data/goldens/yolo_*.txt (format: tools/goldens/README.md, "The
 [yolo] goldens"), read by tests/goldens/test_yolo_goldens.c.
@@ -168,7 +169,7 @@ class Case:
 
     # ---- layout ----------------------------------------------------------
     def flat(self, h):
-        """Head h's tensor in the case's layout (SPEC section 1), float32."""
+        """Head h's tensor in the case's layout (docs/loss.md), float32."""
         t = f32(self.t[h])
         if self.layout == "nchw":
             return np.ascontiguousarray(t.transpose(0, 3, 4, 1, 2)).reshape(-1)
@@ -178,7 +179,7 @@ class Case:
 # ---- geometry, NumPy float64 --------------------------------------------------
 
 def decode(case, h, t):
-    """Section 9.2: decoded boxes [N, H, W, B] (image units) of head h."""
+    """Decoding, in image units: the boxes [N, H, W, B] of head h."""
     hd = case.heads[h]
     jj = np.arange(hd.W).reshape(1, 1, hd.W, 1)
     ii = np.arange(hd.H).reshape(1, hd.H, 1, 1)
@@ -198,7 +199,7 @@ def overlap(x1, y1, w1, h1, x2, y2, w2, h2):
 
 
 def iou(x1, y1, w1, h1, x2, y2, w2, h2):
-    """SPEC section 2; box 1 is the prediction (area 0, inf or NaN: IoU 0)."""
+    """docs/loss.md's IoU; box 1 the prediction (area 0, inf or NaN: IoU 0)."""
     ox, oy = overlap(x1, y1, w1, h1, x2, y2, w2, h2)
     inter = np.maximum(ox, 0.0) * np.maximum(oy, 0.0)
     a1 = w1 * h1
@@ -217,7 +218,7 @@ def truth_array(case, n):
 
 
 def anchor_matches(case):
-    """Section 9.3: per image, per truth, the index a* of the best anchor of
+    """Positives: per image, per truth, the index a* of the best anchor of
     the whole list (np.argmax: the first of equal maxima), and the shape IoUs."""
     aw = case.anchors[:, 0].astype(np.float64)
     ah = case.anchors[:, 1].astype(np.float64)
@@ -234,7 +235,7 @@ def anchor_matches(case):
 
 def decide(case):
     """Every decision, per head: a dict of arrays [N, H, W, B]
-      pos    positive (9.3 or truth_thresh); neg: negative
+      pos    positive (matched or truth_thresh); neg: negative
       box_t  index (in its image) of the box target, -1 if none
       classes  set of target classes per positive slot, {(n, i, j, b): set}
       best, best_t   best IoU and its first truth
@@ -362,7 +363,7 @@ def condition(case):
                 if not ok:
                     redo[s] = True
                     bad["positive"] = bad.get("positive", 0) + 1
-            # darknet's line: every 9.3 truth at its slot
+            # darknet's line: every matched truth at its slot
             for n, lst in enumerate(d["m93"]):
                 tb, _ = truth_array(case, n)
                 for (ti, i, j, b) in lst:
@@ -462,7 +463,7 @@ def compute(case):
                  n_recall75=sum(1 for v in ious if v > 0.75))
         r["n_conf"] = r["n_obj"] + r["n_noobj"]
         finish(r)
-        # darknet's line over the 9.3 truths of this head
+        # darknet's line over the matched truths of this head
         dl, do, dc = [], [], []
         for n, lst in enumerate(d["m93"]):
             tb, cl = truth_array(case, n)
@@ -573,8 +574,8 @@ def make_cases():
         plants=4, expect=dict(multi=3))
 
     # truth_thresh < 1: slots whose best IoU exceeds it become positives of
-    # their best truth first; a 9.3 slot that also exceeds it keeps the 9.3
-    # box target and adds the other truth's class.
+    # their best truth first; a matched slot that also exceeds it keeps the
+    # matched box target and adds the other truth's class.
     def tt_setup(c):
         # image 0: truth 0 is small (head 2's anchors), truth 1 large and
         # concentric; head 2's slot of truth 0 imitates truth 1.
@@ -735,7 +736,7 @@ def main():
             if got[k] < least:
                 raise RuntimeError(f"{case.name}: {k} = {got[k]}, the case needs >= {least}")
         print(f"{case.name}: loss {tot['loss']:.6g} pos {tot['n_obj']} neg {tot['n_noobj']} "
-              f"ignored {n_ign} tt-only {n_tt} tt-on-9.3 {n_union} multi-label {n_multi} "
+              f"ignored {n_ign} tt-only {n_tt} tt-on-matched {n_union} multi-label {n_multi} "
               f"truths-without-head {cross} ({size} bytes)")
     print(f"total {total} bytes")
     return 0
