@@ -291,6 +291,12 @@ class _Handles:
     and itself in messages (_NAME); __init__ calls _init_handles first."""
 
     _NAME = "Plan"
+    # No library plan until _create_first.  A class attribute too: an
+    # object whose __init__ never ran its body (Python refuses an unknown
+    # keyword before it) is still collected, and its __del__ -> close()
+    # must find nothing to destroy, not raise AttributeError (printed as
+    # a stray "Exception ignored in __del__" traceback).
+    _handle = None
 
     def _init_handles(self):
         self._handle = None

@@ -55,6 +55,30 @@ class _HandOn(torch.autograd.Function):
         return grad, None, None
 
 
+# The options of RegionLoss that go to Plan (its keyword-only parameters but
+# grad_mode and grad_dtype, which the module fixes; test_bad_inputs.py
+# checks the two lists agree).
+_REGION_OPTIONS = ("layout", "mode", "lambda_coord", "lambda_class", "lambda_obj",
+                   "lambda_noobj", "thresh", "norm", "threads", "variant", "rescore",
+                   "logistic_classes", "warmup_seen", "warmup_scale")
+# darknet's cfg names of the weights, which a user porting a .cfg may try
+_DARKNET_NAMES = {"coord_scale": "lambda_coord", "class_scale": "lambda_class",
+                  "object_scale": "lambda_obj", "noobject_scale": "lambda_noobj"}
+
+
+def _check_options(cls, config, accepted, more):
+    """TypeError naming cls and the unknown keywords of config, with what
+    cls accepts (accepted, then more): before anything is made, so the
+    message is the module's, not that of the Plan it would make."""
+    unknown = sorted(set(config) - set(accepted))
+    if unknown:
+        hints = [f"darknet's {k} is {_DARKNET_NAMES[k]}" for k in unknown
+                 if k in _DARKNET_NAMES]
+        raise TypeError(f"{cls}: unknown option(s) {', '.join(unknown)}"
+                        f"{' (' + '; '.join(hints) + ')' if hints else ''}; it takes "
+                        f"{', '.join(accepted + more)} (docs/python.md)")
+
+
 class RegionLoss(torch.nn.Module):
     """The YOLOv2 region loss as an nn.Module over regionloss.Plan.
 
@@ -96,6 +120,9 @@ class RegionLoss(torch.nn.Module):
             raise ValueError("grad_dtype: the module's gradient is in the output's type "
                              "(autograd would round a float32 one to it again); use "
                              "regionloss.Plan for a float32 gradient of a half tensor")
+        config.pop("grad_dtype", None)
+        _check_options("RegionLoss", config, _REGION_OPTIONS,
+                       ("seen", "distributed", "process_group"))
         self.anchors = anchors
         self.num_classes = num_classes
         self.config = dict(config)
@@ -408,10 +435,7 @@ class YoloLoss(torch.nn.Module):
                              "(autograd would round a float32 one to it again); use "
                              "regionloss.YoloPlan for a float32 gradient of half tensors")
         config.pop("grad_dtype", None)
-        unknown = sorted(set(config) - set(_YOLO_OPTIONS))
-        if unknown:
-            raise TypeError(f"YoloLoss: unknown option(s) {', '.join(unknown)}; it takes "
-                            f"{', '.join(_YOLO_OPTIONS)}, distributed, process_group")
+        _check_options("YoloLoss", config, _YOLO_OPTIONS, ("distributed", "process_group"))
         if (isinstance(masks, (str, bytes)) or not hasattr(masks, "__len__")
                 or not all(hasattr(m, "__len__") or isinstance(m, int) for m in masks)):
             raise TypeError(f"masks = {masks!r}; one list of anchor indices per head expected")

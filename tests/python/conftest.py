@@ -57,6 +57,19 @@ def expect_untouched(call, exc, match, *arrays):
     return info.value
 
 
+def unraisable(monkeypatch):
+    """The list sys.unraisablehook is given from now on: what Python would
+    print as "Exception ignored in: <function Plan.__del__ ...>" (an
+    exception in __del__ is reported, never raised)."""
+    got = []
+    monkeypatch.setattr(sys, "unraisablehook", got.append)
+    return got
+
+
+def reported(got):
+    return [f"{u.exc_type.__name__}: {u.exc_value} (in {u.object!r})" for u in got]
+
+
 def synthetic_rectangles(n, rng, size, num_classes, per_image, wh):
     """n size x size images (N, 3, size, size) float32 holding
     rng.integers(*per_image) filled rectangles each, their sides drawn from

@@ -1,11 +1,15 @@
 """Bad inputs raise regionloss.Error (the library's status and message) or
 TypeError/ValueError with a message, and leave every array and tensor the
 caller passed bit for bit as it was, the gradient buffer included."""
+import gc
+import inspect
+
 import numpy as np
 import pytest
 
 import regionloss
-from conftest import HALF_VARIANTS, VOC_ANCHORS, bits, expect_untouched, need_torch
+from conftest import (HALF_VARIANTS, VOC_ANCHORS, bits, expect_untouched, need_torch,
+                      reported, unraisable)
 
 C = 20
 K = 5 + C
@@ -108,6 +112,50 @@ def test_bad_configuration(kw, exc, status, match):
     if status:
         assert info.value.status == status
         assert str(info.value)  # the library's message, never empty
+
+
+def test_failed_plan_is_collected_quietly(monkeypatch):
+    """A Plan whose __init__ failed is still collected: Python refuses an
+    unknown keyword before the body runs, and its __del__ (close) must not
+    raise AttributeError for the _handle never set (issue 24); nor after
+    a body that stopped part-way."""
+    got = unraisable(monkeypatch)
+    with pytest.raises(TypeError, match="coord_scale"):
+        regionloss.Plan(VOC_ANCHORS, C, (13, 13), coord_scale=1.0)
+    with pytest.raises(ValueError, match="grad_dtype"):
+        regionloss.Plan(VOC_ANCHORS, C, (13, 13), grad_dtype="float16")
+    with pytest.raises(regionloss.Error):
+        regionloss.Plan(VOC_ANCHORS, C, (13, 13), threads=0)
+    gc.collect()
+    assert reported(got) == []
+
+
+def test_module_unknown_option_names_the_module(monkeypatch):
+    """RegionLoss(..., coord_scale=1.0): a TypeError naming RegionLoss
+    (not Plan.__init__), the keyword, darknet's name for it and what the
+    module takes; no stray traceback from a half-made Plan."""
+    need_torch()
+    from regionloss.torch import RegionLoss
+    got = unraisable(monkeypatch)
+    with pytest.raises(TypeError, match=r"^RegionLoss: unknown option\(s\) coord_scale "
+                       r"\(darknet's coord_scale is lambda_coord\); it takes layout, mode, "
+                       r"lambda_coord, .*, seen, distributed, process_group \(docs/python.md\)"):
+        RegionLoss(VOC_ANCHORS, C, coord_scale=1.0)
+    with pytest.raises(TypeError, match=r"^RegionLoss: unknown option\(s\) bogus, "
+                       r"object_scale \(darknet's object_scale is lambda_obj\); it takes"):
+        RegionLoss(VOC_ANCHORS, C, object_scale=5.0, bogus=1)
+    gc.collect()
+    assert reported(got) == []
+
+
+def test_module_takes_every_plan_option():
+    """RegionLoss checks keywords against its own list; an option Plan
+    gains must be added there (grad_mode and grad_dtype are the module's)."""
+    need_torch()
+    from regionloss.torch import _REGION_OPTIONS
+    kw = {p.name for p in inspect.signature(regionloss.Plan).parameters.values()
+          if p.kind is p.KEYWORD_ONLY}
+    assert sorted(_REGION_OPTIONS) == sorted(kw - {"grad_mode", "grad_dtype"})
 
 
 def test_darknet_needs_seen_and_out_needs_its_own_memory():

@@ -3,11 +3,14 @@ raise regionloss.Error (the library's status and message) or
 TypeError/ValueError naming the argument, and leave everything as it was:
 every array and tensor the caller passed bit for bit, the gradient buffers,
 and the module's crit.last."""
+import gc
+import inspect
+
 import numpy as np
 import pytest
 
 import regionloss
-from conftest import bits, expect_untouched, need_torch
+from conftest import bits, expect_untouched, need_torch, reported, unraisable
 
 A = [(10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (59, 119), (116, 90), (156, 198),
      (373, 326)]
@@ -277,6 +280,36 @@ def test_module_configuration_errors():
         YoloLoss(A, C, [[0], [9]], NET)
     with pytest.raises(ValueError, match="norm = 'batch'"):
         YoloLoss(A, C, masks, NET, norm="batch")
+
+
+def test_unknown_options_name_the_class_and_collect_quietly(monkeypatch):
+    """YoloPlan(..., coord_scale=1): Python's TypeError, and the half-made
+    plan is collected without a stray AttributeError from __del__ (issue
+    24); YoloLoss names itself, the keyword, darknet's name for it and
+    what it takes."""
+    need_torch()
+    from regionloss.torch import YoloLoss
+    got = unraisable(monkeypatch)
+    with pytest.raises(TypeError, match="coord_scale"):
+        plan(coord_scale=1.0)
+    with pytest.raises(regionloss.Error):
+        plan(threads=0)
+    with pytest.raises(TypeError, match=r"^YoloLoss: unknown option\(s\) coord_scale "
+                       r"\(darknet's coord_scale is lambda_coord\); it takes layout, "
+                       r"lambda_coord, .*, distributed, process_group \(docs/python.md\)"):
+        YoloLoss(A, C, [m for _, _, m in HEADS], NET, coord_scale=1.0)
+    gc.collect()
+    assert reported(got) == []
+
+
+def test_module_takes_every_plan_option():
+    """YoloLoss checks keywords against its own list; an option YoloPlan
+    gains must be added there (grad_mode and grad_dtype are the module's)."""
+    need_torch()
+    from regionloss.torch import _YOLO_OPTIONS
+    kw = {p.name for p in inspect.signature(regionloss.YoloPlan).parameters.values()
+          if p.kind is p.KEYWORD_ONLY}
+    assert sorted(_YOLO_OPTIONS) == sorted(kw - {"grad_mode", "grad_dtype"})
 
 
 def test_module_net_size_per_call_is_checked():
