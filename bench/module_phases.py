@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import torch_vs_regionloss as B  # noqa: E402
 from regionloss import _lib  # noqa: E402
-from regionloss.torch import _HandOn  # noqa: E402
+from regionloss.torch import _HandOn, _loss_tensor  # noqa: E402
 
 PHASES = ["zero_grad (out.grad = None)", "checks (output, plan, targets)", "gradient buffer",
           "targets -> rl_box + rl_batch (rl_truths_from_rows)", "result struct, pointers",
@@ -57,7 +57,7 @@ def main():
                     and t.shape[1] == 6 and t.is_contiguous() and t.data_ptr() % 4 == 0)
             assert crit.training and torch.is_grad_enabled() and out.requires_grad
             c.append(clock())
-            grad = crit._grad_tensor(out)
+            grad, buf = crit._grad_tensor(out)
             c.append(clock())
             code, bp = plan._fill_rows(out.data_ptr(), n, t.data_ptr(), t.shape[0], None, None)
             _lib.check(code)
@@ -67,11 +67,11 @@ def main():
             c.append(clock())
             _lib.check(_lib.compute(h, bp, rp, gp))
             c.append(clock())
-            crit._last = r
-            loss = torch.scalar_tensor(r.loss, dtype=torch.float32)
+            crit._grad_buf, crit._last = buf, r
+            loss = _loss_tensor(r.loss)
             c.append(clock())
             loss = _HandOn.apply(out, loss, grad)
-            del grad
+            del grad, buf
             c.append(clock())
             loss.backward()
             c.append(clock())

@@ -17,6 +17,7 @@ tensors are read in place (no copy).  docs/python.md has the details.
 """
 
 import ctypes
+import math
 import sys
 import threading
 
@@ -33,6 +34,25 @@ from ._yolo import YoloPlan, _net_size_arg
 # The numpy dtype of the buffer a gradient of each output dtype is written into.
 _NP_GRAD = {torch.float32: np.dtype(np.float32), torch.float16: np.dtype(np.float16),
             torch.bfloat16: np.dtype(np.int16)}
+
+
+# float32's largest finite value, and the least double that rounds to
+# infinity in float32: FLT_MAX plus half its unit (2^104), a tie that
+# rounds to even, which is up.
+_F32_MAX = float(np.finfo(np.float32).max)
+_F32_OVERFLOW = 2.0 ** 128 - 2.0 ** 103
+
+
+def _loss_tensor(loss):
+    """The loss (the library's double) as the float32 0-d tensor forward
+    returns, rounded to nearest as IEEE rounds it: a loss past float's
+    range is +inf (docs/python.md, "Overflow"), as the library's float
+    gradient entries past it are.  torch.scalar_tensor rounds in range but
+    raises RuntimeError for any double beyond FLT_MAX, even one that rounds
+    to it."""
+    if not -_F32_MAX <= loss <= _F32_MAX and loss == loss:
+        loss = math.copysign(math.inf if abs(loss) >= _F32_OVERFLOW else _F32_MAX, loss)
+    return torch.scalar_tensor(loss, dtype=torch.float32)
 
 
 class _HandOn(torch.autograd.Function):
@@ -93,7 +113,9 @@ class RegionLoss(torch.nn.Module):
     (5-D (.., B, 5+C, ..) forms too); anything else raises
     TypeError/ValueError saying how to convert.  A half output is read as
     it is and its gradient is in its type, rounded once to nearest even;
-    the loss is a float32 tensor whatever the output's type.  Targets: an
+    the loss is a float32 tensor whatever the output's type (inf past
+    float's range, as the library's gradient entries are: no error,
+    docs/python.md "Overflow"; crit.last.loss is the double).  Targets: an
     (M, 6) tensor or array ``image, class, cx, cy, w, h``, a list of
     per-image (T, 5) ``class, cx, cy, w, h``, or regionloss.Targets.
 
@@ -245,7 +267,6 @@ class RegionLoss(torch.nn.Module):
         seen = None
         if self.mode == "darknet":
             seen = self.seen + n_batch if self.training else self.seen
-        grad = self._grad_tensor(output) if want_grad else None
         # The library reads the output in place (its data pointer: no copy,
         # no numpy view) and writes the gradient into grad; the GIL is
         # released during the call (ctypes).
@@ -259,23 +280,29 @@ class RegionLoss(torch.nn.Module):
             m = len(t.boxes)
             bp = plan._fill(output.data_ptr(), n, m, t.boxes.ctypes.data if m else None,
                             t.offsets.ctypes.data, seen, global_counts, handle=handle)
+        grad, buf = self._grad_tensor(output) if want_grad else (None, None)
         r = _lib.rl_result()
         _lib.check(_lib.compute(handle, bp, ctypes.byref(r),
                                 grad.data_ptr() if grad is not None else None))
         del t, rows  # kept alive until the library returned
-        # Only a call that succeeded moves seen on.
+        loss = _loss_tensor(r.loss)
+        if grad is not None:
+            loss = _HandOn.apply(output, loss, grad)
+        # Only a call that succeeded changes the module (seen, last, the
+        # buffer kept): after everything that can fail.
+        if buf is not None:
+            self._grad_buf = buf
         if self.mode == "darknet" and self.training:
             self.seen = seen
         self._last = r
         self.last_global_counts = global_counts
-        loss = torch.scalar_tensor(r.loss, dtype=torch.float32)
-        if grad is None:
-            return loss
-        return _HandOn.apply(output, loss, grad)
+        return loss
 
     def _grad_tensor(self, output):
-        """The tensor the gradient is written into: a view of a buffer the
-        module keeps, reused when no tensor refers to it any more.
+        """(tensor, buffer): the tensor the gradient is written into, a view
+        of a buffer the module keeps, reused when no tensor refers to it any
+        more.  The caller keeps the buffer (self._grad_buf = buffer) once
+        the call has succeeded: a failed call leaves the module as it was.
 
         A fresh gradient-sized tensor per call costs page faults and the
         kernel's zeroing on every step once it is past malloc's mmap
@@ -298,9 +325,8 @@ class RegionLoss(torch.nn.Module):
             if (buf is None or buf.shape != shape or buf.dtype != npdt
                     or sys.getrefcount(buf) > 3):
                 buf = np.empty(shape, dtype=npdt)
-                self._grad_buf = buf
             g = torch.from_numpy(buf)
-            return g if g.dtype == output.dtype else g.view(output.dtype)
+            return (g if g.dtype == output.dtype else g.view(output.dtype)), buf
 
     def _all_reduce_counts(self, plan, pred, t):
         import torch.distributed as dist
@@ -346,9 +372,11 @@ def _row_tensor(targets):
 
 
 def _reused_buffer(bufs, k, shape, dtype, lock):
-    """A tensor view of bufs[k], a numpy buffer of the gradient of an
-    output of that shape and dtype, reused when no tensor refers to it any
-    more (RegionLoss._grad_tensor says why and how)."""
+    """(tensor, buffer): a tensor view of bufs[k], a numpy buffer of the
+    gradient of an output of that shape and dtype, reused when no tensor
+    refers to it any more, or of a new buffer, which the caller stores in
+    bufs[k] once the call has succeeded (RegionLoss._grad_tensor says why
+    and how)."""
     npdt = _NP_GRAD[dtype]
     with lock:
         buf = bufs[k]
@@ -356,9 +384,8 @@ def _reused_buffer(bufs, k, shape, dtype, lock):
         if (buf is None or buf.shape != shape or buf.dtype != npdt
                 or sys.getrefcount(buf) > 3):
             buf = np.empty(shape, dtype=npdt)
-            bufs[k] = buf
         g = torch.from_numpy(buf)
-        return g if g.dtype == dtype else g.view(dtype)
+        return (g if g.dtype == dtype else g.view(dtype)), buf
 
 
 class _HandOnHeads(torch.autograd.Function):
@@ -408,7 +435,8 @@ class YoloLoss(torch.nn.Module):
     torch.autocast gives), read in place; each grid is read from its
     tensor.  net_size= overrides the constructor's for this call
     (multi-scale training).  Targets as RegionLoss takes them.  Returns the
-    loss, a float32 0-d tensor; backward hands each head the library's
+    loss, a float32 0-d tensor (inf past float's range, as RegionLoss's);
+    backward hands each head the library's
     gradient times grad_output.  crit.last is the last call's YoloResult:
     the total's fields, and ``heads`` with a Result per head.  Eval mode,
     no_grad or outputs that need no gradient compute none.  Anything wrong
@@ -569,21 +597,29 @@ class YoloLoss(torch.nn.Module):
         else:
             m = len(t.boxes)
             bp, op = (t.boxes.ctypes.data if m else None), t.offsets.ctypes.data
-        grads = None
-        if any(wants):
-            grads = [_reused_buffer(self._grad_bufs, h, tuple(o.shape), o.dtype,
-                                    self._grad_lock) if w else None
-                     for h, (o, w) in enumerate(zip(outputs, wants))]
         st = plan._fill([o.data_ptr() for o in outputs], n, m, bp, op, images, handle)
+        grads = bufs = None
+        if any(wants):
+            taken = [_reused_buffer(self._grad_bufs, h, tuple(o.shape), o.dtype,
+                                    self._grad_lock) if w else (None, None)
+                     for h, (o, w) in enumerate(zip(outputs, wants))]
+            grads = [g for g, _ in taken]
+            bufs = [b for _, b in taken]
         total, heads = plan._run(handle, st, None if grads is None else
                                  [None if g is None else g.data_ptr() for g in grads])
         del t, rows  # kept alive until the library returned
+        loss = _loss_tensor(total.loss)
+        if grads is not None:
+            loss = _HandOnHeads.apply(loss, grads, *outputs)
+        # Only a call that succeeded changes the module (last, the buffers
+        # kept): after everything that can fail.
+        if bufs is not None:
+            for h, b in enumerate(bufs):
+                if b is not None:
+                    self._grad_bufs[h] = b
         self._last = (total, heads, plan.n_heads)
         self.last_global_counts = None if images is None else Counts(0, 0, 0, images)
-        loss = torch.scalar_tensor(total.loss, dtype=torch.float32)
-        if grads is None:
-            return loss
-        return _HandOnHeads.apply(loss, grads, *outputs)
+        return loss
 
     def _all_reduce_images(self, n):
         """The images of every rank (norm images); None for norm sum, which

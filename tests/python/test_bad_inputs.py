@@ -280,8 +280,11 @@ def test_module_bad_values(edit, exc, match):
     from regionloss.torch import RegionLoss
     out, t = module_inputs(torch)
     crit = RegionLoss(VOC_ANCHORS, C, mode="darknet", seen=100)
-    crit(out, module_inputs(torch)[1])  # a good call first: last and seen are set
+    crit(out, module_inputs(torch)[1]).backward()  # a good call first: last and seen are set
     last, seen = crit.last, crit.seen
+    # out.grad holds the gradient buffer: the next call takes a new one,
+    # which it keeps only if it succeeds
+    buf, grad = crit._grad_buf, out.grad.clone()
     edit(out, t)
     before, tb = out.detach().clone(), t.clone()
     with pytest.raises(exc, match=match):
@@ -289,6 +292,7 @@ def test_module_bad_values(edit, exc, match):
     assert torch.equal(out.detach().view(torch.int32), before.view(torch.int32))
     assert torch.equal(t, tb)
     assert crit.last is last and crit.seen == seen  # a failed call moves nothing on
+    assert crit._grad_buf is buf and torch.equal(out.grad, grad)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,6 +1,8 @@
 """regionloss.torch.RegionLoss: its gradient against central finite
 differences of its own loss, grad_output, the plan per grid, darknet's seen,
 eval mode, crit.last."""
+import math
+
 import numpy as np
 import pytest
 
@@ -208,6 +210,66 @@ def test_gradient_buffer_reused_only_when_nothing_holds_it():
     first = leaf.grad.clone()
     crit(leaf.detach().clone().requires_grad_(True), t).backward()
     assert torch.equal(leaf.grad, first)
+
+
+# ---- overflow (issue 24) -------------------------------------------------------------------
+
+def far_out(tw, seed=1):
+    """small_batch with tw = th = tw on every slot: boxes of exp(tw)
+    anchors, whose squared size (the spec's coordinate term) or squared tw
+    (darknet's) leaves float's range."""
+    out, t = small_batch(seed)
+    out.data.view(2, 2, 5 + C, H, W)[:, :, 2:4] = tw
+    return out, t
+
+
+@pytest.mark.parametrize("mode,tw,finite", [
+    ("spec", 45.0, True),       # the loss 8.7e39: a double, past float's 3.4e38
+    ("spec", 1e4, False),       # past double's range too: the library's loss is inf
+    ("darknet", 1e20, True),    # 1.2e41 (tw^2); the gradient finite, seen moves on
+])
+def test_overflow_is_inf_as_the_library_rounds_it(mode, tw, finite):
+    """A loss past float's range is +inf in the float32 loss tensor, with
+    no error: IEEE's rounding, the one the library applies to its float
+    gradient entries past that range (docs/numerics.md, "The edges of
+    float").  The call is an ordinary one: crit.last is the library's
+    result (its double loss), seen moves on, and loss and gradient are
+    Plan.compute's for the same input."""
+    out, t = far_out(tw)
+    darknet = mode == "darknet"
+    crit = RegionLoss(ANCHORS, C, mode=mode, seen=10)
+    loss = crit(out, t)
+    assert loss.dtype == torch.float32 and float(loss) == math.inf
+    plan = regionloss.Plan(ANCHORS, C, (H, W), mode=mode)
+    res, g = plan.compute(out.detach(), t.numpy(), seen=12 if darknet else None)
+    assert crit.last == res and res.loss > 3.5e38 and math.isfinite(res.loss) == finite
+    assert crit.seen == (12 if darknet else 10)
+    loss.backward()
+    assert torch.equal(out.grad, g)  # the same entries, the infinite ones included
+    assert bool(torch.isinf(g).any()) == (not darknet) and not bool(torch.isnan(g).any())
+    # the same numbers once more through a module that has run before
+    out.grad = None
+    crit.seen = 10
+    crit(out, t).backward()
+    assert crit.last == res and torch.equal(out.grad, g)
+
+
+def test_loss_tensor_rounds_to_float32_as_ieee_does():
+    """The double loss becomes the float32 tensor as float64 -> float32
+    rounds (to nearest, ties to even, +-inf past the range), including
+    the doubles just past FLT_MAX that still round to it, where
+    torch.scalar_tensor raises instead."""
+    from regionloss.torch import _loss_tensor
+    f32max = float(np.finfo(np.float32).max)
+    edge = 2.0 ** 128 - 2.0 ** 103  # FLT_MAX + half its unit: rounds (to even) up
+    for v in [0.0, 1.5, 1e-45, 1e30, f32max, np.nextafter(f32max, math.inf),
+              np.nextafter(edge, 0.0), edge, 1e39, 1e300, math.inf]:
+        for x in (float(v), -float(v)):
+            want = torch.tensor(x, dtype=torch.float64).to(torch.float32)
+            got = _loss_tensor(x)
+            assert got.dtype == torch.float32 and got.dim() == 0
+            assert torch.equal(got, want), (x, got, want)
+    assert math.isnan(float(_loss_tensor(math.nan)))
 
 
 def test_float32_row_tensors_take_the_library_conversion():

@@ -248,6 +248,9 @@ def test_module_bad_values(edit, exc, match, rows):
     crit(outs, t).backward()
     grads = [o.grad.clone() for o in outs]
     last = crit.last
+    # each .grad holds its head's buffer: the next call takes new ones,
+    # which it keeps only if it succeeds
+    bufs = list(crit._grad_bufs)
     edit(outs, t)
     before, tb = [o.detach().clone() for o in outs], t.clone()
     with pytest.raises(exc, match=match):
@@ -257,6 +260,7 @@ def test_module_bad_values(edit, exc, match, rows):
         assert torch.equal(o.grad, g)
     assert torch.equal(t, tb)
     assert crit.last is last
+    assert all(a is b for a, b in zip(crit._grad_bufs, bufs))
 
 
 def test_module_configuration_errors():

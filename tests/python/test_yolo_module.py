@@ -4,6 +4,8 @@ grad_output, crit.last (a Result per head and the total), the grid read
 from each output, net_size per call, darknet's defaults, eval and no_grad,
 heads that need no gradient, half outputs, the gradient buffers, the
 float32 row-tensor targets."""
+import math
+
 import numpy as np
 import pytest
 
@@ -285,6 +287,27 @@ def test_gradient_buffers_reused_only_when_nothing_holds_them():
     snapshot = kept[0].clone()
     crit([c(x * 2) for c, x in zip(convs, imgs)], t).backward()
     assert torch.equal(kept[0], snapshot)
+
+
+# ---- overflow (issue 24) -------------------------------------------------------------------
+
+def test_overflow_is_inf_as_the_library_rounds_it():
+    """tw = th = 1e20 on every slot: the coordinate term (tw - log(..))^2
+    is 5.5e40, a double past float's range.  The float32 loss tensor is
+    +inf with no error (as for RegionLoss, docs/python.md "Overflow"), and
+    the call is an ordinary one: crit.last is the library's result, the
+    gradient YoloPlan.compute's for the same input."""
+    outs, t = outputs(1), targets(1)
+    for o in outs:
+        o.data.view(o.shape[0], -1, 5 + C, *o.shape[2:])[:, :, 2:4] = 1e20
+    crit = YoloLoss(ANCHORS, C, MASKS, NET)
+    loss = crit(outs, t)
+    assert loss.dtype == torch.float32 and float(loss) == math.inf
+    res, grads = plan_for(crit).compute([o.detach() for o in outs], t.numpy())
+    assert crit.last == res and math.isfinite(res.loss) and res.loss > 3.5e38
+    loss.backward()
+    for o, g in zip(outs, grads):
+        assert torch.equal(o.grad, g)
 
 
 # ---- half outputs ---------------------------------------------------------------------------
