@@ -56,18 +56,28 @@ def _loss_tensor(loss):
 
 
 class _HandOn(torch.autograd.Function):
-    """Attaches a gradient computed in forward to the returned loss."""
+    """Attaches a gradient computed in forward to the returned loss.
+
+    The gradient is a saved tensor, not a plain attribute of ctx: autograd
+    frees saved tensors right after a backward that does not retain the
+    graph (before the gradient reaches the next node, so a leaf's .grad or
+    the next node's input buffer can take the tensor over without a copy,
+    and the module's buffer is free for reuse even while the loss tensor
+    lives on), and keeps them for another backward when it does
+    (retain_graph=True, autograd.grad, gradcheck).  Backward returns the
+    same tensor every time; autograd never writes into a tensor a saved
+    one still shares (it copies, or adds out of place), so every backward
+    hands on the same numbers."""
 
     @staticmethod
     def forward(ctx, output, loss, grad):
-        ctx.grad = grad
+        ctx.save_for_backward(grad)
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
-        grad = ctx.grad
-        del ctx.grad  # the engine can take the tensor over without a copy
+        grad, = ctx.saved_tensors
         # loss.backward() passes exactly 1 (.item() reads the 0-d tensor
         # without launching a comparison kernel)
         if grad_output.item() != 1.0:
@@ -390,22 +400,23 @@ def _reused_buffer(bufs, k, shape, dtype, lock):
 
 class _HandOnHeads(torch.autograd.Function):
     """Attaches the gradients of every head, computed in forward, to the
-    returned loss: apply(loss, grads, *outputs), grads[h] that of
-    outputs[h] (None for a head that needs none)."""
+    returned loss: apply(loss, *outputs, *grads), grads[h] that of
+    outputs[h] (None for a head that needs none).  The gradients are saved
+    tensors, for _HandOn's reasons (freed after a backward that does not
+    retain the graph, kept for another one)."""
 
     @staticmethod
-    def forward(ctx, loss, grads, *outputs):
-        ctx.grads = grads
+    def forward(ctx, loss, *args):
+        ctx.save_for_backward(*args[len(args) // 2:])
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
-        grads = ctx.grads
-        del ctx.grads  # the engine takes the tensors over without a copy
+        grads = ctx.saved_tensors
         if grad_output.item() != 1.0:
-            grads = [None if g is None else g * grad_output for g in grads]
-        return (None, None) + tuple(grads)
+            grads = tuple(None if g is None else g * grad_output for g in grads)
+        return (None,) + tuple(grads) + (None,) * len(grads)
 
 
 _YOLO_OPTIONS = ("layout", "lambda_coord", "lambda_class", "lambda_obj", "lambda_noobj",
@@ -610,7 +621,7 @@ class YoloLoss(torch.nn.Module):
         del t, rows  # kept alive until the library returned
         loss = _loss_tensor(total.loss)
         if grads is not None:
-            loss = _HandOnHeads.apply(loss, grads, *outputs)
+            loss = _HandOnHeads.apply(loss, *outputs, *grads)
         # Only a call that succeeded changes the module (last, the buffers
         # kept): after everything that can fail.
         if bufs is not None:

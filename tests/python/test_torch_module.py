@@ -2,6 +2,7 @@
 differences of its own loss, grad_output, the plan per grid, darknet's seen,
 eval mode, crit.last."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -212,7 +213,7 @@ def test_gradient_buffer_reused_only_when_nothing_holds_it():
     assert torch.equal(leaf.grad, first)
 
 
-# ---- overflow (issue 24) -------------------------------------------------------------------
+# ---- overflow, and backward more than once over a graph (issue 24) -------------------------
 
 def far_out(tw, seed=1):
     """small_batch with tw = th = tw on every slot: boxes of exp(tw)
@@ -270,6 +271,96 @@ def test_loss_tensor_rounds_to_float32_as_ieee_does():
             assert got.dtype == torch.float32 and got.dim() == 0
             assert torch.equal(got, want), (x, got, want)
     assert math.isnan(float(_loss_tensor(math.nan)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["f32", "bf16"])
+def test_backward_twice_over_a_retained_graph(dtype):
+    """loss.backward(retain_graph=True), then loss.backward(): the second
+    pass hands on the same gradient, accumulated into .grad as autograd
+    does (exactly twice the library's), even after the module's next call
+    in between (which must not write into the gradient the retained graph
+    holds); grad_output != 1 too.  Without retain_graph a second backward
+    is autograd's usual error."""
+    out32, t = small_batch(31)
+    out = out32.detach().to(dtype).requires_grad_(True)
+    crit = RegionLoss(ANCHORS, C)
+    g = regionloss.Plan(ANCHORS, C, (H, W)).compute(out.detach(), t.numpy())[1]
+    loss = crit(out, t)
+    loss.backward(retain_graph=True)
+    assert torch.equal(out.grad, g)
+    other, t2 = small_batch(32)  # the module's next call, same shape and dtype
+    crit(other.detach().to(dtype).requires_grad_(True), t2).backward()
+    loss.backward()
+    assert torch.equal(out.grad, g * 2)
+    out.grad = None
+    loss3 = crit(out, t) * 3.0
+    loss3.backward(retain_graph=True)
+    loss3.backward()
+    assert torch.equal(out.grad, (g * 3.0) * 2)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss3.backward()
+
+
+def test_autograd_grad_then_backward():
+    """torch.autograd.grad(loss, out, retain_graph=True), then
+    loss.backward(): both the library's gradient; the tensor autograd.grad
+    returned is not written by the backward or by the module's next call."""
+    out, t = small_batch(33)
+    crit = RegionLoss(ANCHORS, C)
+    g = regionloss.Plan(ANCHORS, C, (H, W)).compute(out.detach(), t.numpy())[1]
+    loss = crit(out, t)
+    ga, = torch.autograd.grad(loss, out, retain_graph=True)
+    assert torch.equal(ga, g)
+    loss.backward()
+    assert torch.equal(out.grad, g) and torch.equal(ga, g)
+    crit(out.detach().clone().requires_grad_(True), t).backward()
+    assert torch.equal(ga, g) and torch.equal(out.grad, g)
+
+
+def test_single_backward_hands_the_gradient_over_without_a_copy():
+    """The common step (one backward, the graph not retained) keeps the
+    fast path: autograd frees the saved gradient before it reaches the
+    leaf, so the leaf's .grad is the module's buffer itself, not a copy;
+    and the buffer is reused by the next step even while the previous
+    step's loss tensor is still alive (a loop's `loss` variable)."""
+    out, t = small_batch(34)
+    crit = RegionLoss(ANCHORS, C)
+    crit(out, t).backward()
+    assert out.grad.data_ptr() == crit._grad_buf.ctypes.data
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 2 * (5 + C), 1)
+    img = torch.randn(2, 3, H, W)
+    bufs = set()
+    for _ in range(4):
+        conv.zero_grad()
+        loss = crit(conv(img), t)  # the previous loss lives until this assignment
+        loss.backward()
+        bufs.add(crit._grad_buf.ctypes.data)
+    assert len(bufs) == 1
+
+
+@pytest.mark.parametrize("cfg", [dict(lambda_obj=0.0),
+                                 dict(mode="darknet", rescore=False, seen=20000)],
+                         ids=["spec lambda_obj 0", "darknet"])
+def test_gradcheck(cfg):
+    """torch.autograd.gradcheck, which uses one graph for several backward
+    passes (two must agree bit for bit) and an undefined grad_output.  The
+    module takes no float64 (docs/python.md: it refuses a silent
+    rounding), so gradcheck runs in float32: its numerical Jacobian
+    differentiates the float32 loss tensor, each entry off by up to two
+    roundings of it over 2 eps, which is atol (the gradient's accuracy is
+    test_gradient_against_finite_differences's, on the double
+    crit.last.loss).  Configurations whose finite differences are the
+    gradient (no frozen IoU target, as there)."""
+    out, t = small_batch(1)
+    crit = RegionLoss(ANCHORS, C, variant="reference", **cfg)
+    eps = 2.0 ** -10
+    loss = float(crit(out, t))
+    atol = float(np.spacing(np.float32(2 * loss))) / (2 * eps)
+    with warnings.catch_warnings():  # "not a double precision floating point"
+        warnings.simplefilter("ignore", UserWarning)
+        assert torch.autograd.gradcheck(lambda x: crit(x, t), (out,), eps=eps, atol=atol,
+                                        rtol=1e-3)
 
 
 def test_float32_row_tensors_take_the_library_conversion():

@@ -3,8 +3,10 @@ differences of its own loss and against the float64 autograd oracle,
 grad_output, crit.last (a Result per head and the total), the grid read
 from each output, net_size per call, darknet's defaults, eval and no_grad,
 heads that need no gradient, half outputs, the gradient buffers, the
-float32 row-tensor targets."""
+float32 row-tensor targets; overflow, and backward more than once over a
+graph."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -289,7 +291,7 @@ def test_gradient_buffers_reused_only_when_nothing_holds_them():
     assert torch.equal(kept[0], snapshot)
 
 
-# ---- overflow (issue 24) -------------------------------------------------------------------
+# ---- overflow, and backward more than once over a graph (issue 24) -------------------------
 
 def test_overflow_is_inf_as_the_library_rounds_it():
     """tw = th = 1e20 on every slot: the coordinate term (tw - log(..))^2
@@ -308,6 +310,52 @@ def test_overflow_is_inf_as_the_library_rounds_it():
     loss.backward()
     for o, g in zip(outs, grads):
         assert torch.equal(o.grad, g)
+
+
+def test_backward_twice_over_a_retained_graph():
+    """As RegionLoss's: the second backward of a retained graph hands every
+    head the same gradient again (.grad exactly twice the library's), also
+    after the module's next call in between, and with a head that needs no
+    gradient (its saved gradient is None); then autograd.grad and backward
+    over one graph."""
+    outs, t = outputs(11), targets(11)
+    crit = YoloLoss(ANCHORS, C, MASKS, NET)
+    _, grads = plan_for(crit).compute([o.detach() for o in outs], t.numpy())
+    part = [outs[0], outs[1].detach(), outs[2]]
+    loss = crit(part, t) * 3.0
+    loss.backward(retain_graph=True)
+    crit(outputs(12), targets(12)).backward()  # the module's next call, the same shapes
+    loss.backward()
+    assert outs[1].grad is None
+    for h in (0, 2):
+        assert torch.equal(outs[h].grad, (grads[h] * 3.0) * 2)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+    for o in outs:
+        o.grad = None
+    loss = crit(outs, t)
+    got = torch.autograd.grad(loss, outs, retain_graph=True)
+    loss.backward()
+    for o, a, g in zip(outs, got, grads):
+        assert torch.equal(a, g) and torch.equal(o.grad, g)
+    crit(outputs(12), targets(12)).backward()
+    assert all(torch.equal(a, g) for a, g in zip(got, grads))
+
+
+def test_gradcheck():
+    """torch.autograd.gradcheck over the three heads, in float32 (the
+    module takes no float64): atol is two roundings of the float32 loss
+    over 2 eps, as in test_torch_module.py's; the gradient's accuracy is
+    test_gradient_against_finite_differences's."""
+    outs, t = outputs(1), targets(1)
+    crit = YoloLoss(ANCHORS, C, MASKS, NET, variant="reference")
+    eps = 2.0 ** -10
+    loss = float(crit(outs, t))
+    atol = float(np.spacing(np.float32(2 * loss))) / (2 * eps)
+    with warnings.catch_warnings():  # "not a double precision floating point"
+        warnings.simplefilter("ignore", UserWarning)
+        assert torch.autograd.gradcheck(lambda *xs: crit(list(xs), t), tuple(outs), eps=eps,
+                                        atol=atol, rtol=1e-3)
 
 
 # ---- half outputs ---------------------------------------------------------------------------
