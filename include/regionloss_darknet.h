@@ -41,7 +41,9 @@ typedef enum rl_darknet_type {
  * after darknet has parsed the cfg (parse_region / parse_yolo set the
  * scales and thresholds after make_*_layer returns, so a value read there
  * would be the defaults).  rl_darknet_layer_init sets darknet's defaults
- * for the type; fields of the other type are ignored. */
+ * for the type; fields of the other type are ignored.  The loss is
+ * pjreddie's layer's (docs/loss.md); AlexeyAB's own options (iou_loss,
+ * iou_normalizer, scale_x_y, ...) have no field here and are not applied. */
 typedef struct rl_darknet_layer {
     int32_t type;          /* rl_darknet_type */
     int32_t batch;         /* l.batch: images in the call */
@@ -53,7 +55,8 @@ typedef struct rl_darknet_layer {
     /* net.truth: max_boxes boxes per image of truth_floats floats each,
      * x, y, w, h, class (AlexeyAB adds a track id, ignored); an image's
      * list ends at the first box whose x is 0. */
-    int32_t max_boxes;     /* [region]: 30 (both darknets); [yolo]: l.max_boxes (90) */
+    int32_t max_boxes;     /* pjreddie: 30 for [region], l.max_boxes (90) for [yolo];
+                              AlexeyAB: l.max_boxes for both (default 200) */
     int32_t truth_floats;  /* 5 (pjreddie) or 6 (AlexeyAB: l.truth_size) */
 
     /* [region] */
@@ -148,7 +151,10 @@ RL_API rl_status rl_darknet_create(const rl_darknet_options *opt, rl_darknet **o
 RL_API void rl_darknet_destroy(rl_darknet *state);
 
 typedef struct rl_darknet_result {
-    double cost;             /* darknet's *l.cost: the sum of the squared deltas */
+    double cost;             /* darknet's *l.cost as pjreddie's layers define it: the
+                                sum of the squares of pjreddie's l.delta, which for
+                                [region] is taken on the activated outputs, so not the
+                                squares of the buffer written here; summed in double */
     double loss;             /* the loss whose gradient was stored (docs/loss.md) */
     rl_darknet_stats stats;  /* the values of darknet's training line:
                                 avg_iou, avg_cls, avg_obj, avg_anyobj, recall,
