@@ -354,8 +354,9 @@ class RegionLoss(torch.nn.Module):
 
 def _as_targets(targets, n):
     """Targets of n images from what a module's forward was given: an (M, 6)
-    tensor or array, a list of per-image (T, 5) tensors or arrays, or
-    Targets (CPU)."""
+    tensor or array, an (N, T, 5) padded one (lightnet's: class -1 rows are
+    padding), a list of per-image (T, 5) tensors or arrays, or Targets
+    (CPU)."""
     if isinstance(targets, torch.Tensor):
         if targets.device.type != "cpu":
             raise ValueError(f"targets: on {targets.device}; CPU expected (targets.cpu())")
@@ -367,6 +368,8 @@ def _as_targets(targets, n):
         return targets
     if isinstance(targets, list):
         return Targets.from_list(targets)
+    if np.ndim(targets) == 3:
+        return Targets.from_padded(targets)
     return Targets.from_rows(targets, n)
 
 
