@@ -203,7 +203,14 @@ def _grad_dtype_arg(grad_dtype):
 def _anchors_arg(anchors, count, unit):
     """anchors as a C-contiguous (count, 2) float32 array of (w, h) pairs in
     unit, from (count, 2) pairs or 2*count values."""
-    a = np.asarray(anchors, dtype=np.float64)
+    if isinstance(anchors, (str, bytes, numbers.Number)):
+        raise TypeError(f"anchors = {anchors!r}; a sequence of (w, h) pairs in {unit} "
+                        "expected")
+    try:
+        a = np.asarray(anchors, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"anchors = {anchors!r}; a sequence of (w, h) pairs of numbers in "
+                        f"{unit} expected") from None
     if a.ndim == 1 and a.size % 2 == 0 and a.size > 0:
         a = a.reshape(-1, 2)
     if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] < 1:

@@ -18,6 +18,7 @@ tensors are read in place (no copy).  docs/python.md has the details.
 
 import ctypes
 import math
+import numbers
 import sys
 import threading
 
@@ -143,6 +144,12 @@ class RegionLoss(torch.nn.Module):
     def __init__(self, anchors, num_classes, *, grad_mode="overwrite", seen=0,
                  distributed=False, process_group=None, **config):
         super().__init__()
+        if (isinstance(anchors, numbers.Integral) and not isinstance(anchors, bool)
+                and hasattr(num_classes, "__len__")):
+            raise TypeError(f"RegionLoss(anchors, num_classes): anchors = {anchors!r} is a "
+                            "number and num_classes a sequence: the arguments are reversed "
+                            "(regionloss.lightnet.RegionLoss takes lightnet's order, "
+                            "num_classes first)")
         if grad_mode != "overwrite":
             raise ValueError(f"grad_mode = {grad_mode!r}: the module always overwrites "
                              "(autograd does the accumulating)")
@@ -160,7 +167,7 @@ class RegionLoss(torch.nn.Module):
         self.config = dict(config)
         self.mode = config.get("mode", "spec")
         self.layout = config.get("layout", "nchw")
-        self.seen = int(seen)
+        self.seen = _seen_arg(seen)
         self.distributed = bool(distributed)
         self.process_group = process_group
         self.last = None
@@ -171,6 +178,10 @@ class RegionLoss(torch.nn.Module):
         self._grad_lock = threading.Lock()
         # Validate the configuration now, not at the first batch.
         self._plan(1, 1)
+        if self.seen and self.mode != "darknet":
+            raise ValueError(f"seen = {self.seen}: only darknet mode counts the images seen "
+                             "(its warm-up); spec mode has no use for it: leave seen out, or "
+                             "pass mode='darknet'")
 
     def _plan(self, H, W):
         plan = self._plans.get((H, W))
@@ -274,9 +285,7 @@ class RegionLoss(torch.nn.Module):
         if self.distributed:
             global_counts = self._all_reduce_counts(plan, output.detach(), t)
             n_batch = global_counts.n_images
-        seen = None
-        if self.mode == "darknet":
-            seen = self.seen + n_batch if self.training else self.seen
+        seen = self._call_seen(n_batch) if self.mode == "darknet" else None
         # The library reads the output in place (its data pointer: no copy,
         # no numpy view) and writes the gradient into grad; the GIL is
         # released during the call (ctypes).
@@ -307,6 +316,11 @@ class RegionLoss(torch.nn.Module):
         self._last = r
         self.last_global_counts = global_counts
         return loss
+
+    def _call_seen(self, n_batch):
+        """Darknet mode: the seen this call computes with (and keeps, in
+        training mode): darknet adds the batch before the forward."""
+        return self.seen + n_batch if self.training else self.seen
 
     def _grad_tensor(self, output):
         """(tensor, buffer): the tensor the gradient is written into, a view
@@ -350,6 +364,18 @@ class RegionLoss(torch.nn.Module):
         c = torch.tensor(list(own), dtype=torch.int64)
         dist.all_reduce(c, op=dist.ReduceOp.SUM, group=self.process_group)
         return Counts(*(int(v) for v in c.tolist()))
+
+
+def _seen_arg(seen):
+    """seen= of a module: a non-negative integer (or a 0-d integer tensor,
+    as lightnet keeps it)."""
+    if isinstance(seen, torch.Tensor) and seen.dim() == 0 and not seen.is_floating_point():
+        seen = int(seen)
+    if isinstance(seen, bool) or not isinstance(seen, numbers.Integral):
+        raise TypeError(f"seen = {seen!r}; an integer (images seen) expected")
+    if seen < 0:
+        raise ValueError(f"seen = {seen}; images seen cannot be negative")
+    return int(seen)
 
 
 def _as_targets(targets, n):
