@@ -598,6 +598,20 @@ class Plan(_Handles):
     def _check_out(self, out, p):
         check_out(out, p, self._grad_code(p))
 
+    def decode(self, pred, *, dtype=None):
+        """Boxes, objectness and class probabilities of pred as this plan's
+        loss decodes them (regionloss.decode with the plan's anchors,
+        layout and classes; logistic classes in darknet mode with
+        logistic_classes).  A numpy pred gives numpy arrays (float64 by
+        default), a torch tensor tensors (float32 by default)."""
+        from ._decode import decode, decode_torch
+        self.check_shape(tuple(pred.shape), "pred")
+        logistic = self.mode == "darknet" and bool(self._cfg.logistic_classes)
+        fn = decode_torch if _is_tensor(pred) else decode
+        kw = {} if dtype is None else {"dtype": dtype}
+        return fn(pred, self._anchors, layout=self.layout, num_classes=self.C,
+                  logistic_classes=logistic, **kw)
+
 
 class _CallState:
     """One thread's reusable call state for a plan: the rl_batch and its

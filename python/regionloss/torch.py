@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from . import _lib
-from ._plan import Plan, _torch_codes
+from ._decode import Decoded, decode_torch
+from ._plan import Plan, _anchors_arg, _torch_codes
 from ._result import Counts, Result, YoloResult
 from ._targets import Targets
 from ._yolo import YoloPlan, _net_size_arg
@@ -316,6 +317,16 @@ class RegionLoss(torch.nn.Module):
         self._last = r
         self.last_global_counts = global_counts
         return loss
+
+    def decode(self, output, *, dtype=None):
+        """The boxes, objectness and class probabilities of output as this
+        loss decodes them: regionloss.torch.decode with the module's
+        anchors (grid cells), layout and classes (logistic in darknet mode
+        with logistic_classes=True).  No autograd; float32 by default."""
+        logistic = self.mode == "darknet" and bool(self.config.get("logistic_classes"))
+        return decode_torch(output, self._plan(1, 1)._anchors, layout=self.layout,
+                            num_classes=self.num_classes, logistic_classes=logistic,
+                            dtype=dtype)
 
     def _call_seen(self, n_batch):
         """Darknet mode: the seen this call computes with (and keeps, in
@@ -661,6 +672,21 @@ class YoloLoss(torch.nn.Module):
         self.last_global_counts = None if images is None else Counts(0, 0, 0, images)
         return loss
 
+    def decode(self, outputs, *, net_size=None, dtype=None):
+        """Each head's boxes, objectness and class probabilities as the
+        loss decodes them: a list with one Decoded per head
+        (regionloss.torch.decode with layer="yolo", the head's anchors and
+        net_size, the constructor's unless given).  No autograd; float32
+        by default."""
+        net = self.net_size if net_size is None else _net_size_arg(net_size)
+        if not isinstance(outputs, (list, tuple)) or len(outputs) != self.n_heads:
+            raise ValueError(f"outputs: a list of {self.n_heads} head outputs expected "
+                             f"(masks {self.masks})")
+        anchors = _anchors_arg(self.anchors, "A", "pixels")
+        return [decode_torch(o, anchors[m], layer="yolo", layout=self.layout,
+                             num_classes=self.num_classes, net_size=net, dtype=dtype)
+                for o, m in zip(outputs, self.masks)]
+
     def _all_reduce_images(self, n):
         """The images of every rank (norm images); None for norm sum, which
         divides by nothing and so needs no communication."""
@@ -675,5 +701,18 @@ class YoloLoss(torch.nn.Module):
         return int(c.item())
 
 
+def decode(output, anchors, *, layer="region", layout="nchw", num_classes=None,
+           net_size=None, logistic_classes=False, dtype=None):
+    """regionloss.decode for a tensor: boxes (N, H, W, B, 4) cx, cy, w, h
+    normalised to the image, objectness (N, H, W, B) and class_probs
+    (N, H, W, B, C) as a Decoded of tensors on the output's device,
+    computed in dtype (float32 by default) without autograd.  The output
+    may be float32, bfloat16, float16 or float64.  Arguments as
+    regionloss.decode's (docs/python.md, "Decoding")."""
+    return decode_torch(output, anchors, layer=layer, layout=layout,
+                        num_classes=num_classes, net_size=net_size,
+                        logistic_classes=logistic_classes, dtype=dtype)
+
+
 Error = _lib.Error
-__all__ = ["RegionLoss", "YoloLoss", "Error"]
+__all__ = ["RegionLoss", "YoloLoss", "Error", "decode", "Decoded"]
