@@ -128,13 +128,17 @@ class RegionLoss(torch.nn.Module):
     the loss is a float32 tensor whatever the output's type (inf past
     float's range, as the library's gradient entries are: no error,
     docs/python.md "Overflow"; crit.last.loss is the double).  Targets: an
-    (M, 6) tensor or array ``image, class, cx, cy, w, h``, a list of
-    per-image (T, 5) ``class, cx, cy, w, h``, or regionloss.Targets.
+    (M, 6) tensor or array ``image, class, cx, cy, w, h``, an (N, T, 5)
+    one ``class, cx, cy, w, h`` padded with class -1 rows (lightnet's), a
+    list of per-image (T, 5) ``class, cx, cy, w, h``, or regionloss.Targets.
 
     Darknet mode keeps ``seen`` as darknet does: each forward in training
     mode adds the batch's images (the whole batch's, when distributed)
     before computing; set ``crit.seen`` to resume.  In eval mode the loss is
-    computed without a gradient and seen is left alone.
+    computed without a gradient and seen is left alone.  Spec mode has no
+    seen: a nonzero seen= there is a ValueError.  lightnet's argument order
+    and names: regionloss.lightnet.RegionLoss.  decode(output): the boxes,
+    objectness and class probabilities as the loss decodes them.
 
     distributed=True (torch.distributed initialised): this rank's output is
     its shard of the batch; the counts are all-reduced so that the loss and
