@@ -67,7 +67,7 @@ def case(seed, pad_first=False):
             t[n, b, 0:4, i, j] = (math.log(fx / (1 - fx)), math.log(fy / (1 - fy)),
                                   math.log(w * W * 1.04 / aw), math.log(h * H * 0.97 / ah))
     out = torch.tensor(t.reshape(N, B * K, H, W), dtype=torch.float32)
-    rows = torch.tensor(np.array(rows, dtype=np.float32)[:, :].reshape(-1, 6))
+    rows = torch.tensor(np.array(rows, dtype=np.float32).reshape(-1, 6))
     return out, torch.from_numpy(padded), rows
 
 
