@@ -12,8 +12,12 @@ nn.Module) imports torch.
                                heads=[(13, 13, [6, 7, 8]), (26, 26, [3, 4, 5])],
                                net_size=416)
     res, grads = yolo.compute([p13, p26], targets)   # res.heads: a Result per head
+
+    d = regionloss.decode(pred, anchors)   # boxes, objectness, class_probs as the
+                                           # loss decodes them (docs/python.md)
 """
 
+from ._decode import Decoded, decode
 from ._lib import Error, path as library_path
 from ._lib import version as _version
 from ._plan import Plan, variants
@@ -22,7 +26,8 @@ from ._targets import BOX_DTYPE, Targets
 from ._yolo import YoloPlan
 
 __all__ = ["Plan", "YoloPlan", "Result", "YoloResult", "Counts", "DarknetStats", "Targets",
-           "Error", "variants", "truths_from_darknet", "version", "library_path", "BOX_DTYPE"]
+           "Error", "variants", "truths_from_darknet", "version", "library_path", "BOX_DTYPE",
+           "decode", "Decoded"]
 
 
 def version():

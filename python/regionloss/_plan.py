@@ -203,7 +203,14 @@ def _grad_dtype_arg(grad_dtype):
 def _anchors_arg(anchors, count, unit):
     """anchors as a C-contiguous (count, 2) float32 array of (w, h) pairs in
     unit, from (count, 2) pairs or 2*count values."""
-    a = np.asarray(anchors, dtype=np.float64)
+    if isinstance(anchors, (str, bytes, numbers.Number)):
+        raise TypeError(f"anchors = {anchors!r}; a sequence of (w, h) pairs in {unit} "
+                        "expected")
+    try:
+        a = np.asarray(anchors, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"anchors = {anchors!r}; a sequence of (w, h) pairs of numbers in "
+                        f"{unit} expected") from None
     if a.ndim == 1 and a.size % 2 == 0 and a.size > 0:
         a = a.reshape(-1, 2)
     if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] < 1:
@@ -590,6 +597,20 @@ class Plan(_Handles):
 
     def _check_out(self, out, p):
         check_out(out, p, self._grad_code(p))
+
+    def decode(self, pred, *, dtype=None):
+        """Boxes, objectness and class probabilities of pred as this plan's
+        loss decodes them (regionloss.decode with the plan's anchors,
+        layout and classes; logistic classes in darknet mode with
+        logistic_classes).  A numpy pred gives numpy arrays (float64 by
+        default), a torch tensor tensors (float32 by default)."""
+        from ._decode import decode, decode_torch
+        self.check_shape(tuple(pred.shape), "pred")
+        logistic = self.mode == "darknet" and bool(self._cfg.logistic_classes)
+        fn = decode_torch if _is_tensor(pred) else decode
+        kw = {} if dtype is None else {"dtype": dtype}
+        return fn(pred, self._anchors, layout=self.layout, num_classes=self.C,
+                  logistic_classes=logistic, **kw)
 
 
 class _CallState:

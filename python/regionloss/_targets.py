@@ -19,7 +19,8 @@ class Targets:
     """The truths of a batch: ``boxes`` (structured array, rl_box layout),
     image after image, and ``offsets`` (int64, n_images + 1 entries: image k
     owns boxes[offsets[k]:offsets[k+1]]).  Build one with from_rows,
-    from_list or from_darknet, or let Plan.compute convert on each call."""
+    from_list, from_padded or from_darknet, or let Plan.compute convert on
+    each call."""
 
     __slots__ = ("boxes", "offsets")
 
@@ -116,6 +117,40 @@ class Targets:
         return cls(boxes, offsets)
 
     @classmethod
+    def from_padded(cls, padded):
+        """A padded (N, T, 5) array ``class, cx, cy, w, h``: T truth slots
+        per image (lightnet's target tensor), box values normalised to the
+        image as everywhere here.  A row whose class is -1 is padding and is
+        skipped wherever it stands (its box values are not read); the other
+        rows are the image's truths, in order.  N is the number of images,
+        so an image whose T rows are all padding has no truth."""
+        if not isinstance(padded, np.ndarray):
+            if hasattr(padded, "detach"):
+                raise TypeError("targets: a torch tensor; pass tensor.numpy() (CPU), or use "
+                                "regionloss.torch.RegionLoss")
+            padded = np.asarray(padded)
+        if padded.dtype.kind not in "fiu":
+            raise TypeError(f"targets: dtype {padded.dtype}; numbers (float or int) expected")
+        if padded.ndim != 3 or padded.shape[2] != 5:
+            raise ValueError(f"targets: shape {padded.shape}; (N, T, 5) rows ``class, cx, cy, "
+                             "w, h`` padded with class -1 expected")
+        n, t = padded.shape[:2]
+        flat = padded.reshape(n * t, 5)
+        c = flat[:, 0]
+        keep = c != -1
+        with np.errstate(invalid="ignore"):
+            ok = ~keep | ((c >= 0) & (c < 2 ** 31) & (np.floor(c) == c))
+        if not ok.all():
+            r = int(np.argmin(ok))
+            raise ValueError(f"targets[{r // t}, {r % t}]: class = {c[r]!r} is neither an "
+                             "integer >= 0 nor -1 (padding)")
+        rows = np.empty((int(keep.sum()), 6), dtype=np.float32 if flat.dtype.itemsize <= 4
+                        and flat.dtype.kind == "f" else np.float64)
+        rows[:, 0] = np.repeat(np.arange(n), t)[keep]
+        rows[:, 1:] = flat[keep]
+        return cls.from_rows(rows, n)
+
+    @classmethod
     def from_darknet(cls, buffer, num_classes):
         """Darknet's truth buffer (net.truth): (N, boxes_per_image * 5) or
         (N, boxes_per_image, 5) float32, each box ``x, y, w, h, class``;
@@ -151,6 +186,8 @@ def as_targets(targets, n_images):
         t = targets
     elif isinstance(targets, (list, tuple)):
         t = Targets.from_list(targets)
+    elif np.ndim(targets) == 3:
+        t = Targets.from_padded(targets)
     else:
         t = Targets.from_rows(targets, n_images)
     if t.n_images != n_images:

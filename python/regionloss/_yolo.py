@@ -315,6 +315,27 @@ class YoloPlan(_Handles):
         del t, ps
         return YoloResult._from_c(total, heads, self.n_heads), grads
 
+    def decode(self, preds, *, dtype=None):
+        """Each head's boxes, objectness and class probabilities as the
+        loss decodes them: a list with one Decoded per head
+        (regionloss.decode with layer="yolo", the head's anchors and the
+        plan's net size); numpy arrays for numpy preds (float64 by
+        default), tensors for tensors (float32 by default)."""
+        from ._decode import decode, decode_torch
+        from ._plan import _is_tensor
+        if not isinstance(preds, (list, tuple)) or len(preds) != self.n_heads:
+            raise ValueError(f"preds: a list of {self.n_heads} predictions expected, one per "
+                             "head")
+        kw = {} if dtype is None else {"dtype": dtype}
+        out = []
+        for h, p in enumerate(preds):
+            self.check_shape(tuple(p.shape), h)
+            fn = decode_torch if _is_tensor(p) else decode
+            out.append(fn(p, self._anchors[list(self.heads[h][2])], layer="yolo",
+                          layout=self.layout, num_classes=self.C,
+                          net_size=(self.net_w, self.net_h), **kw))
+        return out
+
 
 def _kind(p):
     name = _lib.DTYPE_NAMES[p.code]

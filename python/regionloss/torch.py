@@ -18,6 +18,7 @@ tensors are read in place (no copy).  docs/python.md has the details.
 
 import ctypes
 import math
+import numbers
 import sys
 import threading
 
@@ -25,7 +26,8 @@ import numpy as np
 import torch
 
 from . import _lib
-from ._plan import Plan, _torch_codes
+from ._decode import Decoded, decode_torch
+from ._plan import Plan, _anchors_arg, _torch_codes
 from ._result import Counts, Result, YoloResult
 from ._targets import Targets
 from ._yolo import YoloPlan, _net_size_arg
@@ -126,13 +128,17 @@ class RegionLoss(torch.nn.Module):
     the loss is a float32 tensor whatever the output's type (inf past
     float's range, as the library's gradient entries are: no error,
     docs/python.md "Overflow"; crit.last.loss is the double).  Targets: an
-    (M, 6) tensor or array ``image, class, cx, cy, w, h``, a list of
-    per-image (T, 5) ``class, cx, cy, w, h``, or regionloss.Targets.
+    (M, 6) tensor or array ``image, class, cx, cy, w, h``, an (N, T, 5)
+    one ``class, cx, cy, w, h`` padded with class -1 rows (lightnet's), a
+    list of per-image (T, 5) ``class, cx, cy, w, h``, or regionloss.Targets.
 
     Darknet mode keeps ``seen`` as darknet does: each forward in training
     mode adds the batch's images (the whole batch's, when distributed)
     before computing; set ``crit.seen`` to resume.  In eval mode the loss is
-    computed without a gradient and seen is left alone.
+    computed without a gradient and seen is left alone.  Spec mode has no
+    seen: a nonzero seen= there is a ValueError.  lightnet's argument order
+    and names: regionloss.lightnet.RegionLoss.  decode(output): the boxes,
+    objectness and class probabilities as the loss decodes them.
 
     distributed=True (torch.distributed initialised): this rank's output is
     its shard of the batch; the counts are all-reduced so that the loss and
@@ -143,6 +149,12 @@ class RegionLoss(torch.nn.Module):
     def __init__(self, anchors, num_classes, *, grad_mode="overwrite", seen=0,
                  distributed=False, process_group=None, **config):
         super().__init__()
+        if (isinstance(anchors, numbers.Integral) and not isinstance(anchors, bool)
+                and hasattr(num_classes, "__len__")):
+            raise TypeError(f"RegionLoss(anchors, num_classes): anchors = {anchors!r} is a "
+                            "number and num_classes a sequence: the arguments are reversed "
+                            "(regionloss.lightnet.RegionLoss takes lightnet's order, "
+                            "num_classes first)")
         if grad_mode != "overwrite":
             raise ValueError(f"grad_mode = {grad_mode!r}: the module always overwrites "
                              "(autograd does the accumulating)")
@@ -160,7 +172,7 @@ class RegionLoss(torch.nn.Module):
         self.config = dict(config)
         self.mode = config.get("mode", "spec")
         self.layout = config.get("layout", "nchw")
-        self.seen = int(seen)
+        self.seen = _seen_arg(seen)
         self.distributed = bool(distributed)
         self.process_group = process_group
         self.last = None
@@ -171,6 +183,10 @@ class RegionLoss(torch.nn.Module):
         self._grad_lock = threading.Lock()
         # Validate the configuration now, not at the first batch.
         self._plan(1, 1)
+        if self.seen and self.mode != "darknet":
+            raise ValueError(f"seen = {self.seen}: only darknet mode counts the images seen "
+                             "(its warm-up); spec mode has no use for it: leave seen out, or "
+                             "pass mode='darknet'")
 
     def _plan(self, H, W):
         plan = self._plans.get((H, W))
@@ -274,9 +290,7 @@ class RegionLoss(torch.nn.Module):
         if self.distributed:
             global_counts = self._all_reduce_counts(plan, output.detach(), t)
             n_batch = global_counts.n_images
-        seen = None
-        if self.mode == "darknet":
-            seen = self.seen + n_batch if self.training else self.seen
+        seen = self._call_seen(n_batch) if self.mode == "darknet" else None
         # The library reads the output in place (its data pointer: no copy,
         # no numpy view) and writes the gradient into grad; the GIL is
         # released during the call (ctypes).
@@ -307,6 +321,21 @@ class RegionLoss(torch.nn.Module):
         self._last = r
         self.last_global_counts = global_counts
         return loss
+
+    def decode(self, output, *, dtype=None):
+        """The boxes, objectness and class probabilities of output as this
+        loss decodes them: regionloss.torch.decode with the module's
+        anchors (grid cells), layout and classes (logistic in darknet mode
+        with logistic_classes=True).  No autograd; float32 by default."""
+        logistic = self.mode == "darknet" and bool(self.config.get("logistic_classes"))
+        return decode_torch(output, self._plan(1, 1)._anchors, layout=self.layout,
+                            num_classes=self.num_classes, logistic_classes=logistic,
+                            dtype=dtype)
+
+    def _call_seen(self, n_batch):
+        """Darknet mode: the seen this call computes with (and keeps, in
+        training mode): darknet adds the batch before the forward."""
+        return self.seen + n_batch if self.training else self.seen
 
     def _grad_tensor(self, output):
         """(tensor, buffer): the tensor the gradient is written into, a view
@@ -352,10 +381,23 @@ class RegionLoss(torch.nn.Module):
         return Counts(*(int(v) for v in c.tolist()))
 
 
+def _seen_arg(seen):
+    """seen= of a module: a non-negative integer (or a 0-d integer tensor,
+    as lightnet keeps it)."""
+    if isinstance(seen, torch.Tensor) and seen.dim() == 0 and not seen.is_floating_point():
+        seen = int(seen)
+    if isinstance(seen, bool) or not isinstance(seen, numbers.Integral):
+        raise TypeError(f"seen = {seen!r}; an integer (images seen) expected")
+    if seen < 0:
+        raise ValueError(f"seen = {seen}; images seen cannot be negative")
+    return int(seen)
+
+
 def _as_targets(targets, n):
     """Targets of n images from what a module's forward was given: an (M, 6)
-    tensor or array, a list of per-image (T, 5) tensors or arrays, or
-    Targets (CPU)."""
+    tensor or array, an (N, T, 5) padded one (lightnet's: class -1 rows are
+    padding), a list of per-image (T, 5) tensors or arrays, or Targets
+    (CPU)."""
     if isinstance(targets, torch.Tensor):
         if targets.device.type != "cpu":
             raise ValueError(f"targets: on {targets.device}; CPU expected (targets.cpu())")
@@ -367,6 +409,8 @@ def _as_targets(targets, n):
         return targets
     if isinstance(targets, list):
         return Targets.from_list(targets)
+    if np.ndim(targets) == 3:
+        return Targets.from_padded(targets)
     return Targets.from_rows(targets, n)
 
 
@@ -632,6 +676,21 @@ class YoloLoss(torch.nn.Module):
         self.last_global_counts = None if images is None else Counts(0, 0, 0, images)
         return loss
 
+    def decode(self, outputs, *, net_size=None, dtype=None):
+        """Each head's boxes, objectness and class probabilities as the
+        loss decodes them: a list with one Decoded per head
+        (regionloss.torch.decode with layer="yolo", the head's anchors and
+        net_size, the constructor's unless given).  No autograd; float32
+        by default."""
+        net = self.net_size if net_size is None else _net_size_arg(net_size)
+        if not isinstance(outputs, (list, tuple)) or len(outputs) != self.n_heads:
+            raise ValueError(f"outputs: a list of {self.n_heads} head outputs expected "
+                             f"(masks {self.masks})")
+        anchors = _anchors_arg(self.anchors, "A", "pixels")
+        return [decode_torch(o, anchors[m], layer="yolo", layout=self.layout,
+                             num_classes=self.num_classes, net_size=net, dtype=dtype)
+                for o, m in zip(outputs, self.masks)]
+
     def _all_reduce_images(self, n):
         """The images of every rank (norm images); None for norm sum, which
         divides by nothing and so needs no communication."""
@@ -646,5 +705,18 @@ class YoloLoss(torch.nn.Module):
         return int(c.item())
 
 
+def decode(output, anchors, *, layer="region", layout="nchw", num_classes=None,
+           net_size=None, logistic_classes=False, dtype=None):
+    """regionloss.decode for a tensor: boxes (N, H, W, B, 4) cx, cy, w, h
+    normalised to the image, objectness (N, H, W, B) and class_probs
+    (N, H, W, B, C) as a Decoded of tensors on the output's device,
+    computed in dtype (float32 by default) without autograd.  The output
+    may be float32, bfloat16, float16 or float64.  Arguments as
+    regionloss.decode's (docs/python.md, "Decoding")."""
+    return decode_torch(output, anchors, layer=layer, layout=layout,
+                        num_classes=num_classes, net_size=net_size,
+                        logistic_classes=logistic_classes, dtype=dtype)
+
+
 Error = _lib.Error
-__all__ = ["RegionLoss", "YoloLoss", "Error"]
+__all__ = ["RegionLoss", "YoloLoss", "Error", "decode", "Decoded"]

@@ -70,6 +70,9 @@ def test_meson_install_installs_package_and_library(tmp_path):
     assert os.path.exists(os.path.join(pkg, "_libregionloss.so"))
     assert os.path.exists(os.path.join(pkg, "torch.py"))
     assert os.path.exists(os.path.join(pkg, "_yolo.py"))  # the [yolo] heads' YoloPlan
+    # every module of the package (python/meson.build lists them by hand)
+    for f in glob.glob(os.path.join(SOURCE_ROOT, "python", "regionloss", "*.py")):
+        assert os.path.exists(os.path.join(pkg, os.path.basename(f))), f
     assert glob.glob(str(dest / "**" / "libregionloss.so.0"), recursive=True), \
         "the C library is installed too"
     path, numbers = run_probe(os.path.dirname(pkg), str(tmp_path))
