@@ -2,8 +2,7 @@
 # Runs AFL++ on the fuzz harnesses, one after the other, and fails if any
 # run saved a crash or a hang.
 #
-#   scripts/fuzz.sh [--time SECONDS] [--out DIR] [--build DIR] [--resume]
-#                   [--hwy-skip TARGETS] [HARNESS...]
+#   scripts/fuzz.sh [--time SECONDS] [--out DIR] [--build DIR] [--resume] [HARNESS...]
 #
 #   --time     seconds per harness (default 120: the CI's bounded run; a long
 #              campaign is e.g. --time 1800, see docs/fuzzing.md)
@@ -11,8 +10,6 @@
 #              (default build-ci-afl/findings)
 #   --build    the AFL++ build folder (default build-ci-afl)
 #   --resume   continue the previous campaign in --out (-i -)
-#   --hwy-skip Highway targets not to build, e.g. 'HWY_SSE4|HWY_AVX3'
-#              (meson's hwy_skip_targets; default: build them all)
 #   HARNESS    names under fuzz/corpus/ (default: every harness built)
 #
 # The harnesses are compiled by afl-clang-fast with AddressSanitizer and
@@ -25,7 +22,6 @@ secs=120
 build="$root/build-ci-afl"
 out=""
 resume=0
-hwy_skip=""
 harnesses=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -36,9 +32,7 @@ while [ $# -gt 0 ]; do
     --build) build="$2"; shift 2 ;;
     --build=*) build="${1#*=}"; shift ;;
     --resume) resume=1; shift ;;
-    --hwy-skip) hwy_skip="$2"; shift 2 ;;
-    --hwy-skip=*) hwy_skip="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) harnesses+=("$1"); shift ;;
     esac
@@ -57,7 +51,7 @@ export AFL_LLVM_THREADSAFE_INST=1
 export AFL_LLVM_DENYLIST="$root/fuzz/afl-denylist.txt"
 # ninja does not see the environment: a build made with other settings (or
 # another denylist) is rebuilt from scratch, once.
-inst="threadsafe $(sha256sum "$AFL_LLVM_DENYLIST" | cut -d' ' -f1) hwy-skip:$hwy_skip"
+inst="threadsafe $(sha256sum "$AFL_LLVM_DENYLIST" | cut -d' ' -f1)"
 if [ -f "$build/build.ninja" ] && [ "$(cat "$build/.rl-afl-instrumentation" 2>/dev/null)" != "$inst" ]; then
     echo "fuzz.sh: $build was instrumented differently; configuring it again"
     rm -rf "$build"
@@ -67,8 +61,7 @@ fi
 if [ ! -f "$build/build.ninja" ]; then
     CC=afl-clang-fast CXX=afl-clang-fast++ meson setup "$build" "$root" \
         -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all \
-        "-Dhwy_skip_targets=$hwy_skip"
+        -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all
     echo "$inst" >"$build/.rl-afl-instrumentation"
 fi
 

@@ -131,17 +131,9 @@ sys.exit(0 if p.startswith(sys.prefix) else 1)' || exit 1
     )
 }
 
-# The sanitizer builds compile Highway's AVX2 target and its fallback
-# (EMU128 under clang), not SSE4 or AVX3: instrumented, each target costs
-# minutes of the stage, and what ASan and UBSan look for (memory, overflow)
-# is the kernels' shared code, which two vector widths cover.  The native
-# and aarch64 stages test every target's numerics.
-sanitize_hwy_skip='HWY_SSE4|HWY_AVX3'
-
 stage_sanitize() {
     CC=clang CXX=clang++ setup_build build-ci-asan -Dbuildtype=debugoptimized \
-        -Db_sanitize=address,undefined -Db_lundef=false \
-        "-Dhwy_skip_targets=$sanitize_hwy_skip" || return 1
+        -Db_sanitize=address,undefined -Db_lundef=false || return 1
     # halt_on_error turns every UBSan report into a failing test.
     ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -159,7 +151,7 @@ stage_aarch64() {
     build_and_test build-ci-aarch64 aarch64 --timeout-multiplier 10
 }
 
-stage_afl() { bash "$root/scripts/fuzz.sh" --time "$fuzz_time" --hwy-skip "$sanitize_hwy_skip"; }
+stage_afl() { bash "$root/scripts/fuzz.sh" --time "$fuzz_time"; }
 
 total_start=$SECONDS
 run_stage deps stage_deps
