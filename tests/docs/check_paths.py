@@ -66,6 +66,8 @@ ALLOWED = {
     'src/libregionloss.so.0.1.0': "the shared library src/meson.build builds",
     # meson test names, not files
     'examples/quickstart': 'the test examples/meson.build registers',
+    'examples/detector': 'the test examples/meson.build registers for detector.py',
+    'examples/detector_yolo': 'the same for detector.py --layer yolo',
     'docs/paths': 'this check, as tests/docs/meson.build registers it',
     'fuzz/<harness>-replay': "the replay tests fuzz/meson.build registers, one per harness",
     # darknet's tree (pjreddie/darknet), which docs/darknet.md patches and
