@@ -327,9 +327,11 @@ static size_t not_negation(const float *g, const float *y, size_t n, size_t *fir
     return bad;
 }
 
-static int report_bad(const dn_row *x, const char *what, const float *g, const float *y,
-                      size_t bad, size_t first)
+/* 1 (and a message) when y is not exactly -g. */
+static int negation_bad(const dn_row *x, const char *what, const float *g, const float *y)
 {
+    size_t first = 0;
+    const size_t bad = not_negation(g, y, x->count, &first);
     if (!bad)
         return 0;
     fprintf(stderr, "darknet_bench: %s: %s: %zu of %zu entries differ, first %zu: %a against %a\n",
@@ -345,7 +347,6 @@ static int check(dn_row *x)
     const size_t n = x->count, bytes = n * sizeof(float);
     rl_result ra, rd;
     rl_darknet_result ob, oe;
-    size_t first = 0;
     int bad = 0;
     for (size_t e = 0; e < n; e++) /* so that an entry B leaves unwritten shows */
         b[B_B][e] = 1234.5f;
@@ -365,10 +366,8 @@ static int check(dn_row *x)
                         "API %.17g\n", x->row->name, ob.cost, oe.cost, ra.darknet.cost);
         bad = 1;
     }
-    bad |= report_bad(x, "B against -A", b[B_A], b[B_B], not_negation(b[B_A], b[B_B], n, &first),
-                      first);
-    bad |= report_bad(x, "E from zeros against -A", b[B_A], b[B_E],
-                      not_negation(b[B_A], b[B_E], n, &first), first);
+    bad |= negation_bad(x, "B against -A", b[B_A], b[B_B]);
+    bad |= negation_bad(x, "E from zeros against -A", b[B_A], b[B_E]);
 
     for (size_t e = 0; e < n; e++)
         b[B_D][e] = -x->start[e];
@@ -378,8 +377,7 @@ static int check(dn_row *x)
         fprintf(stderr, "darknet_bench: %s: %s\n", x->row->name, rl_last_error());
         return 1;
     }
-    bad |= report_bad(x, "E into S against -(D into -S)", b[B_D], b[B_E],
-                      not_negation(b[B_D], b[B_E], n, &first), first);
+    bad |= negation_bad(x, "E into S against -(D into -S)", b[B_D], b[B_E]);
 
     /* the timed accumulate buffers start from the other deltas */
     memcpy(b[B_D], x->start, bytes);
