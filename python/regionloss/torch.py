@@ -264,7 +264,7 @@ class RegionLoss(torch.nn.Module):
         regionloss::region_loss, which dynamo puts in the graph as it is
         (see _compiling)."""
         if _REGION_OP is None:  # a torch.compile without torch.library.custom_op
-            return _outside_graph(RegionLoss._eager_forward)(self, output, targets)
+            return _region_outside_graph(self, output, targets)
         want_grad = self.training and torch.is_grad_enabled() and output.requires_grad
         loss, _ = _REGION_OP(output if want_grad else output.detach(),
                              _op_rows(targets, output.shape[0]), self._op_key, self.training,
@@ -621,7 +621,7 @@ class YoloLoss(torch.nn.Module):
         """forward under torch.compile: one call of the custom op
         regionloss::yolo_loss (see _compiling)."""
         if _YOLO_OP is None:  # a torch.compile without torch.library.custom_op
-            return _outside_graph(YoloLoss._eager_forward)(self, outputs, targets, net_size)
+            return _yolo_outside_graph(self, outputs, targets, net_size)
         net = self.net_size if net_size is None else _net_size_arg(net_size)
         if not isinstance(outputs, (list, tuple)) or not outputs:
             self._check(outputs)  # its message
@@ -706,7 +706,8 @@ class YoloLoss(torch.nn.Module):
 # ------------------------------------------------------------ torch.compile
 #
 # Dynamo cannot trace the eager forward: it reads data pointers, calls the
-# library through ctypes and converts targets with numpy.  So where torch
+# library through ctypes and converts targets with numpy (torch 2.13 fails
+# with a TorchRuntimeError in the targets' conversion, after graph breaks).  So where torch
 # has torch.library.custom_op (2.4 and later), the library's call is an
 # operator of its own, regionloss::region_loss and regionloss::yolo_loss,
 # with a fake implementation (the shapes, for tracing) and an autograd
@@ -728,9 +729,12 @@ def _compiling():
 
 
 def _outside_graph(fn):
-    """fn run by Python, not traced (a graph break): for a torch that has
-    torch.compile but not custom_op, and for targets in forms the graph
-    cannot convert."""
+    """fn run by Python, not traced (a graph break), for a torch that has
+    torch.compile but not custom_op (2.0 to 2.3).  Made when this module
+    is imported on such a torch only: torch.compiler.disable imports
+    torch._dynamo, and merely importing it makes torch 2.13's gloo process
+    group deadlock now and then at interpreter exit (its destructor joins
+    a thread that waits for the GIL), which eager users must not pay for."""
     disable = getattr(getattr(torch, "compiler", None), "disable", None)
     return disable(fn) if disable is not None else fn
 
@@ -756,36 +760,29 @@ def _instance(key):
     return module
 
 
-def _rows_of(targets, n):
-    """The (M, 6) float32 rows of targets in any form _as_targets takes
-    (numpy arrays, regionloss.Targets, lists of arrays): Python, outside
-    the graph."""
-    t = _as_targets(targets, n)
-    if t.n_images != n:
-        raise ValueError(f"targets describe {t.n_images} images, the batch holds {n}")
-    b = t.boxes
-    rows = np.empty((len(b), 6), dtype=np.float32)
-    rows[:, 0] = np.repeat(np.arange(n), np.diff(t.offsets))
-    rows[:, 1] = b["cls"]
-    for c, f in enumerate(("cx", "cy", "w", "h")):
-        rows[:, 2 + c] = b[f]
-    return torch.from_numpy(rows)
-
-
 def _op_rows(targets, n):
     """The (M, 6) float32 rows ``image, class, cx, cy, w, h`` an operator
-    takes: in the graph for an (M, 6) tensor (rounded to float32) or a list
-    of n per-image (T, 5) tensors; other forms are converted outside it.
-    The library checks the rows as it does in eager calls."""
-    if isinstance(targets, torch.Tensor) and targets.dim() == 2 and targets.shape[1] == 6:
-        return targets.detach().to(torch.float32).contiguous()
-    if (isinstance(targets, (list, tuple)) and len(targets) == n and n > 0
-            and all(isinstance(t, torch.Tensor) and t.dim() == 2 and t.shape[1] == 5
-                    for t in targets)):
-        return torch.cat([torch.cat([torch.full((t.shape[0], 1), float(k), device=t.device),
-                                     t.detach().to(torch.float32)], 1)
-                          for k, t in enumerate(targets)]).contiguous()
-    return _outside_graph(_rows_of)(targets, n)
+    takes, made in the graph: from an (M, 6) tensor or numpy array (rounded
+    to float32), or from a list of n per-image (T, 5) tensors or arrays.
+    The library checks the rows as in an eager call.  Other forms
+    (regionloss.Targets, darknet buffers) cannot be traced: TypeError,
+    rather than a silent graph break."""
+    if isinstance(targets, (torch.Tensor, np.ndarray)) and targets.ndim == 2 \
+            and targets.shape[1] == 6:
+        return torch.as_tensor(targets).detach().to(torch.float32).contiguous()
+    if isinstance(targets, (list, tuple)) and len(targets) == n and n > 0:
+        per_image = [torch.as_tensor(t).detach().to(torch.float32)
+                     if isinstance(t, (torch.Tensor, np.ndarray)) else None for t in targets]
+        if all(t is not None and (t.dim() == 2 and t.shape[1] == 5 or t.numel() == 0)
+               for t in per_image):
+            return torch.cat([torch.cat([torch.full((t.shape[0] if t.numel() else 0, 1),
+                                                    float(k), device=t.device),
+                                         t.reshape(-1, 5)], 1)
+                              for k, t in enumerate(per_image)]).contiguous()
+    raise TypeError(
+        f"targets: {type(targets).__name__}; under torch.compile the loss takes an (M, 6) "
+        f"tensor or array (image, class, cx, cy, w, h) or a list of {n} per-image (T, 5) "
+        "tensors or arrays (docs/python.md, torch.compile)")
 
 
 def _define_ops():
@@ -844,6 +841,9 @@ def _define_ops():
 
 
 _REGION_OP, _YOLO_OP = _define_ops()
+if _REGION_OP is None and hasattr(torch, "compile"):
+    _region_outside_graph = _outside_graph(RegionLoss._eager_forward)
+    _yolo_outside_graph = _outside_graph(YoloLoss._eager_forward)
 
 
 Error = _lib.Error
