@@ -24,7 +24,6 @@
 # from whatever the index has that day.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
 . "$root/scripts/debian-path.sh"
 
 torch2=0
@@ -50,6 +49,8 @@ if [ -z "$dir" ]; then
     dir="$root/build-venv"
     [ $torch2 -eq 1 ] && dir="$root/build-venv-torch2"
 fi
+case "$dir" in /*) ;; *) dir="$PWD/$dir" ;; esac
+cd "$root"
 
 py=/usr/bin/python3
 rm -rf "$dir"
