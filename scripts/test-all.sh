@@ -115,12 +115,20 @@ build_and_test() {
     return $rc
 }
 
-stage_deps() { bash "$root/scripts/install-deps.sh"; }
+# The Python path's list first (the README's first Python command: on a
+# machine that has everything, it only reads its group), then the whole.
+stage_deps() {
+    bash "$root/scripts/install-deps.sh" --python && bash "$root/scripts/install-deps.sh"
+}
 
 # Right after deps: a tool this machine has for some other reason, but that
 # no listed package brings, fails here with the package to add, and not as a
 # broken build on the next fresh machine (issue 16).
-stage_guard() { python3 "$root/scripts/check-deps.py"; }
+# --group python: the 'python' group alone covers the README's Python path.
+stage_guard() {
+    python3 "$root/scripts/check-deps.py" &&
+        python3 "$root/scripts/check-deps.py" --group python --quiet
+}
 
 stage_native() {
     setup_build build-ci-native || return 1
