@@ -80,6 +80,15 @@ FIXED_PROGRAMS = {
     'readelf': 'this guard',
 }
 
+# What the README's Python path (scripts/install-deps.sh --python, then
+# scripts/python-install.sh: pip install ., which builds the library with
+# meson-python) runs: the compilers, meson and its backend, pkg-config.
+PYTHON_PATH_PROGRAMS = ['cc', 'c++', 'gcc', 'g++', 'meson', 'ninja', 'pkg-config']
+# The meson.build files a pip install . configures and whose dependency()
+# it needs (tests, examples, fuzzers and tools find theirs optionally or not
+# at all there), relative to the root.
+PYTHON_PATH_MESON = ['meson.build', 'src', 'python']
+
 # The sanitizer runtimes the sanitize stage and fuzz.sh link (clang's
 # -fsanitize=address,undefined), looked up in clang's runtime directory.
 SANITIZER_RUNTIMES = ['asan', 'ubsan_standalone']
@@ -105,13 +114,25 @@ NATIVE_ARCH = subprocess.run(['dpkg', '--print-architecture'], capture_output=Tr
                              text=True, check=True).stdout.strip()
 
 
-def read_package_list(path):
+# The groups a line of the package list may name after the package.
+KNOWN_GROUPS = {'python'}
+
+
+def read_package_list(path, group=None):
+    """The list's package names (each line's first word), or only those of
+    group; ValueError for a group no script knows."""
     pkgs = []
     with open(path) as f:
-        for line in f:
-            line = re.sub(r'\s', '', line.split('#', 1)[0])
-            if line:
-                pkgs.append(line)
+        for n, line in enumerate(f, 1):
+            words = line.split('#', 1)[0].split()
+            if not words:
+                continue
+            bad = set(words[1:]) - KNOWN_GROUPS
+            if bad:
+                raise ValueError(f'{path}:{n}: unknown group {" ".join(sorted(bad))} (known: '
+                                 f'{" ".join(sorted(KNOWN_GROUPS))})')
+            if group is None or group in words[1:]:
+                pkgs.append(words[0])
     return pkgs
 
 
@@ -372,7 +393,16 @@ def elf_needed(path):
     return re.findall(r'\(NEEDED\)\s+Shared library: \[([^\]]+)\]', out)
 
 
-def discover(needs):
+def in_python_path(rel):
+    return any(rel == p or rel.startswith(p + os.sep) for p in PYTHON_PATH_MESON)
+
+
+def discover(needs, group=None):
+    """Everything the builds and tests use; with group 'python', only what
+    the README's Python path does (PYTHON_PATH_*: the package's build by
+    pip install . and its tests, tests/python)."""
+    if group == 'python':
+        return discover_python_path(needs)
     for name, why in FIXED_PROGRAMS.items():
         needs.program(name, why)
 
@@ -494,6 +524,45 @@ def discover(needs):
         for mod in python_imports(pf):
             if mod not in own:
                 py_modules.setdefault(mod, os.path.relpath(pf, ROOT))
+    python_modules(needs, py_modules)
+
+
+def discover_python_path(needs):
+    for name in PYTHON_PATH_PROGRAMS:
+        needs.program(name, 'pip install . (meson-python builds the library)')
+    modules = set()
+    for mb in meson_files():
+        rel = os.path.relpath(mb, ROOT)
+        if in_python_path(rel):
+            with open(mb) as f:
+                modules.update(string_args('dependency', f.read()))
+    modules.discard('')
+    pcs = [SPECIAL_DEPENDENCIES.get(m, m) for m in sorted(modules)]
+    pkg_config_files(needs, 'pkg-config', [m for m in pcs if m], 'pip install .')
+    own, py_modules = set(), {}
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if not d.startswith(('.', 'build'))]
+        in_package = '__init__.py' in filenames
+        for fn in filenames:
+            if fn.endswith('.py') and not in_package:
+                own.add(fn[:-3])
+        if in_package:
+            own.add(os.path.basename(dirpath))
+    with open(os.path.join(ROOT, 'pyproject.toml')) as f:
+        m = re.search(r'^build-backend\s*=\s*["\']([\w.]+)', f.read(), re.M)
+    if m:
+        py_modules[m.group(1).split('.')[0]] = 'pyproject.toml'
+    for sub in ('python', os.path.join('tests', 'python')):
+        for pf in sorted(glob.glob(os.path.join(ROOT, sub, '**', '*.py'), recursive=True)):
+            for mod in python_imports(pf):
+                if mod not in own:
+                    py_modules.setdefault(mod, os.path.relpath(pf, ROOT))
+    python_modules(needs, py_modules)
+
+
+def python_modules(needs, py_modules):
+    """The modules py_modules names ({module: the file that imports it}), as
+    Debian's interpreter finds them, and ensurepip and pip."""
     needs.file('python3', 'the Python tests, meson', PYTHON if os.path.exists(PYTHON) else None)
     if not os.path.exists(PYTHON):
         return
@@ -525,6 +594,113 @@ def discover(needs):
                    path)
 
 
+# ---------------------------------------------------------------- pins
+
+# What the torch 2.13 stage installs from the Python package index (issue
+# 24): a pip requirements file of exact pins with hashes, and the venv
+# scripts/python-venv.sh makes of it, which this guard can check.
+PINS = os.path.join(ROOT, 'scripts', 'python-pins.txt')
+# In that venv besides the pins: ensurepip's pip (python3.11-venv, a Debian
+# package, like the interpreter).
+VENV_OWN = {'pip'}
+# The modules its tests import, which must come from the venv itself.
+VENV_MODULES = ['numpy', 'torch', 'pytest', 'mesonpy']
+PIN_RE = re.compile(r'([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)'
+                    r'((?:\s+--hash=sha256:[0-9a-f]{64})+)')
+
+
+def canonical(name):
+    return re.sub(r'[-_.]+', '-', name).lower()
+
+
+def read_pins(path):
+    """({name: version}, problems) of a requirements file in which every
+    entry is NAME==VERSION with at least one --hash=sha256:."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        return {}, [f'{path}: cannot read the pins of the Python package index ({e.strerror}): '
+                    'scripts/python-venv.sh installs exactly what it lists']
+    pins, problems = {}, []
+    for line in re.sub(r'\\\n', ' ', text).splitlines():
+        line = line.split('#', 1)[0].strip()
+        if not line:
+            continue
+        m = PIN_RE.fullmatch(line)
+        if not m:
+            problems.append(f'{path}: "{line}" is not NAME==VERSION --hash=sha256:HEX: every '
+                            'entry is pinned exactly, with the hash of its file')
+            continue
+        name = canonical(m.group(1))
+        if name in pins:
+            problems.append(f'{path}: {name} is pinned twice')
+        pins[name] = m.group(2)
+    if not pins and not problems:
+        problems.append(f'{path}: no entry')
+    return pins, problems
+
+
+def venv_key(path):
+    """The pins' and the interpreter's fingerprint: a venv made from other
+    pins, or for another Python, is another folder."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        h.update(f.read())
+    if os.path.exists(PYTHON):
+        h.update(subprocess.run([PYTHON, '-c', 'import sys; print(sys.version)'],
+                                capture_output=True, check=True).stdout)
+    return h.hexdigest()[:16]
+
+
+def default_venv(path):
+    cache = os.environ.get('REGIONLOSS_CACHE') or os.path.join(
+        os.path.expanduser('~'), '.cache', 'regionloss')
+    return os.path.join(cache, f'torch2-venv-{venv_key(path)}')
+
+
+def check_venv(venv, pins):
+    """Problems of a venv that should hold exactly the pins: its own
+    site-packages only (no Debian package visible), every pinned version
+    and nothing else (but pip; regionloss itself is never installed there),
+    the tests' modules imported from it."""
+    py = os.path.join(venv, 'bin', 'python')
+    if not os.path.exists(py):
+        return [f'{venv}: no venv there (scripts/python-venv.sh makes it)']
+    probe = ('import importlib.metadata as md, importlib.util, json, sys\n'
+             'print(json.dumps({"dists": [[d.metadata["Name"], d.version] for d in md.distributions()],\n'
+             '    "mods": {m: getattr(importlib.util.find_spec(m), "origin", None) for m in sys.argv[1:]},\n'
+             '    "prefix": sys.prefix, "path": sys.path}))\n')
+    r = subprocess.run([py, '-I', '-c', probe] + VENV_MODULES, capture_output=True, text=True)
+    if r.returncode != 0:
+        return [f'{venv}: its python fails: {r.stderr.strip()[-300:]}']
+    got = json.loads(r.stdout)
+    problems = []
+    prefix = os.path.realpath(got['prefix'])
+    outside = [p for p in got['path'] if 'site-packages' in p or 'dist-packages' in p
+               if not os.path.realpath(p).startswith(prefix + os.sep)]
+    if outside:
+        problems.append(f'{venv} sees packages outside itself ({", ".join(outside)}): it must '
+                        'be made without --system-site-packages')
+    installed = {}
+    for name, version in got['dists']:
+        installed[canonical(name)] = version
+    for name, version in sorted(pins.items()):
+        if name not in installed:
+            problems.append(f'{venv}: {name}=={version} is pinned but not installed')
+        elif installed[name] != version:
+            problems.append(f'{venv}: {name} is {installed[name]}, the pins say {version}')
+    for name in sorted(set(installed) - set(pins) - VENV_OWN):
+        problems.append(f'{venv}: {name}=={installed[name]} is installed but not pinned: add '
+                        f'it, with its hash, to {os.path.relpath(PINS, ROOT)}')
+    for mod, origin in sorted(got['mods'].items()):
+        if not origin or not os.path.realpath(origin).startswith(prefix + os.sep):
+            problems.append(f'{venv}: module {mod} is {"missing" if not origin else "from " + origin}, '
+                            'not the venv\'s')
+    return problems
+
+
 # ---------------------------------------------------------------- main
 
 def link_chain(path):
@@ -553,14 +729,46 @@ def main():
     ap.add_argument('--pulled-in', metavar='PKG',
                     help='only say (exit 0 or 1) whether the list, with its dependencies '
                          'and the Essential packages, brings PKG[:ARCH] in')
+    ap.add_argument('--group', choices=sorted(KNOWN_GROUPS),
+                    help="only the list's packages of that group, and only what its path "
+                         "uses (python: the README's Python path)")
+    ap.add_argument('--pins', metavar='FILE', default=PINS,
+                    help='the pins of the Python package index (default '
+                         'scripts/python-pins.txt)')
+    ap.add_argument('--venv', metavar='DIR', nargs='?', const='',
+                    help='only check the pins and the venv made of them (DIR, or the one '
+                         'scripts/python-venv.sh makes)')
+    ap.add_argument('--print-venv', action='store_true',
+                    help="print the folder of the pins' venv and exit")
     args = ap.parse_args()
+    if args.print_venv:
+        print(default_venv(args.pins))
+        return 0
     shown_list = os.path.abspath(args.packages)
     if shown_list.startswith(ROOT + os.sep):
         shown_list = os.path.relpath(shown_list, ROOT)
 
+    pins, pin_problems = read_pins(args.pins)
+    if args.venv is not None:
+        venv = args.venv or default_venv(args.pins)
+        problems = pin_problems or check_venv(venv, pins)
+        for p in problems:
+            print(f'check-deps: MISSING: {p}', file=sys.stderr)
+        if problems:
+            return 1
+        if not args.quiet:
+            print(f'check-deps: {venv} holds exactly the {len(pins)} pins of '
+                  f'{os.path.relpath(args.pins, ROOT)}')
+        return 0
+
     status = Status()
     listed, unknown = [], []
-    for spec in read_package_list(args.packages):
+    try:
+        specs = read_package_list(args.packages, args.group)
+    except ValueError as e:
+        print(f'check-deps: {e}', file=sys.stderr)
+        return 1
+    for spec in specs:
         key = status.key_of(spec if ':' in spec else f'{spec}:{NATIVE_ARCH}') or \
             status.key_of(spec)
         (listed if key else unknown).append(key or spec)
@@ -573,12 +781,23 @@ def main():
         return 0 if key in allowed else 1
 
     needs = Needs()
-    discover(needs)
+    discover(needs, args.group)
     chains = {p: link_chain(p) for _, _, p in needs.items if p}
     owned = owners([c for chain in chains.values() for c in chain])
 
     problems, checked = [], 0
     missing = {}  # package to add -> the needs it would cover
+    if args.group is None:
+        # The pins of the Python package index, and their venv once made.
+        problems.extend(pin_problems)
+        if not pin_problems:
+            venv = default_venv(args.pins)
+            if os.path.isdir(venv):
+                problems.extend(check_venv(venv, pins))
+            if not args.quiet:
+                print(f'ok  {len(pins)} pins of {os.path.relpath(args.pins, ROOT)}, each ==, '
+                      f'with its hash; their venv '
+                      f'{"checked" if os.path.isdir(venv) else "not made yet"}')
     for spec in unknown:
         problems.append(f'{shown_list} lists {spec}, which is not installed '
                         f'(run scripts/install-deps.sh)')
@@ -626,11 +845,12 @@ def main():
     if problems:
         for p in problems:
             print(f'check-deps: MISSING: {p}', file=sys.stderr)
-        print(f'check-deps: {len(problems)} problems; {shown_list} does not account for '
-              f'everything the builds and tests use', file=sys.stderr)
+        print(f'check-deps: {len(problems)} problems; {shown_list}'
+              f'{" and " + os.path.relpath(args.pins, ROOT) if pin_problems else ""} do not '
+              f'account for everything the builds and tests use', file=sys.stderr)
         return 1
     print(f'check-deps: all {checked} programs, libraries and modules come from '
-          f'{shown_list} or its dependencies')
+          f'{shown_list}{f" (group {args.group})" if args.group else ""} or its dependencies')
     return 0
 
 

@@ -81,7 +81,7 @@ fi
 [ "${#harnesses[@]}" -gt 0 ] || { echo "fuzz.sh: no harness to run" >&2; exit 1; }
 targets=()
 for h in "${harnesses[@]}"; do targets+=("fuzz/$h"); done
-ninja -C "$build" "${targets[@]}"
+ninja -C "$build" ${REGIONLOSS_JOBS:+-j "$REGIONLOSS_JOBS"} "${targets[@]}"
 
 # afl-fuzz sets the sanitizer options it needs; ones inherited from the
 # caller (the sanitizer test stage sets some) would make it refuse to start.

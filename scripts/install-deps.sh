@@ -3,6 +3,14 @@
 # on Debian 12, as root.  Idempotent: when everything is present it touches
 # neither apt nor the network, so it is cheap to call before every job.
 #
+#   scripts/install-deps.sh            everything scripts/packages.txt lists
+#   scripts/install-deps.sh --python   only its 'python' group: a compiler,
+#                                      meson, ninja, pkg-config, SLEEF,
+#                                      Highway, and numpy, torch, pytest,
+#                                      meson-python, venv, pip (the README's
+#                                      Python path; no AFL++, qemu, cross
+#                                      compilers, MPI, clang or Criterion)
+#
 #   scripts/packages.txt          the package list (the one place to add one)
 #   /opt/regionloss/arm64-sysroot Criterion for arm64, unpacked but not
 #                                 installed (see install_arm64_criterion)
@@ -19,8 +27,19 @@ export DEBIAN_FRONTEND=noninteractive
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+group=
+case "${1:-}" in
+'') ;;
+--python) group=python ;;
+-h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+*) die "unknown option $1 (see --help)" ;;
+esac
+
+# One package a line: its name, then the groups it belongs to.  With a
+# group, only the packages of that group.
 read_packages() {
-    sed -e 's/#.*//' -e 's/[[:space:]]//g' "$pkg_list" | grep -v '^$'
+    sed -e 's/#.*//' "$pkg_list" | awk -v g="$group" \
+        'NF { for (i = 2; i <= NF; i++) if ($i == g) { print $1; next } if (g == "") print $1 }'
 }
 
 # An unqualified name means the native (or arch-independent) package: with

@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # Runs every test of regionloss: the README's second command, and .ci/run.
 #
-#   scripts/test-all.sh [--fuzz | --no-fuzz] [--fuzz-time SECONDS]
+#   scripts/test-all.sh [-j N] [--fuzz | --no-fuzz] [--fuzz-time SECONDS]
 #                       [--skip-sanitize] [--skip-cross] [--skip-pip]
+#                       [--skip-torch2]
+#
+# -j N (or REGIONLOSS_JOBS=N): N build jobs and N tests at once (meson
+# compile -j, meson test --num-processes, pip install .'s build, fuzz.sh's
+# ninja); by default every core.
 #
 # Stages, each in its own build folder (reused when present):
 #   deps       scripts/install-deps.sh
 #   guard      scripts/check-deps.py: every program, library and Python module
 #              the stages below use comes from a package scripts/packages.txt
-#              lists (or a dependency of one), so a fresh machine has it too
+#              lists (or a dependency of one), so a fresh machine has it too;
+#              what the torch2 stage takes from the package index is pinned
+#              with hashes in scripts/python-pins.txt
 #   native     gcc, release: meson test (Criterion suites + fuzz corpus replay,
 #              and the Python package's pytest suites, tests/python)
-#   pip        pip install . (meson-python) into a venv that sees Debian's
-#              numpy and torch, offline; then the Python tests against it
+#   pip        scripts/python-install.sh: pip install . (meson-python) into a
+#              venv that sees Debian's numpy and torch 1.13, offline; then the
+#              Python tests against it
+#   torch2     scripts/python-install.sh --torch2: the same against torch 2.13
+#              and numpy 2 (the pinned venv, made once under ~/.cache/regionloss
+#              and reused), and the torch.compile tests (tests/python/test_compile.py)
 #   sanitize   clang, AddressSanitizer + UndefinedBehaviorSanitizer, whole suite
 #   aarch64    cross build (cross/aarch64-linux-gnu.txt), whole suite under qemu
 #   afl        AFL++ on every harness, --fuzz-time seconds each (default 120);
@@ -32,8 +43,14 @@ fuzz_time=120
 skip_sanitize=0
 skip_cross=0
 skip_pip=0
+skip_torch2=0
+jobs=${REGIONLOSS_JOBS:-}
 while [ $# -gt 0 ]; do
     case "$1" in
+    -j|--jobs) jobs="$2"; shift ;;
+    -j*) jobs="${1#-j}" ;;
+    --jobs=*) jobs="${1#*=}" ;;
+    --skip-torch2) skip_torch2=1 ;;
     --fuzz) fuzz=1 ;;
     --no-fuzz) fuzz=0 ;;
     --fuzz-time) fuzz_time="$2"; shift ;;
@@ -41,11 +58,16 @@ while [ $# -gt 0 ]; do
     --skip-sanitize) skip_sanitize=1 ;;
     --skip-cross) skip_cross=1 ;;
     --skip-pip) skip_pip=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "test-all.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
 done
+case "$jobs" in
+'') ;;
+[1-9]|[1-9][0-9]|[1-9][0-9][0-9]) export REGIONLOSS_JOBS="$jobs" ;;
+*) echo "test-all.sh: -j wants a number of jobs, not '$jobs'" >&2; exit 2 ;;
+esac
 
 results=()
 overall=0
@@ -86,19 +108,27 @@ setup_build() {
 build_and_test() {
     local dir="$1" label="$2" rc
     shift 2
-    meson compile -C "$dir" || return 1
-    meson test -C "$dir" --print-errorlogs "$@"
+    meson compile -C "$dir" ${jobs:+-j "$jobs"} || return 1
+    meson test -C "$dir" --print-errorlogs ${jobs:+--num-processes "$jobs"} "$@"
     rc=$?
     python3 "$root/scripts/test-summary.py" "$dir" "$label"
     return $rc
 }
 
-stage_deps() { bash "$root/scripts/install-deps.sh"; }
+# The Python path's list first (the README's first Python command: on a
+# machine that has everything, it only reads its group), then the whole.
+stage_deps() {
+    bash "$root/scripts/install-deps.sh" --python && bash "$root/scripts/install-deps.sh"
+}
 
 # Right after deps: a tool this machine has for some other reason, but that
 # no listed package brings, fails here with the package to add, and not as a
 # broken build on the next fresh machine (issue 16).
-stage_guard() { python3 "$root/scripts/check-deps.py"; }
+# --group python: the 'python' group alone covers the README's Python path.
+stage_guard() {
+    python3 "$root/scripts/check-deps.py" &&
+        python3 "$root/scripts/check-deps.py" --group python --quiet
+}
 
 stage_native() {
     setup_build build-ci-native || return 1
@@ -106,29 +136,42 @@ stage_native() {
 }
 
 # The README's other ways of getting the Python package are tested inside
-# the native suite (tests/python/test_install.py); this one needs a venv
-# and a build of its own.  Debian's interpreter: it has numpy and torch.
-stage_pip() {
-    local dir="$root/build-ci-pip" py=/usr/bin/python3
-    rm -rf "$dir"
-    "$py" -m venv --system-site-packages "$dir/venv" || return 1
-    "$dir/venv/bin/pip" install --no-build-isolation --no-index --no-cache-dir "$root" || return 1
-    # From outside the source tree, with nothing pointing at it: the
-    # installed package must load its own library.
+# the native suite (tests/python/test_install.py); pip install . needs a
+# venv and a build of its own: scripts/python-install.sh, the README's
+# Python path.  The tests run from outside the source tree, with nothing
+# pointing at it: the installed package must load its own library.
+installed_tests() {  # VENV FILE...
+    local venv="$1" t="$root/tests/python"
+    shift
     (
-        cd "$dir" || exit 1
+        cd "$(dirname "$venv")" || exit 1
         export REGIONLOSS_TEST_INSTALLED=1 REGIONLOSS_SOURCE_ROOT="$root" OMP_NUM_THREADS=1
         unset PYTHONPATH REGIONLOSS_LIBRARY
-        "$dir/venv/bin/python" -c 'import regionloss, sys
-p = regionloss.library_path
-print("pip-installed regionloss loads", p)
-sys.exit(0 if p.startswith(sys.prefix) else 1)' || exit 1
-        "$dir/venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir "$root/tests/python" \
-            "$root/tests/python/test_plan.py" "$root/tests/python/test_bad_inputs.py" \
-            "$root/tests/python/test_equality.py" "$root/tests/python/test_torch_module.py" \
-            "$root/tests/python/test_yolo_equality.py" "$root/tests/python/test_yolo_bad_inputs.py" \
-            "$root/tests/python/test_yolo_module.py"
+        "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider --rootdir "$t" \
+            "${@/#/$t/}"
     )
+}
+installed_files=(test_plan.py test_bad_inputs.py test_equality.py test_torch_module.py
+                 test_yolo_equality.py test_yolo_bad_inputs.py test_yolo_module.py)
+
+# Debian's interpreter, numpy 1.24 and torch 1.13, offline.
+stage_pip() {
+    local dir="$root/build-ci-pip"
+    rm -rf "$dir"
+    bash "$root/scripts/python-install.sh" --venv "$dir/venv" || return 1
+    installed_tests "$dir/venv" "${installed_files[@]}"
+}
+
+# torch 2.13 and numpy 2 (issue 24): the venv of scripts/python-pins.txt,
+# made once under ~/.cache/regionloss (outside the clone: CI's next run
+# reuses it) by scripts/python-venv.sh, and a venv of the stage's own over
+# it, into which pip install . builds the package with the pinned
+# meson-python.  Then the same tests, and torch.compile's.
+stage_torch2() {
+    local dir="$root/build-ci-torch2"
+    rm -rf "$dir"
+    bash "$root/scripts/python-install.sh" --torch2 --venv "$dir/venv" || return 1
+    installed_tests "$dir/venv" "${installed_files[@]}" test_compile.py
 }
 
 stage_sanitize() {
@@ -158,6 +201,7 @@ run_stage deps stage_deps
 run_stage guard stage_guard
 run_stage native stage_native
 if [ $skip_pip -eq 0 ]; then run_stage pip stage_pip; else skipped pip; fi
+if [ $skip_torch2 -eq 0 ]; then run_stage torch2 stage_torch2; else skipped torch2; fi
 if [ $skip_sanitize -eq 0 ]; then run_stage sanitize stage_sanitize; else skipped sanitize; fi
 if [ $skip_cross -eq 0 ]; then run_stage aarch64 stage_aarch64; else skipped aarch64; fi
 if [ $fuzz -eq 1 ]; then run_stage afl stage_afl; else skipped afl; fi

@@ -12,6 +12,12 @@ from ._result import Counts, Result
 from ._targets import BOX_DTYPE, as_targets
 
 
+def _shown(value):
+    """value as a message shows it: a numpy scalar as the Python number it
+    holds (numpy 2's repr would say np.float64(2.5))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _choice(name, value, table):
     if not isinstance(value, str) or value not in table:
         raise ValueError(f"{name} = {value!r}; one of {', '.join(map(repr, table))} expected")
@@ -20,13 +26,13 @@ def _choice(name, value, table):
 
 def _number(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} = {value!r}; a number expected")
+        raise TypeError(f"{name} = {_shown(value)!r}; a number expected")
     return float(value)
 
 
 def _integer(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} = {value!r}; an integer expected")
+        raise TypeError(f"{name} = {_shown(value)!r}; an integer expected")
     return int(value)
 
 

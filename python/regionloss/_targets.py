@@ -95,7 +95,7 @@ class Targets:
         r, c = divmod(int(np.argmin(ok.reshape(-1))), 2)
         name, rng = (("image index", f" in [0, {n_images})") if c == 0
                      else ("class", " (int32)"))
-        raise ValueError(f"targets row {r}: {name} = {ic[r, c]!r} is not an integer{rng}")
+        raise ValueError(f"targets row {r}: {name} = {ic[r, c].item()!r} is not an integer{rng}")
 
     @classmethod
     def from_list(cls, per_image):
@@ -225,7 +225,7 @@ def _integer_column(col, what, name, lo, hi):
     if not ok.all():
         r = int(np.argmin(ok))
         rng = f" in [{lo}, {hi})" if lo is not None else " (int32)"
-        raise ValueError(f"{what} row {r}: {name} = {col[r]!r} is not an integer{rng}")
+        raise ValueError(f"{what} row {r}: {name} = {col[r].item()!r} is not an integer{rng}")
     return col.astype(np.int64)
 
 

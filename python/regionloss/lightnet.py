@@ -174,15 +174,15 @@ class RegionLoss(_rt.RegionLoss):
             self.seen = given  # lightnet keeps a given seen in eval mode too
         return loss
 
-    def _call_seen(self, n_batch):
+    def _call_seen(self, n_batch, training):
         """lightnet: a given seen replaces the count, training adds the
         batch first; eval mode has no prefill, which is the loss of a seen
         past coord_prefill."""
         if self._given_seen is not None:
             seen = self._given_seen
         else:
-            seen = self.seen + n_batch if self.training else self.seen
-        return seen if self.training else max(seen, self.coord_prefill)
+            seen = self.seen + n_batch if training else self.seen
+        return seen if training else max(seen, self.coord_prefill)
 
     @property
     def values(self):

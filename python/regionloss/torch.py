@@ -17,10 +17,12 @@ tensors are read in place (no copy).  docs/python.md has the details.
 """
 
 import ctypes
+import itertools
 import math
 import numbers
 import sys
 import threading
+import weakref
 
 import numpy as np
 import torch
@@ -181,6 +183,7 @@ class RegionLoss(torch.nn.Module):
         self._shapes = {}             # (shape, dtype) -> (plan, N, handle): validated once
         self._grad_buf = None         # see _grad_tensor
         self._grad_lock = threading.Lock()
+        _register(self)  # the key of torch.compile's operator
         # Validate the configuration now, not at the first batch.
         self._plan(1, 1)
         if self.seen and self.mode != "darknet":
@@ -268,6 +271,33 @@ class RegionLoss(torch.nn.Module):
         return _as_targets(targets, n)
 
     def forward(self, output, targets):
+        if _compiling():
+            return self._forward_compiled(output, targets)
+        return self._eager_forward(output, targets)
+
+    def _forward_compiled(self, output, targets):
+        """forward under torch.compile: one call of the custom op
+        regionloss::region_loss, which dynamo puts in the graph as it is
+        (see _compiling)."""
+        if _REGION_OP is None:  # a torch.compile without torch.library.custom_op
+            return _region_outside_graph(self, output, targets)
+        want_grad = self.training and torch.is_grad_enabled() and output.requires_grad
+        loss, _ = _REGION_OP(output if want_grad else output.detach(),
+                             _op_rows(targets, output.shape[0]), self._op_key, self.training,
+                             want_grad)
+        return loss
+
+    def _eager_forward(self, output, targets):
+        want_grad = self.training and torch.is_grad_enabled() and output.requires_grad
+        loss, grad = self._compute(output, targets, want_grad, self.training)
+        if grad is not None:
+            loss = _HandOn.apply(output, loss, grad)
+        return loss
+
+    def _compute(self, output, targets, want_grad, training):
+        """The library's call: (loss, gradient or None), the loss a float32
+        0-d tensor without autograd; the module's state (seen, last, the
+        gradient buffer) moved only once it succeeded."""
         plan, n, handle = self._prepared_typed(output)
         # An (M, 6) float32 CPU tensor, contiguous (what a loader's collate
         # gives): converted by the library straight from its memory
@@ -283,14 +313,13 @@ class RegionLoss(torch.nn.Module):
             t = self._targets(targets, n)
             if t.n_images != n:
                 raise ValueError(f"targets describe {t.n_images} images, the output holds {n}")
-        want_grad = self.training and torch.is_grad_enabled() and output.requires_grad
 
         global_counts = None
         n_batch = n
         if self.distributed:
             global_counts = self._all_reduce_counts(plan, output.detach(), t)
             n_batch = global_counts.n_images
-        seen = self._call_seen(n_batch) if self.mode == "darknet" else None
+        seen = self._call_seen(n_batch, training) if self.mode == "darknet" else None
         # The library reads the output in place (its data pointer: no copy,
         # no numpy view) and writes the gradient into grad; the GIL is
         # released during the call (ctypes).
@@ -310,17 +339,15 @@ class RegionLoss(torch.nn.Module):
                                 grad.data_ptr() if grad is not None else None))
         del t, rows  # kept alive until the library returned
         loss = _loss_tensor(r.loss)
-        if grad is not None:
-            loss = _HandOn.apply(output, loss, grad)
         # Only a call that succeeded changes the module (seen, last, the
         # buffer kept): after everything that can fail.
         if buf is not None:
             self._grad_buf = buf
-        if self.mode == "darknet" and self.training:
+        if self.mode == "darknet" and training:
             self.seen = seen
         self._last = r
         self.last_global_counts = global_counts
-        return loss
+        return loss, grad
 
     def decode(self, output, *, dtype=None):
         """The boxes, objectness and class probabilities of output as this
@@ -332,10 +359,10 @@ class RegionLoss(torch.nn.Module):
                             num_classes=self.num_classes, logistic_classes=logistic,
                             dtype=dtype)
 
-    def _call_seen(self, n_batch):
+    def _call_seen(self, n_batch, training):
         """Darknet mode: the seen this call computes with (and keeps, in
         training mode): darknet adds the batch before the forward."""
-        return self.seen + n_batch if self.training else self.seen
+        return self.seen + n_batch if training else self.seen
 
     def _grad_tensor(self, output):
         """(tensor, buffer): the tensor the gradient is written into, a view
@@ -536,6 +563,7 @@ class YoloLoss(torch.nn.Module):
         self._shapes = {}
         self._grad_bufs = [None] * len(self.masks)
         self._grad_lock = threading.Lock()
+        _register(self)  # the key of torch.compile's operator
         # Validate the configuration now, not at the first batch.
         plan = self._plan(tuple((1, 1) for _ in self.masks), self.net_size)
         self.n_heads = plan.n_heads
@@ -629,16 +657,47 @@ class YoloLoss(torch.nn.Module):
         return hit
 
     def forward(self, outputs, targets, *, net_size=None):
+        if _compiling():
+            return self._forward_compiled(outputs, targets, net_size)
+        return self._eager_forward(outputs, targets, net_size)
+
+    def _forward_compiled(self, outputs, targets, net_size):
+        """forward under torch.compile: one call of the custom op
+        regionloss::yolo_loss (see _compiling)."""
+        if _YOLO_OP is None:  # a torch.compile without torch.library.custom_op
+            return _yolo_outside_graph(self, outputs, targets, net_size)
         net = self.net_size if net_size is None else _net_size_arg(net_size)
+        if not isinstance(outputs, (list, tuple)) or not outputs:
+            self._check(outputs)  # its message
+        grad_on = self.training and torch.is_grad_enabled()
+        wants = [grad_on and o.requires_grad for o in outputs]
+        loss, _ = _YOLO_OP([o if w else o.detach() for o, w in zip(outputs, wants)],
+                           _op_rows(targets, outputs[0].shape[0]), self._op_key,
+                           net[0], net[1], wants)
+        return loss
+
+    def _eager_forward(self, outputs, targets, net_size):
+        net = self.net_size if net_size is None else _net_size_arg(net_size)
+        loss, grads = self._compute(outputs, targets, net,
+                                    self.training and torch.is_grad_enabled())
+        if grads is not None:
+            loss = _HandOnHeads.apply(loss, *outputs, *grads)
+        return loss
+
+    def _compute(self, outputs, targets, net, wants):
+        """The library's call: (loss, a gradient or None per head, or None
+        when no head wants one); the module's state moved only once it
+        succeeded.  wants: a bool per head, or one bool for every head
+        whose output requires a gradient."""
         plan, n, handle = self._prepared(outputs, net)
+        if isinstance(wants, bool):
+            wants = [wants and o.requires_grad for o in outputs]
         rows = None if self.distributed else _row_tensor(targets)
         t = None
         if rows is None:
             t = _as_targets(targets, n)
             if t.n_images != n:
                 raise ValueError(f"targets describe {t.n_images} images, the outputs hold {n}")
-        grad_on = self.training and torch.is_grad_enabled()
-        wants = [grad_on and o.requires_grad for o in outputs]
 
         images = None
         if self.distributed:
@@ -664,8 +723,6 @@ class YoloLoss(torch.nn.Module):
                                  [None if g is None else g.data_ptr() for g in grads])
         del t, rows  # kept alive until the library returned
         loss = _loss_tensor(total.loss)
-        if grads is not None:
-            loss = _HandOnHeads.apply(loss, *outputs, *grads)
         # Only a call that succeeded changes the module (last, the buffers
         # kept): after everything that can fail.
         if bufs is not None:
@@ -674,7 +731,7 @@ class YoloLoss(torch.nn.Module):
                     self._grad_bufs[h] = b
         self._last = (total, heads, plan.n_heads)
         self.last_global_counts = None if images is None else Counts(0, 0, 0, images)
-        return loss
+        return loss, grads
 
     def decode(self, outputs, *, net_size=None, dtype=None):
         """Each head's boxes, objectness and class probabilities as the
@@ -716,6 +773,148 @@ def decode(output, anchors, *, layer="region", layout="nchw", num_classes=None,
     return decode_torch(output, anchors, layer=layer, layout=layout,
                         num_classes=num_classes, net_size=net_size,
                         logistic_classes=logistic_classes, dtype=dtype)
+
+# ------------------------------------------------------------ torch.compile
+#
+# Dynamo cannot trace the eager forward: it reads data pointers, calls the
+# library through ctypes and converts targets with numpy (torch 2.13 fails
+# with a TorchRuntimeError in the targets' conversion, after graph breaks).  So where torch
+# has torch.library.custom_op (2.4 and later), the library's call is an
+# operator of its own, regionloss::region_loss and regionloss::yolo_loss,
+# with a fake implementation (the shapes, for tracing) and an autograd
+# formula (the gradient computed in forward, times grad_output).  Under
+# torch.compile the modules' forward is that one call, which dynamo puts in
+# the graph as it is: no graph break, so fullgraph=True compiles.  Eager
+# calls keep the autograd.Function path above (torch 1.13 has nothing
+# else, and it is the cheaper one).  Feature detection, not versions:
+
+_is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+_custom_op = getattr(getattr(torch, "library", None), "custom_op", None)
+
+
+def _compiling():
+    """True while dynamo traces (torch.compiler.is_compiling, which dynamo
+    reads as a constant True), False in eager code and on a torch without
+    it."""
+    return _is_compiling is not None and _is_compiling()
+
+
+def _outside_graph(fn):
+    """fn run by Python, not traced (a graph break), for a torch that has
+    torch.compile but not custom_op (2.0 to 2.3).  Made when this module
+    is imported on such a torch only: torch.compiler.disable imports
+    torch._dynamo, and merely importing it makes torch 2.13's gloo process
+    group deadlock now and then at interpreter exit (its destructor joins
+    a thread that waits for the GIL), which eager users must not pay for."""
+    disable = getattr(getattr(torch, "compiler", None), "disable", None)
+    return disable(fn) if disable is not None else fn
+
+
+# The operators take the module as an integer key (an operator's arguments
+# are tensors, numbers, booleans and strings): the module registers itself
+# when made, and the operator's implementation, which runs as plain Python
+# when the compiled graph runs, looks it up and computes exactly as eager
+# forward does (seen, last and the gradient buffers move as they do there).
+_INSTANCES = weakref.WeakValueDictionary()
+_KEYS = itertools.count(1)
+
+
+def _register(module):
+    module._op_key = key = next(_KEYS)
+    _INSTANCES[key] = module
+
+
+def _instance(key):
+    module = _INSTANCES.get(key)
+    if module is None:
+        raise RuntimeError(f"regionloss: no loss module has key {key} (it was deleted)")
+    return module
+
+
+def _op_rows(targets, n):
+    """The (M, 6) float32 rows ``image, class, cx, cy, w, h`` an operator
+    takes, made in the graph: from an (M, 6) tensor or numpy array (rounded
+    to float32), or from a list of n per-image (T, 5) tensors or arrays.
+    The library checks the rows as in an eager call.  Other forms
+    (regionloss.Targets, darknet buffers) cannot be traced: TypeError,
+    rather than a silent graph break."""
+    if isinstance(targets, (torch.Tensor, np.ndarray)) and targets.ndim == 2 \
+            and targets.shape[1] == 6:
+        return torch.as_tensor(targets).detach().to(torch.float32).contiguous()
+    if isinstance(targets, (list, tuple)) and len(targets) == n and n > 0:
+        per_image = [torch.as_tensor(t).detach().to(torch.float32)
+                     if isinstance(t, (torch.Tensor, np.ndarray)) else None for t in targets]
+        if all(t is not None and (t.dim() == 2 and t.shape[1] == 5 or t.numel() == 0)
+               for t in per_image):
+            return torch.cat([torch.cat([torch.full((t.shape[0] if t.numel() else 0, 1),
+                                                    float(k), device=t.device),
+                                         t.reshape(-1, 5)], 1)
+                              for k, t in enumerate(per_image)]).contiguous()
+    raise TypeError(
+        f"targets: {type(targets).__name__}; under torch.compile the loss takes an (M, 6) "
+        f"tensor or array (image, class, cx, cy, w, h) or a list of {n} per-image (T, 5) "
+        "tensors or arrays (docs/python.md, torch.compile)")
+
+
+def _define_ops():
+    """(region_loss, yolo_loss), the operators, or (None, None) where torch
+    has no torch.library.custom_op."""
+    if _custom_op is None or _is_compiling is None:
+        return None, None
+    from typing import List, Tuple
+    Tensor = torch.Tensor
+
+    def region_loss(output: Tensor, rows: Tensor, key: int, training: bool,
+                    want_grad: bool) -> Tuple[Tensor, Tensor]:
+        loss, grad = _instance(key)._compute(output, rows, want_grad, training)
+        return loss, (grad if grad is not None else output.new_empty(0))
+
+    def region_fake(output, rows, key, training, want_grad):
+        return (output.new_empty((), dtype=torch.float32),
+                torch.empty_like(output) if want_grad else output.new_empty(0))
+
+    def region_setup(ctx, inputs, output):
+        ctx.save_for_backward(output[1])
+
+    def region_backward(ctx, grad_loss, _):
+        grad, = ctx.saved_tensors
+        return grad * grad_loss, None, None, None, None
+
+    def yolo_loss(outputs: List[Tensor], rows: Tensor, key: int, net_w: int, net_h: int,
+                  wants: List[bool]) -> Tuple[Tensor, List[Tensor]]:
+        loss, grads = _instance(key)._compute(list(outputs), rows, (net_w, net_h),
+                                              list(wants))
+        if grads is None:
+            grads = [None] * len(outputs)
+        return loss, [o.new_empty(0) if g is None else g for o, g in zip(outputs, grads)]
+
+    def yolo_fake(outputs, rows, key, net_w, net_h, wants):
+        return (outputs[0].new_empty((), dtype=torch.float32),
+                [torch.empty_like(o) if w else o.new_empty(0) for o, w in zip(outputs, wants)])
+
+    def yolo_setup(ctx, inputs, output):
+        ctx.wants = list(inputs[5])
+        ctx.save_for_backward(*output[1])
+
+    def yolo_backward(ctx, grad_loss, _):
+        grads = [g * grad_loss if w else None for g, w in zip(ctx.saved_tensors, ctx.wants)]
+        return grads, None, None, None, None, None
+
+    ops = []
+    for name, fn, fake, setup, backward in (
+            ("region_loss", region_loss, region_fake, region_setup, region_backward),
+            ("yolo_loss", yolo_loss, yolo_fake, yolo_setup, yolo_backward)):
+        op = _custom_op(f"regionloss::{name}", fn, mutates_args=())
+        op.register_fake(fake)
+        op.register_autograd(backward, setup_context=setup)
+        ops.append(op)
+    return tuple(ops)
+
+
+_REGION_OP, _YOLO_OP = _define_ops()
+if _REGION_OP is None and hasattr(torch, "compile"):
+    _region_outside_graph = _outside_graph(RegionLoss._eager_forward)
+    _yolo_outside_graph = _outside_graph(YoloLoss._eager_forward)
 
 
 Error = _lib.Error

@@ -116,7 +116,7 @@ def test_loss_tensor_and_grid_from_each_output():
                            requires_grad=True)
         loss = crit(out, torch.tensor(rows(rng, 2, 4, 20)))
         assert loss.dtype == torch.float32 and loss.dim() == 0
-        assert float(loss) == pytest.approx(crit.last.loss, rel=1e-7)
+        assert loss.item() == pytest.approx(crit.last.loss, rel=1e-7)
         loss.backward()
         assert out.grad.shape == out.shape
     assert sorted(crit._plans) == [(1, 1), (7, 9), (13, 13)]
