@@ -142,7 +142,7 @@ class Targets:
             ok = ~keep | ((c >= 0) & (c < 2 ** 31) & (np.floor(c) == c))
         if not ok.all():
             r = int(np.argmin(ok))
-            raise ValueError(f"targets[{r // t}, {r % t}]: class = {c[r]!r} is neither an "
+            raise ValueError(f"targets[{r // t}, {r % t}]: class = {c[r].item()!r} is neither an "
                              "integer >= 0 nor -1 (padding)")
         rows = np.empty((int(keep.sum()), 6), dtype=np.float32 if flat.dtype.itemsize <= 4
                         and flat.dtype.kind == "f" else np.float64)
