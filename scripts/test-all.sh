@@ -172,7 +172,8 @@ stage_torch2() {
     local dir="$root/build-ci-torch2"
     rm -rf "$dir"
     bash "$root/scripts/python-install.sh" --torch2 --venv "$dir/venv" || return 1
-    installed_tests "$dir/venv" "${installed_files[@]}" test_compile.py || return 1
+    installed_tests "$dir/venv" "${installed_files[@]}" test_compile.py \
+        test_training.py test_yolo_training.py || return 1
     # The README's detector on today's torch too (the native suite runs it on
     # Debian's): its recall, held out, from the installed package.
     (cd "$dir" && OMP_NUM_THREADS=1 "$dir/venv/bin/python" "$root/examples/detector.py" \
