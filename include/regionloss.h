@@ -284,6 +284,19 @@ RL_API rl_status rl_truths_from_rows(const float *rows, int64_t n_rows, int32_t 
 
 #define RL_YOLO_MAX_HEADS 16
 
+/* The box term of a [yolo] head's positives (docs/loss.md, "IoU-family box
+ * losses").  RL_BOX_MSE: binary cross-entropy on the centre's offsets and
+ * squared error on the log sizes (the default, darknet's).  The others:
+ * 1 - XIoU of the decoded box and its truth, whose gradient is exact
+ * through the decoding (CIoU's alpha held constant). */
+typedef enum rl_box_loss {
+    RL_BOX_MSE = 0,
+    RL_BOX_IOU = 1,
+    RL_BOX_GIOU = 2,
+    RL_BOX_DIOU = 3,
+    RL_BOX_CIOU = 4
+} rl_box_loss;
+
 typedef struct rl_yolo_head {
     int32_t H, W;          /* grid rows and columns of this head */
     int32_t B;             /* anchors of this head */
@@ -309,10 +322,12 @@ typedef struct rl_yolo_config {
     rl_grad_mode grad_mode;
     const char *variant;         /* as rl_config.variant */
     int32_t threads;             /* as rl_config.threads */
+    int32_t box_loss;            /* rl_box_loss (default RL_BOX_MSE) */
 } rl_yolo_config;
 
 /* Defaults: no heads, every lambda 1, ignore_thresh 0.7, truth_thresh 1,
- * norm images, NCHW, float32, overwrite, variant auto, 1 thread. */
+ * norm images, NCHW, float32, overwrite, variant auto, 1 thread, box loss
+ * RL_BOX_MSE. */
 RL_API void rl_yolo_config_init(rl_yolo_config *cfg);
 
 typedef struct rl_yolo_plan rl_yolo_plan;

@@ -41,6 +41,7 @@ typedef struct rl_params {
     int32_t n_anchors;
     int32_t net_w, net_h;
     double truth_thresh;
+    int32_t box_loss;           /* rl_box_loss */
     const double *anchors_d;    /* 2*B: this head's anchors in grid cells, in double */
     /* Set only by the darknet adapter (src/darknet_adapter.c), never by a
      * public config.  grad_scale multiplies every gradient entry as it is

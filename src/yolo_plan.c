@@ -137,6 +137,11 @@ static rl_status check_yolo_config(const rl_yolo_config *cfg)
     if (!(cfg->truth_thresh >= 0.0 && cfg->truth_thresh <= 1.0))
         return rl_fail(RL_ERR_BAD_THRESH, "config: truth_thresh = %.17g is not in [0, 1]",
                        cfg->truth_thresh);
+    if (cfg->box_loss < RL_BOX_MSE || cfg->box_loss > RL_BOX_CIOU)
+        return rl_fail(RL_ERR_BAD_ENUM,
+                       "config: box_loss = %d is not a box loss (0 mse, 1 iou, 2 giou, 3 diou, "
+                       "4 ciou)",
+                       (int)cfg->box_loss);
     if (cfg->norm != RL_NORM_SUM && cfg->norm != RL_NORM_IMAGES)
         return rl_fail(RL_ERR_BAD_ENUM,
                        "config: norm = %d: a [yolo] head sums (sum, 1) or divides by the "
@@ -197,6 +202,7 @@ static void fill_params(const rl_yolo_config *cfg, int32_t h, rl_params *p, floa
     p->net_w = cfg->net_w;
     p->net_h = cfg->net_h;
     p->truth_thresh = cfg->truth_thresh;
+    p->box_loss = cfg->box_loss;
     p->anchors_d = ad;
 }
 
