@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "box_xiou.h"
 #include "driver_call.h"
 #include "elem.h"
 #include "pool.h"
@@ -169,16 +170,31 @@ static void positive(call *c, int64_t n, int32_t i, int32_t j, int32_t b, const 
     const double TW = log((double)t->w * p->net_w / p->yolo_anchors[2 * p->mask[b]]);
     const double TH = log((double)t->h * p->net_h / p->yolo_anchors[2 * p->mask[b] + 1]);
     const double k = 2.0 - (double)t->w * (double)t->h;
-    s->coord += k * (X * softplus(-tx) + (1 - X) * softplus(tx) + Y * softplus(-ty) +
-                     (1 - Y) * softplus(ty) + 0.5 * (TW - tw) * (TW - tw) +
-                     0.5 * (TH - th) * (TH - th));
+    /* the box term's slope w.r.t. tx..th, before lambda_coord / D */
+    double bs[4];
+    if (p->box_loss == RL_BOX_MSE) {
+        s->coord += k * (X * softplus(-tx) + (1 - X) * softplus(tx) + Y * softplus(-ty) +
+                         (1 - Y) * softplus(ty) + 0.5 * (TW - tw) * (TW - tw) +
+                         0.5 * (TH - th) * (TH - th));
+        bs[0] = k * (sx - X);
+        bs[1] = k * (sy - Y);
+        bs[2] = k * (tw - TW);
+        bs[3] = k * (th - TH);
+    } else {
+        const rl_xiou_box xb =
+            rl_xiou_decode(tx, ty, tw, th, i, j, p->W, p->H, p->yolo_anchors[2 * p->mask[b]],
+                           p->yolo_anchors[2 * p->mask[b] + 1], p->net_w, p->net_h);
+        s->coord += k * rl_xiou_term(p->box_loss, &xb, t, bs);
+        for (int e = 0; e < 4; e++)
+            bs[e] *= k;
+    }
     s->obj += softplus(-tc);
     /* darknet's delta with every lambda, D = 1: squared into its cost */
-    const double d[5] = {p->lambda_coord * k * (sx - X), p->lambda_coord * k * (sy - Y),
-                         p->lambda_coord * k * (tw - TW), p->lambda_coord * k * (th - TH),
+    const double d[5] = {p->lambda_coord * bs[0], p->lambda_coord * bs[1],
+                         p->lambda_coord * bs[2], p->lambda_coord * bs[3],
                          p->lambda_obj * (cc - 1)};
-    const double g[5] = {rl_call_mul0(c->gkc, k * (sx - X)), rl_call_mul0(c->gkc, k * (sy - Y)),
-                         rl_call_mul0(c->gkc, k * (tw - TW)), rl_call_mul0(c->gkc, k * (th - TH)),
+    const double g[5] = {rl_call_mul0(c->gkc, bs[0]), rl_call_mul0(c->gkc, bs[1]),
+                         rl_call_mul0(c->gkc, bs[2]), rl_call_mul0(c->gkc, bs[3]),
                          rl_call_mul0(c->gko, cc - 1)};
     for (int e = 0; e < 5; e++) {
         s->cost_obj += d[e] * d[e];

@@ -265,6 +265,150 @@ static void put(const grad_sink *g, int64_t idx, double v)
         g->out->touched[idx] = 1;
 }
 
+/* "IoU-family box losses".  A decoded size is clamped to [2^-500, 2^500]
+ * (image units) before the XIoU: there every product and square of the
+ * formulas below stays a normal double, and the clamped size has derivative
+ * 0, which is the limit of the exact gradient as exp(tw) leaves that range
+ * (only |tw| beyond about 340 gets there).  Inside it, nothing is clamped. */
+#define XIOU_SIZE_MIN 0x1p-500
+#define XIOU_SIZE_MAX 0x1p+500
+
+static double clamp_size(double v, double *dv)
+{
+    if (v < XIOU_SIZE_MIN) {
+        *dv = 0.0;
+        return XIOU_SIZE_MIN;
+    }
+    if (v > XIOU_SIZE_MAX) {
+        *dv = 0.0;
+        return XIOU_SIZE_MAX;
+    }
+    *dv = 1.0;
+    return v;
+}
+
+static const double PI = 3.14159265358979323846;
+
+/* CIoU's v: 4/pi^2 (atan(gw/gh) - atan(w/h))^2. */
+static double ciou_v(nbox d, nbox g)
+{
+    const double A = atan(g.w / g.h) - atan(d.w / d.h);
+    return 4.0 / (PI * PI) * A * A;
+}
+
+/* CIoU's alpha = v / ((1 - IoU) + v), 0 when v = 0. */
+static double ciou_alpha(nbox d, nbox g)
+{
+    const double v = ciou_v(d, g);
+    return v == 0.0 ? 0.0 : v / ((1.0 - box_iou(d, g)) + v);
+}
+
+/* 1 - XIoU(d, g) for box loss `kind` and its derivatives dl[0..3] w.r.t.
+ * d's x, y, w, h (image units), written term by term from the definitions;
+ * for CIoU, `alpha` is the constant that multiplies v.  Where an edge of d
+ * meets an edge of g (a kink of min or max), the edge of the truth is
+ * taken: d's edge gets derivative 0 there. */
+static double xiou_loss(int32_t kind, nbox d, nbox g, double alpha, double dl[4])
+{
+    const double px0 = d.x - d.w / 2, px1 = d.x + d.w / 2, py0 = d.y - d.h / 2, py1 = d.y + d.h / 2;
+    const double gx0 = g.x - g.w / 2, gx1 = g.x + g.w / 2, gy0 = g.y - g.h / 2, gy1 = g.y + g.h / 2;
+
+    /* intersection I = iw * ih; d iw / d(x, w), d ih / d(y, h) */
+    const double iw = fmin(px1, gx1) - fmax(px0, gx0), ih = fmin(py1, gy1) - fmax(py0, gy0);
+    double I = 0.0, dI[4] = {0, 0, 0, 0};
+    if (iw > 0.0 && ih > 0.0) {
+        const double r1 = px1 < gx1, r0 = px0 > gx0, t1 = py1 < gy1, t0 = py0 > gy0;
+        I = iw * ih;
+        dI[0] = ih * (r1 - r0);
+        dI[2] = ih * (r1 + r0) / 2;
+        dI[1] = iw * (t1 - t0);
+        dI[3] = iw * (t1 + t0) / 2;
+    }
+    /* union U = w h + gw gh - I */
+    const double U = d.w * d.h + g.w * g.h - I;
+    const double dU[4] = {-dI[0], -dI[1], d.h - dI[2], d.w - dI[3]};
+    const double iou = I / U;
+    double dIoU[4];
+    for (int e = 0; e < 4; e++)
+        dIoU[e] = (dI[e] * U - I * dU[e]) / (U * U);
+
+    double loss = 1.0 - iou;
+    for (int e = 0; e < 4; e++)
+        dl[e] = -dIoU[e];
+    if (kind == RL_BOX_IOU)
+        return loss;
+
+    /* the smallest enclosing box, ew x eh */
+    const double ew = fmax(px1, gx1) - fmin(px0, gx0), eh = fmax(py1, gy1) - fmin(py0, gy0);
+    const double s1 = px1 > gx1, s0 = px0 < gx0, u1 = py1 > gy1, u0 = py0 < gy0;
+    const double dew[4] = {s1 - s0, 0.0, (s1 + s0) / 2, 0.0};
+    const double deh[4] = {0.0, u1 - u0, 0.0, (u1 + u0) / 2};
+    if (kind == RL_BOX_GIOU) {
+        /* 1 - GIoU = 1 - IoU + (E - U) / E = 2 - IoU - U / E */
+        const double E = ew * eh;
+        loss += 1.0 - U / E;
+        for (int e = 0; e < 4; e++) {
+            const double dE = dew[e] * eh + ew * deh[e];
+            dl[e] -= (dU[e] * E - U * dE) / (E * E);
+        }
+        return loss;
+    }
+
+    /* DIoU: + rho^2 / c^2 */
+    const double rx = d.x - g.x, ry = d.y - g.y;
+    const double rho2 = rx * rx + ry * ry, c2 = ew * ew + eh * eh;
+    const double drho2[4] = {2 * rx, 2 * ry, 0.0, 0.0};
+    loss += rho2 / c2;
+    for (int e = 0; e < 4; e++) {
+        const double dc2 = 2 * ew * dew[e] + 2 * eh * deh[e];
+        dl[e] += (drho2[e] * c2 - rho2 * dc2) / (c2 * c2);
+    }
+    if (kind == RL_BOX_DIOU)
+        return loss;
+
+    /* CIoU: + alpha v, alpha a constant of the gradient */
+    const double A = atan(g.w / g.h) - atan(d.w / d.h);
+    const double q = d.w * d.w + d.h * d.h;
+    loss += alpha * ciou_v(d, g);
+    dl[2] += alpha * (-8.0 / (PI * PI) * A * d.h / q);
+    dl[3] += alpha * (8.0 / (PI * PI) * A * d.w / q);
+    return loss;
+}
+
+/* The box of slot (n, i, j, b) as the IoU-family terms see it: decoded,
+ * its size clamped; *dw, *dh the clamp's derivatives (1 or 0). */
+static nbox xiou_decode(const rl_params *p, const float *pred, int64_t n, int32_t i, int32_t j,
+                        int32_t b, double *dw, double *dh)
+{
+    nbox d = decode(p, pred, n, i, j, b);
+    d.w = clamp_size(d.w, dw);
+    d.h = clamp_size(d.h, dh);
+    return d;
+}
+
+/* The IoU-family box term of slot (n, i, j, b) against truth t: 1 - XIoU,
+ * and its gradient w.r.t. tx, ty, tw, th through "Decoding, in image
+ * units".  CIoU's alpha is a constant of the gradient: it is taken from
+ * `frozen` (the predictions themselves, except under finite differences). */
+static double xiou_box(const rl_params *p, const float *pred, const float *frozen, int64_t n,
+                       int32_t i, int32_t j, int32_t b, const rl_box *t, double slope[4])
+{
+    const double tx = pred[rl_index(p, n, i, j, b, 0)], ty = pred[rl_index(p, n, i, j, b, 1)];
+    double dw, dh;
+    const nbox d = xiou_decode(p, pred, n, i, j, b, &dw, &dh);
+    double fw, fh, dl[4];
+    const double alpha = p->box_loss == RL_BOX_CIOU
+                             ? ciou_alpha(xiou_decode(p, frozen, n, i, j, b, &fw, &fh), truth_box(t))
+                             : 0.0;
+    const double loss = xiou_loss(p->box_loss, d, truth_box(t), alpha, dl);
+    /* dx/dtx = s(tx) s(-tx) / W; dw/dtw = w (0 where clamped) */
+    slope[0] = dl[0] * sigmoid(tx) * sigmoid(-tx) / p->W;
+    slope[1] = dl[1] * sigmoid(ty) * sigmoid(-ty) / p->H;
+    slope[2] = dl[2] * d.w * dw;
+    slope[3] = dl[3] * d.h * dh;
+    return loss;
+}
+
 /* Sums of one head before the weights lambda/D. */
 typedef struct part_sums {
     double coord, cls, obj, noobj;
@@ -321,10 +465,20 @@ static void slot_terms(const head_state *s, const rl_box *truths, const int64_t 
     const double tx = pred[rl_index(p, n, i, j, b, 0)], ty = pred[rl_index(p, n, i, j, b, 1)];
     const double tw = pred[rl_index(p, n, i, j, b, 2)], th = pred[rl_index(p, n, i, j, b, 3)];
 
-    ps->coord += k * (bce_logit(X, tx) + bce_logit(Y, ty) + (TW - tw) * (TW - tw) / 2 +
-                      (TH - th) * (TH - th) / 2);
-    const double box_slope[4] = {k * bce_slope(X, tx), k * bce_slope(Y, ty), k * (tw - TW),
-                                 k * (th - TH)};
+    double box_slope[4];
+    if (p->box_loss == RL_BOX_MSE) {
+        ps->coord += k * (bce_logit(X, tx) + bce_logit(Y, ty) + (TW - tw) * (TW - tw) / 2 +
+                          (TH - th) * (TH - th) / 2);
+        box_slope[0] = k * bce_slope(X, tx);
+        box_slope[1] = k * bce_slope(Y, ty);
+        box_slope[2] = k * (tw - TW);
+        box_slope[3] = k * (th - TH);
+    } else {
+        double xs[4];
+        ps->coord += k * xiou_box(p, pred, s->frozen, n, i, j, b, t, xs);
+        for (int e = 0; e < 4; e++)
+            box_slope[e] = k * xs[e];
+    }
     for (int e = 0; e < 4; e++) {
         put(g, rl_index(p, n, i, j, b, e), w[0] * box_slope[e]);
         ps->cost += (p->lambda_coord * box_slope[e]) * (p->lambda_coord * box_slope[e]);

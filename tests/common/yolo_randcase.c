@@ -203,7 +203,13 @@ void rl_yolo_case_make(rl_yolo_case *c, uint64_t seed, uint64_t index)
             c->pred_ptrs[h] = hp;
         }
     }
-    int len = snprintf(c->desc, sizeof c->desc, "yolo %s%s N=%d C=%d A=%d net=%dx%d heads",
+    /* Half the cases with an IoU-family box loss, drawn after everything
+     * else so that the other draws keep their values. */
+    if (unif(&r) < 0.5)
+        g->box_loss = range(&r, RL_BOX_IOU, RL_BOX_CIOU);
+    static const char *const box_names[] = {"", " iou", " giou", " diou", " ciou"};
+    int len = snprintf(c->desc, sizeof c->desc, "yolo%s %s%s N=%d C=%d A=%d net=%dx%d heads",
+                       box_names[g->box_loss],
                        g->layout ? "nhwc" : "nchw",
                        g->pred_dtype == RL_DTYPE_F32    ? ""
                        : g->pred_dtype == RL_DTYPE_BF16 ? (g->grad_dtype ? " bf16" : " bf16>f32")
