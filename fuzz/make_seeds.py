@@ -319,6 +319,17 @@ def yolo_seeds():
     add('truth_thresh_equal_ignore', truth=[0xA0, 5])
     add('truth_thresh_0', truth=[0xA0, 2], ignore=2)
     add('ignore_thresh_0', ignore=2)
+    # IoU-family box losses (the truth_thresh byte's low bits): each kind on
+    # the darknet head and the COCO network, with truth_thresh positives,
+    # and the two codes that are no box loss.
+    for code, kind in ((1, 'iou'), (2, 'giou'), (3, 'diou'), (4, 'ciou')):
+        add('box_' + kind, truth=[code], pred=varied)
+        add('box_%s_coco_nhwc' % kind, base=coco, flags=Y_NHWC, truth=[code], C=size(5, 16))
+        add('box_%s_truth_thresh' % kind, truth=[0xA0 + code, 1], kind=1, pred=varied)
+    add('box_ciou_half', truth=[4], dtypes=(1 << 2), pred=varied)
+    add('box_giou_every_variant', base=coco, truth=[2], dtypes=Y_EVERY_VARIANT, C=size(3, 16))
+    add('bad_box_loss_5', truth=[5])
+    add('bad_box_loss_negative', truth=[6])
     add('ignore_thresh_1', ignore=3)
     add('ignore_thresh_05_dense', ignore=1)
     # An anchor in two heads' masks (valid: distinct within each head), and

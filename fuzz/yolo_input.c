@@ -160,7 +160,14 @@ int yolo_decode(const uint8_t *data, size_t size, yolo_case *c, loss_expect *ce,
     cfg->lambda_obj = lambda_code(&in);
     cfg->lambda_noobj = lambda_code(&in);
     cfg->ignore_thresh = thresh_code(&in);
-    cfg->truth_thresh = fb_u8(&in) < 0xA0 ? 1.0 : thresh_code(&in);
+    /* The truth_thresh byte also chooses the box loss: below 0xA0 its low
+     * three bits (5 and 6: values that are no box loss), above, the kinds
+     * in turn. */
+    const uint8_t tt_code = fb_u8(&in);
+    static const int32_t box_losses[8] = {RL_BOX_MSE,  RL_BOX_IOU, RL_BOX_GIOU, RL_BOX_DIOU,
+                                          RL_BOX_CIOU, 5,          -1,          RL_BOX_CIOU};
+    cfg->box_loss = tt_code < 0xA0 ? box_losses[tt_code & 7] : (tt_code - 0xA0) % 5;
+    cfg->truth_thresh = tt_code < 0xA0 ? 1.0 : thresh_code(&in);
     const uint8_t g_obj = fb_u8(&in), g_noobj = fb_u8(&in), g_img = fb_u8(&in);
     const int64_t g_images =
         g_img < 0xF0 ? 1 + (int64_t)g_img : (int64_t[]){0, -1, INT64_MIN, -7}[g_img & 3];
@@ -303,6 +310,8 @@ int yolo_decode(const uint8_t *data, size_t size, yolo_case *c, loss_expect *ce,
     if (!(cfg->truth_thresh >= 0 && cfg->truth_thresh <= 1))
         loss_expect_fail(ce, RL_ERR_BAD_THRESH, "config: truth_thresh = %.17g",
                          cfg->truth_thresh);
+    if (cfg->box_loss < RL_BOX_MSE || cfg->box_loss > RL_BOX_CIOU)
+        loss_expect_fail(ce, RL_ERR_BAD_ENUM, "config: box_loss %d", (int)cfg->box_loss);
     if (cfg->norm != RL_NORM_SUM && cfg->norm != RL_NORM_IMAGES)
         loss_expect_fail(ce, RL_ERR_BAD_ENUM, "config: norm %d", (int)cfg->norm);
     if (cfg->layout != RL_LAYOUT_NCHW && cfg->layout != RL_LAYOUT_NHWC)
@@ -454,11 +463,11 @@ void yolo_case_print(FILE *f, const yolo_case *c)
             "yolo config: heads %d anchors %d net %d x %d C %d layout %d norm %d grad_mode %d "
             "threads %d dtypes %d/%d\n"
             "        lambdas coord %.17g class %.17g obj %.17g noobj %.17g\n"
-            "        ignore_thresh %.17g truth_thresh %.17g\n",
+            "        ignore_thresh %.17g truth_thresh %.17g box_loss %d\n",
             (int)g->n_heads, (int)g->n_anchors, (int)g->net_w, (int)g->net_h, (int)g->C,
             (int)g->layout, (int)g->norm, (int)g->grad_mode, (int)g->threads,
             (int)g->pred_dtype, (int)g->grad_dtype, g->lambda_coord, g->lambda_class,
-            g->lambda_obj, g->lambda_noobj, g->ignore_thresh, g->truth_thresh);
+            g->lambda_obj, g->lambda_noobj, g->ignore_thresh, g->truth_thresh, (int)g->box_loss);
     if (g->anchors && g->n_anchors > 0)
         for (int32_t a = 0; a < g->n_anchors && a < 9; a++)
             fprintf(f, "        anchor %d: %.9g x %.9g pixels\n", (int)a,

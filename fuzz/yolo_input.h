@@ -36,8 +36,10 @@
  *   9        N: as loss_input.h (1..4, or 0, -1, INT32_MIN, -7)
  *   then     real codes lambda_coord, lambda_class, lambda_obj,
  *            lambda_noobj; ignore_thresh (a thresh code); truth_thresh: a
- *            byte < 0xA0 gives 1 (darknet's "never"), else a thresh code
- *            follows; global counts n_obj, n_noobj bytes and an n_images
+ *            byte < 0xA0 gives 1 (darknet's "never") and, by its low three
+ *            bits, box_loss mse, iou, giou, diou, ciou, 5, -1 (no box
+ *            losses), ciou; else a thresh code follows and box_loss is
+ *            (byte - 0xA0) % 5; global counts n_obj, n_noobj bytes and an n_images
  *            code (< 0xF0: 1 + byte; else 0, -1, INT64_MIN, -7)
  *   then     per head (at most 17): H, W size codes (bound 8), B size code
  *            (bound 4; 10..1000 above), then min(B, 16) mask bytes:
