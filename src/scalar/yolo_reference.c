@@ -266,10 +266,12 @@ static void put(const grad_sink *g, int64_t idx, double v)
 }
 
 /* "IoU-family box losses".  A decoded size is clamped to [2^-500, 2^500]
- * (image units) before the XIoU: there every product and square of the
- * formulas below stays a normal double, and the clamped size has derivative
+ * (image units) before the XIoU: there every value and numerator of the
+ * formulas below stays a finite double, and the clamped size has derivative
  * 0, which is the limit of the exact gradient as exp(tw) leaves that range
- * (only |tw| beyond about 340 gets there).  Inside it, nothing is clamped. */
+ * (only |tw| beyond about 340 gets there).  Inside it, nothing is clamped.
+ * A denominator squared (U^2, c^4) may overflow to inf: its quotient is
+ * then 0 where the exact one is below 2^-500 after the chain rule. */
 #define XIOU_SIZE_MIN 0x1p-500
 #define XIOU_SIZE_MAX 0x1p+500
 
@@ -344,12 +346,14 @@ static double xiou_loss(int32_t kind, nbox d, nbox g, double alpha, double dl[4]
     const double dew[4] = {s1 - s0, 0.0, (s1 + s0) / 2, 0.0};
     const double deh[4] = {0.0, u1 - u0, 0.0, (u1 + u0) / 2};
     if (kind == RL_BOX_GIOU) {
-        /* 1 - GIoU = 1 - IoU + (E - U) / E = 2 - IoU - U / E */
-        const double E = ew * eh;
-        loss += 1.0 - U / E;
+        /* 1 - GIoU = 1 - IoU + (E - U) / E = 2 - IoU - U / E.  d(U/E) is
+         * (dU - (U/E) dE) / E: the plain quotient rule's dU E and U dE reach
+         * the cube of the size and overflow both (inf - inf) past 2^341. */
+        const double E = ew * eh, ue = U / E;
+        loss += 1.0 - ue;
         for (int e = 0; e < 4; e++) {
             const double dE = dew[e] * eh + ew * deh[e];
-            dl[e] -= (dU[e] * E - U * dE) / (E * E);
+            dl[e] -= (dU[e] - ue * dE) / E;
         }
         return loss;
     }

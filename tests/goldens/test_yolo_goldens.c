@@ -6,7 +6,8 @@
  *
  * For the call's total and for every head: the loss and its parts, the
  * counts, the diagnostics and their raw sums, darknet's line and cost, and
- * every gradient entry of every head.  Tolerance as tests/goldens/
+ * every gradient entry of every head, for the default box term and for each
+ * IoU-family one (files with a box_loss line).  Tolerance as tests/goldens/
  * test_goldens.c: a value v matches its golden g when
  *     |v - g| <= 1e-12 * max(|g|, 1e-12 * scale)
  * with scale the largest |entry| of that family (the head's largest
@@ -266,6 +267,8 @@ Test(yolo_goldens, reference_matches_autograd)
     qsort(names, (size_t)n_files, sizeof *names, by_name);
 
     int failures = 0, n_nhwc = 0, n_sum = 0, n_tt = 0, n_multi_head = 0;
+    int n_box[RL_BOX_CIOU + 1] = {0}, n_box_tt[RL_BOX_CIOU + 1] = {0};
+    int n_box_nhwc[RL_BOX_CIOU + 1] = {0};
     double worst_rel = 0;
     for (int f = 0; f < n_files; f++) {
         char path[8192];
@@ -283,6 +286,11 @@ Test(yolo_goldens, reference_matches_autograd)
                 worst_rel = ck.worst_rel;
             n_nhwc += g.cfg.layout == RL_LAYOUT_NHWC;
             n_sum += g.cfg.norm == RL_NORM_SUM;
+            if (g.cfg.box_loss >= 0 && g.cfg.box_loss <= RL_BOX_CIOU) {
+                n_box[g.cfg.box_loss]++;
+                n_box_tt[g.cfg.box_loss] += g.cfg.truth_thresh < 1.0;
+                n_box_nhwc[g.cfg.box_loss] += g.cfg.layout == RL_LAYOUT_NHWC;
+            }
             yolo_golden_free(&g);
         }
         free(names[f]);
@@ -290,11 +298,20 @@ Test(yolo_goldens, reference_matches_autograd)
     printf("yolo goldens: %d files, largest relative difference %.3g (tolerance %.0e)\n",
            n_files, worst_rel, REL_TOL);
     /* A missing or truncated data directory must not pass quietly. */
-    cr_expect_geq(n_files, 15, "only %d [yolo] goldens in %s", n_files, dir);
+    cr_expect_geq(n_files, 27, "only %d [yolo] goldens in %s", n_files, dir);
     cr_expect_geq(n_nhwc, 1, "no NHWC [yolo] golden in %s", dir);
     cr_expect_geq(n_sum, 1, "no norm-sum [yolo] golden in %s", dir);
     cr_expect_geq(n_tt, 2, "fewer than two truth_thresh < 1 goldens in %s", dir);
     cr_expect_geq(n_multi_head, 10, "fewer than ten multi-head goldens in %s", dir);
+    /* every IoU-family kind: several cases, truth_thresh positives, NHWC */
+    static const char *const box_names[] = {"mse", "iou", "giou", "diou", "ciou"};
+    for (int k = RL_BOX_IOU; k <= RL_BOX_CIOU; k++) {
+        cr_expect_geq(n_box[k], 3, "only %d box_loss %s goldens in %s", n_box[k], box_names[k],
+                      dir);
+        cr_expect_geq(n_box_tt[k], 1, "no box_loss %s golden with truth_thresh < 1 in %s",
+                      box_names[k], dir);
+        cr_expect_geq(n_box_nhwc[k], 1, "no NHWC box_loss %s golden in %s", box_names[k], dir);
+    }
     cr_assert_eq(failures, 0, "%d mismatches against the [yolo] goldens (listed on stderr)",
                  failures);
 }

@@ -34,6 +34,27 @@ static char *slurp(const char *path)
     return buf;
 }
 
+/* Whether the next token is `word`, without consuming it (token() writes
+ * into the text, so a look-ahead cannot read and put back). */
+static int next_is(const reader *r, const char *word)
+{
+    const char *p = r->pos;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    const size_t n = strlen(word);
+    return !r->failed && strncmp(p, word, n) == 0 &&
+           (p[n] == ' ' || p[n] == '\t' || p[n] == '\n' || p[n] == '\r' || p[n] == '\0');
+}
+
+static const struct {
+    const char *name;
+    rl_box_loss kind;
+} box_losses[] = {{"mse", RL_BOX_MSE},
+                  {"iou", RL_BOX_IOU},
+                  {"giou", RL_BOX_GIOU},
+                  {"diou", RL_BOX_DIOU},
+                  {"ciou", RL_BOX_CIOU}};
+
 static void read_result(reader *r, yolo_golden_result *g)
 {
     key(r, "parts");
@@ -128,6 +149,18 @@ int yolo_golden_load(const char *path, yolo_golden *g, char *err, size_t err_siz
     c->ignore_thresh = read_f64(&r);
     key(&r, "truth_thresh");
     c->truth_thresh = read_f64(&r);
+    /* optional: files without it are the default box term's */
+    if (next_is(&r, "box_loss")) {
+        key(&r, "box_loss");
+        const char *kind = read_word(&r);
+        size_t k = 0;
+        while (k < sizeof box_losses / sizeof *box_losses && strcmp(kind, box_losses[k].name) != 0)
+            k++;
+        if (k == sizeof box_losses / sizeof *box_losses)
+            fail(&r, "box_loss '%s' is unknown", kind);
+        else
+            c->box_loss = box_losses[k].kind;
+    }
     key(&r, "norm");
     const char *norm = read_word(&r);
     if (strcmp(norm, "sum") == 0)

@@ -47,6 +47,8 @@ TIE_GAP = 1e-9      # two truths' IoUs with a slot either equal or this far apar
 TOUCH_GAP = 1e-9    # |overlap| of a decoded box with a truth
 RECALL_GAP = 1e-9   # |IoU - 0.5|, |IoU - 0.75| where a diagnostic counts it
 OVERLAP_REL = 1e-3  # a positive overlap measured, relative to its coordinates
+EDGE_GAP = 1e-6     # IoU-family: |edge of a positive's box - edge of its truth|, relative
+BOX_LOSSES = ("mse", "iou", "giou", "diou", "ciou")
 
 
 def f32(x):
@@ -76,8 +78,10 @@ class Head:
 class Case:
     def __init__(self, name, seed, heads, C, anchors=COCO_ANCHORS, net=(416, 416),
                  layout="nchw", lambdas=(1.0, 1.0, 1.0, 1.0), ignore=0.7, truth_thresh=1.0,
-                 norm="images", global_images=0):
+                 norm="images", global_images=0, box_loss="mse"):
+        assert box_loss in BOX_LOSSES
         self.name, self.seed = name, seed
+        self.box_loss = box_loss
         self.heads = heads
         self.C, self.K = C, 5 + C
         self.anchors = f32(anchors).reshape(-1, 2)     # pixels, the whole list
@@ -317,6 +321,19 @@ def measured_ok(x, y, w, h, tb):
     return abs(v - 0.5) >= RECALL_GAP and abs(v - 0.75) >= RECALL_GAP
 
 
+def edges_apart(x, y, w, h, tb):
+    """IoU-family: no edge of the box within rounding of an edge of its
+    truth, where min and max of the overlap and of the enclosing box have
+    their kinks (each side of a kink has its own gradient)."""
+    for c, s, gc, gs in ((x, w, tb[0], tb[2]), (y, h, tb[1], tb[3])):
+        scale = abs(c) + s + abs(gc) + gs
+        for e in (c - s / 2, c + s / 2):
+            for ge in (gc - gs / 2, gc + gs / 2):
+                if abs(e - ge) < EDGE_GAP * scale:
+                    return False
+    return True
+
+
 def condition(case):
     for _ in range(5000):
         bad = {}
@@ -357,8 +374,11 @@ def condition(case):
                 X, Y = T[0] * hd.W - j, T[1] * hd.H - i
                 TW = math.log(T[2] * case.net_w / float(case.anchors[a, 0]))
                 TH = math.log(T[3] * case.net_h / float(case.anchors[a, 1]))
-                ok = abs(sig_np(t[0]) - X) >= XY_GAP and abs(sig_np(t[1]) - Y) >= XY_GAP
-                ok = ok and abs(t[2] - TW) >= WH_GAP and abs(t[3] - TH) >= WH_GAP
+                if case.box_loss == "mse":
+                    ok = abs(sig_np(t[0]) - X) >= XY_GAP and abs(sig_np(t[1]) - Y) >= XY_GAP
+                    ok = ok and abs(t[2] - TW) >= WH_GAP and abs(t[3] - TH) >= WH_GAP
+                else:
+                    ok = edges_apart(x[s], y[s], w[s], hh[s], T)
                 ok = ok and measured_ok(x[s], y[s], w[s], hh[s], T)
                 if not ok:
                     redo[s] = True
@@ -427,8 +447,11 @@ def compute(case):
         Ycls = torch.tensor(np.array(Ycls).reshape(-1, C))
         tx, ty, tw, th, tc = (T[..., e][P] for e in range(5))
         bce = F.binary_cross_entropy_with_logits
-        coord_sum = (ks * (bce(tx, Xs, reduction="none") + bce(ty, Ys, reduction="none")
-                           + (TWs - tw) ** 2 / 2 + (THs - th) ** 2 / 2)).sum()
+        if case.box_loss == "mse":
+            coord_sum = (ks * (bce(tx, Xs, reduction="none") + bce(ty, Ys, reduction="none")
+                               + (TWs - tw) ** 2 / 2 + (THs - th) ** 2 / 2)).sum()
+        else:
+            coord_sum = (ks * one_minus_xiou(case, hd, idx, d, tx, ty, tw, th)).sum()
         obj_sum = bce(tc, torch.ones_like(tc), reduction="sum")
         cls_sum = bce(T[..., 5:][P], Ycls, reduction="sum")
         tcn = T[..., 4][NG]
@@ -507,6 +530,46 @@ def compute(case):
                         / sum(r["darknet"]["slots"] for r in heads))
     tot["darknet"] = dn
     return tot, heads, decisions
+
+
+# "IoU-family box losses" of docs/loss.md: sizes clamped to [2^-500, 2^500]
+# (torch.clamp's gradient is 0 outside), CIoU's alpha detached.
+SIZE_MIN, SIZE_MAX = 2.0 ** -500, 2.0 ** 500
+
+
+def one_minus_xiou(case, hd, idx, d, tx, ty, tw, th):
+    """1 - XIoU of each positive's decoded box (a function of tx..th) and its
+    box target, in np.nonzero order."""
+    js = torch.tensor([float(s[2]) for s in idx])
+    is_ = torch.tensor([float(s[1]) for s in idx])
+    aw = torch.tensor([float(case.anchors[hd.mask[int(s[3])], 0]) for s in idx])
+    ah = torch.tensor([float(case.anchors[hd.mask[int(s[3])], 1]) for s in idx])
+    g = torch.tensor(np.array([truth_array(case, int(s[0]))[0][d["box_t"][s]] for s in idx])
+                     .reshape(-1, 4))
+    gx, gy, gw, gh = g[:, 0], g[:, 1], g[:, 2], g[:, 3]
+    x = (js + torch.sigmoid(tx)) / hd.W
+    y = (is_ + torch.sigmoid(ty)) / hd.H
+    w = torch.clamp(torch.exp(tw) * aw / case.net_w, SIZE_MIN, SIZE_MAX)
+    h = torch.clamp(torch.exp(th) * ah / case.net_h, SIZE_MIN, SIZE_MAX)
+    iw = torch.minimum(x + w / 2, gx + gw / 2) - torch.maximum(x - w / 2, gx - gw / 2)
+    ih = torch.minimum(y + h / 2, gy + gh / 2) - torch.maximum(y - h / 2, gy - gh / 2)
+    inter = torch.clamp(iw, min=0.0) * torch.clamp(ih, min=0.0)
+    union = w * h + gw * gh - inter
+    iou_ = inter / union
+    if case.box_loss == "iou":
+        return 1.0 - iou_
+    ew = torch.maximum(x + w / 2, gx + gw / 2) - torch.minimum(x - w / 2, gx - gw / 2)
+    eh = torch.maximum(y + h / 2, gy + gh / 2) - torch.minimum(y - h / 2, gy - gh / 2)
+    if case.box_loss == "giou":
+        enclosing = ew * eh
+        return 1.0 - (iou_ - (enclosing - union) / enclosing)
+    diou = iou_ - ((x - gx) ** 2 + (y - gy) ** 2) / (ew ** 2 + eh ** 2)
+    if case.box_loss == "diou":
+        return 1.0 - diou
+    v = 4.0 / math.pi ** 2 * (torch.atan(gw / gh) - torch.atan(w / h)) ** 2
+    with torch.no_grad():
+        alpha = torch.where(v == 0, torch.zeros_like(v), v / ((1.0 - iou_) + v))
+    return 1.0 - (diou - alpha * v)
 
 
 def finish(r):
@@ -636,6 +699,28 @@ def make_cases():
     # norm images with global_counts->n_images (shards): D = 5, not 2.
     add(Case("yolo_15_global_images", 315, coco3((1, 2, 4)), 3, global_images=5),
         counts=[(3,), (4,)], plants=6, expect=dict(pos=3))
+
+    # The IoU-family box losses ("IoU-family box losses"), three cases each:
+    # three heads (NCHW, norm images, unequal lambdas, positives whose box
+    # misses its truth); truth_thresh positives above ignore_thresh (NHWC,
+    # norm sum); two heads with truth_thresh below ignore_thresh, an empty
+    # image and global_counts.
+    for q, kind in enumerate(("iou", "giou", "diou", "ciou")):
+        base = 16 + 3 * q
+        seed = 400 + 10 * q
+        add(Case(f"yolo_{base}_{kind}_three_heads", seed, coco3(((3, 3), (5, 6), (10, 12))), 3,
+                 net=(416, 288) if q % 2 else (416, 416), lambdas=(1.5, 1.0, 1.0, 0.5),
+                 box_loss=kind),
+            counts=[(8,), (5,)], plants=12, expect=dict(pos=8, apart=1, ignored=1))
+        add(Case(f"yolo_{base + 1}_{kind}_truth_thresh_nhwc_sum", seed + 1,
+                 coco3(((2, 2), (3, 4), (6, 6))), 2, layout="nhwc", truth_thresh=0.6,
+                 ignore=0.45, norm="sum", box_loss=kind),
+            counts=[(5,), (3,)], plants=24, expect=dict(pos=6, tt_only=3))
+        add(Case(f"yolo_{base + 2}_{kind}_two_heads_global", seed + 2,
+                 [Head(4, 4, [3, 4, 5]), Head(8, 8, [0, 1, 2])], 2, truth_thresh=0.5,
+                 ignore=0.7, global_images=5, lambdas=(0.75, 1.0, 1.25, 1.0), box_loss=kind),
+            counts=[(5, 0.02, 0.6), (0,), (4, 0.02, 0.6)], plants=16,
+            expect=dict(pos=4, tt_only=2, cross=1))
     return cases
 
 
@@ -676,8 +761,10 @@ def write_case(case, tot, heads, path):
              f"classes {case.C}", f"net {case.net_w} {case.net_h}",
              f"anchors {len(case.anchors)} " + " ".join(f32s(v) for v in case.anchors.reshape(-1)),
              "lambdas " + " ".join(g17(v) for v in case.lambdas),
-             f"ignore_thresh {g17(case.ignore)}", f"truth_thresh {g17(case.truth_thresh)}",
-             f"norm {case.norm}", f"global_images {case.global_images}", f"n_images {N}"]
+             f"ignore_thresh {g17(case.ignore)}", f"truth_thresh {g17(case.truth_thresh)}"]
+    if case.box_loss != "mse":
+        lines.append(f"box_loss {case.box_loss}")   # absent: the default, as before
+    lines += [f"norm {case.norm}", f"global_images {case.global_images}", f"n_images {N}"]
     offs = [0]
     for ts in case.truths:
         offs.append(offs[-1] + len(ts))
@@ -730,14 +817,21 @@ def main():
         n_ign = sum(int((~d["pos"] & ~d["neg"]).sum()) for d in dec)
         cross = sum(len(ts) for ts in case.truths) - sum(
             len(lst) for d in dec for lst in d["m93"])
+        # positives whose box does not meet its box target's
+        apart = 0
+        for d in dec:
+            x, y, w, hh = d["dec"]
+            for s in zip(*np.nonzero(d["pos"])):
+                tb, _ = truth_array(case, int(s[0]))
+                apart += float(iou(x[s], y[s], w[s], hh[s], *tb[d["box_t"][s]])) == 0.0
         got = dict(pos=tot["n_obj"], ignored=n_ign, tt_only=n_tt, tt_union=n_union,
-                   multi=n_multi, cross=cross)
+                   multi=n_multi, cross=cross, apart=apart)
         for k, least in case.expect.items():
             if got[k] < least:
                 raise RuntimeError(f"{case.name}: {k} = {got[k]}, the case needs >= {least}")
         print(f"{case.name}: loss {tot['loss']:.6g} pos {tot['n_obj']} neg {tot['n_noobj']} "
               f"ignored {n_ign} tt-only {n_tt} tt-on-matched {n_union} multi-label {n_multi} "
-              f"truths-without-head {cross} ({size} bytes)")
+              f"truths-without-head {cross} apart {apart} ({size} bytes)")
     print(f"total {total} bytes")
     return 0
 
