@@ -1,8 +1,9 @@
 /* The IoU-family box term, for the driver: axis by axis (overlap and
  * enclosure of each axis with their derivatives, then the products), where
  * the reference writes each quantity out for the whole box.  Where an edge
- * of the box meets one of the truth's, min and max take the truth's, so
- * the box's edge gets derivative 0 there: the reference's convention. */
+ * of the box meets one of the truth's (a kink of min and max), each side
+ * takes half: the mean of the one-sided derivatives, the reference's
+ * convention. */
 #include "box_xiou.h"
 
 #include <math.h>
@@ -55,8 +56,11 @@ typedef struct axis {
 static axis axis_of(double b0, double b1, double g0, double g1)
 {
     axis a;
-    const double in1 = b1 < g1, in0 = b0 > g0;   /* the box's edge bounds the overlap */
-    const double out1 = b1 > g1, out0 = b0 < g0; /* the box's edge bounds the enclosure */
+    /* how much the box's edge bounds the overlap (in) and the enclosure
+     * (out): 1 or 0, and 1/2 each at a tie */
+    const double in1 = b1 < g1 ? 1.0 : b1 == g1 ? 0.5 : 0.0;
+    const double in0 = b0 > g0 ? 1.0 : b0 == g0 ? 0.5 : 0.0;
+    const double out1 = 1.0 - in1, out0 = 1.0 - in0;
     a.o = fmin(b1, g1) - fmax(b0, g0);
     a.o_c = in1 - in0;
     a.o_s = (in1 + in0) / 2;

@@ -305,11 +305,15 @@ static double ciou_alpha(nbox d, nbox g)
     return v == 0.0 ? 0.0 : v / ((1.0 - box_iou(d, g)) + v);
 }
 
+/* The weight of d's edge a in min(a, b) (or max(a, -b)): 1 when it is the
+ * smaller, 0 when it is not, and 1/2 where the two are equal (a kink of min
+ * and max): the mean of the one-sided derivatives, so that a box equal to
+ * its truth, the loss's minimum, has gradient 0. */
+static double below(double a, double b) { return a < b ? 1.0 : a == b ? 0.5 : 0.0; }
+
 /* 1 - XIoU(d, g) for box loss `kind` and its derivatives dl[0..3] w.r.t.
  * d's x, y, w, h (image units), written term by term from the definitions;
- * for CIoU, `alpha` is the constant that multiplies v.  Where an edge of d
- * meets an edge of g (a kink of min or max), the edge of the truth is
- * taken: d's edge gets derivative 0 there. */
+ * for CIoU, `alpha` is the constant that multiplies v. */
 static double xiou_loss(int32_t kind, nbox d, nbox g, double alpha, double dl[4])
 {
     const double px0 = d.x - d.w / 2, px1 = d.x + d.w / 2, py0 = d.y - d.h / 2, py1 = d.y + d.h / 2;
@@ -319,7 +323,8 @@ static double xiou_loss(int32_t kind, nbox d, nbox g, double alpha, double dl[4]
     const double iw = fmin(px1, gx1) - fmax(px0, gx0), ih = fmin(py1, gy1) - fmax(py0, gy0);
     double I = 0.0, dI[4] = {0, 0, 0, 0};
     if (iw > 0.0 && ih > 0.0) {
-        const double r1 = px1 < gx1, r0 = px0 > gx0, t1 = py1 < gy1, t0 = py0 > gy0;
+        const double r1 = below(px1, gx1), r0 = below(gx0, px0), t1 = below(py1, gy1),
+                     t0 = below(gy0, py0);
         I = iw * ih;
         dI[0] = ih * (r1 - r0);
         dI[2] = ih * (r1 + r0) / 2;
@@ -342,7 +347,8 @@ static double xiou_loss(int32_t kind, nbox d, nbox g, double alpha, double dl[4]
 
     /* the smallest enclosing box, ew x eh */
     const double ew = fmax(px1, gx1) - fmin(px0, gx0), eh = fmax(py1, gy1) - fmin(py0, gy0);
-    const double s1 = px1 > gx1, s0 = px0 < gx0, u1 = py1 > gy1, u0 = py0 < gy0;
+    const double s1 = below(gx1, px1), s0 = below(px0, gx0), u1 = below(gy1, py1),
+                 u0 = below(py0, gy0);
     const double dew[4] = {s1 - s0, 0.0, (s1 + s0) / 2, 0.0};
     const double deh[4] = {0.0, u1 - u0, 0.0, (u1 + u0) / 2};
     if (kind == RL_BOX_GIOU) {

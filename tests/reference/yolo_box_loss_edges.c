@@ -104,23 +104,21 @@ static edge_case apart(void)
 }
 
 /* Identical.  Box and truth (1/2, 1/2, 1/4, 1/4): every edge of the box is
- * on the truth's, the truth's is taken, so the box's edges have derivative 0
- * in I and E: dI = dE = 0, dU = (0, 0, h, w).  k = 31/16, L = 0 for every
- * kind (IoU 1, E = U, rho = 0, v = 0 so alpha = 0).
- *   IoU: dL = I dU / U^2 = dU / U = (0, 0, 4, 4); chain 1/4: (0, 0, 1, 1).
- *   GIoU: adds -(dU E - U dE)/E^2 = -dU/E = -(0, 0, 4, 4): all 0.
- *   DIoU, CIoU: rho^2 and v add nothing: (0, 0, 1, 1).
- * (The one-sided derivative of growing the box: the convention picks it at
- * the minimum; GIoU's enclosure cancels it.) */
+ * on the truth's, and at such a tie each side takes half, so in I and in E
+ * the box's edges have weight 1/2: dI = dE = (0, 0, h/2, w/2) and dU = dI.
+ * k = 31/16, L = 0 for every kind (IoU 1, E = U, rho = 0, v = 0 so
+ * alpha = 0), and the gradient is 0 for every kind:
+ *   IoU: dL = -(dI U - I dU) / U^2 = -(dI - dU) / U = 0.
+ *   GIoU: adds -(dU - (U/E) dE) / E = 0.
+ *   DIoU, CIoU: rho^2 and v add nothing (rho = 0, A = 0). */
 static edge_case identical(void)
 {
     edge_case c = {.name = "identical", .anchor = 16, .t = {0, 0, 0, 0},
                    .truth = {0.5f, 0.5f, 0.25f, 0.25f, 0}, .k = 31.0 / 16};
     for (int q = 0; q < 3; q++)
         c.L[q] = 0;
-    set_g(&c, 0, 0, 0, 1, 1);
-    set_g(&c, 1, 0, 0, 0, 0);
-    set_g(&c, 2, 0, 0, 1, 1);
+    for (int q = 0; q < 3; q++)
+        set_g(&c, q, 0, 0, 0, 0);
     add_ciou(&c, 0.0, 0.0, 0.5);
     return c;
 }
