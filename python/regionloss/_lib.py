@@ -135,6 +135,8 @@ class rl_result(ctypes.Structure):
 # ---- the [yolo] head (the rl_yolo_* section of the header) --------------------------
 YOLO_MAX_HEADS = 16   # RL_YOLO_MAX_HEADS
 YOLO_NORMS = {"sum": 1, "images": 2}   # RL_NORM_SUM, RL_NORM_IMAGES: what a head accepts
+# rl_box_loss: the box term of a head's positives
+BOX_LOSSES = {"mse": 0, "iou": 1, "giou": 2, "diou": 3, "ciou": 4}
 
 
 class rl_yolo_head(ctypes.Structure):
@@ -158,6 +160,7 @@ class rl_yolo_config(ctypes.Structure):
         ("norm", ctypes.c_int), ("grad_mode", ctypes.c_int),
         ("variant", ctypes.c_char_p),
         ("threads", ctypes.c_int32),
+        ("box_loss", ctypes.c_int32),        # rl_box_loss, in what was tail padding
     ]
 
 

@@ -92,7 +92,7 @@ class YoloPlan(_Handles):
     YoloPlan(anchors, num_classes, heads, net_size, *, layout="nchw",
              lambda_coord, lambda_class, lambda_obj, lambda_noobj,
              ignore_thresh, truth_thresh, norm, grad_mode="overwrite",
-             threads=1, variant="auto", grad_dtype=None)
+             threads=1, variant="auto", grad_dtype=None, box_loss="mse")
 
     anchors: the network's whole anchor list in pixels, (A, 2) pairs (w, h)
     or 2A values (darknet's ``anchors=``).  heads: one (H, W, mask) per
@@ -101,8 +101,11 @@ class YoloPlan(_Handles):
     H, W).  net_size: the network's input size in pixels, (width, height)
     or one integer.  Options left as None take the library's defaults
     (rl_yolo_config_init): every lambda 1, ignore_thresh 0.7, truth_thresh
-    1 (never), norm "images" ("sum" is darknet's).  The library validates
-    the configuration here; a bad one raises Error.
+    1 (never), norm "images" ("sum" is darknet's).  box_loss: the box term
+    of the positives, "mse" (darknet's, the default) or one of the
+    IoU family "iou", "giou", "diou", "ciou" (docs/loss.md, "IoU-family box
+    losses").  The library validates the configuration here; a bad one
+    raises Error.
 
     Predictions of every head share one element type, float32, float16 or
     bfloat16 (numpy arrays or CPU torch tensors, read in place); a library
@@ -114,7 +117,7 @@ class YoloPlan(_Handles):
     def __init__(self, anchors, num_classes, heads, net_size, *, layout="nchw",
                  lambda_coord=None, lambda_class=None, lambda_obj=None, lambda_noobj=None,
                  ignore_thresh=None, truth_thresh=None, norm=None, grad_mode="overwrite",
-                 threads=1, variant="auto", grad_dtype=None):
+                 threads=1, variant="auto", grad_dtype=None, box_loss="mse"):
         self._init_handles()
         self.grad_dtype = _grad_dtype_arg(grad_dtype)
         cfg = _lib.rl_yolo_config()
@@ -147,6 +150,10 @@ class YoloPlan(_Handles):
         cfg.grad_mode = _choice("grad_mode", grad_mode, _lib.GRAD_MODES)
         cfg.threads = _int32("threads", threads)
         cfg.variant = _variant_arg(variant)
+        if box_loss is None:
+            box_loss = "mse"
+        cfg.box_loss = _choice("box_loss", box_loss, _lib.BOX_LOSSES)
+        self.box_loss = box_loss
         self.lambdas = (cfg.lambda_coord, cfg.lambda_class, cfg.lambda_obj, cfg.lambda_noobj)
         self.ignore_thresh, self.truth_thresh = cfg.ignore_thresh, cfg.truth_thresh
 
@@ -175,7 +182,7 @@ class YoloPlan(_Handles):
         heads = ", ".join(f"({H}, {W}, {list(m)})" for H, W, m in self.heads)
         return (f"YoloPlan(heads=[{heads}], C={self.C}, net_size=({self.net_w}, "
                 f"{self.net_h}), layout={self.layout!r}, norm={self.norm!r}, "
-                f"threads={self.threads}, {state})")
+                f"box_loss={self.box_loss!r}, threads={self.threads}, {state})")
 
     # ---- shapes --------------------------------------------------------------
     def expected_shapes(self, head, n="N"):

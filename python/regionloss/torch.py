@@ -97,7 +97,8 @@ _REGION_OPTIONS = ("layout", "mode", "lambda_coord", "lambda_class", "lambda_obj
                    "logistic_classes", "warmup_seen", "warmup_scale")
 # darknet's cfg names of the weights, which a user porting a .cfg may try
 _DARKNET_NAMES = {"coord_scale": "lambda_coord", "class_scale": "lambda_class",
-                  "object_scale": "lambda_obj", "noobject_scale": "lambda_noobj"}
+                  "object_scale": "lambda_obj", "noobject_scale": "lambda_noobj",
+                  "iou_loss": "box_loss"}
 
 
 def _check_options(cls, config, accepted, more):
@@ -107,7 +108,7 @@ def _check_options(cls, config, accepted, more):
     unknown = sorted(set(config) - set(accepted))
     if unknown:
         hints = [f"darknet's {k} is {_DARKNET_NAMES[k]}" for k in unknown
-                 if k in _DARKNET_NAMES]
+                 if _DARKNET_NAMES.get(k) in accepted]
         raise TypeError(f"{cls}: unknown option(s) {', '.join(unknown)}"
                         f"{' (' + '; '.join(hints) + ')' if hints else ''}; it takes "
                         f"{', '.join(accepted + more)} (docs/python.md)")
@@ -491,7 +492,7 @@ class _HandOnHeads(torch.autograd.Function):
 
 
 _YOLO_OPTIONS = ("layout", "lambda_coord", "lambda_class", "lambda_obj", "lambda_noobj",
-                 "ignore_thresh", "truth_thresh", "norm", "threads", "variant")
+                 "ignore_thresh", "truth_thresh", "norm", "threads", "variant", "box_loss")
 
 
 class YoloLoss(torch.nn.Module):
@@ -500,7 +501,7 @@ class YoloLoss(torch.nn.Module):
     YoloLoss(anchors, num_classes, masks, net_size, *, layout="nchw",
              lambda_coord, lambda_class, lambda_obj, lambda_noobj,
              ignore_thresh=0.7, truth_thresh=1, norm="images", threads=1,
-             variant="auto", distributed=False, process_group=None)
+             variant="auto", box_loss="mse", distributed=False, process_group=None)
 
     anchors: the network's whole anchor list in pixels (darknet's
     ``anchors=``); masks: one list of anchor indices per head (darknet's
@@ -508,7 +509,8 @@ class YoloLoss(torch.nn.Module):
     network's input size in pixels, (width, height) or one integer.  The
     defaults are darknet's yolov3.cfg (ignore_thresh .7, truth_thresh 1,
     every scale 1) except the normalisation: "images" divides by the batch's
-    images, "sum" is darknet's plain sum.
+    images, "sum" is darknet's plain sum.  box_loss: "mse" (darknet's) or
+    "iou", "giou", "diou", "ciou", as regionloss.YoloPlan's.
 
     forward(outputs, targets, *, net_size=None): outputs is the list of the
     heads' raw tensors, head h's (N, len(masks[h])*(5+C), H_h, W_h) for
@@ -568,6 +570,7 @@ class YoloLoss(torch.nn.Module):
         plan = self._plan(tuple((1, 1) for _ in self.masks), self.net_size)
         self.n_heads = plan.n_heads
         self.norm = plan.norm
+        self.box_loss = plan.box_loss
 
     def _plan(self, grids, net):
         key = (grids, net)
@@ -580,7 +583,7 @@ class YoloLoss(torch.nn.Module):
 
     def extra_repr(self):
         return (f"masks={self.masks}, C={self.num_classes}, net_size={self.net_size}, "
-                f"layout={self.layout!r}, norm={self.norm!r}")
+                f"layout={self.layout!r}, norm={self.norm!r}, box_loss={self.box_loss!r}")
 
     @property
     def last(self):

@@ -67,6 +67,7 @@ int main(void)
     FIELD(rl_yolo_config, ignore_thresh); FIELD(rl_yolo_config, truth_thresh);
     FIELD(rl_yolo_config, norm); FIELD(rl_yolo_config, grad_mode);
     FIELD(rl_yolo_config, variant); FIELD(rl_yolo_config, threads);
+    FIELD(rl_yolo_config, box_loss);
 
     SIZE(rl_yolo_batch);
     FIELD(rl_yolo_batch, n_images); FIELD(rl_yolo_batch, preds); FIELD(rl_yolo_batch, truths);
@@ -77,5 +78,10 @@ int main(void)
     printf("constant RL_YOLO_MAX_HEADS %d\n", RL_YOLO_MAX_HEADS);
     printf("constant RL_NORM_SUM %d\n", (int)RL_NORM_SUM);
     printf("constant RL_NORM_IMAGES %d\n", (int)RL_NORM_IMAGES);
+    printf("constant RL_BOX_MSE %d\n", (int)RL_BOX_MSE);
+    printf("constant RL_BOX_IOU %d\n", (int)RL_BOX_IOU);
+    printf("constant RL_BOX_GIOU %d\n", (int)RL_BOX_GIOU);
+    printf("constant RL_BOX_DIOU %d\n", (int)RL_BOX_DIOU);
+    printf("constant RL_BOX_CIOU %d\n", (int)RL_BOX_CIOU);
     return 0;
 }

@@ -1,7 +1,8 @@
 """The ctypes structs of regionloss._lib against the C compiler's layout
 of include/regionloss.h (abi_layout.c): every field, in order, at the same
 offset, and the same sizes, the [yolo] head's structs included (and the
-constants the binding repeats: RL_YOLO_MAX_HEADS, the norms a head takes).  A field added to the header and not to _lib.py
+constants the binding repeats: RL_YOLO_MAX_HEADS, the norms a head takes, the box
+losses).  A field added to the header and not to _lib.py
 fails here."""
 import ctypes
 import os
@@ -54,3 +55,10 @@ def test_yolo_constants_match_the_header():
     assert _lib.YOLO_NORMS == {"sum": constants["RL_NORM_SUM"],
                                "images": constants["RL_NORM_IMAGES"]}
     assert {k: _lib.NORMS[k] for k in _lib.YOLO_NORMS} == _lib.YOLO_NORMS
+
+
+def test_box_losses_match_the_header():
+    """box_loss= names, mapped to rl_box_loss's values."""
+    constants = dict(c_layout()["constant"])
+    assert _lib.BOX_LOSSES == {k: constants["RL_BOX_" + k.upper()] for k in _lib.BOX_LOSSES}
+    assert sorted(_lib.BOX_LOSSES.values()) == list(range(len(_lib.BOX_LOSSES)))

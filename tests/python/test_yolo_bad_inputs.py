@@ -66,6 +66,11 @@ def inputs(seed=0, n=2):
     (dict(variant="nope"), regionloss.Error, "RL_ERR_UNKNOWN_VARIANT", None),
     (dict(grad_dtype="float16"), ValueError, None, r"grad_dtype = 'float16'"),
     (dict(threads=0), regionloss.Error, "RL_ERR_THREADS", None),
+    (dict(box_loss="focal"), ValueError, None,
+     r"^box_loss = 'focal'; one of 'mse', 'iou', 'giou', 'diou', 'ciou' expected$"),
+    (dict(box_loss="CIoU"), ValueError, None, r"box_loss = 'CIoU'; one of 'mse', 'iou'"),
+    (dict(box_loss=4), ValueError, None, r"box_loss = 4; one of 'mse', 'iou'"),
+    (dict(box_loss=b"ciou"), ValueError, None, r"box_loss = b'ciou'; one of 'mse', 'iou'"),
 ])
 def test_bad_configuration(kw, exc, status, match):
     args = dict(anchors=A, num_classes=C, heads=HEADS, net_size=NET)
@@ -263,6 +268,35 @@ def test_module_bad_values(edit, exc, match, rows):
     assert all(a is b for a, b in zip(crit._grad_bufs, bufs))
 
 
+def test_library_refuses_an_unknown_box_loss():
+    """A box_loss value the binding never passes (it maps names), set in
+    the raw struct: rl_yolo_plan_create refuses it with RL_ERR_BAD_ENUM
+    naming the field and the values it takes, and makes no plan."""
+    import ctypes
+    from regionloss import _lib
+    anchors = np.array(A, dtype=np.float32)
+    mask = np.array([0, 1], dtype=np.int32)
+    head = _lib.rl_yolo_head(4, 5, 2, mask.ctypes.data)
+    for value in (len(_lib.BOX_LOSSES), -1):
+        cfg = _lib.rl_yolo_config()
+        _lib.yolo_config_init(ctypes.byref(cfg))
+        assert cfg.box_loss == _lib.BOX_LOSSES["mse"]
+        cfg.n_heads, cfg.heads, cfg.C = 1, ctypes.addressof(head), C
+        cfg.n_anchors, cfg.anchors = len(A), anchors.ctypes.data
+        cfg.net_w, cfg.net_h = NET
+        out = ctypes.c_void_p(None)
+        cfg.box_loss = _lib.BOX_LOSSES["ciou"]
+        code = _lib.yolo_plan_create(ctypes.byref(cfg), ctypes.byref(out))
+        assert code == _lib.RL_OK and out.value   # the struct is otherwise good
+        _lib.yolo_plan_destroy(out)
+        out = ctypes.c_void_p(None)
+        cfg.box_loss = value
+        with pytest.raises(regionloss.Error, match=rf"box_loss = {value} is not a box loss "
+                           r"\(0 mse, 1 iou, 2 giou, 3 diou, 4 ciou\)") as e:
+            _lib.check(_lib.yolo_plan_create(ctypes.byref(cfg), ctypes.byref(out)))
+        assert e.value.status == "RL_ERR_BAD_ENUM" and not out.value
+
+
 def test_module_configuration_errors():
     need_torch()
     from regionloss.torch import YoloLoss
@@ -284,6 +318,16 @@ def test_module_configuration_errors():
         YoloLoss(A, C, [[0], [9]], NET)
     with pytest.raises(ValueError, match="norm = 'batch'"):
         YoloLoss(A, C, masks, NET, norm="batch")
+    with pytest.raises(ValueError, match=r"^box_loss = 'eiou'; one of 'mse', 'iou', 'giou', "
+                       r"'diou', 'ciou' expected$"):
+        YoloLoss(A, C, masks, NET, box_loss="eiou")
+    # darknet's cfg key for it gets a hint; the region loss has none to give
+    with pytest.raises(TypeError, match=r"darknet's iou_loss is box_loss"):
+        YoloLoss(A, C, masks, NET, iou_loss="ciou")
+    from regionloss.torch import RegionLoss
+    with pytest.raises(TypeError, match=r"unknown option\(s\) iou_loss; it takes") as e:
+        RegionLoss([(1, 1)], 2, iou_loss="ciou")
+    assert "darknet's" not in str(e.value)
 
 
 def test_unknown_options_name_the_class_and_collect_quietly(monkeypatch):

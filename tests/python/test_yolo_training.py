@@ -18,6 +18,7 @@ SIZE = 64
 ANCHORS = [(8, 8), (12, 16), (18, 14), (26, 28), (40, 30), (44, 48)]
 MASKS = [[4, 5], [2, 3], [0, 1]]
 C = 2
+STEPS_PER_KIND = 100   # the IoU-family test, per box loss
 
 
 def synthetic(n, rng):
@@ -144,3 +145,41 @@ def test_float16_outputs_train():
         opt.step()
         losses.append(float(loss))
     assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4])
+
+
+@pytest.mark.parametrize("box_loss", ["iou", "giou", "diou", "ciou"])
+def test_iou_family_box_losses_train(box_loss):
+    """box_loss= each IoU-family kind drives the same net: the loss and
+    its box part fall, and the positives' boxes come to fit their truths
+    (the mean IoU of the positives, the result's avg_iou, rises).  Means
+    over one pass of the four batches, first and last.  lambda_coord 5:
+    at 1 the few positives' 1 - XIoU (at most 2 each) is lost against
+    the objectness of every slot in the first 100 steps; at 5 each kind
+    takes the IoU from 0.42 to 0.55-0.6 (seed 0), as mse does."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(3)
+    data = [synthetic(8, rng) for _ in range(4)]
+    net = ThreeScales()
+    crit = YoloLoss(ANCHORS, C, MASKS, SIZE, box_loss=box_loss, lambda_coord=5)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses, coords, ious = [], [], []
+    for step in range(STEPS_PER_KIND):
+        images, targets = data[step % len(data)]
+        loss = crit(net(images), targets)
+        opt.zero_grad()
+        loss.backward()
+        assert_float32_finite_grads(net)
+        opt.step()
+        losses.append(float(loss.detach()))
+        coords.append(crit.last.coord)
+        ious.append(crit.last.avg_iou)
+    w = len(data)
+    first, last = np.mean(losses[:w]), np.mean(losses[-w:])
+    c0, c1 = np.mean(coords[:w]), np.mean(coords[-w:])
+    i0, i1 = np.mean(ious[:w]), np.mean(ious[-w:])
+    print(f"{box_loss}: loss {first:.4g} -> {last:.4g}, box part {c0:.4g} -> {c1:.4g}, "
+          f"avg IoU of the positives {i0:.3f} -> {i1:.3f}")
+    assert np.all(np.isfinite(losses))
+    assert last < 0.5 * first, f"{box_loss}: the loss went from {first:.4g} to {last:.4g}"
+    assert c1 < 0.85 * c0, f"{box_loss}: the box part went from {c0:.4g} to {c1:.4g}"
+    assert i1 > i0 + 0.08, f"{box_loss}: the positives' IoU went from {i0:.3f} to {i1:.3f}"

@@ -36,6 +36,7 @@ class YoloCase:
     truth_thresh: float = 1.0
     truths: list = field(default_factory=list)   # per image: (T, 5) cls, cx, cy, w, h (float32 values)
     preds_nhwbk: list = field(default_factory=list)  # per head (N, H, W, B, K) float32 values
+    box_loss: str = "mse"          # or an IoU-family kind: iou, giou, diou, ciou
 
     @property
     def N(self):
@@ -70,7 +71,7 @@ class YoloCase:
         return ((self.anchors.astype(np.float64), self.C, self.heads, self.net),
                 dict(layout=self.layout, norm=self.norm, lambda_coord=lc, lambda_class=lp,
                      lambda_obj=lo, lambda_noobj=ln, ignore_thresh=self.ignore_thresh,
-                     truth_thresh=self.truth_thresh))
+                     truth_thresh=self.truth_thresh, box_loss=self.box_loss))
 
     def target_list(self):
         return [t.astype(np.float64).reshape(-1, 5) for t in self.truths]
@@ -104,6 +105,45 @@ def iou(p, t):
     ok = (ap > 0) & torch.isfinite(ap) & (u > 0)
     return torch.where(ok, inter / torch.where(ok, u, torch.ones_like(u)),
                        torch.zeros_like(u))
+
+
+def corners(b):
+    """(x0, y0), (x1, y1) of centre/size boxes b (..., 4): (..., 2) each."""
+    return b[..., :2] - b[..., 2:] / 2, b[..., :2] + b[..., 2:] / 2
+
+
+def one_minus_xiou(p, g, kind):
+    """1 - XIoU of decoded boxes p (..., 4) and truths g (..., 4), image
+    units, float64, differentiable in p: IoU, GIoU (minus the enclosing
+    box's share not in the union), DIoU (minus the squared centre distance
+    over the enclosing box's squared diagonal), CIoU (DIoU minus alpha v,
+    v the aspect-ratio term; alpha computed without autograd, a constant
+    of the gradient).  Written from the definitions with torch's min/max;
+    g's boxes must have a positive area."""
+    p0, p1 = corners(p)
+    g0, g1 = corners(g)
+    overlap = (torch.minimum(p1, g1) - torch.maximum(p0, g0)).clamp(min=0)
+    inter = overlap[..., 0] * overlap[..., 1]
+    union = p[..., 2] * p[..., 3] + g[..., 2] * g[..., 3] - inter
+    score = inter / union
+    if kind == "iou":
+        return 1 - score
+    enclosing = torch.maximum(p1, g1) - torch.minimum(p0, g0)
+    if kind == "giou":
+        e = enclosing[..., 0] * enclosing[..., 1]
+        return 1 - (score - (e - union) / e)
+    rho2 = ((p[..., :2] - g[..., :2]) ** 2).sum(dim=-1)
+    diag2 = (enclosing ** 2).sum(dim=-1)
+    score = score - rho2 / diag2
+    if kind == "diou":
+        return 1 - score
+    assert kind == "ciou", kind
+    v = 4 / math.pi ** 2 * (torch.atan(g[..., 2] / g[..., 3])
+                            - torch.atan(p[..., 2] / p[..., 3])) ** 2
+    with torch.no_grad():
+        plain_iou = inter / union
+        alpha = torch.where(v > 0, v / ((1 - plain_iou) + v), torch.zeros_like(v))
+    return 1 - (score - alpha * v)
 
 
 def best_anchor(w, h, anchors, net):
@@ -234,8 +274,14 @@ def compute(case, preds=None, global_images=None):
         k = 2.0 - box[..., 2] * box[..., 3]
         tx, ty, tw, th, tc = (t[..., e] for e in range(5))
         z = t[..., 5:]
-        coord_t = k * (X * softplus(-tx) + (1 - X) * softplus(tx) + Y * softplus(-ty)
-                       + (1 - Y) * softplus(ty) + 0.5 * (TW - tw) ** 2 + 0.5 * (TH - th) ** 2)
+        if case.box_loss == "mse":
+            coord_t = k * (X * softplus(-tx) + (1 - X) * softplus(tx) + Y * softplus(-ty)
+                           + (1 - Y) * softplus(ty) + 0.5 * (TW - tw) ** 2
+                           + 0.5 * (TH - th) ** 2)
+        else:
+            # a stand-in truth where there is none keeps every term finite
+            gt = torch.where(pos.unsqueeze(-1), box[..., :4], torch.full_like(box[..., :4], 0.5))
+            coord_t = k * one_minus_xiou(decode(case, h, t), gt, case.box_loss)
         cls_t = (y * softplus(-z) + (1 - y) * softplus(z)).sum(dim=-1)
         posf, negf = pos.double(), neg.double()
         coord = lc / D * (coord_t * posf).sum()
@@ -339,10 +385,11 @@ def _round(x, fmt):
 
 
 def random_case(seed, layout="nchw", norm=None, fmt="float32", heads=None, n_images=None,
-                thresholds=None, lambdas=None, margin=MARGIN, net=None):
+                thresholds=None, lambdas=None, margin=MARGIN, net=None, box_loss="mse"):
     """A conditioned random network batch (see the module's docstring);
     layout, norm and fmt take part in the draw, so that each gives
-    another network."""
+    another network.  box_loss does not: each kind sees the same network,
+    but for what its conditioning redraws."""
     rng = np.random.default_rng([seed, layout == "nhwc", ["images", "sum", None].index(norm),
                                  ["float32", "float16", "bfloat16"].index(fmt)])
     n_heads = heads if heads is not None else int(rng.integers(1, 4))
@@ -368,7 +415,7 @@ def random_case(seed, layout="nchw", norm=None, fmt="float32", heads=None, n_ima
         lambdas = (1.0, 1.0, 1.0, 1.0) if rng.uniform() < 0.5 else \
             tuple(float(v) for v in np.round(rng.uniform(0.25, 4.0, 4), 2))
     case = YoloCase(f"yolo_{seed}_{layout}_{norm}_{fmt}", anchors, head_list, net, C, layout,
-                    norm, lambdas, *thresholds)
+                    norm, lambdas, *thresholds, box_loss=box_loss)
     N = n_images if n_images is not None else int(rng.integers(1, 4))
     truths = []
     for n in range(N):
@@ -424,8 +471,11 @@ def condition(case, rng, fmt, margin=MARGIN, rounds=60):
     near-ties (the truth's size), slots whose best IoU is near
     ignore_thresh or truth_thresh, positives and darknet's truths whose IoU
     is near 0.5 or 0.75, positives whose box gradient is a cancellation
-    (s(tx) - X, tw - TW, ... below 1e-3) (the box entries of the slot).
-    Near: within margin."""
+    (s(tx) - X, tw - TW, ... below 1e-3) (the box entries of the slot), and
+    for an IoU-family box loss the positives one of whose box's edges lies
+    near an edge of its truth (the kinks of min and max: where the overlap
+    starts, or one box's edge takes over from the other's).  Near: within
+    margin."""
     for _ in range(rounds):
         changed = False
         for n, ts in enumerate(case.truths):
@@ -455,6 +505,11 @@ def condition(case, rng, fmt, margin=MARGIN, rounds=60):
             gaps = torch.stack([torch.sigmoid(t[..., 0]) - X, torch.sigmoid(t[..., 1]) - Y,
                                 t[..., 2] - TW, t[..., 3] - TH], dim=-1).abs()
             bad |= pos & (gaps < 1e-3).any(dim=-1)
+            if case.box_loss != "mse":
+                p0, p1 = corners(boxes)
+                g0, g1 = corners(box[..., :4])
+                near = torch.stack([(a - b).abs() for a in (p0, p1) for b in (g0, g1)], dim=-1)
+                bad |= pos & (near < margin).flatten(-2).any(dim=-1)
             for n, lst in enumerate(m):
                 for kk, i, j, b in lst:
                     cl, cx, cy, w, hh = case.truths[n][kk].astype(np.float64)
