@@ -234,6 +234,43 @@ Test(tool_yolo, float16_heads)
     }
 }
 
+/* --box-loss: each kind is the API's box_loss, bit for bit (a tool that
+ * dropped the option would give mse's numbers, which differ from every
+ * other kind's; the last loop holds that). */
+Test(tool_yolo, box_losses)
+{
+    static const struct {
+        const char *name;
+        rl_box_loss value;
+    } kinds[] = {{"mse", RL_BOX_MSE},
+                 {"iou", RL_BOX_IOU},
+                 {"giou", RL_BOX_GIOU},
+                 {"diou", RL_BOX_DIOU},
+                 {"ciou", RL_BOX_CIOU}};
+    enum { N_KINDS = sizeof kinds / sizeof kinds[0] };
+    double coord[N_KINDS];
+    for (int k = 0; k < N_KINDS; k++) {
+        rl_yolo_config cfg;
+        rl_yolo_config_init(&cfg);
+        cfg.variant = k % 2 ? "reference" : "generic";
+        cfg.layout = k % 2 ? RL_LAYOUT_NHWC : RL_LAYOUT_NCHW;
+        cfg.box_loss = kinds[k].value;
+        cfg.lambda_coord = 1.5;
+        const char *extra[] = {"--variant", cfg.variant, "--layout", k % 2 ? "nhwc" : "nchw",
+                               "--box-loss", kinds[k].name, "--lambda-coord", "1.5", NULL};
+        check_network(cfg, RL_DTYPE_F32, extra);
+        rl_result total, heads[YN_HEADS];
+        cfg.variant = "generic";
+        cfg.layout = RL_LAYOUT_NCHW;
+        yn_api(cfg, RL_DTYPE_F32, &total, heads, NULL);
+        coord[k] = total.coord;
+    }
+    for (int k = 0; k < N_KINDS; k++)
+        for (int e = 0; e < k; e++)
+            cr_assert_neq(coord[k], coord[e], "--box-loss %s and %s: the same box part %.17g",
+                          kinds[k].name, kinds[e].name, coord[k]);
+}
+
 /* Darknet calls its [yolo] layers one by one: one head, the whole anchor
  * list.  Truths whose best anchor is another head's have no positive here. */
 Test(tool_yolo, one_head_command)

@@ -170,6 +170,12 @@ Test(tool_yolo_errors, configuration_values)
         {"mode", HEADS3(f), MASKS3, {"--mode", "darknet"}, {"--mode applies only"}},
         {"unknown variant", HEADS3(f), MASKS3, {"--variant", "no-such-variant"},
          {"RL_ERR_UNKNOWN_VARIANT"}},
+        {"unknown box loss", HEADS3(f), MASKS3, {"--box-loss", "eiou"},
+         {"--box-loss: 'eiou' is not one of the accepted values (mse, iou, giou, diou, ciou)"}},
+        {"box loss by number", HEADS3(f), MASKS3, {"--box-loss", "4"},
+         {"--box-loss: '4' is not one of the accepted values (mse, iou, giou, diou, ciou)"}},
+        {"box loss in capitals", HEADS3(f), MASKS3, {"--box-loss=CIOU"},
+         {"--box-loss: 'CIOU' is not one of the accepted values"}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         expect_error(&f, &cases[c]);
@@ -311,6 +317,8 @@ Test(tool_yolo_errors, usage)
         {"loss", "--layer", "yolo", "--pred", P, "--mask", "6,7,8", "--labels", L, "--anchors", A,
          NULL},
         {"loss", "--layer", "yolo3", "--pred", P, "--labels", L, "--anchors", A, NULL},
+        {"loss", "--pred", P, "--labels", L, "--anchors", A, "--box-loss", "ciou", NULL},
+        {"demo", "--box-loss", "ciou", NULL},
     };
     const char *want[] = {"--mask applies only to --layer yolo",
                           "--net-size applies only to --layer yolo",
@@ -322,7 +330,9 @@ Test(tool_yolo_errors, usage)
                           "option --layer does not apply to 'demo'",
                           "option --mask does not apply to 'demo'",
                           "'loss' needs --net-size",
-                          "--layer: 'yolo3' is not one of the accepted values (region, yolo)"};
+                          "--layer: 'yolo3' is not one of the accepted values (region, yolo)",
+                          "--box-loss applies only to --layer yolo",
+                          "option --box-loss does not apply to 'demo'"};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         run_result r = run_tool(f.dir, cases[c]);
         cr_expect_eq(r.status, 2, "usage case %zu: exit %d", c, r.status);

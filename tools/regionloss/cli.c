@@ -23,7 +23,7 @@ typedef enum opt_id {
     O_THRESH, O_NORM, O_VARIANT, O_THREADS, O_GRAD_OUT, O_JSON, O_SEEN, O_NO_RESCORE,
     O_LOGISTIC, O_WARMUP_SEEN, O_WARMUP_SCALE, O_OUT, O_GOLDEN, O_GRAD_GOLDEN, O_RTOL,
     O_ATOL, O_DATA, O_DTYPE, O_GRAD_DTYPE, O_LAYER, O_MASK, O_NET_SIZE, O_IGNORE_THRESH,
-    O_TRUTH_THRESH, O_CLASSES, O_HELP, O_COUNT
+    O_TRUTH_THRESH, O_CLASSES, O_BOX_LOSS, O_HELP, O_COUNT
 } opt_id;
 
 /* Which loss an option belongs to. */
@@ -77,6 +77,7 @@ static const opt_def opts[O_COUNT] = {
     [O_IGNORE_THRESH] = {"--ignore-thresh", 1, C_RUN, S_YOLO, 0},
     [O_TRUTH_THRESH] = {"--truth-thresh", 1, C_RUN, S_YOLO, 0},
     [O_CLASSES] = {"--classes", 1, C_RUN, S_YOLO, 0},
+    [O_BOX_LOSS] = {"--box-loss", 1, C_RUN, S_YOLO, 0},
     [O_HELP] = {"--help", 0, ~0u, S_ANY, 0},
 };
 
@@ -156,6 +157,9 @@ void cli_usage(FILE *f)
         "  --truth-thresh X      a slot whose best IoU is > X becomes a positive of that\n"
         "                        truth (default 1: never)\n"
         "  --norm sum|images     darknet's plain sums, or divided by the images (default)\n"
+        "  --box-loss KIND       the positives' box term: mse (darknet's, the default) or\n"
+        "                        iou, giou, diou, ciou: 1 - that IoU of the decoded box\n"
+        "                        and its truth\n"
         "  --lambda-*, --layout, --dtype, --grad-dtype, --variant, --threads as above\n"
         "                        (lambdas default 1); --grad-out and --grad-golden once per\n"
         "                        head, in the heads' order\n"
@@ -450,6 +454,15 @@ static int build_yolo_config(const given *g, tool_opts *o)
     if (g->set[O_TRUTH_THRESH] &&
         parse_unit("--truth-thresh", g->value[O_TRUTH_THRESH], &c->truth_thresh))
         return EXIT_ERROR;
+    if (g->set[O_BOX_LOSS]) {
+        static const char *const names[] = {"mse", "iou", "giou", "diou", "ciou"};
+        static const int values[] = {RL_BOX_MSE, RL_BOX_IOU, RL_BOX_GIOU, RL_BOX_DIOU,
+                                     RL_BOX_CIOU};
+        int v = 0;
+        if (parse_choice("--box-loss", g->value[O_BOX_LOSS], names, values, 5, &v))
+            return EXIT_ERROR;
+        c->box_loss = v;
+    }
     if (parse_net_size(g->value[O_NET_SIZE], &c->net_w, &c->net_h))
         return EXIT_ERROR;
     y->net_size = g->value[O_NET_SIZE];
