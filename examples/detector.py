@@ -4,7 +4,8 @@ held-out images.
 
     PYTHONPATH=$PWD/python /usr/bin/python3 examples/detector.py
         [--steps 500] [--seed 0] [--threads 1] [--layer region|yolo]
-        [--mode darknet|spec] [--thresh 0.25] [--min-recall X]
+        [--mode darknet|spec] [--box-loss mse|iou|giou|diou|ciou]
+        [--thresh 0.25] [--min-recall X]
 
 Everything is here, in the order a real project has it: a data set (made up,
 so that the example needs nothing but numpy, torch and regionloss), a network,
@@ -243,12 +244,19 @@ def main():
                          "(YoloLoss)")
     ap.add_argument("--mode", choices=["darknet", "spec"], default="darknet",
                     help="RegionLoss's mode (default darknet; see main() for why)")
+    ap.add_argument("--box-loss", choices=["mse", "iou", "giou", "diou", "ciou"],
+                    default=None,
+                    help="with --layer yolo: YoloLoss's box term, darknet's (mse, the "
+                         "default) or 1 - IoU, GIoU, DIoU, CIoU of the decoded box")
     ap.add_argument("--thresh", type=float, default=0.25,
                     help="keep detections with objectness x class probability above this "
                          "(default 0.25, darknet's detector threshold)")
     ap.add_argument("--min-recall", type=float, default=None,
                     help="exit with status 1 if the held-out recall is below this")
     a = ap.parse_args()
+    if a.box_loss is not None and a.layer != "yolo":
+        ap.error("--box-loss applies only to --layer yolo (the region layer's box term is "
+                 "darknet's)")
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)                  # the initial weights
@@ -276,8 +284,10 @@ def main():
         crit = rl.RegionLoss(net.ANCHORS, C, mode=a.mode, norm=norm)
     else:
         net = YoloNet()
-        # yolov3.cfg's loss, divided by the batch's images (YoloLoss's default).
-        crit = rl.YoloLoss(net.ANCHORS, C, masks=net.MASKS, net_size=SIZE)
+        # yolov3.cfg's loss, divided by the batch's images (YoloLoss's default);
+        # --box-loss swaps the box term for an IoU-family one.
+        crit = rl.YoloLoss(net.ANCHORS, C, masks=net.MASKS, net_size=SIZE,
+                           box_loss=a.box_loss or "mse")
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     # The learning rate falls to zero along a cosine over the run: large steps
     # early, small ones at the end so that the boxes settle.
