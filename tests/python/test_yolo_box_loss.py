@@ -8,6 +8,9 @@ positive's box edges 1e-4 away from its truth's, the kinks of the loss).
 * reference: every part, count and statistic to 1e-12 relative, the float
   gradient within half a float ulp plus 1e-12 of the float64 one;
 * every other variant: docs/numerics.md's bound, as for the default box loss;
+* float16 and bfloat16 predictions: the loss as for float ones, each half
+  gradient entry in [rnd(r - E), rnd(r + E)] (docs/numerics.md);
+* threads: the same numbers, bit for bit, for every thread count;
 * YoloLoss (eager) gives YoloPlan's loss and gradient bit for bit;
 * the cases are not vacuous: positives whose box misses its truth (where
   only the enclosing-box and distance terms pull), CIoU's alpha both 0
@@ -17,10 +20,11 @@ import numpy as np
 import pytest
 
 import regionloss
-from conftest import need_torch, tolerance
+from conftest import HALF_VARIANTS, need_torch, tolerance
 
 torch = need_torch()
 import yolo_oracle as yo  # noqa: E402
+from halfprec import between, widen  # noqa: E402
 from test_yolo_equality import (REL, check_reference_results,  # noqa: E402
                                 check_untouched_are_zero, check_variant_results,
                                 entry_scale, run)
@@ -59,11 +63,11 @@ def separated_case(kind, layout, norm):
     return yo.condition(case, rng, "float32")
 
 
-def case_and_oracle(kind, seed, layout, norm):
-    key = (kind, seed, layout, norm)
+def case_and_oracle(kind, seed, layout, norm, fmt="float32"):
+    key = (kind, seed, layout, norm, fmt)
     if key not in _cache:
         case = separated_case(kind, layout, norm) if seed == SEPARATED else \
-            yo.random_case(seed, layout, norm, box_loss=kind)
+            yo.random_case(seed, layout, norm, fmt, box_loss=kind)
         _cache[key] = (case, yo.compute(case))
     return _cache[key]
 
@@ -106,6 +110,45 @@ def test_every_variant_within_the_stated_tolerance(variant):
                                            f"off, first {bad[0]}: {g[bad[0]]!r} vs "
                                            f"{want[bad[0]]!r} (bound {bound[bad[0]]:.3g})")
                 check_untouched_are_zero(grads, o, what)
+
+
+@pytest.mark.parametrize("fmt", ["float16", "bfloat16"])
+@pytest.mark.parametrize("variant", HALF_VARIANTS)
+def test_half_predictions_match_float64_autograd(variant, fmt):
+    tol = tolerance()
+    for kind in KINDS:
+        for seed in SEEDS[:2]:
+            case, o = case_and_oracle(kind, seed, "nhwc", "images", fmt)
+            what = f"{variant} {kind} {case.name}"
+            res, grads = run(case, variant, fmt)
+            if variant == "reference":
+                check_reference_results(res, o, what)
+            else:
+                check_variant_results(case, res, o, what, tol)
+            for h, (g, r) in enumerate(zip(grads, o["grads"])):
+                if variant == "reference":
+                    E = REL * np.maximum(np.abs(r), 1e-12 * np.abs(r).max())
+                else:
+                    E = (tol["RL_TOL_REL"] * np.abs(r) + tol["RL_TOL_ABS"]
+                         * entry_scale(case, h, o["D"]) + tol["RL_TOL_FLOOR"])
+                v = widen(g, fmt)
+                bad = np.nonzero(~between(v, r - E, r + E, fmt))[0]
+                assert bad.size == 0, (f"{what}: head {h}: {bad.size} gradient entries "
+                                       f"outside [rnd(r - E), rnd(r + E)], first {bad[0]}: "
+                                       f"{v[bad[0]]!r} vs exact {r[bad[0]]!r}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_threads_give_the_same_numbers(kind):
+    case, _ = case_and_oracle(kind, SEEDS[2], "nchw", "sum")
+    args, kw = case.plan_args()
+    for variant in [v for v in regionloss.variants() if v != "reference"]:
+        one = regionloss.YoloPlan(*args, variant=variant, **kw)
+        many = regionloss.YoloPlan(*args, variant=variant, threads=3, **kw)
+        res, grads = one.compute(case.preds(), case.target_list())
+        res3, grads3 = many.compute(case.preds(), case.target_list())
+        assert res3 == res, variant
+        assert all(np.array_equal(a, b) for a, b in zip(grads, grads3)), variant
 
 
 def test_each_kind_is_its_own_loss():
