@@ -68,6 +68,7 @@ ALLOWED = {
     'examples/quickstart': 'the test examples/meson.build registers',
     'examples/detector': 'the test examples/meson.build registers for detector.py',
     'examples/detector_yolo': 'the same for detector.py --layer yolo',
+    'examples/detector_yolo_ciou': 'detector.py --layer yolo --box-loss ciou',
     'docs/paths': 'this check, as tests/docs/meson.build registers it',
     'fuzz/<harness>-replay': "the replay tests fuzz/meson.build registers, one per harness",
     # darknet's tree (pjreddie/darknet), which docs/darknet.md patches and
