@@ -373,11 +373,11 @@ Test(cfg_errors, unsupported_values)
           "line 5: coords = 5: only coords = 4 is supported");
     FAILS("[net]\n[region]\nanchors=1,2\nbias_match=1\nbackground=1\n", 0,
           "background = 1: only background = 0 is supported");
-    FAILS("[net]\n[region]\nanchors=1,2\nbias_match=1\ntree=data/9k.tree\n", 0,
-          "line 5: tree = data/9k.tree: not supported: a softmax tree (YOLO9000)");
-    FAILS("[net]\n[region]\nanchors=1,2\nbias_match=1\nmap=data/coco9k.map\n", 0,
-          "map = data/coco9k.map: not supported: a class map file");
-    FAILS(NET "[yolo]\nanchors=1,2\nmap=data/x.map\n", 0, "not supported: a class map file");
+    FAILS("[net]\n[region]\nanchors=1,2\nbias_match=1\ntree=9k.tree\n", 0,
+          "line 5: tree = 9k.tree: not supported: a softmax tree (YOLO9000)");
+    FAILS("[net]\n[region]\nanchors=1,2\nbias_match=1\nmap=coco9k.map\n", 0,
+          "map = coco9k.map: not supported: a class map file");
+    FAILS(NET "[yolo]\nanchors=1,2\nmap=x.map\n", 0, "not supported: a class map file");
     FAILS(NET "[yolo]\nanchors=1,2\nembedding_layer=-3\n", 0,
           "embedding_layer = -3: not supported: AlexeyAB's tracking embeddings");
     FAILS(NET "[yolo]\nanchors=1,2\ndelta_normalizer=0.5\n", 0,
