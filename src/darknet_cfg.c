@@ -296,6 +296,8 @@ static rl_status scan_text(const char *text, size_t len, int32_t layer, scan *s)
         size_t end = at;
         while (end < len && text[end] != '\n')
             end++;
+        if (line == INT32_MAX)
+            return rl_fail(RL_ERR_BAD_ARGUMENT, "line %d: too many lines for a cfg", (int)line);
         line++;
         span l = {text + at, end - at};
         at = end + 1;
