@@ -455,6 +455,9 @@ Test(dncfg_errors, region_classes_against_file)
                           "1",      "--grad-out",    f.grad[0], NULL};
     fails(&f, argv, "pred.npy: 3 classes (B*(5+C) channels with B = 2 anchors), the [region] "
                     "section of --darknet-cfg has classes=4");
+    const char *no_seen[] = {"loss",   "--darknet-cfg", f.cfg,    "--section", "1", "--pred",
+                             f.region_pred, "--labels", labels,   NULL};
+    fails(&f, no_seen, "a [region] section of --darknet-cfg (darknet mode) needs --seen S");
     free(labels);
     teardown(&f);
 }

@@ -517,8 +517,10 @@ static int build_config(const given *g, tool_opts *o)
     if (check_scopes(g, o->layer, mode))
         return EXIT_ERROR;
     if (layer == LAYER_REGION && mode == RL_MODE_DARKNET && !g->set[O_SEEN])
-        return usage_error("--mode darknet needs --seen S (images seen so far, this batch "
-                           "included)");
+        return usage_error("%s needs --seen S (images seen so far, this batch included)",
+                           g->set[O_DARKNET_CFG] ? "a [region] section of --darknet-cfg (darknet "
+                                                   "mode)"
+                                                 : "--mode darknet");
     if (g->set[O_LAYOUT]) {
         static const char *const names[] = {"nchw", "nhwc"};
         static const int values[] = {RL_LAYOUT_NCHW, RL_LAYOUT_NHWC};
