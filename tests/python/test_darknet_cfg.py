@@ -106,6 +106,8 @@ def test_modules_from_options():
     assert la.item() == lb.item()
     for x, y in zip(outs, outs2):
         assert torch.equal(x.grad, y.grad)
+    # the box loss is not a cfg option: the caller's choice still
+    assert YoloLoss(**opts, box_loss="ciou") is not None
     r = RegionLoss(**regionloss.darknet_options(fixture("region.cfg"), 3))
     out = torch.tensor(rng.normal(size=(2, 40, 11, 11)).astype(np.float32), requires_grad=True)
     r(out, torch.tensor(rows(rng, 2, 2, 5))).backward()
