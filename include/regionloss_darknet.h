@@ -177,6 +177,55 @@ RL_API rl_status rl_darknet_forward(rl_darknet *state, const rl_darknet_layer *l
                                     const float *input, const float *truth, int64_t seen,
                                     float *delta, rl_darknet_result *out);
 
+/* ------------------------------------------------------------------------
+ * Darknet's cfg files: the library set up from a [yolo] or [region]
+ * section (docs/darknet.md, "From a cfg file").
+ *
+ * rl_darknet_cfg_parse reads the text of a cfg (pjreddie's or AlexeyAB's
+ * syntax: [section] headers, key=value lines, '#' and ';' comments) and
+ * keeps the loss options of one layer, given by darknet's layer index (the
+ * number darknet prints at load: 0 for the first section after [net]).
+ * Every option of that section is checked: a value that is not a number,
+ * a wrong count of anchors, a mask index out of range, an option whose
+ * value the library does not compute (AlexeyAB's [yolo] options, a softmax
+ * tree, ...) or an option it does not know fails with RL_ERR_BAD_ARGUMENT
+ * and a message naming the line, the key and the value.  Options that do
+ * not change the loss (jitter, random, nms_kind, ...) are accepted and
+ * ignored.  An option the section leaves out takes darknet's default.
+ *
+ * The grid of the layer is not in the cfg (it depends on the layers before
+ * it): the caller sets it, from the shape of the prediction tensor. */
+
+typedef struct rl_darknet_cfg rl_darknet_cfg;
+
+/* Parses `len` bytes of cfg text (no terminating NUL needed) and keeps
+ * layer `layer`'s options in a new object.  On failure *out is untouched. */
+RL_API rl_status rl_darknet_cfg_parse(const char *text, size_t len, int32_t layer,
+                                      rl_darknet_cfg **out);
+RL_API void rl_darknet_cfg_destroy(rl_darknet_cfg *cfg);
+/* rl_darknet_type of the layer: RL_DARKNET_REGION or RL_DARKNET_YOLO. */
+RL_API int32_t rl_darknet_cfg_type(const rl_darknet_cfg *cfg);
+/* The line (1-based) of the layer's section header. */
+RL_API int32_t rl_darknet_cfg_line(const rl_darknet_cfg *cfg);
+
+/* [region]: *out as rl_config_init_darknet sets it, then the section's
+ * options: B = num, C = classes, anchors (grid cells; they point into the
+ * cfg object, valid until it is destroyed), the four scales, thresh,
+ * rescore, logistic_classes = !softmax.  H and W are left 0 for the caller.
+ * RL_ERR_BAD_ARGUMENT when the layer is a [yolo]. */
+RL_API rl_status rl_darknet_cfg_region(const rl_darknet_cfg *cfg, rl_config *out);
+
+/* [yolo]: *out as rl_yolo_config_init sets it, then the section's options:
+ * C = classes, the whole anchor list (num pairs, pixels), net_w and net_h
+ * from [net]'s width and height, ignore_thresh, truth_thresh; one head,
+ * *head: B and mask (the section's mask=, or every anchor without one),
+ * H and W left 0 for the caller; out->heads = head, out->n_heads = 1.
+ * The anchors and the mask point into the cfg object.  A network of several
+ * heads: one cfg object per [yolo] section, the heads gathered in one array.
+ * RL_ERR_BAD_ARGUMENT when the layer is a [region]. */
+RL_API rl_status rl_darknet_cfg_yolo(const rl_darknet_cfg *cfg, rl_yolo_config *out,
+                                     rl_yolo_head *head);
+
 #ifdef __cplusplus
 }
 #endif

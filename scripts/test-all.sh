@@ -153,7 +153,7 @@ installed_tests() {  # VENV FILE...
 }
 installed_files=(test_plan.py test_bad_inputs.py test_equality.py test_torch_module.py
                  test_yolo_equality.py test_yolo_bad_inputs.py test_yolo_module.py
-                 test_yolo_box_loss.py test_decode.py test_lightnet.py)
+                 test_yolo_box_loss.py test_decode.py test_lightnet.py test_darknet_cfg.py)
 
 # Debian's interpreter, numpy 1.24 and torch 1.13, offline.
 stage_pip() {

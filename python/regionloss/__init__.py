@@ -13,10 +13,14 @@ nn.Module) imports torch.
                                net_size=416)
     res, grads = yolo.compute([p13, p26], targets)   # res.heads: a Result per head
 
+    opts = regionloss.darknet_options(open("yolov3.cfg").read(), [82, 94, 106])
+    crit = regionloss.torch.YoloLoss(**opts)   # a darknet cfg's [yolo] / [region] sections
+
     d = regionloss.decode(pred, anchors)   # boxes, objectness, class_probs as the
                                            # loss decodes them (docs/python.md)
 """
 
+from ._darknet_cfg import DarknetOptions, darknet_options
 from ._decode import Decoded, decode
 from ._lib import Error, path as library_path
 from ._lib import version as _version
@@ -27,7 +31,7 @@ from ._yolo import YoloPlan
 
 __all__ = ["Plan", "YoloPlan", "Result", "YoloResult", "Counts", "DarknetStats", "Targets",
            "Error", "variants", "truths_from_darknet", "version", "library_path", "BOX_DTYPE",
-           "decode", "Decoded"]
+           "decode", "Decoded", "darknet_options", "DarknetOptions"]
 
 
 def version():

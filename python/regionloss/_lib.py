@@ -242,3 +242,15 @@ def check(code):
     is the one of this call even while other threads compute."""
     if code != RL_OK:
         raise Error(code, last_error().decode(errors="replace"))
+
+
+# ---- darknet's cfg files (include/regionloss_darknet.h) -----------------------------
+DARKNET_REGION, DARKNET_YOLO = 0, 1   # rl_darknet_type
+darknet_cfg_parse = _fn("rl_darknet_cfg_parse", ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t,
+                        ctypes.c_int32, _P(ctypes.c_void_p))
+darknet_cfg_destroy = _fn("rl_darknet_cfg_destroy", None, ctypes.c_void_p)
+darknet_cfg_type = _fn("rl_darknet_cfg_type", ctypes.c_int32, ctypes.c_void_p)
+darknet_cfg_line = _fn("rl_darknet_cfg_line", ctypes.c_int32, ctypes.c_void_p)
+darknet_cfg_region = _fn("rl_darknet_cfg_region", ctypes.c_int, ctypes.c_void_p, _P(rl_config))
+darknet_cfg_yolo = _fn("rl_darknet_cfg_yolo", ctypes.c_int, ctypes.c_void_p, _P(rl_yolo_config),
+                       _P(rl_yolo_head))

@@ -23,7 +23,7 @@ typedef enum opt_id {
     O_THRESH, O_NORM, O_VARIANT, O_THREADS, O_GRAD_OUT, O_JSON, O_SEEN, O_NO_RESCORE,
     O_LOGISTIC, O_WARMUP_SEEN, O_WARMUP_SCALE, O_OUT, O_GOLDEN, O_GRAD_GOLDEN, O_RTOL,
     O_ATOL, O_DATA, O_DTYPE, O_GRAD_DTYPE, O_LAYER, O_MASK, O_NET_SIZE, O_IGNORE_THRESH,
-    O_TRUTH_THRESH, O_CLASSES, O_BOX_LOSS, O_HELP, O_COUNT
+    O_TRUTH_THRESH, O_CLASSES, O_BOX_LOSS, O_DARKNET_CFG, O_SECTION, O_HELP, O_COUNT
 } opt_id;
 
 /* Which loss an option belongs to. */
@@ -78,6 +78,8 @@ static const opt_def opts[O_COUNT] = {
     [O_TRUTH_THRESH] = {"--truth-thresh", 1, C_RUN, S_YOLO, 0},
     [O_CLASSES] = {"--classes", 1, C_RUN, S_YOLO, 0},
     [O_BOX_LOSS] = {"--box-loss", 1, C_RUN, S_YOLO, 0},
+    [O_DARKNET_CFG] = {"--darknet-cfg", 1, C_RUN, S_ANY, 0},
+    [O_SECTION] = {"--section", 1, C_RUN, S_ANY, 1},
     [O_HELP] = {"--help", 0, ~0u, S_ANY, 0},
 };
 
@@ -101,6 +103,8 @@ void cli_usage(FILE *f)
         "       regionloss loss|golden|check --layer yolo --pred P0.npy --mask 6,7,8\n"
         "                         [--pred P1.npy --mask 3,4,5 ...] --labels L.txt\n"
         "                         --anchors w1,h1,... --net-size W[xH] [options]\n"
+        "       regionloss loss|golden|check --darknet-cfg F.cfg --section N --pred P.npy\n"
+        "                         [--section M --pred Q.npy ...] --labels L.txt [options]\n"
         "       regionloss demo   [--data DIR] [configuration options]\n"
         "       regionloss variants | --help | --version\n"
         "\n"
@@ -163,6 +167,16 @@ void cli_usage(FILE *f)
         "  --lambda-*, --layout, --dtype, --grad-dtype, --variant, --threads as above\n"
         "                        (lambdas default 1); --grad-out and --grad-golden once per\n"
         "                        head, in the heads' order\n"
+        "A darknet cfg (docs/darknet.md, \"From a cfg file\")\n"
+        "  --darknet-cfg F.cfg   the loss options of a [yolo] or [region] section of a\n"
+        "                        darknet cfg, instead of the options they stand for\n"
+        "  --section N           darknet's layer index of the section (0: the first after\n"
+        "                        [net]); [yolo]: once per --pred, in the same order\n"
+        "                        [yolo] sets --layer yolo, --anchors, --mask, --classes,\n"
+        "                        --net-size, --ignore-thresh, --truth-thresh; [region]\n"
+        "                        sets --mode darknet, --anchors, the scales, --thresh,\n"
+        "                        rescore and softmax (its classes are checked against\n"
+        "                        P.npy); giving one of those too is an error\n"
         "Demo\n"
         "  --data DIR            directory with pred.npy, labels.txt, anchors.txt (the\n"
         "                        region example; the [yolo] example is synthesized)\n"
@@ -503,8 +517,10 @@ static int build_config(const given *g, tool_opts *o)
     if (check_scopes(g, o->layer, mode))
         return EXIT_ERROR;
     if (layer == LAYER_REGION && mode == RL_MODE_DARKNET && !g->set[O_SEEN])
-        return usage_error("--mode darknet needs --seen S (images seen so far, this batch "
-                           "included)");
+        return usage_error("%s needs --seen S (images seen so far, this batch included)",
+                           g->set[O_DARKNET_CFG] ? "a [region] section of --darknet-cfg (darknet "
+                                                   "mode)"
+                                                 : "--mode darknet");
     if (g->set[O_LAYOUT]) {
         static const char *const names[] = {"nchw", "nhwc"};
         static const int values[] = {RL_LAYOUT_NCHW, RL_LAYOUT_NHWC};
@@ -599,6 +615,77 @@ static const char *required_missing(const given *g, tool_cmd cmd, int yolo)
     return NULL;
 }
 
+/* Sets option id as if it had been given with value text (the k-th time). */
+static void give(given *g, int id, int k, const char *text)
+{
+    g->set[id] = k + 1;
+    g->values[id][k] = text;
+    if (k == 0)
+        g->value[id] = text;
+}
+
+/* --darknet-cfg: the section's options as if they had been given, so that
+ * the cfg and the explicit options run the same code.  An option the
+ * section sets, given as well, is an error rather than an override. */
+static int apply_darknet_cfg(given *g, tool_opts *o)
+{
+    if (!g->set[O_DARKNET_CFG]) {
+        if (g->set[O_SECTION])
+            return usage_error("--section applies only with --darknet-cfg");
+        return 0;
+    }
+    if (!g->set[O_SECTION])
+        return usage_error("--darknet-cfg needs --section N: darknet's index of the [yolo] or "
+                           "[region] layer (0: the first section after [net])");
+    if (g->set[O_LAYER])
+        return usage_error("--layer: the section of --darknet-cfg says which layer it is");
+    const char *path = g->value[O_DARKNET_CFG];
+    if (dncfg_read(path, g->values[O_SECTION], g->set[O_SECTION], &o->dn))
+        return EXIT_ERROR;
+    const dncfg_options *d = &o->dn;
+    static const int yolo_set[] = {O_ANCHORS, O_MASK, O_NET_SIZE, O_CLASSES, O_IGNORE_THRESH,
+                                   O_TRUTH_THRESH};
+    static const int region_set[] = {O_ANCHORS, O_MODE,   O_LCOORD,    O_LCLASS,  O_LOBJ,
+                                     O_LNOOBJ,  O_THRESH, O_NO_RESCORE, O_LOGISTIC};
+    const int *set = d->yolo ? yolo_set : region_set;
+    const size_t n_set = d->yolo ? sizeof yolo_set / sizeof *yolo_set
+                                 : sizeof region_set / sizeof *region_set;
+    for (size_t k = 0; k < n_set; k++)
+        if (g->set[set[k]])
+            return usage_error("%s: the [%s] section of --darknet-cfg sets it; give the cfg or "
+                               "the option, not both",
+                               opts[set[k]].name, d->yolo ? "yolo" : "region");
+    if (d->yolo && g->set[O_PRED] != d->n_heads)
+        return usage_error("%d --section for %d --pred: one [yolo] section per head, in the "
+                           "order of the --pred files",
+                           d->n_heads, g->set[O_PRED]);
+    give(g, O_ANCHORS, 0, d->anchors);
+    if (d->yolo) {
+        give(g, O_LAYER, 0, "yolo");
+        for (int h = 0; h < d->n_heads; h++)
+            give(g, O_MASK, h, d->masks[h]);
+        give(g, O_NET_SIZE, 0, d->net_size);
+        give(g, O_CLASSES, 0, d->classes_text);
+        give(g, O_IGNORE_THRESH, 0, d->ignore_thresh);
+        give(g, O_TRUTH_THRESH, 0, d->truth_thresh);
+        return 0;
+    }
+    give(g, O_LAYER, 0, "region");
+    give(g, O_MODE, 0, "darknet");
+    const int lambdas[4] = {O_LCOORD, O_LCLASS, O_LOBJ, O_LNOOBJ};
+    for (int k = 0; k < 4; k++)
+        give(g, lambdas[k], 0, d->lambda[k]);
+    give(g, O_THRESH, 0, d->thresh);
+    if (!d->rescore)
+        g->set[O_NO_RESCORE] = 1;
+    if (d->logistic_classes)
+        g->set[O_LOGISTIC] = 1;
+    o->cfg_classes = d->classes;
+    return 0;
+}
+
+void cli_free(tool_opts *o) { dncfg_free(&o->dn); }
+
 int cli_parse(int argc, char **argv, tool_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -662,6 +749,8 @@ int cli_parse(int argc, char **argv, tool_opts *o)
         if (nth == 0)
             g.value[id] = value;
     }
+    if (apply_darknet_cfg(&g, o))
+        return EXIT_ERROR;
     const int yolo = g.set[O_LAYER] && strcmp(g.value[O_LAYER], "yolo") == 0;
     const char *missing = required_missing(&g, o->cmd, yolo);
     if (missing)

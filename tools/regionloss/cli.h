@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dncfg.h"
 #include "regionloss.h"
 
 /* Exit codes of the tool. */
@@ -55,6 +56,8 @@ typedef struct tool_opts {
     int64_t seen;
     double rtol, atol;
     yolo_opts yolo; /* --layer yolo only */
+    dncfg_options dn; /* --darknet-cfg: the texts the options above point into */
+    int32_t cfg_classes; /* --darknet-cfg with a [region]: the file's C must be this; else 0 */
 } tool_opts;
 
 /* Fills o from argv.  Returns 0, or EXIT_ERROR after printing what is wrong
@@ -62,6 +65,10 @@ typedef struct tool_opts {
 int cli_parse(int argc, char **argv, tool_opts *o);
 
 void cli_usage(FILE *f);
+
+/* Frees what cli_parse allocated (the texts of --darknet-cfg); o may be
+ * one cli_parse failed on. */
+void cli_free(tool_opts *o);
 
 /* "w1,h1,w2,h2,..." to 2*B floats (malloc'ed).  Returns 0, or EXIT_ERROR
  * after printing what is wrong. */

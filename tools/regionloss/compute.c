@@ -52,6 +52,15 @@ int compute_from_files(const tool_opts *o, tool_inputs *in, rl_result *res, void
                          o->grad_dtype, in);
     if (rc)
         return rc;
+    if (o->cfg_classes > 0 && in->C != o->cfg_classes) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "%d classes (B*(5+C) channels with B = %d anchors), the [region] section of "
+                 "--darknet-cfg has classes=%d",
+                 (int)in->C, (int)in->B, (int)o->cfg_classes);
+        inputs_free(in);
+        return file_error(o->pred, msg);
+    }
     rc = compute_inputs(in, &o->cfg, o->seen, o->pred, res, grad);
     if (rc)
         inputs_free(in);

@@ -7,8 +7,10 @@ int main(int argc, char **argv)
 {
     tool_opts o;
     int rc = cli_parse(argc, argv, &o);
-    if (rc)
+    if (rc) {
+        cli_free(&o);
         return rc;
+    }
     switch (o.cmd) {
     case CMD_LOSS:
         rc = cmd_loss(&o);
@@ -38,5 +40,6 @@ int main(int argc, char **argv)
         perror("regionloss: stdout");
         rc = EXIT_ERROR;
     }
+    cli_free(&o);
     return rc;
 }
