@@ -307,7 +307,7 @@ def main():
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if step % log_every == 0 or step == a.steps:
             # crit.last: the call's parts and diagnostics (docs/python.md)
             print(f"step {step:4d}  loss {np.mean(losses[-log_every:]):.4f}  "
