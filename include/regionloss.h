@@ -107,6 +107,15 @@ typedef enum rl_mode {
     RL_MODE_DARKNET = 1 /* docs/darknet.md: darknet's region layer */
 } rl_mode;
 
+/* Whose [region] layer darknet mode computes (rl_config.flavour;
+ * docs/darknet.md, "AlexeyAB's [region] flavour"). */
+typedef enum rl_flavour {
+    RL_FLAVOUR_PJREDDIE = 0, /* pjreddie/darknet's region_layer.c (the default) */
+    RL_FLAVOUR_ALEXEYAB = 1  /* AlexeyAB/darknet's: coord_scale without (2 - w*h), the cost
+                                over deltas that carry s', classfix, focal_loss, truths of
+                                a class >= C skipped, softmax=0 classes unactivated */
+} rl_flavour;
+
 typedef struct rl_config {
     int32_t H, W;          /* grid rows and columns */
     int32_t B;             /* anchors */
@@ -133,6 +142,11 @@ typedef struct rl_config {
     int16_t grad_dtype;
     int64_t warmup_seen;       /* warm-up while seen < warmup_seen (default 12800) */
     double warmup_scale;       /* default 0.01 */
+    /* Darknet mode only: rl_flavour (default RL_FLAVOUR_PJREDDIE).  The two
+     * below need RL_FLAVOUR_ALEXEYAB and are 0 otherwise. */
+    int32_t flavour;
+    int32_t classfix;          /* AlexeyAB's classfix: -1, 0 (default), 1 or 2 */
+    int32_t focal_loss;        /* AlexeyAB's focal_loss on softmax classes: 0 (default) or 1 */
 } rl_config;
 
 /* Spec-mode defaults: layout NCHW, lambdas 1, 1, 5, 1, thresh 0.6, counts

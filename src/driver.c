@@ -510,8 +510,15 @@ void rl_call_phase1(void *arg, int64_t n)
         bad |= check_logits(c->batch->pred, x0, cs, p->C, p->pred_type, copy);
     }
     s->nonfinite_class = bad != 0;
+    if (p->flavour == RL_FLAVOUR_ALEXEYAB)
+        rl_ab_phase1(c, n);
     if (p->mode == RL_MODE_YOLO && p->truth_thresh < 1.0)
         rl_yolo_truth_thresh(c, n, &soa);
+}
+
+void rl_call_assign_one(const rl_params *p, const rl_box *t, int32_t *i, int32_t *j, int32_t *b)
+{
+    assign(p, t, i, j, b);
 }
 
 uint32_t rl_call_check_logits(const void *pred, int64_t x0, int64_t cs, int32_t C, int type,
@@ -624,6 +631,10 @@ void rl_call_phase2(void *arg, int64_t n)
 
     if (p->mode == RL_MODE_YOLO) {
         rl_yolo_objects(c, n);
+        return;
+    }
+    if (p->flavour == RL_FLAVOUR_ALEXEYAB) {
+        rl_ab_objects(c, n);
         return;
     }
     obj_entry *en = c->w.entries + lo;
@@ -852,9 +863,26 @@ void rl_call_set_weights(call *c, const rl_counts *nc)
     c->gkw = mul0(c->kw, p->grad_scale);
 }
 
+static rl_status driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch *batch,
+                           rl_result *res, rl_counts *counts_only, void *grad,
+                           const rl_driver_probe *probe);
+
 rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch *batch,
                         rl_result *res, rl_counts *counts_only, void *grad,
                         const rl_driver_probe *probe)
+{
+    rl_batch kept; /* without the truths AlexeyAB's flavour skips */
+    void *owned;
+    rl_status st = rl_flavour_batch(&plan->p, batch, &kept, &owned);
+    if (st == RL_OK)
+        st = driver_run(plan, k, &kept, res, counts_only, grad, probe);
+    free(owned);
+    return st;
+}
+
+static rl_status driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch *batch,
+                           rl_result *res, rl_counts *counts_only, void *grad,
+                           const rl_driver_probe *probe)
 {
     const rl_params *p = &plan->p;
     const int64_t N = batch->n_images, nt = batch->truth_offsets[N];
@@ -890,7 +918,8 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
     /* Fixed order: image by image. */
     rl_result r;
     memset(&r, 0, sizeof r);
-    double coord = 0, cls = 0, obj = 0, c2 = 0, warm = 0, c_all = 0, cost = 0;
+    double coord = 0, cls = 0, obj = 0, c2 = 0, warm = 0, c_all = 0, cost = 0, ab_cost = 0;
+    int64_t class_slots = 0;
     for (int64_t n = 0; n < N; n++) {
         const image_sums *s = &c.w.sums[n];
         coord += s->coord;
@@ -906,6 +935,8 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
         r.n_recall50 += s->n_r50;
         r.n_recall75 += s->n_r75;
         cost += s->cost_obj;
+        ab_cost += s->ab_cost;
+        class_slots += s->ab_class_slots;
         r.darknet.avg_iou += s->dn_iou;
         r.darknet.avg_obj += s->dn_obj;
         r.darknet.avg_cls += s->dn_cls;
@@ -932,13 +963,17 @@ rl_status rl_driver_run(const rl_plan *plan, const rl_kernels *k, const rl_batch
         if (nt > 0) {
             r.darknet.avg_iou /= (double)nt;
             r.darknet.avg_obj /= (double)nt;
-            r.darknet.avg_cls /= (double)nt;
             r.darknet.recall /= (double)nt;
             r.darknet.recall75 /= (double)nt;
         }
+        if (nt + class_slots > 0) /* AlexeyAB's Class also averages classfix's terms */
+            r.darknet.avg_cls /= (double)(nt + class_slots);
         r.darknet.avg_anyobj = c_all / (double)(N * c.slots);
-        r.darknet.cost = cost + p->lambda_noobj * p->lambda_noobj * c2 +
-                         (c.warmup ? mul0(p->warmup_scale * p->warmup_scale, warm) : 0.0);
+        r.darknet.cost = p->flavour == RL_FLAVOUR_ALEXEYAB
+                             ? cost + ab_cost
+                             : cost + p->lambda_noobj * p->lambda_noobj * c2 +
+                                   (c.warmup ? mul0(p->warmup_scale * p->warmup_scale, warm)
+                                             : 0.0);
     }
     r.loss = r.coord + r.cls + r.obj + r.noobj + r.warmup;
     rl_finish_diagnostics(&r);

@@ -31,6 +31,8 @@ typedef struct image_sums {
     int64_t dn_count;                     /* [yolo]: truths matched to this head */
     int64_t n_tt;                         /* [yolo]: positives of truth_thresh alone */
     int nonfinite_class;                  /* a class logit read by the loss is not finite */
+    double ab_cost;                       /* AlexeyAB flavour: darknet cost of the other slots */
+    int64_t ab_class_slots;               /* AlexeyAB classfix: class terms past thresh */
 } image_sums;
 
 typedef struct workspace {
@@ -93,6 +95,17 @@ RL_HIDDEN double rl_call_mul0(double k, double v);
 RL_HIDDEN void rl_call_put(void *g, int type, int64_t idx, double v, int accumulate);
 RL_HIDDEN uint32_t rl_call_check_logits(const void *pred, int64_t x0, int64_t cs, int32_t C,
                                         int type, float *copy);
+
+RL_HIDDEN void rl_call_assign_one(const rl_params *p, const rl_box *t, int32_t *i, int32_t *j,
+                                  int32_t *b);
+
+/* driver_ab.c: AlexeyAB's [region] flavour.  Phase 1, after the mask
+ * kernels and the class checks: classfix -1's negatives, the cost of the
+ * slots without a truth, classfix 1, 2's class checks.  Phase 2, after the
+ * grad kernels: the per-object terms, classfix's class terms and darknet's
+ * statistics of image n. */
+RL_HIDDEN void rl_ab_phase1(call *c, int64_t n);
+RL_HIDDEN void rl_ab_objects(call *c, int64_t n);
 
 /* driver_yolo.c */
 RL_HIDDEN size_t rl_yolo_ws_extra(const rl_params *p, int64_t N, int64_t nt);

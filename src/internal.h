@@ -31,6 +31,7 @@ typedef struct rl_params {
     int32_t rescore, logistic_classes;
     int64_t warmup_seen;
     double warmup_scale;
+    int32_t flavour, classfix, focal_loss; /* darknet mode; 0 otherwise */
     /* A [yolo] head (mode RL_MODE_YOLO; docs/loss.md).  thresh is the
      * ignore_thresh, norm RL_NORM_SUM or RL_NORM_IMAGES, and `anchors`
      * above are this head's anchors in grid cells, aw[mask[b]] * W / net_w
@@ -134,5 +135,16 @@ RL_HIDDEN rl_status rl_truths_from_darknet_rows(const float *buffer, int32_t n_i
 
 /* Fill the averaged diagnostics of r from its raw sums and counts. */
 RL_HIDDEN void rl_finish_diagnostics(rl_result *r);
+
+/* AlexeyAB's [region] flavour (src/flavour.c).  rl_flavour_skips: whether
+ * the flavour passes over truth t (a class >= C).  rl_flavour_batch: *out is
+ * *in without those truths, in rl_flavour_ws() bytes taken from the front of
+ * in's workspace (or allocated, then *owned is to be freed); *out = *in when
+ * nothing is skipped. */
+RL_HIDDEN rl_status rl_check_flavour(const rl_config *cfg);
+RL_HIDDEN int rl_flavour_skips(const rl_params *p, const rl_box *t);
+RL_HIDDEN size_t rl_flavour_ws(const rl_params *p, int64_t n_images, int64_t n_truths);
+RL_HIDDEN rl_status rl_flavour_batch(const rl_params *p, const rl_batch *in, rl_batch *out,
+                                     void **owned);
 
 #endif

@@ -119,6 +119,8 @@ rl_status rl_check_config(const rl_config *cfg)
             return rl_fail(RL_ERR_BAD_ARGUMENT, "config: logistic_classes = %d is not 0 or 1",
                            (int)cfg->logistic_classes);
     }
+    if ((st = rl_check_flavour(cfg)))
+        return st;
     if (cfg->pred_dtype != RL_DTYPE_F32 && cfg->pred_dtype != RL_DTYPE_BF16 &&
         cfg->pred_dtype != RL_DTYPE_F16)
         return rl_fail(RL_ERR_BAD_ENUM,
@@ -184,6 +186,9 @@ void rl_params_from_config(const rl_config *cfg, const float *anchors, rl_params
     p->logistic_classes = cfg->mode == RL_MODE_DARKNET ? cfg->logistic_classes : 0;
     p->warmup_seen = cfg->warmup_seen;
     p->warmup_scale = cfg->mode == RL_MODE_DARKNET ? cfg->warmup_scale : 0.0;
+    p->flavour = cfg->mode == RL_MODE_DARKNET ? cfg->flavour : RL_FLAVOUR_PJREDDIE;
+    p->classfix = p->flavour == RL_FLAVOUR_ALEXEYAB ? cfg->classfix : 0;
+    p->focal_loss = p->flavour == RL_FLAVOUR_ALEXEYAB ? cfg->focal_loss : 0;
     p->grad_scale = 1.0;
 }
 
@@ -310,7 +315,8 @@ rl_status rl_workspace_size(const rl_plan *plan, int32_t n_images, int64_t n_tru
 {
     rl_status st = rl_check_workspace_args(plan, n_images, n_truths, out_bytes);
     if (st == RL_OK)
-        *out_bytes = plan->variant->workspace(&plan->p, n_images, n_truths);
+        *out_bytes = plan->variant->workspace(&plan->p, n_images, n_truths) +
+                     rl_flavour_ws(&plan->p, n_images, n_truths);
     return st;
 }
 

@@ -154,7 +154,7 @@ rl_status rl_validate_batch(const rl_params *p, const rl_batch *batch)
     const int64_t *off = batch->truth_offsets;
     for (int32_t n = 0; n < batch->n_images; n++)
         for (int64_t t = off[n]; t < off[n + 1]; t++)
-            if ((st = check_truth(p, &batch->truths[t], n, t - off[n])) != RL_OK)
+            if (!rl_flavour_skips(p, &batch->truths[t]) && (st = check_truth(p, &batch->truths[t], n, t - off[n])) != RL_OK)
                 return st;
 
     return RL_OK;
@@ -199,8 +199,20 @@ rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch)
         /* Class logits are read only at responsible slots (a [yolo] head's
          * truth_thresh positives, decided by the predictions, are checked by
          * rl_validate_class_logits once they are known). */
+        if (p->classfix > 0) { /* any slot past thresh may get a class term */
+            for (int64_t i = 0; i < p->H; i++)
+                for (int64_t j = 0; j < p->W; j++)
+                    for (int64_t b = 0; b < p->B; b++) {
+                        rl_status st = rl_validate_class_logits(p, pred, n, i, j, b);
+                        if (st != RL_OK)
+                            return st;
+                    }
+            continue;
+        }
         for (int64_t t = off[n]; t < off[n + 1]; t++) {
             int64_t i, j, b;
+            if (rl_flavour_skips(p, &batch->truths[t]))
+                continue;
             if (p->mode == RL_MODE_YOLO) {
                 int32_t yi, yj, yb;
                 const rl_box *bx = &batch->truths[t];

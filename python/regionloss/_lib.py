@@ -81,6 +81,9 @@ class rl_config(ctypes.Structure):
         # rl_dtype values, int16_t in what was padding before warmup_seen
         ("pred_dtype", ctypes.c_int16), ("grad_dtype", ctypes.c_int16),
         ("warmup_seen", ctypes.c_int64), ("warmup_scale", ctypes.c_double),
+        # darknet mode: rl_flavour, and AlexeyAB's classfix and focal_loss
+        ("flavour", ctypes.c_int32), ("classfix", ctypes.c_int32),
+        ("focal_loss", ctypes.c_int32),
     ]
 
 
@@ -134,6 +137,7 @@ class rl_result(ctypes.Structure):
 
 # ---- the [yolo] head (the rl_yolo_* section of the header) --------------------------
 YOLO_MAX_HEADS = 16   # RL_YOLO_MAX_HEADS
+FLAVOURS = {"pjreddie": 0, "alexeyab": 1}  # rl_flavour: whose [region] darknet mode computes
 YOLO_NORMS = {"sum": 1, "images": 2}   # RL_NORM_SUM, RL_NORM_IMAGES: what a head accepts
 # rl_box_loss: the box term of a head's positives
 BOX_LOSSES = {"mse": 0, "iou": 1, "giou": 2, "diou": 3, "ciou": 4}

@@ -127,6 +127,8 @@ static void plan_image(const rl_params *p, const rl_batch *batch, const float *f
                 int noobj = p->mode == RL_MODE_SPEC ? best < p->thresh : best <= p->thresh;
                 if (forced && forced[n * slots + s] >= 0)
                     noobj = forced[n * slots + s] == RL_SLOT_NOOBJ;
+                if (p->classfix == -1) /* AlexeyAB: target best IoU, nothing ignored */
+                    noobj = 1;
                 if (ip->owner[s] >= 0) {
                     ip->kind[s] = RL_SLOT_OBJ;
                     counts->n_obj++;
@@ -187,12 +189,17 @@ static rl_status plan_batch(const rl_params *p, const rl_batch *batch, const flo
     return RL_OK;
 }
 
-rl_status rl_reference_count(const rl_params *p, const rl_batch *batch, rl_counts *counts)
+rl_status rl_reference_count(const rl_params *p, const rl_batch *in, rl_counts *counts)
 {
+    rl_batch kept; /* AlexeyAB's flavour skips truths of a class >= C */
+    void *owned;
+    rl_status st = rl_flavour_batch(p, in, &kept, &owned);
     scratch s;
-    rl_status st = plan_batch(p, batch, batch->pred, NULL, &s, counts);
+    if (st == RL_OK)
+        st = plan_batch(p, &kept, kept.pred, NULL, &s, counts);
     if (st == RL_OK)
         scratch_free(&s);
+    free(owned);
     return st;
 }
 
@@ -275,9 +282,50 @@ static double class_term(const rl_params *p, const float *pred, const grad_sink 
     return -lp; /* -log p^[cls] */
 }
 
+/* AlexeyAB's class term of a slot ("AlexeyAB's [region] flavour" in
+ * docs/darknet.md): softmax cross-entropy, or with focal_loss alpha (1 -
+ * p)^2 (-log p) whose gradient is darknet's delta exactly, or with
+ * softmax=0 (logistic_classes) squared error on the raw logits, which that
+ * layer leaves unactivated.  k weights the gradient, kc (unnormalised)
+ * darknet's delta in the cost.  Returns the loss before k. */
+#define AB_FOCAL_ALPHA 0.5
+static double ab_class_term(const rl_params *p, const float *pred, const grad_sink *g, int64_t n,
+                            int32_t i, int32_t j, int32_t b, int32_t cls, double k, double kc,
+                            double *p_true, double *cost)
+{
+    if (p->logistic_classes) {
+        double loss = 0.0;
+        for (int32_t c = 0; c < p->C; c++) {
+            int64_t idx = rl_index(p, n, i, j, b, 5 + c);
+            double t = pred[idx], y = c == cls ? 1.0 : 0.0;
+            loss += 0.5 * (t - y) * (t - y);
+            put(g, idx, weighted(k, t - y));
+            *cost += (kc * (y - t)) * (kc * (y - t));
+            if (c == cls)
+                *p_true = t;
+        }
+        return loss;
+    }
+    const class_lse_t lse = class_lse(p, pred, n, i, j, b);
+    const double lp = log_prob(lse, pred[rl_index(p, n, i, j, b, 5 + cls)]);
+    const double pt = exp(lp);
+    /* focal: the factor alpha g(pt) of darknet's delta, g = -(1 - pt)(2 pt
+     * log pt + pt - 1); pt log pt from the finite log, so 0 when pt underflows */
+    const double f = p->focal_loss ? AB_FOCAL_ALPHA * -(1 - pt) * (2 * pt * lp + pt - 1) : 1.0;
+    for (int32_t c = 0; c < p->C; c++) {
+        int64_t idx = rl_index(p, n, i, j, b, 5 + c);
+        double pc = exp(log_prob(lse, pred[idx])), y = c == cls ? 1.0 : 0.0;
+        put(g, idx, weighted(k, f * (pc - y)));
+        *cost += (kc * f * (y - pc)) * (kc * f * (y - pc));
+    }
+    *p_true = pt;
+    return p->focal_loss ? AB_FOCAL_ALPHA * (1 - pt) * (1 - pt) * -lp : -lp;
+}
+
 /* Sums of one batch before weighting, one per loss part. */
 typedef struct part_sums {
     double coord, cls, obj, noobj, warmup;
+    int64_t class_slots; /* AlexeyAB's classfix class terms at slots past thresh */
 } part_sums;
 
 static void spec_slot(const rl_params *p, const rl_batch *batch, const float *frozen,
@@ -341,12 +389,41 @@ static void darknet_slot(const rl_params *p, const rl_batch *batch, const float 
     const double unscaled_k_w = p->warmup_scale, unscaled_noobj = p->lambda_noobj;
     r->darknet.avg_anyobj += c; /* averaged at the end */
 
+    /* AlexeyAB's deltas carry s' on x, y and objectness, and its cost is
+     * their squares: these factors are 1 in pjreddie's flavour */
+    const int ab = p->flavour == RL_FLAVOUR_ALEXEYAB;
+    const double fx = ab ? sigmoid_slope(tx) : 1.0, fy = ab ? sigmoid_slope(ty) : 1.0;
+    const double fc = ab ? sigmoid_slope(tc) : 1.0;
+
     if (ip->kind[s] != RL_SLOT_OBJ) {
         if (ip->kind[s] == RL_SLOT_NOOBJ) {
-            ps->noobj += 0.5 * c * c;
-            put(g, rl_index(p, n, i, j, b, 4), k[3] * c * sigmoid_slope(tc));
-            *cost += (unscaled_noobj * c) * (unscaled_noobj * c);
+            /* classfix -1: the target is the slot's best IoU (a constant) */
+            const double z = p->classfix == -1 ? ip->best[s] : 0.0;
+            ps->noobj += 0.5 * (c - z) * (c - z);
+            put(g, rl_index(p, n, i, j, b, 4), k[3] * (c - z) * sigmoid_slope(tc));
+            *cost += (unscaled_noobj * (z - c) * fc) * (unscaled_noobj * (z - c) * fc);
             r->sum_noobj += c;
+        } else if (p->classfix > 0) {
+            /* AlexeyAB's classfix 1, 2: a slot past thresh learns the class of
+             * its best truth (first of equal IoUs), weighted by c^ (held
+             * constant) for 2 */
+            const box d = decode(p, frozen, n, i, j, b);
+            const int64_t nt = batch->truth_offsets[n + 1] - batch->truth_offsets[n];
+            double bi = 0.0;
+            int64_t bt = 0;
+            for (int64_t t = 0; t < nt; t++) {
+                double iou = box_iou(d, ip->truths[t].g);
+                if (iou > bi) {
+                    bi = iou;
+                    bt = t;
+                }
+            }
+            const double wc = p->classfix == 2 ? c : 1.0;
+            double p_true = 0.0;
+            ps->cls += wc * ab_class_term(p, pred, g, n, i, j, b, ip->truths[bt].cls,
+                                          k[1] * wc, p->lambda_class * wc, &p_true, cost);
+            r->darknet.avg_cls += p_true; /* darknet's Class averages these too */
+            ps->class_slots++;
         }
         if (warmup) {
             /* targets: s(tx) = s(ty) = 0.5 (cell centre), tw = th = 0 (the prior) */
@@ -357,13 +434,15 @@ static void darknet_slot(const rl_params *p, const rl_batch *batch, const float 
             put(g, rl_index(p, n, i, j, b, 2), k[4] * tw);
             put(g, rl_index(p, n, i, j, b, 3), k[4] * th);
             *cost += unscaled_k_w * unscaled_k_w *
-                     ((0.5 - sx) * (0.5 - sx) + (0.5 - sy) * (0.5 - sy) + tw * tw + th * th);
+                     ((0.5 - sx) * (0.5 - sx) * fx * fx + (0.5 - sy) * (0.5 - sy) * fy * fy +
+                      tw * tw + th * th);
         }
         return;
     }
 
     const truth_g *t = &ip->truths[ip->owner[s]];
-    const double sc = 2.0 - t->w * t->h; /* times coord_scale, folded into k[0] */
+    /* times coord_scale, folded into k[0]; AlexeyAB has coord_scale alone */
+    const double sc = ab ? 1.0 : 2.0 - t->w * t->h;
     const double gx = t->g.x - j, gy = t->g.y - i;
     const double gw = log(t->g.w / p->anchors[2 * b]), gh = log(t->g.h / p->anchors[2 * b + 1]);
     ps->coord += sc * 0.5 *
@@ -374,7 +453,7 @@ static void darknet_slot(const rl_params *p, const rl_batch *batch, const float 
     put(g, rl_index(p, n, i, j, b, 2), k[0] * sc * (tw - gw));
     put(g, rl_index(p, n, i, j, b, 3), k[0] * sc * (th - gh));
     const double dsc = p->lambda_coord * sc;
-    *cost += dsc * dsc * ((gx - sx) * (gx - sx) + (gy - sy) * (gy - sy) +
+    *cost += dsc * dsc * ((gx - sx) * (gx - sx) * fx * fx + (gy - sy) * (gy - sy) * fy * fy +
                           (gw - tw) * (gw - tw) + (gh - th) * (gh - th));
 
     const double iou = box_iou(decode(p, frozen, n, i, j, b), t->g); /* constant */
@@ -383,9 +462,19 @@ static void darknet_slot(const rl_params *p, const rl_batch *batch, const float 
     const double target = p->rescore ? iou : 1.0;
     ps->obj += 0.5 * (c - target) * (c - target);
     put(g, rl_index(p, n, i, j, b, 4), k[2] * (c - target) * sigmoid_slope(tc));
-    *cost += (p->lambda_obj * (target - c)) * (p->lambda_obj * (target - c));
+    *cost += (p->lambda_obj * (target - c) * fc) * (p->lambda_obj * (target - c) * fc);
 
     double p_true = 0.0;
+    if (ab) {
+        ps->cls += ab_class_term(p, pred, g, n, i, j, b, t->cls, k[1], p->lambda_class, &p_true,
+                                 cost);
+        r->sum_iou += iou;
+        r->n_recall50 += iou > 0.5;
+        r->n_recall75 += iou > 0.75;
+        r->sum_obj += c;
+        r->sum_cls += p_true;
+        return;
+    }
     ps->cls += class_term(p, pred, g, n, i, j, b, t->cls, k[1], &p_true);
     /* darknet's class deltas: class_scale * ([c == cls] - o_c) */
     const class_lse_t lse = p->logistic_classes ? (class_lse_t){0.0, 0.0}
@@ -421,7 +510,8 @@ static void darknet_truth_stats(const rl_params *p, const rl_batch *batch,
         double pt;
         int64_t idx = rl_index(p, n, g->i, g->j, g->b, 5 + g->cls);
         if (p->logistic_classes)
-            pt = sigmoid(pred[idx]);
+            /* AlexeyAB's softmax=0 outputs are the raw logits */
+            pt = p->flavour == RL_FLAVOUR_ALEXEYAB ? (double)pred[idx] : sigmoid(pred[idx]);
         else
             pt = exp(log_prob(class_lse(p, pred, n, g->i, g->j, g->b), pred[idx]));
         r->darknet.avg_cls += pt;
@@ -435,9 +525,24 @@ rl_status rl_reference_compute(const rl_params *p, const rl_batch *batch, const 
     return rl_reference_compute_forced(p, batch, frozen, NULL, res, out);
 }
 
-rl_status rl_reference_compute_forced(const rl_params *p, const rl_batch *batch,
+static rl_status compute_forced(const rl_params *p, const rl_batch *batch, const float *frozen,
+                                const int8_t *forced, rl_result *res, const rl_ref_out *out);
+
+rl_status rl_reference_compute_forced(const rl_params *p, const rl_batch *in,
                                       const float *frozen, const int8_t *forced,
                                       rl_result *res, const rl_ref_out *out)
+{
+    rl_batch kept; /* AlexeyAB's flavour skips truths of a class >= C */
+    void *owned;
+    rl_status st = rl_flavour_batch(p, in, &kept, &owned);
+    if (st == RL_OK)
+        st = compute_forced(p, &kept, frozen, forced, res, out);
+    free(owned);
+    return st;
+}
+
+static rl_status compute_forced(const rl_params *p, const rl_batch *batch, const float *frozen,
+                                const int8_t *forced, rl_result *res, const rl_ref_out *out)
 {
     scratch s;
     rl_counts own;
@@ -473,7 +578,7 @@ rl_status rl_reference_compute_forced(const rl_params *p, const rl_batch *batch,
     if (out && out->obj_iou)
         memset(out->obj_iou, 0, (size_t)(N * slots) * sizeof *out->obj_iou);
     grad_sink g = {p, out};
-    part_sums ps = {0, 0, 0, 0, 0};
+    part_sums ps = {0, 0, 0, 0, 0, 0};
 
     if (p->mode == RL_MODE_SPEC) {
         const double k[4] = {weight(p->lambda_coord, div_obj), weight(p->lambda_class, div_obj),
@@ -512,8 +617,9 @@ rl_status rl_reference_compute_forced(const rl_params *p, const rl_batch *batch,
             r.darknet.recall /= cnt;
             r.darknet.recall75 /= cnt;
             r.darknet.avg_obj /= cnt;
-            r.darknet.avg_cls /= cnt;
         }
+        if (r.darknet.count + ps.class_slots > 0)
+            r.darknet.avg_cls /= (double)(r.darknet.count + ps.class_slots);
         r.darknet.avg_anyobj /= (double)(N * slots);
     }
     r.loss = r.coord + r.cls + r.obj + r.noobj + r.warmup;

@@ -22,7 +22,8 @@ int main(void)
     FIELD(rl_config, variant); FIELD(rl_config, threads); FIELD(rl_config, rescore);
     FIELD(rl_config, logistic_classes); FIELD(rl_config, pred_dtype);
     FIELD(rl_config, grad_dtype); FIELD(rl_config, warmup_seen);
-    FIELD(rl_config, warmup_scale);
+    FIELD(rl_config, warmup_scale); FIELD(rl_config, flavour); FIELD(rl_config, classfix);
+    FIELD(rl_config, focal_loss);
 
     SIZE(rl_counts);
     FIELD(rl_counts, n_obj); FIELD(rl_counts, n_noobj); FIELD(rl_counts, n_conf);
@@ -77,6 +78,8 @@ int main(void)
     /* constants the binding repeats */
     printf("constant RL_YOLO_MAX_HEADS %d\n", RL_YOLO_MAX_HEADS);
     printf("constant RL_NORM_SUM %d\n", (int)RL_NORM_SUM);
+    printf("constant RL_FLAVOUR_PJREDDIE %d\n", (int)RL_FLAVOUR_PJREDDIE);
+    printf("constant RL_FLAVOUR_ALEXEYAB %d\n", (int)RL_FLAVOUR_ALEXEYAB);
     printf("constant RL_NORM_IMAGES %d\n", (int)RL_NORM_IMAGES);
     printf("constant RL_BOX_MSE %d\n", (int)RL_BOX_MSE);
     printf("constant RL_BOX_IOU %d\n", (int)RL_BOX_IOU);

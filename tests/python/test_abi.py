@@ -62,3 +62,9 @@ def test_box_losses_match_the_header():
     constants = dict(c_layout()["constant"])
     assert _lib.BOX_LOSSES == {k: constants["RL_BOX_" + k.upper()] for k in _lib.BOX_LOSSES}
     assert sorted(_lib.BOX_LOSSES.values()) == list(range(len(_lib.BOX_LOSSES)))
+
+
+def test_flavour_constants_match_the_header():
+    constants = dict(c_layout()["constant"])
+    assert _lib.FLAVOURS == {"pjreddie": constants["RL_FLAVOUR_PJREDDIE"],
+                             "alexeyab": constants["RL_FLAVOUR_ALEXEYAB"]}
