@@ -201,6 +201,15 @@ void rl_ab_objects(call *c, int64_t n)
         double p_true = 0.0;
         s->cls += ab_class(c, n, e->i, e->j, e->b, t->cls, c->gkp, p->lambda_class, &p_true,
                            &s->cost_obj, e);
+        if (p->classfix > 0) { /* darknet's Class counts classfix's term here too,
+                                  although the truth's class term overwrites it */
+            int64_t bt;
+            if (best_truth(c, n, e->i, e->j, e->b, &bt) > p->thresh) {
+                const double tb = at(c, n, e->i, e->j, e->b, 5 + c->batch->truths[lo + bt].cls);
+                s->dn_cls += p->logistic_classes ? tb : exp((tb - e->max) - e->log_sum);
+                s->ab_class_slots++;
+            }
+        }
         s->sum_iou += iou;
         s->n_r50 += iou > 0.5;
         s->n_r75 += iou > 0.75;

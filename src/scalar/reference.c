@@ -468,6 +468,26 @@ static void darknet_slot(const rl_params *p, const rl_batch *batch, const float 
     if (ab) {
         ps->cls += ab_class_term(p, pred, g, n, i, j, b, t->cls, k[1], p->lambda_class, &p_true,
                                  cost);
+        if (p->classfix > 0 && ip->best[s] > p->thresh) {
+            /* darknet's Class counts classfix's term at this slot too, though
+             * the truth's class term then overwrites its deltas */
+            const box d = decode(p, frozen, n, i, j, b);
+            const int64_t nt = batch->truth_offsets[n + 1] - batch->truth_offsets[n];
+            double bi = 0.0;
+            int64_t bt = 0;
+            for (int64_t u = 0; u < nt; u++) {
+                double v = box_iou(d, ip->truths[u].g);
+                if (v > bi) {
+                    bi = v;
+                    bt = u;
+                }
+            }
+            const double tb = pred[rl_index(p, n, i, j, b, 5 + ip->truths[bt].cls)];
+            r->darknet.avg_cls += p->logistic_classes
+                                      ? tb
+                                      : exp(log_prob(class_lse(p, pred, n, i, j, b), tb));
+            ps->class_slots++;
+        }
         r->sum_iou += iou;
         r->n_recall50 += iou > 0.5;
         r->n_recall75 += iou > 0.75;
