@@ -42,7 +42,8 @@ typedef enum rl_darknet_type {
  * scales and thresholds after make_*_layer returns, so a value read there
  * would be the defaults).  rl_darknet_layer_init sets darknet's defaults
  * for the type; fields of the other type are ignored.  The loss is
- * pjreddie's layer's (docs/loss.md); AlexeyAB's own options (iou_loss,
+ * pjreddie's layer's (docs/loss.md), or for [region] with flavour
+ * RL_FLAVOUR_ALEXEYAB AlexeyAB's; AlexeyAB's [yolo] options (iou_loss,
  * iou_normalizer, scale_x_y, ...) have no field here and are not applied. */
 typedef struct rl_darknet_layer {
     int32_t type;          /* rl_darknet_type */
@@ -75,6 +76,15 @@ typedef struct rl_darknet_layer {
     int32_t net_w, net_h;  /* net.w, net.h: the input size in pixels */
     float ignore_thresh;   /* l.ignore_thresh */
     float truth_thresh;    /* l.truth_thresh */
+
+    /* [region], appended in 0.2 */
+    int32_t map;           /* nonzero when l.map is set: not supported */
+    /* rl_flavour: whose [region] layer (RL_DARKNET_ALEXEYAB_REGION sets
+     * RL_FLAVOUR_ALEXEYAB: AlexeyAB's deltas and cost, docs/darknet.md); the
+     * two below are AlexeyAB's and need it */
+    int32_t flavour;
+    int32_t classfix;      /* l.classfix: -1, 0, 1 or 2 */
+    int32_t focal_loss;    /* l.focal_loss: 0 or 1 (softmax classes only) */
 } rl_darknet_layer;
 
 /* A layer's fields from darknet's own `layer` value `l` (and its network's
@@ -89,7 +99,8 @@ typedef struct rl_darknet_layer {
     .coord_scale = (l).coord_scale, .class_scale = (l).class_scale,                           \
     .object_scale = (l).object_scale, .noobject_scale = (l).noobject_scale,                   \
     .thresh = (l).thresh, .rescore = (l).rescore, .softmax = (l).softmax,                     \
-    .bias_match = (l).bias_match, .background = (l).background, .tree = (l).softmax_tree != 0
+    .bias_match = (l).bias_match, .background = (l).background,                               \
+    .tree = (l).softmax_tree != 0, .map = (l).map != 0
 #define RL_DARKNET_YOLO_FIELDS_(l, net_w_, net_h_)                                            \
     .type = RL_DARKNET_YOLO, .batch = (l).batch, .h = (l).h, .w = (l).w, .n = (l).n,         \
     .classes = (l).classes, .biases = (l).biases, .max_boxes = (l).max_boxes,                 \
@@ -106,7 +117,8 @@ typedef struct rl_darknet_layer {
  * state.net as `net` */
 #define RL_DARKNET_ALEXEYAB_REGION(l)                                                         \
     ((rl_darknet_layer){RL_DARKNET_REGION_FIELDS_(l), .max_boxes = (l).max_boxes,           \
-                        .truth_floats = (l).truth_size})
+                        .truth_floats = (l).truth_size, .flavour = RL_FLAVOUR_ALEXEYAB,       \
+                        .classfix = (l).classfix, .focal_loss = (l).focal_loss})
 #define RL_DARKNET_ALEXEYAB_YOLO(l, net)                                                      \
     ((rl_darknet_layer){RL_DARKNET_YOLO_FIELDS_(l, (net).w, (net).h),                       \
                         .truth_floats = (l).truth_size})
@@ -151,10 +163,11 @@ RL_API rl_status rl_darknet_create(const rl_darknet_options *opt, rl_darknet **o
 RL_API void rl_darknet_destroy(rl_darknet *state);
 
 typedef struct rl_darknet_result {
-    double cost;             /* darknet's *l.cost as pjreddie's layers define it: the
-                                sum of the squares of pjreddie's l.delta, which for
-                                [region] is taken on the activated outputs, so not the
-                                squares of the buffer written here; summed in double */
+    double cost;             /* darknet's *l.cost: the sum of the squares of its
+                                l.delta, summed in double.  pjreddie's [region] takes
+                                its delta on the activated outputs, so its cost is not
+                                the squares of the buffer written here; AlexeyAB's
+                                (flavour RL_FLAVOUR_ALEXEYAB) carries s' and is */
     double loss;             /* the loss whose gradient was stored (docs/loss.md) */
     rl_darknet_stats stats;  /* the values of darknet's training line:
                                 avg_iou, avg_cls, avg_obj, avg_anyobj, recall,

@@ -165,6 +165,30 @@ static rl_status check_layer(const rl_darknet_layer *l)
             return rl_fail(RL_ERR_BAD_ARGUMENT,
                            "darknet [region] layer: background = %d: only 0 is supported",
                            (int)l->background);
+        if (l->map)
+            return rl_fail(RL_ERR_BAD_ARGUMENT,
+                           "darknet [region] layer: map is set: a class map is not supported");
+        if (l->flavour != RL_FLAVOUR_PJREDDIE && l->flavour != RL_FLAVOUR_ALEXEYAB)
+            return rl_fail(RL_ERR_BAD_ENUM, "darknet [region] layer: flavour = %d is neither "
+                           "pjreddie (0) nor alexeyab (1)", (int)l->flavour);
+        if (l->classfix < -1 || l->classfix > 2)
+            return rl_fail(RL_ERR_BAD_ARGUMENT,
+                           "darknet [region] layer: classfix = %d is not -1, 0, 1 or 2",
+                           (int)l->classfix);
+        if (l->focal_loss != 0 && l->focal_loss != 1)
+            return rl_fail(RL_ERR_BAD_ARGUMENT,
+                           "darknet [region] layer: focal_loss = %d is neither 0 nor 1",
+                           (int)l->focal_loss);
+        if (l->flavour != RL_FLAVOUR_ALEXEYAB && (l->classfix || l->focal_loss))
+            return rl_fail(RL_ERR_BAD_ARGUMENT,
+                           "darknet [region] layer: %s = %d is AlexeyAB's: it needs flavour = "
+                           "RL_FLAVOUR_ALEXEYAB (RL_DARKNET_ALEXEYAB_REGION sets it)",
+                           l->classfix ? "classfix" : "focal_loss",
+                           (int)(l->classfix ? l->classfix : l->focal_loss));
+        if (l->focal_loss && !l->softmax)
+            return rl_fail(RL_ERR_BAD_ARGUMENT,
+                           "darknet [region] layer: focal_loss = 1 with softmax = 0: AlexeyAB's "
+                           "focal term takes the log of the unactivated class output");
         if (l->bias_match != 1)
             return rl_fail(RL_ERR_BAD_ARGUMENT, "darknet [region] layer: bias_match = %d: only 1 "
                            "(anchor chosen by shape) is supported", (int)l->bias_match);
@@ -209,7 +233,9 @@ static int same_layer(const layer_key *k, const rl_darknet_layer *l)
                           l->coords == o->coords && l->rescore == o->rescore &&
                           l->softmax == o->softmax && l->bias_match == o->bias_match &&
                           l->background == o->background && l->tree == o->tree &&
-                          l->total == o->total && l->net_w == o->net_w && l->net_h == o->net_h;
+                          l->total == o->total && l->net_w == o->net_w && l->net_h == o->net_h &&
+                          l->map == o->map && l->flavour == o->flavour &&
+                          l->classfix == o->classfix && l->focal_loss == o->focal_loss;
     const int same_floats = l->coord_scale == o->coord_scale &&
                             l->class_scale == o->class_scale &&
                             l->object_scale == o->object_scale &&
@@ -265,6 +291,9 @@ static rl_status build(const rl_darknet *s, const rl_darknet_layer *l, built *b)
         cfg.thresh = l->thresh;
         cfg.rescore = l->rescore;
         cfg.logistic_classes = !l->softmax;
+        cfg.flavour = l->flavour;
+        cfg.classfix = l->classfix;
+        cfg.focal_loss = l->focal_loss;
         cfg.warmup_seen = o->warmup_seen;
         cfg.warmup_scale = o->warmup_scale;
         cfg.norm = RL_NORM_SUM; /* darknet's update divides by the images itself */
@@ -331,8 +360,9 @@ rl_status rl_darknet_forward(rl_darknet *state, const rl_darknet_layer *l, const
         b = &fresh;
     }
 
+    const int ab = l->type == RL_DARKNET_REGION && l->flavour == RL_FLAVOUR_ALEXEYAB;
     st = rl_truths_from_darknet_rows(truth, l->batch, l->max_boxes, l->truth_floats, l->classes,
-                                     b->boxes, b->offsets);
+                                     ab, b->boxes, b->offsets);
     rl_result res;
     if (st == RL_OK && l->type == RL_DARKNET_REGION) {
         const rl_batch batch = {.n_images = l->batch, .pred = input, .truths = b->boxes,

@@ -1,13 +1,16 @@
 /* Darknet's truth buffer (net.truth: boxes_per_image boxes of floats_per_box
  * floats per image, x, y, w, h, class first; an image's list ends at the
- * first box whose x is 0) to rl_box. */
+ * first box whose x is 0) to rl_box.  AlexeyAB's [region] reads a row's
+ * class first and passes over a row whose class is >= classes before its
+ * end test (region_layer.c, forward_region_layer): with `skip_past_c` such
+ * a row is neither checked nor kept, and does not end the list. */
 #include <math.h>
 
 #include "internal.h"
 
 rl_status rl_truths_from_darknet_rows(const float *buffer, int32_t n_images,
                                       int32_t boxes_per_image, int32_t floats_per_box,
-                                      int32_t n_classes, rl_box *out_truths,
+                                      int32_t n_classes, int skip_past_c, rl_box *out_truths,
                                       int64_t *out_offsets)
 {
     if (!buffer || !out_truths || !out_offsets)
@@ -24,6 +27,8 @@ rl_status rl_truths_from_darknet_rows(const float *buffer, int32_t n_images,
     for (int32_t n = 0; n < n_images; n++)
         for (int32_t t = 0; t < boxes_per_image; t++) {
             const float *f = buffer + ((int64_t)n * boxes_per_image + t) * floats_per_box;
+            if (skip_past_c && f[4] >= (float)n_classes)
+                continue;
             if (f[0] == 0.0f)
                 break;
             float c = f[4];
@@ -37,6 +42,8 @@ rl_status rl_truths_from_darknet_rows(const float *buffer, int32_t n_images,
     for (int32_t n = 0; n < n_images; n++) {
         for (int32_t t = 0; t < boxes_per_image; t++) {
             const float *f = buffer + ((int64_t)n * boxes_per_image + t) * floats_per_box;
+            if (skip_past_c && f[4] >= (float)n_classes)
+                continue;
             if (f[0] == 0.0f)
                 break;
             out_truths[k].cx = f[0];
@@ -55,6 +62,6 @@ rl_status rl_truths_from_darknet(const float *buffer, int32_t n_images, int32_t 
                                  int32_t n_classes, rl_box *out_truths, int64_t *out_offsets)
 {
     rl_clear_error();
-    return rl_truths_from_darknet_rows(buffer, n_images, boxes_per_image, 5, n_classes,
+    return rl_truths_from_darknet_rows(buffer, n_images, boxes_per_image, 5, n_classes, 0,
                                        out_truths, out_offsets);
 }

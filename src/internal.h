@@ -127,11 +127,13 @@ RL_HIDDEN rl_batch rl_yolo_head_batch(const rl_yolo_batch *yb, int32_t h);
 RL_HIDDEN rl_status rl_yolo_validate_preds(const rl_yolo_plan *plan, const rl_yolo_batch *batch);
 
 /* rl_truths_from_darknet with floats_per_box floats per box (pjreddie 5,
- * AlexeyAB 6: a track id after the class), for the darknet adapter. */
+ * AlexeyAB 6: a track id after the class), for the darknet adapter;
+ * skip_past_c: rows of a class >= n_classes are passed over, as AlexeyAB's
+ * [region] does. */
 RL_HIDDEN rl_status rl_truths_from_darknet_rows(const float *buffer, int32_t n_images,
                                                 int32_t boxes_per_image, int32_t floats_per_box,
-                                                int32_t n_classes, rl_box *out_truths,
-                                                int64_t *out_offsets);
+                                                int32_t n_classes, int skip_past_c,
+                                                rl_box *out_truths, int64_t *out_offsets);
 
 /* Fill the averaged diagnostics of r from its raw sums and counts. */
 RL_HIDDEN void rl_finish_diagnostics(rl_result *r);

@@ -666,12 +666,13 @@ Test(adapter, bad_options)
  * and types (int sizes, float scales, int *mask, a tree pointer). */
 typedef struct fake_layer {
     int batch, h, w, n, classes, coords, total, max_boxes, truth_size;
-    int rescore, softmax, bias_match, background;
+    int rescore, softmax, bias_match, background, classfix, focal_loss;
     float coord_scale, class_scale, object_scale, noobject_scale, thresh;
     float ignore_thresh, truth_thresh;
     float *biases;
     int *mask;
     void *softmax_tree;
+    int *map;
 } fake_layer;
 typedef struct fake_net {
     int w, h;
@@ -687,7 +688,7 @@ Test(adapter, darknet_field_macros)
                           .coord_scale = 1.5f, .class_scale = 2.5f, .object_scale = 3.5f,
                           .noobject_scale = 0.5f, .thresh = 0.25f, .ignore_thresh = 0.7f,
                           .truth_thresh = 0.9f, .biases = biases, .mask = mask,
-                          .softmax_tree = NULL};
+                          .softmax_tree = NULL, .classfix = 2, .focal_loss = 1, .map = NULL};
     const fake_net net = {416, 320};
     const rl_darknet_layer pr = RL_DARKNET_PJREDDIE_REGION(l);
     cr_assert(pr.type == RL_DARKNET_REGION && pr.batch == 2 && pr.h == 3 && pr.w == 4 &&
@@ -698,6 +699,10 @@ Test(adapter, darknet_field_macros)
               pr.noobject_scale == 0.5f && pr.thresh == 0.25f);
     const rl_darknet_layer ar = RL_DARKNET_ALEXEYAB_REGION(l);
     cr_assert(ar.max_boxes == 11 && ar.truth_floats == 6 && ar.n == 2);
+    cr_assert(ar.flavour == RL_FLAVOUR_ALEXEYAB && ar.classfix == 2 && ar.focal_loss == 1 &&
+              ar.map == 0);
+    cr_assert(pr.flavour == RL_FLAVOUR_PJREDDIE && pr.classfix == 0 && pr.focal_loss == 0,
+              "pjreddie's layer has neither option");
     const rl_darknet_layer py = RL_DARKNET_PJREDDIE_YOLO(l, net);
     cr_assert(py.type == RL_DARKNET_YOLO && py.total == 2 && py.mask == mask &&
               py.net_w == 416 && py.net_h == 320 && py.max_boxes == 11 &&
@@ -708,4 +713,132 @@ Test(adapter, darknet_field_macros)
     int dummy;
     t.softmax_tree = &dummy;
     cr_assert_eq(RL_DARKNET_PJREDDIE_REGION(t).tree, 1, "a softmax tree is flagged");
+    t.map = &dummy;
+    cr_assert_eq(RL_DARKNET_ALEXEYAB_REGION(t).map, 1, "a class map is flagged");
+}
+
+/* AlexeyAB's [region] through the adapter: the flavour's plan on the same
+ * truths (rows of a class >= C passed over, before or after the others,
+ * without ending the list), every classfix and focal setting, on every
+ * variant; and the options it refuses. */
+Test(adapter, alexeyab_region_flavour)
+{
+    rng r = {31};
+    for (int k = 0; k < 8; k++) {
+        dcase c;
+        random_case(&r, RL_DARKNET_REGION, 6, &c);
+        c.l.flavour = RL_FLAVOUR_ALEXEYAB;
+        c.l.classfix = k % 4 - 1;
+        c.l.focal_loss = c.l.softmax && k >= 4;
+        const int32_t C = c.l.classes;
+        /* row 0 of image 0 a class past C; the kept rows follow it */
+        float *row0 = c.truth;
+        const size_t rf = (size_t)c.l.truth_floats;
+        memmove(row0 + rf, row0, ((size_t)c.l.max_boxes - 1) * rf * sizeof *row0);
+        row0[0] = 0.0f; /* x = 0: would end the list, but the class is read first */
+        row0[4] = (float)(C + 3);
+        const int64_t seen = k % 2 ? 0 : 20000;
+        /* the plain API's truths: the rows AlexeyAB keeps */
+        const size_t rows = (size_t)c.l.batch * c.l.max_boxes;
+        rl_box *boxes = malloc(rows * sizeof *boxes);
+        int64_t *off = malloc(((size_t)c.l.batch + 1) * sizeof *off);
+        int64_t nb = 0;
+        off[0] = 0;
+        for (int32_t b = 0; b < c.l.batch; b++) {
+            for (int32_t t = 0; t < c.l.max_boxes; t++) {
+                const float *f = c.truth + ((size_t)b * c.l.max_boxes + t) * rf;
+                if (f[4] >= (float)C)
+                    continue;
+                if (f[0] == 0.0f)
+                    break;
+                boxes[nb++] = (rl_box){f[0], f[1], f[2], f[3], (int32_t)f[4]};
+            }
+            off[b + 1] = nb;
+        }
+        for (const char *const *v = rl_variant_list(); *v; v++) {
+            char what[160];
+            snprintf(what, sizeof what, "AlexeyAB [region] case %d (classfix %d, focal %d) on %s",
+                     k, (int)c.l.classfix, (int)c.l.focal_loss, *v);
+            rl_config cfg;
+            rl_config_init_darknet(&cfg);
+            cfg.H = c.l.h;
+            cfg.W = c.l.w;
+            cfg.B = c.l.n;
+            cfg.C = C;
+            cfg.anchors = c.l.biases;
+            cfg.lambda_coord = c.l.coord_scale;
+            cfg.lambda_class = c.l.class_scale;
+            cfg.lambda_obj = c.l.object_scale;
+            cfg.lambda_noobj = c.l.noobject_scale;
+            cfg.thresh = c.l.thresh;
+            cfg.rescore = c.l.rescore;
+            cfg.logistic_classes = !c.l.softmax;
+            cfg.flavour = RL_FLAVOUR_ALEXEYAB;
+            cfg.classfix = c.l.classfix;
+            cfg.focal_loss = c.l.focal_loss;
+            cfg.variant = *v;
+            rl_plan *plan;
+            cr_assert_eq(rl_plan_create(&cfg, &plan), RL_OK, "%s", rl_last_error());
+            float *g = malloc(c.count * sizeof *g), *delta = malloc(c.count * sizeof *delta);
+            const rl_batch batch = {.n_images = c.l.batch, .pred = c.input, .truths = boxes,
+                                    .truth_offsets = off, .seen = seen};
+            rl_result res;
+            cr_assert_eq(rl_compute(plan, &batch, &res, g), RL_OK, "%s: %s", what,
+                         rl_last_error());
+            rl_darknet *s = state_for(*v, RL_GRAD_OVERWRITE, -1.0);
+            rl_darknet_result out;
+            cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, seen, delta, &out), RL_OK,
+                         "%s: %s", what, rl_last_error());
+            assert_negated(delta, g, c.count, what);
+            assert_same_result(&out, &res, what);
+            /* the flavour's cost is the squares of the delta written */
+            double sq = 0;
+            for (size_t e = 0; e < c.count; e++)
+                sq += (double)delta[e] * delta[e];
+            cr_assert(fabs(sq - out.cost) <= 1e-5 * fmax(sq, 1e-30), "%s: cost %.9g, squares %.9g",
+                      what, out.cost, sq);
+            rl_darknet_destroy(s);
+            rl_plan_destroy(plan);
+            free(g);
+            free(delta);
+        }
+        free(boxes);
+        free(off);
+        free_case(&c);
+    }
+
+    /* refused: nothing written */
+    rng r2 = {32};
+    dcase c;
+    random_case(&r2, RL_DARKNET_REGION, 6, &c);
+    const struct { int flavour, classfix, focal, softmax, map; const char *needle; } bad[] = {
+        {2, 0, 0, 1, 0, "flavour = 2"},
+        {1, 3, 0, 1, 0, "classfix = 3"},
+        {1, 0, 2, 1, 0, "focal_loss = 2"},
+        {0, 1, 0, 1, 0, "classfix = 1 is AlexeyAB's"},
+        {0, 0, 1, 1, 0, "focal_loss = 1 is AlexeyAB's"},
+        {1, 0, 1, 0, 0, "focal_loss = 1 with softmax = 0"},
+        {1, 0, 0, 1, 1, "map is set"},
+    };
+    float *delta = malloc(c.count * sizeof *delta);
+    for (size_t q = 0; q < sizeof bad / sizeof *bad; q++) {
+        rl_darknet_layer l = c.l;
+        l.flavour = bad[q].flavour;
+        l.classfix = bad[q].classfix;
+        l.focal_loss = bad[q].focal;
+        l.softmax = bad[q].softmax;
+        l.map = bad[q].map;
+        for (size_t e = 0; e < c.count; e++)
+            delta[e] = guard();
+        rl_darknet *s = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
+        cr_assert_neq(rl_darknet_forward(s, &l, c.input, c.truth, 0, delta, NULL), RL_OK,
+                      "%s accepted", bad[q].needle);
+        cr_assert(strstr(rl_last_error(), bad[q].needle), "%s: %s", bad[q].needle,
+                  rl_last_error());
+        for (size_t e = 0; e < c.count; e++)
+            cr_assert(bits(delta[e]) == GUARD_BITS, "%s: entry %zu written", bad[q].needle, e);
+        rl_darknet_destroy(s);
+    }
+    free(delta);
+    free_case(&c);
 }
