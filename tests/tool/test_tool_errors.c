@@ -394,6 +394,17 @@ Test(tool_errors, bad_usage_prints_usage)
         {"loss", "--pred", P, "--labels", L, "--anchors", A, "--dtype", "f16", "--grad-dtype",
          "bf16", NULL},
         {"demo", "--dtype", "f16", NULL},
+        {"loss", "--pred", P, "--labels", L, "--anchors", A, "--flavour", "alexeyab", NULL},
+        {"loss", "--pred", P, "--labels", L, "--anchors", A, "--mode", "darknet", "--seen", "1",
+         "--flavour", "ab", NULL},
+        {"loss", "--pred", P, "--labels", L, "--anchors", A, "--mode", "darknet", "--seen", "1",
+         "--classfix", "1", NULL},
+        {"loss", "--pred", P, "--labels", L, "--anchors", A, "--mode", "darknet", "--seen", "1",
+         "--focal-loss", NULL},
+        {"loss", "--pred", P, "--labels", L, "--anchors", A, "--mode", "darknet", "--seen", "1",
+         "--flavour", "alexeyab", "--classfix", "3", NULL},
+        {"loss", "--pred", P, "--labels", L, "--anchors", A, "--mode", "darknet", "--seen", "1",
+         "--flavour", "alexeyab", "--logistic-classes", "--focal-loss", NULL},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char what[64];

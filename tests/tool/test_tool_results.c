@@ -184,6 +184,32 @@ Test(tool_results, darknet_options_nhwc)
     check_loss(extra, cfg, 99, 0);
 }
 
+/* AlexeyAB's [region] flavour and its options, on every variant. */
+Test(tool_results, darknet_alexeyab_flavour_every_variant)
+{
+    for (const char *const *v = rl_variant_list(); *v; v++) {
+        rl_config cfg;
+        rl_config_init_darknet(&cfg);
+        cfg.flavour = RL_FLAVOUR_ALEXEYAB;
+        cfg.classfix = 2;
+        cfg.focal_loss = 1;
+        cfg.thresh = 0.3;
+        cfg.variant = *v;
+        const char *extra[] = {"--mode", "darknet", "--seen", "64", "--flavour", "alexeyab",
+                               "--classfix", "2", "--focal-loss", "--thresh", "0.3",
+                               "--variant", *v, NULL};
+        check_loss(extra, cfg, 64, 0);
+    }
+    rl_config cfg;
+    rl_config_init_darknet(&cfg);
+    cfg.flavour = RL_FLAVOUR_ALEXEYAB;
+    cfg.classfix = -1;
+    cfg.logistic_classes = 1;
+    const char *extra[] = {"--mode", "darknet", "--seen", "20000", "--flavour", "alexeyab",
+                           "--classfix", "-1", "--logistic-classes", NULL};
+    check_loss(extra, cfg, 20000, 0);
+}
+
 Test(tool_results, float64_input_is_rounded_to_float32)
 {
     rl_config cfg;

@@ -23,7 +23,8 @@ typedef enum opt_id {
     O_THRESH, O_NORM, O_VARIANT, O_THREADS, O_GRAD_OUT, O_JSON, O_SEEN, O_NO_RESCORE,
     O_LOGISTIC, O_WARMUP_SEEN, O_WARMUP_SCALE, O_OUT, O_GOLDEN, O_GRAD_GOLDEN, O_RTOL,
     O_ATOL, O_DATA, O_DTYPE, O_GRAD_DTYPE, O_LAYER, O_MASK, O_NET_SIZE, O_IGNORE_THRESH,
-    O_TRUTH_THRESH, O_CLASSES, O_BOX_LOSS, O_DARKNET_CFG, O_SECTION, O_HELP, O_COUNT
+    O_TRUTH_THRESH, O_CLASSES, O_BOX_LOSS, O_DARKNET_CFG, O_SECTION, O_FLAVOUR, O_CLASSFIX,
+    O_FOCAL, O_HELP, O_COUNT
 } opt_id;
 
 /* Which loss an option belongs to. */
@@ -80,6 +81,9 @@ static const opt_def opts[O_COUNT] = {
     [O_BOX_LOSS] = {"--box-loss", 1, C_RUN, S_YOLO, 0},
     [O_DARKNET_CFG] = {"--darknet-cfg", 1, C_RUN, S_ANY, 0},
     [O_SECTION] = {"--section", 1, C_RUN, S_ANY, 1},
+    [O_FLAVOUR] = {"--flavour", 1, C_CONF, S_DARKNET, 0},
+    [O_CLASSFIX] = {"--classfix", 1, C_CONF, S_DARKNET, 0},
+    [O_FOCAL] = {"--focal-loss", 0, C_CONF, S_DARKNET, 0},
     [O_HELP] = {"--help", 0, ~0u, S_ANY, 0},
 };
 
@@ -136,6 +140,11 @@ void cli_usage(FILE *f)
         "  --logistic-classes    per-class sigmoid and squared error (softmax=0)\n"
         "  --warmup-seen N       warm-up while seen < N (default 12800)\n"
         "  --warmup-scale X      warm-up scale (default 0.01)\n"
+        "  --flavour pjreddie|alexeyab  whose [region] layer (default pjreddie); alexeyab:\n"
+        "                        no (2 - w*h), its cost, truths of a class >= C skipped,\n"
+        "                        --logistic-classes leaves the classes unactivated\n"
+        "  --classfix N          AlexeyAB's classfix: -1, 0 (default), 1 or 2\n"
+        "  --focal-loss          AlexeyAB's focal loss on softmax classes\n"
         "Outputs\n"
         "  --json                print one JSON object (loss only)\n"
         "  --grad-out G.npy      write the gradient in P.npy's layout and shape, in the\n"
@@ -579,6 +588,29 @@ static int build_config(const given *g, tool_opts *o)
         c->rescore = 0;
     if (g->set[O_LOGISTIC])
         c->logistic_classes = 1;
+    if (g->set[O_FLAVOUR]) {
+        static const char *const names[] = {"pjreddie", "alexeyab"};
+        static const int values[] = {RL_FLAVOUR_PJREDDIE, RL_FLAVOUR_ALEXEYAB};
+        if (parse_choice("--flavour", g->value[O_FLAVOUR], names, values, 2, &c->flavour))
+            return EXIT_ERROR;
+    }
+    if ((g->set[O_CLASSFIX] || g->set[O_FOCAL]) && c->flavour != RL_FLAVOUR_ALEXEYAB)
+        return usage_error("%s is AlexeyAB's option: it needs --flavour alexeyab",
+                           g->set[O_CLASSFIX] ? "--classfix" : "--focal-loss");
+    if (g->set[O_CLASSFIX]) {
+        if (parse_int64("--classfix", g->value[O_CLASSFIX], &v))
+            return EXIT_ERROR;
+        if (v < -1 || v > 2)
+            return usage_error("--classfix: '%s' is not -1, 0, 1 or 2", g->value[O_CLASSFIX]);
+        c->classfix = (int32_t)v;
+    }
+    if (g->set[O_FOCAL]) {
+        if (c->logistic_classes)
+            return usage_error("--focal-loss needs softmax classes: AlexeyAB's focal term takes "
+                               "the log of the class output, which --logistic-classes leaves "
+                               "unactivated");
+        c->focal_loss = 1;
+    }
     c->variant = g->set[O_VARIANT] ? g->value[O_VARIANT] : NULL;
     o->json = g->set[O_JSON];
     o->pred = g->value[O_PRED];
