@@ -384,12 +384,16 @@ class Plan(_Handles):
     Plan(anchors, num_classes, grid=(H, W), *, layout="nchw", mode="spec",
          lambda_coord, lambda_class, lambda_obj, lambda_noobj, thresh, norm,
          grad_mode="overwrite", threads=1, variant="auto",
-         rescore, logistic_classes, warmup_seen, warmup_scale, grad_dtype=None)
+         rescore, logistic_classes, warmup_seen, warmup_scale, flavour, classfix,
+         focal_loss, grad_dtype=None)
 
     Options left as None take the library's defaults for the mode
     (rl_config_init / rl_config_init_darknet): lambdas 1, 1, 5, 1, thresh
     0.6, norm "batch" in spec mode and "sum" in darknet mode.  The library
     validates the configuration once, here; a bad one raises Error.
+    Darknet mode only: flavour "pjreddie" (default) or "alexeyab" (AlexeyAB's
+    [region] layer, docs/darknet.md), and with "alexeyab" its classfix
+    (-1, 0, 1, 2) and focal_loss (bool).
 
     The predictions may be float32, float16 or bfloat16 (numpy arrays or
     CPU torch tensors, read in place); the element type is the array's, and
@@ -406,7 +410,7 @@ class Plan(_Handles):
                  lambda_coord=None, lambda_class=None, lambda_obj=None, lambda_noobj=None,
                  thresh=None, norm=None, grad_mode="overwrite", threads=1, variant="auto",
                  rescore=None, logistic_classes=None, warmup_seen=None, warmup_scale=None,
-                 grad_dtype=None):
+                 flavour=None, classfix=None, focal_loss=None, grad_dtype=None):
         self._init_handles()
         self.grad_dtype = _grad_dtype_arg(grad_dtype)
         cfg = _lib.rl_config()
@@ -435,7 +439,15 @@ class Plan(_Handles):
         cfg.grad_mode = _choice("grad_mode", grad_mode, _lib.GRAD_MODES)
         cfg.threads = _integer("threads", threads)
         cfg.variant = _variant_arg(variant)
-        for name, value in (("rescore", rescore), ("logistic_classes", logistic_classes)):
+        if flavour is not None:
+            cfg.flavour = _choice("flavour", flavour, _lib.FLAVOURS)
+        if classfix is not None:
+            # checked here: ctypes would wrap an out-of-range int into int32
+            if _integer("classfix", classfix) not in (-1, 0, 1, 2):
+                raise ValueError(f"classfix = {classfix!r}; -1, 0, 1 or 2 expected")
+            cfg.classfix = int(classfix)
+        for name, value in (("rescore", rescore), ("logistic_classes", logistic_classes),
+                            ("focal_loss", focal_loss)):
             if value is not None:
                 if not isinstance(value, (bool, numbers.Integral)):
                     raise TypeError(f"{name} = {value!r}; a bool expected")

@@ -94,7 +94,8 @@ class _HandOn(torch.autograd.Function):
 # checks the two lists agree).
 _REGION_OPTIONS = ("layout", "mode", "lambda_coord", "lambda_class", "lambda_obj",
                    "lambda_noobj", "thresh", "norm", "threads", "variant", "rescore",
-                   "logistic_classes", "warmup_seen", "warmup_scale")
+                   "logistic_classes", "warmup_seen", "warmup_scale", "flavour", "classfix",
+                   "focal_loss")
 # darknet's cfg names of the weights, which a user porting a .cfg may try
 _DARKNET_NAMES = {"coord_scale": "lambda_coord", "class_scale": "lambda_class",
                   "object_scale": "lambda_obj", "noobject_scale": "lambda_noobj",
@@ -119,7 +120,8 @@ class RegionLoss(torch.nn.Module):
 
     RegionLoss(anchors, num_classes, *, layout="nchw", mode="spec",
                lambda_*, thresh, norm, threads=1, variant="auto", rescore,
-               logistic_classes, warmup_seen, warmup_scale, seen=0,
+               logistic_classes, warmup_seen, warmup_scale, flavour, classfix,
+               focal_loss, seen=0,
                distributed=False, process_group=None)
 
     The grid is read from each output tensor (a plan per grid size is kept).

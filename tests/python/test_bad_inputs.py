@@ -103,6 +103,17 @@ def test_bad_target_shapes(targets, exc, match):
     (dict(grid=(13, 13, 1)), ValueError, None, r"grid"),
     (dict(threads=1.5), TypeError, None, r"threads = 1.5"),
     (dict(anchors=[1.0, 2.0, 3.0]), ValueError, None, r"anchors: shape \(3,\)"),
+    (dict(mode="darknet", flavour="ab"), ValueError, None, r"flavour = 'ab'; one of"),
+    (dict(flavour="alexeyab"), regionloss.Error, "RL_ERR_BAD_ARGUMENT", r"needs darknet mode"),
+    (dict(mode="darknet", classfix=1), regionloss.Error, "RL_ERR_BAD_ARGUMENT",
+     r"classfix = 1 is AlexeyAB's option"),
+    (dict(mode="darknet", focal_loss=True), regionloss.Error, "RL_ERR_BAD_ARGUMENT",
+     r"focal_loss = 1 is AlexeyAB's option"),
+    (dict(mode="darknet", flavour="alexeyab", classfix=2**32 + 1), ValueError, None,
+     r"classfix = 4294967297; -1, 0, 1 or 2"),
+    (dict(mode="darknet", flavour="alexeyab", classfix=True), TypeError, None, r"classfix"),
+    (dict(mode="darknet", flavour="alexeyab", focal_loss=True, logistic_classes=True),
+     regionloss.Error, "RL_ERR_BAD_ARGUMENT", r"focal_loss = 1 needs softmax classes"),
 ])
 def test_bad_configuration(kw, exc, status, match):
     args = dict(anchors=VOC_ANCHORS, num_classes=C, grid=(13, 13))

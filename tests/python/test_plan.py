@@ -303,3 +303,24 @@ def test_torch_tensors_in_plan_compute():
         out = torch.full_like(x, 3.0)
         _, g2 = plan.compute(x, t, out=out)
         assert g2 is out and torch.equal(out, g)
+
+
+def test_alexeyab_flavour_options():
+    """AlexeyAB's [region] through Plan: its cost is the squares of its delta
+    (the gradient negated, norm sum), a truth of a class >= C is skipped, and
+    pjreddie's flavour refuses that truth."""
+    pred, t = batch(7)
+    kw = dict(mode="darknet", thresh=0.3)
+    pj, g_pj = regionloss.Plan(VOC_ANCHORS, C, 13, **kw).compute(pred, t, seen=64)
+    for classfix, focal in ((0, False), (-1, False), (1, True), (2, True)):
+        p = regionloss.Plan(VOC_ANCHORS, C, 13, flavour="alexeyab", classfix=classfix,
+                            focal_loss=focal, **kw)
+        res, g = p.compute(pred, t, seen=64)
+        sq = float(np.sum(g.astype(np.float64) ** 2))
+        assert res.darknet.cost == pytest.approx(sq, rel=1e-5), (classfix, focal)
+        assert not np.array_equal(g, g_pj)
+        extra = np.vstack([t, [[0, C, 0.5, 0.5, 0.2, 0.2], [3, C + 4, 0.1, 0.1, 0.5, 0.5]]])
+        res2, g2 = p.compute(pred, extra, seen=64)
+        assert np.array_equal(g, g2) and res2.loss == res.loss
+    with pytest.raises(regionloss.Error, match=r"class 20 is not in \[0, 20\)"):
+        regionloss.Plan(VOC_ANCHORS, C, 13, **kw).compute(pred, extra, seen=64)

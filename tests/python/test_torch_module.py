@@ -495,3 +495,16 @@ def test_half_output_darknet_eval_and_bad_half_values():
     with pytest.raises(regionloss.Error, match="not finite"):
         crit(bad.requires_grad_(True), t)
     assert crit.last is last and crit.seen == 2
+
+
+def test_alexeyab_flavour_module():
+    out, t = small_batch(9)
+    crit = RegionLoss(ANCHORS, C, mode="darknet", flavour="alexeyab", classfix=2,
+                      focal_loss=True, thresh=0.3, seen=64)
+    loss = crit(out, t)
+    loss.backward()
+    plan = regionloss.Plan(ANCHORS, C, tuple(out.shape[2:]), mode="darknet",
+                           flavour="alexeyab", classfix=2, focal_loss=True, thresh=0.3)
+    res, g = plan.compute(out.detach().numpy(), t.numpy(), seen=crit.seen)
+    assert float(loss) == pytest.approx(res.loss, rel=1e-6)
+    assert np.array_equal(out.grad.numpy(), g)
