@@ -154,9 +154,29 @@ void rl_case_make(rl_case *c, uint64_t seed, uint64_t index)
             h[x] = type == RL_DTYPE_BF16 ? rl_f32_to_bf16(pred[x]) : rl_f32_to_f16(pred[x]);
         c->batch.pred = h;
     }
+    /* Two in five darknet cases in AlexeyAB's [region] flavour (drawn after
+     * everything else, so the other cases keep their values): any classfix,
+     * focal loss on softmax classes, and a tenth of the truths given a class
+     * >= C, which the flavour skips. */
+    if (darknet && unif(&r) < 0.4) {
+        g->flavour = RL_FLAVOUR_ALEXEYAB;
+        g->classfix = range(&r, -1, 2);
+        g->focal_loss = !g->logistic_classes && unif(&r) < 0.4;
+        for (int64_t t = 0; t < k; t++)
+            if (unif(&r) < 0.1)
+                c->truths[t].cls = g->C + range(&r, 0, 3);
+    }
     snprintf(c->desc, sizeof c->desc,
-             "%s %s%s N=%d H=%d W=%d B=%d C=%d truths=%lld norm=%d %s thresh=%g%s%s",
-             darknet ? "darknet" : "spec", g->layout ? "nhwc" : "nchw",
+             "%s%s %s%s N=%d H=%d W=%d B=%d C=%d truths=%lld norm=%d %s thresh=%g%s%s",
+             darknet ? "darknet" : "spec",
+             g->flavour ? (g->classfix == -1  ? " alexeyab classfix -1"
+                           : g->classfix == 0 ? (g->focal_loss ? " alexeyab focal" : " alexeyab")
+                           : g->classfix == 1 ? (g->focal_loss ? " alexeyab classfix 1 focal"
+                                                                : " alexeyab classfix 1")
+                                               : (g->focal_loss ? " alexeyab classfix 2 focal"
+                                                                : " alexeyab classfix 2"))
+                        : "",
+             g->layout ? "nhwc" : "nchw",
              g->pred_dtype == RL_DTYPE_F32   ? ""
              : g->pred_dtype == RL_DTYPE_BF16 ? (g->grad_dtype ? " bf16" : " bf16>f32")
                                               : (g->grad_dtype ? " f16" : " f16>f32"),
