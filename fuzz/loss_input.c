@@ -297,6 +297,21 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
     cfg->warmup_seen = warm_table[warm_b & 7];
     const uint8_t g_obj = fb_u8(&in), g_noobj = fb_u8(&in), g_img = fb_u8(&in);
 
+    /* AlexeyAB's [region] flavour from the seen and warmup_seen bytes' upper
+     * bits (loss_input.h) */
+    static const int32_t classfix_table[4] = {0, -1, 1, 2};
+    cfg->flavour = (seen_b & 8) ? RL_FLAVOUR_ALEXEYAB : RL_FLAVOUR_PJREDDIE;
+    cfg->classfix = classfix_table[(seen_b >> 4) & 3];
+    cfg->focal_loss = (seen_b >> 6) & 1;
+    if (seen_b & 128) {
+        const int which = warm_b >> 6;
+        if (which == 0)
+            cfg->flavour = 5;
+        else if (which == 1)
+            cfg->classfix = 3;
+        else
+            cfg->focal_loss = which == 2 ? 2 : -1;
+    }
     if (misc_sel == 6) {
         if (darknet && (flags & 8))
             cfg->rescore = 2;
@@ -373,6 +388,21 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
             loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: logistic_classes = %d",
                              (int)cfg->logistic_classes);
     }
+    if (cfg->flavour != RL_FLAVOUR_PJREDDIE && cfg->flavour != RL_FLAVOUR_ALEXEYAB)
+        loss_expect_fail(ce, RL_ERR_BAD_ENUM, "config: flavour = %d", (int)cfg->flavour);
+    else if (cfg->flavour != RL_FLAVOUR_PJREDDIE && cfg->mode != RL_MODE_DARKNET)
+        loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: flavour %d outside darknet mode",
+                         (int)cfg->flavour);
+    const bool ab = cfg->mode == RL_MODE_DARKNET && cfg->flavour == RL_FLAVOUR_ALEXEYAB;
+    if (cfg->classfix < -1 || cfg->classfix > 2)
+        loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: classfix = %d", (int)cfg->classfix);
+    if (cfg->focal_loss != 0 && cfg->focal_loss != 1)
+        loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: focal_loss = %d",
+                         (int)cfg->focal_loss);
+    if (!ab && (cfg->classfix != 0 || cfg->focal_loss != 0))
+        loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: classfix/focal_loss without the flavour");
+    if (cfg->focal_loss && cfg->logistic_classes)
+        loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: focal_loss with logistic classes");
     if (cfg->pred_dtype != RL_DTYPE_F32 && cfg->pred_dtype != RL_DTYPE_BF16 &&
         cfg->pred_dtype != RL_DTYPE_F16)
         loss_expect_fail(ce, RL_ERR_BAD_ENUM, "config: pred_dtype %d", (int)cfg->pred_dtype);
@@ -404,7 +434,9 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
         for (int k = 0; k < cnt; k++) {
             rl_box *t = &c->truths[T];
             truth_code(&in, cfg->H, cfg->W, cfg->C, t);
-            const char *bad = truth_problem(t, cfg->C);
+            /* the flavour skips a class >= C without reading the box */
+            const char *bad = ab && t->cls >= cfg->C ? NULL : truth_problem(t, cfg->C);
+            c->n_skipped += ab && t->cls >= cfg->C;
             if (bad)
                 loss_expect_fail(be, RL_ERR_BAD_TRUTH, "truth %d of image %d: %s", k, (int)n,
                                  bad);
@@ -486,6 +518,8 @@ int loss_decode(const uint8_t *data, size_t size, loss_case *c, loss_expect *ce,
         }
     if (nonfinite_read)
         loss_expect_fail(be, RL_ERR_NONFINITE_PRED, "batch: a box or objectness entry is not finite");
+    else if (nonfinite_other && ab && cfg->classfix > 0) /* any slot's classes may be read */
+        loss_expect_fail(be, RL_ERR_NONFINITE_PRED, "batch: a class logit is not finite (classfix)");
     else if (nonfinite_other)
         expect_allow(be, RL_ERR_NONFINITE_PRED); /* read only at responsible slots */
     c->batch.pred = half ? (const void *)half : (const void *)pred;
@@ -509,11 +543,13 @@ void loss_case_print(FILE *f, const loss_case *c)
     fprintf(f,
             "config: H %d W %d B %d C %d layout %d mode %d norm %d grad_mode %d threads %d\n"
             "        lambdas coord %.17g class %.17g obj %.17g noobj %.17g thresh %.17g\n"
-            "        rescore %d logistic %d warmup_seen %lld warmup_scale %.17g\n",
+            "        rescore %d logistic %d warmup_seen %lld warmup_scale %.17g\n"
+            "        flavour %d classfix %d focal_loss %d\n",
             (int)g->H, (int)g->W, (int)g->B, (int)g->C, (int)g->layout, (int)g->mode,
             (int)g->norm, (int)g->grad_mode, (int)g->threads, g->lambda_coord, g->lambda_class,
             g->lambda_obj, g->lambda_noobj, g->thresh, (int)g->rescore,
-            (int)g->logistic_classes, (long long)g->warmup_seen, g->warmup_scale);
+            (int)g->logistic_classes, (long long)g->warmup_seen, g->warmup_scale,
+            (int)g->flavour, (int)g->classfix, (int)g->focal_loss);
     if (g->anchors && g->B > 0)
         for (int32_t b = 0; b < g->B && b < LOSS_MAX_B; b++)
             fprintf(f, "        anchor %d: %.9g x %.9g\n", (int)b, (double)g->anchors[2 * b],

@@ -28,7 +28,11 @@
  *            0xF8..0xFF valid sizes above the bounds (plan creation only)
  *   then     real codes lambda_coord, lambda_class, lambda_obj,
  *            lambda_noobj, warmup_scale; a thresh code; a seen byte; a
- *            warmup_seen byte; global counts n_obj, n_noobj, n_images bytes
+ *            warmup_seen byte; global counts n_obj, n_noobj, n_images bytes.
+ *            The seen byte's bits 0-2 pick seen, bit 3 AlexeyAB's [region]
+ *            flavour, bits 4-5 classfix (0, -1, 1, 2), bit 6 focal_loss, bit
+ *            7 an invalid value chosen by warmup_seen's bits 6-7 (flavour 5,
+ *            classfix 3, focal_loss 2 or -1); warmup_seen's bits 0-2 pick it
  *   then     2*B anchor codes (at most 2*9)
  *   then     per image a truth count byte (% 11, so at most 40 truths in
  *            all) and one truth code per truth
@@ -80,6 +84,7 @@ typedef struct loss_case {
     size_t grad_elem;   /* bytes per gradient entry */
     size_t tensor_count; /* entries of pred and of the gradient */
     int64_t n_truths;
+    int64_t n_skipped;   /* of them, AlexeyAB's flavour skips (a class >= C) */
     int32_t n_images_alloc;
     bool computable;    /* sizes within the bounds: run rl_compute */
     bool with_grad, use_workspace, workspace_short, misaligned, null_result;

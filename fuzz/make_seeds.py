@@ -129,6 +129,24 @@ def loss_seeds():
     add('darknet_after_warmup', flags=F_DARKNET | F_RESCORE, norm=NORM_SUM, seen=2)
     add('darknet_nhwc_accumulate', flags=F_DARKNET | F_NHWC | F_ACCUM | F_RESCORE,
         norm=NORM_SUM, seen=1)
+    # AlexeyAB's [region] flavour (the seen byte's bits 3-7, loss_input.h)
+    AB, CF_M1, CF_1, CF_2, FOCAL, BAD = 8, 1 << 4, 2 << 4, 3 << 4, 64, 128
+    dk = dict(flags=F_DARKNET | F_RESCORE, norm=NORM_SUM)
+    add('alexeyab', seen=AB, **dk)
+    add('alexeyab_classfix_m1', seen=AB | CF_M1 | 2, **dk)
+    add('alexeyab_classfix1_logistic', seen=AB | CF_1 | 2,
+        flags=F_DARKNET | F_LOGISTIC, norm=NORM_IMAGES)
+    add('alexeyab_classfix2_focal', seen=AB | CF_2 | FOCAL, thresh=7, **dk)  # thresh .1
+    add('alexeyab_skips_class_past_c', seen=AB | CF_1, **dk,
+        images=[[raw_truth(float('nan'), 0.5, 0.0, 1.0, 7), nice_truth(128, 100, 60, 90, 1),
+                 raw_truth(0.5, 0.5, 0.5, 0.5, 3)]])
+    add('alexeyab_negative_class', seen=AB, **dk, images=[[raw_truth(0.5, 0.5, 0.5, 0.5, -1)]])
+    add('alexeyab_in_spec_mode', seen=AB)
+    add('classfix_without_flavour', seen=CF_1, **dk)
+    add('focal_with_logistic', seen=AB | FOCAL, flags=F_DARKNET | F_LOGISTIC, norm=NORM_SUM)
+    add('bad_flavour', seen=BAD, warm=0, **dk)
+    add('bad_classfix', seen=AB | BAD, warm=64, **dk)
+    add('bad_focal_loss', seen=AB | BAD, warm=128, **dk)
     # shapes and edge cases
     add('grid_1x1', H=size(1, 16), W=size(1, 16), images=[[nice_truth(255, 255, 255, 255, 0)]])
     add('grid_16x16_b9_c64', H=size(16, 16), W=size(16, 16), B=size(9, 9), C=size(64, 64),
