@@ -322,6 +322,25 @@ static double ab_class_term(const rl_params *p, const float *pred, const grad_si
     return p->focal_loss ? AB_FOCAL_ALPHA * (1 - pt) * (1 - pt) * -lp : -lp;
 }
 
+/* The truth of image n whose IoU with slot (i, j, b)'s box is the best,
+ * the first of equal ones (darknet's strict > from 0; 0 when none overlaps). */
+static int64_t best_truth(const rl_params *p, const rl_batch *batch, const float *frozen,
+                          const image_plan *ip, int64_t n, int32_t i, int32_t j, int32_t b)
+{
+    const box d = decode(p, frozen, n, i, j, b);
+    const int64_t nt = batch->truth_offsets[n + 1] - batch->truth_offsets[n];
+    double best = 0.0;
+    int64_t which = 0;
+    for (int64_t t = 0; t < nt; t++) {
+        const double iou = box_iou(d, ip->truths[t].g);
+        if (iou > best) {
+            best = iou;
+            which = t;
+        }
+    }
+    return which;
+}
+
 /* Sums of one batch before weighting, one per loss part. */
 typedef struct part_sums {
     double coord, cls, obj, noobj, warmup;
@@ -407,17 +426,7 @@ static void darknet_slot(const rl_params *p, const rl_batch *batch, const float 
             /* AlexeyAB's classfix 1, 2: a slot past thresh learns the class of
              * its best truth (first of equal IoUs), weighted by c^ (held
              * constant) for 2 */
-            const box d = decode(p, frozen, n, i, j, b);
-            const int64_t nt = batch->truth_offsets[n + 1] - batch->truth_offsets[n];
-            double bi = 0.0;
-            int64_t bt = 0;
-            for (int64_t t = 0; t < nt; t++) {
-                double iou = box_iou(d, ip->truths[t].g);
-                if (iou > bi) {
-                    bi = iou;
-                    bt = t;
-                }
-            }
+            const int64_t bt = best_truth(p, batch, frozen, ip, n, i, j, b);
             const double wc = p->classfix == 2 ? c : 1.0;
             double p_true = 0.0;
             ps->cls += wc * ab_class_term(p, pred, g, n, i, j, b, ip->truths[bt].cls,
@@ -471,17 +480,7 @@ static void darknet_slot(const rl_params *p, const rl_batch *batch, const float 
         if (p->classfix > 0 && ip->best[s] > p->thresh) {
             /* darknet's Class counts classfix's term at this slot too, though
              * the truth's class term then overwrites its deltas */
-            const box d = decode(p, frozen, n, i, j, b);
-            const int64_t nt = batch->truth_offsets[n + 1] - batch->truth_offsets[n];
-            double bi = 0.0;
-            int64_t bt = 0;
-            for (int64_t u = 0; u < nt; u++) {
-                double v = box_iou(d, ip->truths[u].g);
-                if (v > bi) {
-                    bi = v;
-                    bt = u;
-                }
-            }
+            const int64_t bt = best_truth(p, batch, frozen, ip, n, i, j, b);
             const double tb = pred[rl_index(p, n, i, j, b, 5 + ip->truths[bt].cls)];
             r->darknet.avg_cls += p->logistic_classes
                                       ? tb
