@@ -404,6 +404,9 @@ Test(cfg_errors, alexeyab_flavour)
           "line 5: classfix = 1: an option of AlexeyAB's [region] layer");
     FAILS("[net]\n[region]\nanchors=1,2\nbias_match=1\nfocal_loss=1\n", 0,
           "focal_loss = 1: an option of AlexeyAB's [region] layer");
+    /* the library computes them (the AlexeyAB flavour): the message says how */
+    FAILS("[net]\n[region]\nanchors=1,2\nbias_match=1\nclassfix=-1\n", 0,
+          "remove the line and give it with the AlexeyAB flavour");
 }
 
 Test(cfg_errors, null_arguments)
