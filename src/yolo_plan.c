@@ -12,7 +12,7 @@
 #include "driver.h"
 #include "elem.h"
 #include "pool.h"
-#include "scalar/yolo_reference.h"
+#include "scalar/yolo_reference_ab.h"
 #include "variants.h"
 
 void rl_yolo_config_init(rl_yolo_config *cfg)
@@ -576,8 +576,13 @@ static rl_status reference_run(const rl_yolo_plan *plan, const rl_yolo_batch *ba
     }
     rl_result tot, heads[RL_YOLO_MAX_HEADS];
     if (st == RL_OK)
-        st = rl_yolo_reference_compute(plan, N, preds, NULL, batch->truths, batch->truth_offsets,
-                                       batch->global_counts, NULL, &tot, heads, &out);
+        st = plan->flavour == RL_YOLO_FLAVOUR_ALEXEYAB
+                 ? rl_yolo_reference_ab_compute(plan, N, preds, batch->truths,
+                                                batch->truth_offsets, batch->global_counts, &tot,
+                                                heads, &out)
+                 : rl_yolo_reference_compute(plan, N, preds, NULL, batch->truths,
+                                             batch->truth_offsets, batch->global_counts, NULL,
+                                             &tot, heads, &out);
     if (st == RL_OK) {
         for (int32_t h = 0; h < H; h++) {
             if (!grads || !grads[h])
