@@ -137,6 +137,7 @@ YOLO_MAX_HEADS = 16   # RL_YOLO_MAX_HEADS
 YOLO_NORMS = {"sum": 1, "images": 2}   # RL_NORM_SUM, RL_NORM_IMAGES: what a head accepts
 # rl_box_loss: the box term of a head's positives
 BOX_LOSSES = {"mse": 0, "iou": 1, "giou": 2, "diou": 3, "ciou": 4}
+YOLO_FLAVOURS = {"pjreddie": 0, "alexeyab": 1}   # rl_yolo_flavour
 
 
 class rl_yolo_head(ctypes.Structure):

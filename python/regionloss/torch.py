@@ -492,7 +492,12 @@ class _HandOnHeads(torch.autograd.Function):
 
 
 _YOLO_OPTIONS = ("layout", "lambda_coord", "lambda_class", "lambda_obj", "lambda_noobj",
-                 "ignore_thresh", "truth_thresh", "norm", "threads", "variant", "box_loss")
+                 "ignore_thresh", "truth_thresh", "norm", "threads", "variant", "box_loss",
+                 # flavour alexeyab (docs/darknet.md)
+                 "flavour", "iou_loss", "iou_thresh_kind", "iou_normalizer", "cls_normalizer",
+                 "obj_normalizer", "scale_x_y", "iou_thresh", "label_smooth_eps", "max_delta",
+                 "focal_loss", "new_coords", "objectness_smooth", "max_boxes", "show_details",
+                 "counters_per_class")
 
 
 class YoloLoss(torch.nn.Module):

@@ -86,6 +86,8 @@ int main(void)
     printf("constant RL_YOLO_MAX_HEADS %d\n", RL_YOLO_MAX_HEADS);
     printf("constant RL_NORM_SUM %d\n", (int)RL_NORM_SUM);
     printf("constant RL_NORM_IMAGES %d\n", (int)RL_NORM_IMAGES);
+    printf("constant RL_YOLO_FLAVOUR_PJREDDIE %d\n", (int)RL_YOLO_FLAVOUR_PJREDDIE);
+    printf("constant RL_YOLO_FLAVOUR_ALEXEYAB %d\n", (int)RL_YOLO_FLAVOUR_ALEXEYAB);
     printf("constant RL_BOX_MSE %d\n", (int)RL_BOX_MSE);
     printf("constant RL_BOX_IOU %d\n", (int)RL_BOX_IOU);
     printf("constant RL_BOX_GIOU %d\n", (int)RL_BOX_GIOU);
