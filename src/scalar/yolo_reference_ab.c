@@ -35,13 +35,16 @@ static double inter(abox a, abox b)
 
 static double uni(abox a, abox b) { return a.w * a.h + b.w * b.h - inter(a, b); }
 
-/* "Decoded box": darknet's box_iou, 0 when the intersection or the union is 0 */
+/* "Decoded box": darknet's box_iou, 0 when the intersection or the union is
+ * 0; and 0 where darknet's would be NaN ("NaN and infinity": a box whose
+ * size overflowed), so that finite inputs never give NaN. */
 static double iou_ab(abox a, abox b)
 {
     const double I = inter(a, b), U = uni(a, b);
     if (I == 0.0 || U == 0.0)
         return 0.0;
-    return I / U;
+    const double v = I / U;
+    return isnan(v) ? 0.0 : v;
 }
 
 /* The smallest box holding both: width and height. */
@@ -58,7 +61,8 @@ static double giou_ab(abox a, abox b)
     const double c = w * h, iou = iou_ab(a, b);
     if (c == 0.0)
         return iou;
-    return iou - (c - uni(a, b)) / c;
+    const double v = iou - (c - uni(a, b)) / c;
+    return isnan(v) ? iou : v; /* an overflowed box: as darknet's c == 0 case */
 }
 
 /* darknet's DIoU has the distance ratio to the power 0.6 */
@@ -316,7 +320,9 @@ static void class_delta(ab_head *s, int64_t n, int32_t i, int32_t j, int32_t b, 
     }
     if (ab->focal_loss) {
         const double pt = oc + 0.000000000000001;
-        const double g = -(1 - pt) * (2 * pt * log(pt) + pt - 1);
+        double g = -(1 - pt) * (2 * pt * log(pt) + pt - 1);
+        if (isnan(g)) /* an output <= 0 (new_coords): darknet's NaN, here no update */
+            g = 0.0;
         for (int32_t m = 0; m < p->C; m++)
             set(s, rl_index(p, n, i, j, b, 5 + m),
                 ((m == c ? 1.0 : 0.0) - out(s, n, i, j, b, 5 + m)) * (0.5 * g));
