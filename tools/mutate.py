@@ -76,6 +76,12 @@ DRIVER_TESTS = [
     ['thin-boxes', 'differential', 'perf/threads'],
 ]
 
+YOLO_AB_REFERENCE_TESTS = [
+    # stage 1: the hand-derived deltas and costs of AlexeyAB's layer
+    ['darknet/yolo_ab_hand_terms'],
+    # stage 2: the Python options and the invariances on random networks
+    ['python/yolo_alexeyab', 'yolo-ab-invariants'],
+]
 YOLO_REFERENCE_TESTS = [
     # stage 1: the autograd goldens, the hand-derived cases, the bad inputs
     ['yolo_goldens', 'reference/yolo_hand_terms', 'reference/yolo_bad_input',
@@ -141,10 +147,23 @@ TARGETS = [
             'slot_index', 'assign_image',            # the decisions
             'check_positive_logits',                 # truth_thresh positives' logits
             'has_class', 'slot_terms',               # multi-label targets, terms
-            'darknet_stats', 'head_compute', 'total_of',  # the contract's fields
+            'darknet_stats', 'head_compute', 'rl_yolo_reference_total',  # the contract's fields
             'rl_yolo_reference_compute',             # D, the passes
         ],
         'tests': YOLO_REFERENCE_TESTS,
+        'skip_lines': MEMORY_LINES,
+    },
+    {
+        'file': 'src/scalar/yolo_reference_ab.c',
+        'tag': 'yrefab',
+        'functions': [
+            'inter', 'uni', 'iou_ab', 'enclosing', 'giou_ab', 'diou_ab', 'ciou_ab',
+            'iou_kind', 'dx_iou',                     # darknet's box.c, in double
+            'out', 'decode', 'box_delta', 'class_mult', 'smoothed', 'class_delta',
+            'seen_truths', 'pass1_slot', 'positive', 'mask_index', 'pass2_image',
+            'head_result', 'positive_diagnostics',
+        ],
+        'tests': YOLO_AB_REFERENCE_TESTS,
         'skip_lines': MEMORY_LINES,
     },
 ]
@@ -220,7 +239,7 @@ EQUIVALENT = {
     'yref:assign_image:const:0cbbc6': 'forced = -2 without a forced array: also "keep"',
     'yref:has_class:const:31b037': 'returns 2 for "has the class": only its truth is used',
     'yref:bce_logit:const:625803': 'y = 1 no longer skips (1 - y) softplus(z): a 0 term added',
-    'yref:total_of:const:bb8341': 'skips dividing by a count of 1: x / 1 = x',
+    'yref:rl_yolo_reference_total:const:c8923f': 'skips dividing by a count of 1: x / 1 = x',
     'yref:rl_yolo_reference_compute:const:562bb7': 'frees from head 1: st[0] leaks, no result',
     'yref:box_iou:rel:fe7b14': 'area 0 passes the guard but gives inter = 0, IoU 0',
     'yref:best_anchor:const:c3d40b': 'initial best -1.25: any IoU (>= 0) beats it as -1 does',
