@@ -65,41 +65,22 @@ static double giou_ab(abox a, abox b)
     return isnan(v) ? iou : v; /* an overflowed box: as darknet's c == 0 case */
 }
 
-/* darknet's DIoU has the distance ratio to the power 0.6 */
-static double diou_ab(abox a, abox b)
+/* box_iou_kind of an anchor's shape and a truth's, both centred at the
+ * origin (the only use: iou_thresh's extra anchors).  The centres' distance
+ * is 0, so darknet's DIoU is the IoU there (its term is (0/c)^0.6) and its
+ * CIoU keeps only the aspect term; GIoU's enclosing box is the larger of
+ * each side. */
+static double shape_iou_kind(abox an, abox tr, int32_t kind)
 {
-    double w, h;
-    enclosing(a, b, &w, &h);
-    const double c = w * w + h * h, iou = iou_ab(a, b);
-    if (c == 0.0)
+    const double iou = iou_ab(an, tr);
+    if (kind == RL_BOX_GIOU)
+        return giou_ab(an, tr);
+    if (kind != RL_BOX_CIOU)
         return iou;
-    const double d = (a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y);
-    return iou - pow(d / c, 0.6);
-}
-
-/* b is the truth, a the prediction (their aspect ratios are not symmetric) */
-static double ciou_ab(abox a, abox b)
-{
-    double w, h;
-    enclosing(a, b, &w, &h);
-    const double c = w * w + h * h, iou = iou_ab(a, b);
-    if (c == 0.0)
-        return iou;
-    const double d = ((a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y)) / c;
-    const double dv = atan(b.w / b.h) - atan(a.w / a.h);
+    const double dv = atan(tr.w / tr.h) - atan(an.w / an.h);
     const double v = 4 / (M_PI * M_PI) * dv * dv;
     const double alpha = v / (1 - iou + v + 0.000001);
-    return iou - (d + alpha * v);
-}
-
-static double iou_kind(abox a, abox b, int32_t kind)
-{
-    switch (kind) {
-    case RL_BOX_GIOU: return giou_ab(a, b);
-    case RL_BOX_DIOU: return diou_ab(a, b);
-    case RL_BOX_CIOU: return ciou_ab(a, b);
-    default: return iou_ab(a, b);
-    }
+    return iou - alpha * v;
 }
 
 /* "Box delta", the IoU kinds: darknet's derivative of IoU (and of the
@@ -483,7 +464,7 @@ static void pass2_image(ab_head *s, const rl_box *truths, int64_t lo, int64_t hi
                 continue;
             const abox an = {0, 0, (double)p->yolo_anchors[2 * a] / p->net_w,
                              (double)p->yolo_anchors[2 * a + 1] / p->net_h};
-            if (iou_kind(an, shape, ab->iou_thresh_kind) > ab->iou_thresh)
+            if (shape_iou_kind(an, shape, ab->iou_thresh_kind) > ab->iou_thresh)
                 positive(s, t, ti, n, i, j, bb, a);
         }
     }

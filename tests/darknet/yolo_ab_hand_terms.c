@@ -271,6 +271,92 @@ Test(yolo_ab_hand_terms, iou_kind_delta_and_cost)
     check("iou kind, max_delta .5", &c, p, &T24, 1, d, sumsq(d, 1), 1);
 }
 
+/* iou_loss giou on boxes that overlap without nesting, iou_normalizer
+ * 1/2.  T16 at R = (0, 0, b 0) with raw tx = 1: R's box is T16 moved right
+ * to x = p = s(1)/2 (1/4 x 1/4, the same rows [1/8, 3/8]).  So the overlap
+ * is 1/2 - p wide, I = (1/2 - p)/4, U = 1/8 - I, and the enclosing box is p
+ * wide, C = p/4; GIoU = I/U - (C - U)/C.  Darknet's edge derivatives
+ * (dx_box_iou; the top and bottom edges coincide, so their "inside" tests
+ * are false): IoU part left -1/(4U), right -I/(4U^2), top I/(4U^2), bottom
+ * -I/(4U^2); GIoU part right (C - U)/(4C^2), top -1/(4C), bottom 1/(4C).
+ * Then dx = l + r, dy = t + b = 0, dw = r - l, dh = b - t, times k = 1/2
+ * (and e^tw = 1).  Cost: 1/2 (1 - GIoU) / 1 + (1/4 + 1/2 + 7/4). */
+Test(yolo_ab_hand_terms, giou_without_nesting)
+{
+    rl_yolo_config c;
+    rl_yolo_head hd;
+    config(&c, &hd);
+    c.iou_loss = RL_BOX_GIOU;
+    c.iou_normalizer = 0.5;
+    float p[N_ENTRIES] = {0};
+    p[at(0, 0, 0, 0)] = 1.0f;
+    const double x = sg(1) / 2, I = (0.5 - x) / 4, U = 0.125 - I, C = x / 4;
+    const double giou = I / U - (C - U) / C;
+    const double l = -0.25 / U, r = -0.25 * I / (U * U) + 0.25 * (C - U) / (C * C);
+    const double t = 0.25 * I / (U * U) - 0.25 / C, b = -0.25 * I / (U * U) + 0.25 / C;
+    double d[N_ENTRIES] = {0};
+    negatives(d, 0.5, 1.0);
+    d[at(0, 0, 0, 0)] = 0.5 * (l + r);
+    d[at(0, 0, 0, 1)] = 0.5 * (t + b); /* 0 */
+    d[at(0, 0, 0, 2)] = 0.5 * (r - l);
+    d[at(0, 0, 0, 3)] = 0.5 * (b - t);
+    d[at(0, 0, 0, 4)] = 0.5;
+    d[at(0, 0, 0, 5)] = 0.5;
+    d[at(0, 0, 0, 6)] = -0.5;
+    check("giou", &c, p, &T16, 1, d, 0.5 * (1 - giou) + sumsq(d, 0), 1);
+
+    /* iou_loss iou: the cost takes 1 - IoU; the deltas lose the GIoU part */
+    c.iou_loss = RL_BOX_IOU;
+    d[at(0, 0, 0, 0)] = 0.5 * (l - 0.25 * I / (U * U));
+    d[at(0, 0, 0, 2)] = 0.5 * (-0.25 * I / (U * U) - l);
+    d[at(0, 0, 0, 3)] = 0.5 * (-0.5 * I / (U * U));
+    check("iou, same boxes", &c, p, &T16, 1, d, 0.5 * (1 - I / U) + sumsq(d, 0), 1);
+}
+
+/* iou_thresh_kind: a 24 x 12 px truth (w 3/8, h 3/16, class 0) fits a0
+ * best (shape IoU 192/352); a1's is 288/1024 = 0.28125.  With iou_thresh
+ * 0.28, kind iou makes a1's slot a positive too; kind ciou subtracts
+ * alpha v, v = 4/pi^2 (atan 2 - atan 1)^2, alpha = v / (1 - IoU + v +
+ * 1e-6), which takes it below 0.28 (~0.2789); kind diou is the IoU here
+ * (centred shapes).  Raw 0 at both slots, MSE with s = 2 - 9/128:
+ *   b 0: w s ln(24/16) 3/4, h s ln(12/16) 3/4;  b 1: w s ln(24/32) 3/4,
+ *   h s ln(12/32) 3/4; objectness 1/2, classes (1/2, -1/2) each. */
+Test(yolo_ab_hand_terms, iou_thresh_kind_ciou)
+{
+    const rl_box T = {0.25f, 0.25f, 0.375f, 0.1875f, 0};
+    const double iou1 = 288.0 / 1024, dv = atan(2.0) - atan(1.0);
+    const double v = 4 / (M_PI * M_PI) * dv * dv, alpha = v / (1 - iou1 + v + 0.000001);
+    cr_assert(iou1 > 0.28 && iou1 - alpha * v < 0.28, "the case's premise: %.9g, %.9g", iou1,
+              iou1 - alpha * v);
+    rl_yolo_config c;
+    rl_yolo_head hd;
+    config(&c, &hd);
+    c.iou_thresh = 0.28;
+    float p[N_ENTRIES] = {0};
+    const double s = 2 - 9.0 / 128;
+    double d[N_ENTRIES] = {0};
+    negatives(d, 0.5, 1.0);
+    d[at(0, 0, 0, 2)] = s * log(24.0 / 16) * 0.75;
+    d[at(0, 0, 0, 3)] = s * log(12.0 / 16) * 0.75;
+    d[at(0, 0, 0, 4)] = 0.5;
+    d[at(0, 0, 0, 5)] = 0.5;
+    d[at(0, 0, 0, 6)] = -0.5;
+    const int32_t kinds[2] = {RL_BOX_CIOU, RL_BOX_DIOU};
+    double d1[N_ENTRIES];
+    memcpy(d1, d, sizeof d);
+    d1[at(0, 0, 1, 2)] = s * log(24.0 / 32) * 0.75;
+    d1[at(0, 0, 1, 3)] = s * log(12.0 / 32) * 0.75;
+    d1[at(0, 0, 1, 4)] = 0.5;
+    d1[at(0, 0, 1, 5)] = 0.5;
+    d1[at(0, 0, 1, 6)] = -0.5;
+    c.iou_thresh_kind = kinds[0];
+    check("iou_thresh_kind ciou: one positive", &c, p, &T, 1, d, sumsq(d, 1), 1);
+    c.iou_thresh_kind = kinds[1];
+    check("iou_thresh_kind diou: two", &c, p, &T, 1, d1, sumsq(d1, 1), 2);
+    c.iou_thresh_kind = RL_BOX_IOU;
+    check("iou_thresh_kind iou: two", &c, p, &T, 1, d1, sumsq(d1, 1), 2);
+}
+
 /* new_coords 1, scale_x_y 2, objectness_smooth 1: raw values are the
  * outputs (no logistic), x and y then 2 v - 1/2.  R = (0, 0, b 0) for T16
  * has x = 0.4 (-> 0.3), y = 0.25 (-> 0), w = 0.3, h = 0.5, objectness 0.3;
