@@ -61,7 +61,12 @@ static rl_status check_flavour(const rl_yolo_config *cfg)
                        "config: " #f " = " fmt " is an option of flavour alexeyab; flavour "  \
                        "pjreddie needs its default " fmt,                                     \
                        (cast)cfg->f, (cast)d.f);
-        KEEP(iou_loss, "%d", int) KEEP(iou_thresh_kind, "%d", int) KEEP(focal_loss, "%d", int)
+        if (cfg->iou_loss != d.iou_loss) /* darknet's key of both flavours' IoU losses */
+            return rl_fail(RL_ERR_BAD_ARGUMENT,
+                           "config: iou_loss = %d is an option of flavour alexeyab; flavour "
+                           "pjreddie needs its default %d (its IoU-family box loss is box_loss)",
+                           (int)cfg->iou_loss, (int)d.iou_loss);
+        KEEP(iou_thresh_kind, "%d", int) KEEP(focal_loss, "%d", int)
         KEEP(new_coords, "%d", int) KEEP(objectness_smooth, "%d", int)
         KEEP(max_boxes, "%d", int) KEEP(show_details, "%d", int)
         KEEP(iou_normalizer, "%.17g", double) KEEP(cls_normalizer, "%.17g", double)

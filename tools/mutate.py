@@ -157,8 +157,8 @@ TARGETS = [
         'file': 'src/scalar/yolo_reference_ab.c',
         'tag': 'yrefab',
         'functions': [
-            'inter', 'uni', 'iou_ab', 'enclosing', 'giou_ab', 'diou_ab', 'ciou_ab',
-            'iou_kind', 'dx_iou',                     # darknet's box.c, in double
+            'inter', 'uni', 'iou_ab', 'enclosing', 'giou_ab', 'shape_iou_kind',
+            'dx_iou',                                 # darknet's box.c, in double
             'out', 'decode', 'box_delta', 'class_mult', 'smoothed', 'class_delta',
             'seen_truths', 'pass1_slot', 'positive', 'mask_index', 'pass2_image',
             'head_result', 'positive_diagnostics',

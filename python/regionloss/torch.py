@@ -97,8 +97,7 @@ _REGION_OPTIONS = ("layout", "mode", "lambda_coord", "lambda_class", "lambda_obj
                    "logistic_classes", "warmup_seen", "warmup_scale")
 # darknet's cfg names of the weights, which a user porting a .cfg may try
 _DARKNET_NAMES = {"coord_scale": "lambda_coord", "class_scale": "lambda_class",
-                  "object_scale": "lambda_obj", "noobject_scale": "lambda_noobj",
-                  "iou_loss": "box_loss"}
+                  "object_scale": "lambda_obj", "noobject_scale": "lambda_noobj"}
 
 
 def _check_options(cls, config, accepted, more):
