@@ -110,6 +110,16 @@ static void check(const char *what, const rl_yolo_config *c, const float *pred,
               what, r.loss);
     cr_expect_eq(r.darknet.count, count, "%s: count %lld, darknet %lld", what,
                  (long long)r.darknet.count, (long long)count);
+    /* darknet's avg_anyobj: the mean objectness output over the 8 slots */
+    double any = 0;
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            for (int q = 0; q < 2; q++) {
+                const double t = pred[at(i, j, q, 4)];
+                any += c->new_coords ? t : sg(t);
+            }
+    cr_expect(fabs(r.darknet.avg_anyobj - any / 8) <= 1e-15, "%s: avg_anyobj %.17g, want %.17g",
+              what, r.darknet.avg_anyobj, any / 8);
     rl_yolo_plan_destroy(plan);
 }
 
@@ -146,6 +156,12 @@ Test(yolo_ab_hand_terms, defaults_mse_scaled_by_iou_normalizer)
     c.max_boxes = 1;
     const rl_box two[2] = {T16, {0.75f, 0.75f, 0.25f, 0.25f, 1}};
     check("max 1, second truth unread", &c, p, two, 2, d, sumsq(d, 1), 1);
+
+    /* darknet's list ends at a truth whose x is 0: what follows is unread */
+    c.max_boxes = 200;
+    const rl_box ended[3] = {T16, {0.0f, 0.5f, 0.25f, 0.25f, 1},
+                             {0.75f, 0.75f, 0.25f, 0.25f, 1}};
+    check("a truth at x = 0 ends the list", &c, p, ended, 3, d, sumsq(d, 1), 1);
 }
 
 /* The 0.25 class rule ("Pass 1"): R = (0, 0, b 0) and (0, 0, b 1) both
