@@ -108,6 +108,17 @@ static void check(const char *what, const rl_yolo_config *c, const float *pred,
               what, r.darknet.cost, cost);
     cr_expect(fabs(r.loss - cost) <= 1e-12 * fabs(cost), "%s: loss %.17g (norm sum: the cost)",
               what, r.loss);
+    /* the parts: squared deltas of the boxes, the classes, the objectness */
+    double box2 = 0, cls2 = 0, obj2 = 0;
+    for (int x = 0; x < N_ENTRIES; x++) {
+        const int k = (x / 4) % K_;
+        double *part = k < 4 ? &box2 : k > 4 ? &cls2 : &obj2;
+        *part += delta[x] * delta[x];
+    }
+    cr_expect(fabs(r.coord - box2) <= 1e-12 * box2 + 1e-300 && fabs(r.cls - cls2) <= 1e-12 * cls2 &&
+                  fabs(r.obj + r.noobj - obj2) <= 1e-12 * obj2,
+              "%s: parts coord %.17g cls %.17g obj+noobj %.17g, want %.17g %.17g %.17g", what,
+              r.coord, r.cls, r.obj + r.noobj, box2, cls2, obj2);
     cr_expect_eq(r.darknet.count, count, "%s: count %lld, darknet %lld", what,
                  (long long)r.darknet.count, (long long)count);
     /* darknet's avg_anyobj: the mean objectness output over the 8 slots */
@@ -157,6 +168,17 @@ Test(yolo_ab_hand_terms, defaults_mse_scaled_by_iou_normalizer)
     const rl_box two[2] = {T16, {0.75f, 0.75f, 0.25f, 0.25f, 1}};
     check("max 1, second truth unread", &c, p, two, 2, d, sumsq(d, 1), 1);
 
+    /* T16 with class 0, then with class 1: the box deltas add up and, with
+     * iou_thresh 1, are not averaged; the second rewrites class 1 alone */
+    c.max_boxes = 200;
+    const rl_box both[2] = {T16, {0.25f, 0.25f, 0.25f, 0.25f, 1}};
+    double d2[N_ENTRIES];
+    memcpy(d2, d, sizeof d);
+    d2[at(0, 0, 0, 0)] *= 2;
+    d2[at(0, 0, 0, 2)] *= 2;
+    d2[at(0, 0, 0, 6)] = 0.5;
+    check("two classes on R, no averaging", &c, p, both, 2, d2, sumsq(d2, 1), 2);
+
     /* darknet's list ends at a truth whose x is 0: what follows is unread */
     c.max_boxes = 200;
     const rl_box ended[3] = {T16, {0.0f, 0.5f, 0.25f, 0.25f, 1},
@@ -192,6 +214,16 @@ Test(yolo_ab_hand_terms, ignore_needs_a_class_above_quarter)
     p[at(0, 0, 1, 6)] = 0.0f;
     d[at(0, 0, 1, 4)] = 0.0;
     check("a class above .25", &c, p, &T16, 1, d, sumsq(d, 1), 1);
+
+    /* objectness_smooth: the ignored slot gets max(-1/2, IoU - 1/2) with
+     * its IoU ~1 (its side is e^tw/2, tw the float -ln 2); R, whose classes
+     * stay below .25, keeps pass 1's -1/2 (pass 2 writes only over a 0) */
+    c.objectness_smooth = 1;
+    const double side = exp((double)p[at(0, 0, 1, 2)]) / 2, m = fmin(side, 0.25);
+    const double iou = m * m / (side * side + 0.0625 - m * m);
+    d[at(0, 0, 1, 4)] = iou - 0.5;
+    d[at(0, 0, 0, 4)] = -0.5;
+    check("objectness_smooth at an ignored slot", &c, p, &T16, 1, d, sumsq(d, 1), 1);
 }
 
 /* iou_thresh 0.3 (kind iou), two truths on the same slots, the averaging.
@@ -222,6 +254,11 @@ Test(yolo_ab_hand_terms, iou_thresh_positives_and_averaging)
     }
     const rl_box two[2] = {T24, T20};
     check("iou_thresh .3", &c, p, two, 2, d, sumsq(d, 1), 4);
+
+    /* T20 first, then T24: T24 finds class 1's delta set and rewrites it
+     * alone; the same numbers */
+    const rl_box swapped[2] = {T20, T24};
+    check("iou_thresh .3, T20 first", &c, p, swapped, 2, d, sumsq(d, 1), 4);
 
     /* T24 alone: its two slots have one class delta > 0 each (1/2; the
      * other is -1/2), so the averaging divides by 1 */
@@ -327,6 +364,52 @@ Test(yolo_ab_hand_terms, giou_without_nesting)
     d[at(0, 0, 0, 2)] = 0.5 * (-0.25 * I / (U * U) - l);
     d[at(0, 0, 0, 3)] = 0.5 * (-0.5 * I / (U * U));
     check("iou, same boxes", &c, p, &T16, 1, d, 0.5 * (1 - I / U) + sumsq(d, 0), 1);
+}
+
+/* iou_loss diou and ciou, iou_normalizer 1/2.  T16 at R with raw tx = 1,
+ * tw = 1/2: R's box is p = s(1)/2 wide w = e^(1/2)/4 ~ .412 (centre x p,
+ * rows [1/8, 3/8] as T16's), reaching past T16's right edge and starting
+ * inside it: overlap Iw = 3/8 - (p - w/2), I = Iw/4, U = w/4 + 1/16 - I.
+ * IoU part of darknet's edge derivatives: left -1/(4U), right -I/(4U^2),
+ * top w I/U^2, bottom -w I/U^2.  DIoU part (enclosing box Cw = p + w/2 -
+ * 1/8 wide, 1/4 high, C = Cw^2 + 1/16, S = (p - 1/4)^2; only its right edge
+ * is the prediction's): x (2 (1/4 - p) C - 2 Cw S)/C^2, w Cw S/C^2.
+ * CIoU adds alpha v's slopes, v = 4/pi^2 (atan 1 - atan(4w))^2, alpha =
+ * v/(1 - IoU + v + 1e-6): w alpha 8/pi^2 (atan 1 - atan 4w)/4, h alpha
+ * (-8/pi^2)(atan 1 - atan 4w) w.  dx = l + r + x-part, dy = t + b = 0,
+ * dw = (r - l + w-part) e^(1/2), dh = b - t (+ CIoU's h), all times 1/2.
+ * Cost: 1/2 (1 - IoU) (both kinds report 1 - IoU) + the rest's squares. */
+Test(yolo_ab_hand_terms, diou_and_ciou)
+{
+    rl_yolo_config c;
+    rl_yolo_head hd;
+    config(&c, &hd);
+    c.iou_normalizer = 0.5;
+    float p[N_ENTRIES] = {0};
+    p[at(0, 0, 0, 0)] = 1.0f;
+    p[at(0, 0, 0, 2)] = 0.5f;
+    const double x = sg(1) / 2, w = exp(0.5) / 4, Iw = 0.375 - (x - w / 2);
+    const double I = Iw / 4, U = w / 4 + 0.0625 - I;
+    const double l = -0.25 / U, r = -0.25 * I / (U * U), t = w * I / (U * U), b = -w * I / (U * U);
+    const double Cw = x + w / 2 - 0.125, C = Cw * Cw + 0.0625, S = (x - 0.25) * (x - 0.25);
+    const double cx = (2 * (0.25 - x) * C - 2 * Cw * S) / (C * C), cw = Cw * S / (C * C);
+    const double da = atan(1.0) - atan(4 * w), v = 4 / (M_PI * M_PI) * da * da;
+    const double alpha = v / (1 - I / U + v + 0.000001);
+    const double aw = alpha * (8 / (M_PI * M_PI) * da * 0.25);
+    const double ah = alpha * (-8 / (M_PI * M_PI) * da * w);
+    for (int kind = 0; kind < 2; kind++) {
+        c.iou_loss = kind ? RL_BOX_CIOU : RL_BOX_DIOU;
+        double d[N_ENTRIES] = {0};
+        negatives(d, 0.5, 1.0);
+        d[at(0, 0, 0, 0)] = 0.5 * (l + r + cx);
+        d[at(0, 0, 0, 1)] = 0.5 * (t + b);
+        d[at(0, 0, 0, 2)] = 0.5 * (r - l + cw + (kind ? aw : 0)) * exp(0.5);
+        d[at(0, 0, 0, 3)] = 0.5 * (b - t + (kind ? ah : 0));
+        d[at(0, 0, 0, 4)] = 0.5;
+        d[at(0, 0, 0, 5)] = 0.5;
+        d[at(0, 0, 0, 6)] = -0.5;
+        check(kind ? "ciou" : "diou", &c, p, &T16, 1, d, 0.5 * (1 - I / U) + sumsq(d, 0), 1);
+    }
 }
 
 /* iou_thresh_kind: a 24 x 12 px truth (w 3/8, h 3/16, class 0) fits a0
