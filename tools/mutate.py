@@ -172,6 +172,14 @@ TARGETS = [
 # listed here is not run (unless --run-equivalent) and is reported as
 # equivalent; keep the reasoning here and in docs/testing.md.
 EQUIVALENT = {
+    # yolo_reference_ab.c (flavour alexeyab)
+    'yrefab:inter:rel:3c2243': 'an overlap of exactly 0 gives a 0 intersection either way',
+    'yrefab:dx_iou:index:5ddfa6': 'the corner swap of an inverted box: w and h are never < 0',
+    'yrefab:class_delta:arith:d0fe49': "focal's 1e-15 next to an output in (0, 1]: below rounding",
+    'yrefab:class_delta:drop:52ca99': "focal's 1e-15 next to an output in (0, 1]: below rounding",
+    'yrefab:pass1_slot:const:ba1c23': 'match = 2 for "a class above 0.25": only its truth is used',
+    'yrefab:mask_index:const:04b0cb': 'returns -2 for "not in this head": only >= 0 is used',
+    'yrefab:head_result:const:9c657f': 'the count of 0 replaced by 1.25: the IoU sum is 0 then',
     # box_iou: `!(area_a > 0.0)` -> `>= 0.0` lets an area of exactly 0 through;
     # then one side's overlap is <= its width 0 (or the product underflowed,
     # and inter <= area rounds to 0 too), so inter = 0 and IoU = 0 either way.
