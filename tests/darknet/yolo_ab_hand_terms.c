@@ -77,6 +77,10 @@ static double sumsq(const double *d, int box)
     return s;
 }
 
+/* The class output every positive of a case has for its truth's class
+ * (darknet's avg_cls averages it): s(0) unless a case says otherwise. */
+static double class_output = 0.5;
+
 /* Runs the case and checks the delta and the cost. */
 static void check(const char *what, const rl_yolo_config *c, const float *pred,
                   const rl_box *truths, int n_truths, const double *delta, double cost,
@@ -121,6 +125,9 @@ static void check(const char *what, const rl_yolo_config *c, const float *pred,
               r.coord, r.cls, r.obj + r.noobj, box2, cls2, obj2);
     cr_expect_eq(r.darknet.count, count, "%s: count %lld, darknet %lld", what,
                  (long long)r.darknet.count, (long long)count);
+    if (count > 0)
+        cr_expect(fabs(r.darknet.avg_cls - class_output) <= 1e-15,
+                  "%s: darknet avg_cls %.17g, want %.17g", what, r.darknet.avg_cls, class_output);
     /* darknet's avg_anyobj: the mean objectness output over the 8 slots */
     double any = 0;
     for (int i = 0; i < 2; i++)
@@ -204,12 +211,31 @@ Test(yolo_ab_hand_terms, ignore_needs_a_class_above_quarter)
             for (int b = 0; b < 2; b++)
                 p[at(i, j, b, 5)] = p[at(i, j, b, 6)] = -3.0f;
     p[at(0, 0, 1, 2)] = p[at(0, 0, 1, 3)] = (float)-log(2.0);
+    class_output = sg(-3);
     double d[N_ENTRIES] = {0};
     negatives(d, 0.5, 1.0);
     d[at(0, 0, 0, 4)] = 0.5;
     d[at(0, 0, 0, 5)] = 1 - sg(-3);
     d[at(0, 0, 0, 6)] = -sg(-3);
     check("classes below .25", &c, p, &T16, 1, d, sumsq(d, 1), 1);
+
+    /* truth_thresh 0.9 ("Pass 1"): both slots that predict T16 (IoU ~1, the
+     * class rule plays no part here) are its positives already in pass 1:
+     * (0, 0, b 1) gets objectness 1/2, classes (1 - s(-3), -s(-3)) and the
+     * box toward T16 with anchor a1: 31/16 (ln(16/32) - tw) 3/4 on w and h,
+     * tw the float -ln 2 (x, y: 0).  R is unchanged (its pass-1 class
+     * deltas are rewritten alike by pass 2, its box deltas are 0).  Darknet's
+     * count and avg_cls take pass 2's positive alone. */
+    c.truth_thresh = 0.9;
+    double dt[N_ENTRIES];
+    memcpy(dt, d, sizeof d);
+    const double tw = p[at(0, 0, 1, 2)];
+    dt[at(0, 0, 1, 2)] = dt[at(0, 0, 1, 3)] = 31.0 / 16 * (log(0.5) - tw) * 0.75;
+    dt[at(0, 0, 1, 4)] = 0.5;
+    dt[at(0, 0, 1, 5)] = 1 - sg(-3);
+    dt[at(0, 0, 1, 6)] = -sg(-3);
+    check("truth_thresh .9", &c, p, &T16, 1, dt, sumsq(dt, 1), 1);
+    c.truth_thresh = 1.0;
 
     p[at(0, 0, 1, 6)] = 0.0f;
     d[at(0, 0, 1, 4)] = 0.0;
@@ -487,6 +513,7 @@ Test(yolo_ab_hand_terms, new_coords_scale_x_y_objectness_smooth)
     d[at(0, 0, 0, 2)] = s * (0.5 - (double)0.3f) * 0.75;
     d[at(0, 0, 0, 4)] = -(double)0.3f;
     d[at(0, 0, 0, 5)] = 1.0;
+    class_output = 0.0; /* raw 0, read as it is */
     check("new_coords, scale_x_y 2, objectness_smooth", &c, p, &T16, 1, d, sumsq(d, 1), 1);
 }
 
