@@ -346,6 +346,50 @@ def yolo_seeds():
         add('box_%s_truth_thresh' % kind, truth=[0xA0 + code, 1], kind=1, pred=varied)
     add('box_ciou_half', truth=[4], dtypes=(1 << 2), pred=varied)
     add('box_giou_every_variant', base=coco, truth=[2], dtypes=Y_EVERY_VARIANT, C=size(3, 16))
+    # Flavour alexeyab (the prediction mode byte's bits 2-7 = 0x2A, then its
+    # option bytes): yolov4.cfg's and yolov7.cfg's sets, each option, and
+    # each invalid value.
+    def ab(kind=0, iou_loss=0, thresh_kind=0, sw=0, max_boxes=0xF0, iou_norm=0.75,
+           cls_norm=0, obj_norm=0, scale=0, max_delta=0xEF, iou_thresh=3, eps=2,
+           counters=()):
+        def code(v):  # a code byte, or a raw double
+            return [0xF0] + list(struct.pack('<d', v)) if isinstance(v, float) else [v]
+        out = [0xA8 | kind, (thresh_kind << 4) | iou_loss, sw, max_boxes]
+        for v in (iou_norm, cls_norm, obj_norm, scale, max_delta, iou_thresh, eps):
+            out += code(v)
+        return out + list(counters)
+    def add_ab(name, base=dn, pred=varied, truth=None, **kw):
+        d = dict(base, kind=0, pred=b'')
+        if truth is not None:
+            d['truth'] = truth
+        case = yolo_case(**d)  # ends with the mode byte, replaced by ab()'s
+        s['yolo_alexeyab_' + name] = case[:-1] + bytes(ab(**kw)) + bytes(pred)
+    # max_delta 0xEF: lambda_code's special[15] = 1e150 (no clipping in effect)
+    add_ab('yolov4', iou_loss=4, iou_norm=0.07, scale=1.05, max_delta=2, iou_thresh=0.213)
+    add_ab('yolov7', base=coco, iou_loss=4, sw=2 | 4, iou_norm=0.05, cls_norm=3, scale=4,
+           max_delta=4, iou_thresh=0.2)
+    add_ab('yolov7_every_variant', base=dict(coco, dtypes=Y_EVERY_VARIANT, C=size(3, 16)),
+           iou_loss=4, sw=2 | 4, iou_norm=0.05, cls_norm=3, scale=4, max_delta=4,
+           iou_thresh=0.2)
+    add_ab('mse_defaults')
+    add_ab('mse_nhwc_accumulate_half', base=dict(coco, flags=Y_NHWC | Y_ACCUM, dtypes=1 << 2,
+                                                 C=size(3, 16)))
+    add_ab('giou_show_details_0_max_2', iou_loss=2, sw=8, max_boxes=1)
+    add_ab('diou_iou_thresh_ciou', iou_loss=3, thresh_kind=3, iou_thresh=4)
+    add_ab('iou_truth_thresh', iou_loss=1, truth=[0xA0, 1])
+    add_ab('focal_eps_counters', sw=1 | 128, eps=7, cls_norm=3, max_delta=2,
+           counters=[3, 0, 250, 7, 1, 90, 12, 5, 0, 4, 60, 2, 8, 9, 11, 6])
+    add_ab('obj_normalizer_smooth', sw=4, obj_norm=4, iou_thresh=1)
+    add_ab('bad_iou_loss_5', iou_loss=5)
+    add_ab('bad_iou_thresh_kind_mse', thresh_kind=12)
+    add_ab('bad_focal_loss_2', sw=16)
+    add_ab('bad_lambda_kept', base=dict(dn, lambdas=(2, 0, 0, 0)), sw=32)
+    add_ab('bad_box_loss_kept', truth=[2], sw=64)
+    add_ab('bad_scale_x_y_0', scale=1)
+    add_ab('bad_max_delta_negative', max_delta=0xE0)
+    add_ab('bad_iou_thresh_2', iou_thresh=0xE6)
+    add_ab('bad_max_boxes_0', max_boxes=0xF1)
+    add_ab('bad_counter_negative', sw=128, counters=[3, 0xF0] + [1] * 14)
     add('bad_box_loss_5', truth=[5])
     add('bad_box_loss_negative', truth=[6])
     add('ignore_thresh_1', ignore=3)

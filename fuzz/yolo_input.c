@@ -101,7 +101,81 @@ void yolo_case_free(yolo_case *c)
     }
     free(c->truths);
     free(c->offsets);
+    free(c->counters);
     memset(c, 0, sizeof *c);
+}
+
+static void expect_range(loss_expect *ce, const char *name, double v, double lo, double hi,
+                         bool open_lo)
+{
+    if (!(open_lo ? v > lo : v >= lo) || !(v <= hi))
+        loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: %s = %.17g", name, v);
+}
+
+/* Flavour alexeyab's options (yolo_input.h) and what the configuration
+ * then must answer (include/regionloss.h's rl_yolo_config, docs/darknet.md). */
+static void alexeyab_code(fuzz_bytes *in, yolo_case *c, loss_expect *ce)
+{
+    rl_yolo_config *cfg = &c->cfg;
+    cfg->flavour = RL_YOLO_FLAVOUR_ALEXEYAB;
+    const uint8_t kinds = fb_u8(in), sw = fb_u8(in), mb = fb_u8(in);
+    const int hi = kinds >> 4;
+    cfg->iou_thresh_kind = hi < 12 ? 1 + hi % 4 : (int32_t[]){0, 5, -1, 7}[hi & 3];
+    cfg->iou_loss = (kinds & 15) % 6;
+    cfg->focal_loss = (sw & 16) ? 2 : (sw & 1);
+    cfg->new_coords = (sw >> 1) & 1;
+    cfg->objectness_smooth = (sw >> 2) & 1;
+    cfg->show_details = (sw & 8) ? 0 : 1;
+    if (!(sw & 32))
+        cfg->lambda_coord = cfg->lambda_class = cfg->lambda_obj = cfg->lambda_noobj = 1.0;
+    if (!(sw & 64))
+        cfg->box_loss = RL_BOX_MSE;
+    cfg->max_boxes = mb < 0xF0 ? 1 + mb % 8 : (int32_t[]){200, 0, -1, INT32_MIN}[mb & 3];
+    cfg->iou_normalizer = lambda_code(in);
+    cfg->cls_normalizer = lambda_code(in);
+    cfg->obj_normalizer = lambda_code(in);
+    cfg->scale_x_y = lambda_code(in);
+    cfg->max_delta = lambda_code(in);
+    cfg->iou_thresh = thresh_code(in);
+    cfg->label_smooth_eps = thresh_code(in);
+    if ((sw & 128) && cfg->C > 0 && cfg->C <= 80) {
+        c->counters = malloc((size_t)cfg->C * sizeof *c->counters);
+        if (!c->counters)
+            abort();
+        for (int32_t k = 0; k < cfg->C; k++) {
+            const uint8_t b = fb_u8(in);
+            c->counters[k] = b < 0xF0 ? b : (int32_t[]){-1, 0, INT32_MAX, 100000}[b & 3];
+            if (c->counters[k] < 0)
+                loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: counters_per_class[%d] = %d",
+                                 (int)k, (int)c->counters[k]);
+        }
+        cfg->counters_per_class = c->counters;
+    }
+    const double lambdas[4] = {cfg->lambda_coord, cfg->lambda_class, cfg->lambda_obj,
+                               cfg->lambda_noobj};
+    for (int k = 0; k < 4; k++)
+        if (lambdas[k] != 1.0)
+            loss_expect_fail(ce, RL_ERR_BAD_LAMBDA, "config: alexeyab with lambda %d = %.17g", k,
+                             lambdas[k]);
+    if (cfg->box_loss != RL_BOX_MSE)
+        loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: alexeyab with box_loss %d",
+                         (int)cfg->box_loss);
+    if (cfg->iou_loss > RL_BOX_CIOU)
+        loss_expect_fail(ce, RL_ERR_BAD_ENUM, "config: iou_loss %d", (int)cfg->iou_loss);
+    if (cfg->iou_thresh_kind < RL_BOX_IOU || cfg->iou_thresh_kind > RL_BOX_CIOU)
+        loss_expect_fail(ce, RL_ERR_BAD_ENUM, "config: iou_thresh_kind %d",
+                         (int)cfg->iou_thresh_kind);
+    if (cfg->focal_loss == 2)
+        loss_expect_fail(ce, RL_ERR_BAD_ARGUMENT, "config: focal_loss 2");
+    if (cfg->max_boxes < 1)
+        loss_expect_fail(ce, RL_ERR_BAD_SIZE, "config: max_boxes %d", (int)cfg->max_boxes);
+    expect_range(ce, "iou_normalizer", cfg->iou_normalizer, 0, RL_LAMBDA_MAX, false);
+    expect_range(ce, "cls_normalizer", cfg->cls_normalizer, 0, RL_LAMBDA_MAX, false);
+    expect_range(ce, "obj_normalizer", cfg->obj_normalizer, 0, RL_LAMBDA_MAX, false);
+    expect_range(ce, "scale_x_y", cfg->scale_x_y, 0, 1e6, true);
+    expect_range(ce, "max_delta", cfg->max_delta, 0, INFINITY, true);
+    expect_range(ce, "iou_thresh", cfg->iou_thresh, 0, 1, false);
+    expect_range(ce, "label_smooth_eps", cfg->label_smooth_eps, 0, 1, false);
 }
 
 int yolo_decode(const uint8_t *data, size_t size, yolo_case *c, loss_expect *ce,
@@ -391,7 +465,10 @@ int yolo_decode(const uint8_t *data, size_t size, yolo_case *c, loss_expect *ce,
     }
 
     /* Predictions: every head's tensor in turn, from one stream. */
-    const int kind = fb_u8(&in) & 3;
+    const uint8_t kind_byte = fb_u8(&in);
+    const int kind = kind_byte & 3;
+    if ((kind_byte >> 2) == 0x2A)
+        alexeyab_code(&in, c, ce);
     size_t rest_len;
     const uint8_t *rest = fb_rest(&in, &rest_len);
     const int pt = cfg->pred_dtype, gt = cfg->grad_dtype;
@@ -468,6 +545,17 @@ void yolo_case_print(FILE *f, const yolo_case *c)
             (int)g->layout, (int)g->norm, (int)g->grad_mode, (int)g->threads,
             (int)g->pred_dtype, (int)g->grad_dtype, g->lambda_coord, g->lambda_class,
             g->lambda_obj, g->lambda_noobj, g->ignore_thresh, g->truth_thresh, (int)g->box_loss);
+    if (g->flavour == RL_YOLO_FLAVOUR_ALEXEYAB)
+        fprintf(f,
+                "        alexeyab: iou_loss %d iou_thresh_kind %d focal %d new_coords %d smooth %d "
+                "max_boxes %d show_details %d\n"
+                "        normalizers iou %.17g cls %.17g obj %.17g scale_x_y %.17g iou_thresh "
+                "%.17g eps %.17g max_delta %.17g counters %s\n",
+                (int)g->iou_loss, (int)g->iou_thresh_kind, (int)g->focal_loss,
+                (int)g->new_coords, (int)g->objectness_smooth, (int)g->max_boxes,
+                (int)g->show_details, g->iou_normalizer, g->cls_normalizer, g->obj_normalizer,
+                g->scale_x_y, g->iou_thresh, g->label_smooth_eps, g->max_delta,
+                g->counters_per_class ? "given" : "none");
     if (g->anchors && g->n_anchors > 0)
         for (int32_t a = 0; a < g->n_anchors && a < 9; a++)
             fprintf(f, "        anchor %d: %.9g x %.9g pixels\n", (int)a,

@@ -50,8 +50,19 @@
  *            are (extreme, invalid, raw)
  *   then     per image a truth count byte (% 11) and one truth code per
  *            truth (cell borders snapped to head 0's grid)
- *   then     the prediction mode byte and the prediction bytes, cycled
- *            over every head's tensor in turn
+ *   then     the prediction mode byte: bits 0-1 the mode; bits 2-7 equal to
+ *            0x2A make the case one of flavour alexeyab, whose option bytes
+ *            follow: kinds (high nibble < 12: iou_thresh_kind 1 + v % 4,
+ *            else 0, 5, -1, 7; low nibble: iou_loss v % 6, 5 invalid),
+ *            switches (bit 0 focal_loss, 1 new_coords, 2 objectness_smooth,
+ *            3 show_details 0, 4 focal_loss 2 (invalid), 5 keep the lambdas
+ *            (else 1), 6 keep box_loss (else mse), 7 counters_per_class),
+ *            max_boxes (< 0xF0: 1 + byte % 8, else 200, 0, -1, INT32_MIN),
+ *            lambda codes for iou_normalizer, cls_normalizer,
+ *            obj_normalizer, scale_x_y and max_delta, thresh codes for
+ *            iou_thresh and label_smooth_eps, and with bit 7 C count bytes
+ *            (< 0xF0 the byte, else -1, 0, INT32_MAX, 100000)
+ *   then     the prediction bytes, cycled over every head's tensor in turn
  *
  * Cases within the bounds (heads 1..16, H, W <= 8, B <= 16, C <= 80, N
  * <= 4, 2^20 entries in all) are computed; larger valid ones only reach
@@ -94,6 +105,7 @@ typedef struct yolo_case {
     bool computable;          /* valid config within the bounds: compute */
     bool with_grad, null_last_grad, use_workspace, workspace_short, misaligned;
     bool null_total, null_per_head;
+    int32_t *counters;        /* flavour alexeyab's counters_per_class, or NULL */
 } yolo_case;
 
 /* As loss_decode, for an input with bit 7 of byte 3 set. */

@@ -311,6 +311,14 @@ typedef enum rl_box_loss {
     RL_BOX_CIOU = 4
 } rl_box_loss;
 
+/* Whose [yolo] layer a plan computes (docs/darknet.md): pjreddie's, the
+ * definition of docs/loss.md, or AlexeyAB's forward_yolo_layer, its deltas
+ * and its cost reproduced with its options. */
+typedef enum rl_yolo_flavour {
+    RL_YOLO_FLAVOUR_PJREDDIE = 0,
+    RL_YOLO_FLAVOUR_ALEXEYAB = 1
+} rl_yolo_flavour;
+
 typedef struct rl_yolo_head {
     int32_t H, W;          /* grid rows and columns of this head */
     int32_t B;             /* anchors of this head */
@@ -337,11 +345,30 @@ typedef struct rl_yolo_config {
     const char *variant;         /* as rl_config.variant */
     int32_t threads;             /* as rl_config.threads */
     int32_t box_loss;            /* rl_box_loss (default RL_BOX_MSE) */
+    /* The flavour (rl_yolo_flavour) and AlexeyAB's options, named as its
+     * [yolo] keys, with its defaults (docs/darknet.md, "AlexeyAB's [yolo]
+     * layer").  With RL_YOLO_FLAVOUR_PJREDDIE they must keep their defaults. */
+    int32_t flavour;             /* default RL_YOLO_FLAVOUR_PJREDDIE */
+    int32_t iou_loss;            /* rl_box_loss: mse (default), iou, giou, diou, ciou */
+    int32_t iou_thresh_kind;     /* rl_box_loss, not mse: default RL_BOX_IOU */
+    int32_t focal_loss;          /* 0 (default) or 1 */
+    int32_t new_coords;          /* 0 (default) or 1 */
+    int32_t objectness_smooth;   /* 0 (default) or 1 */
+    int32_t max_boxes;           /* darknet's `max`: truths read per image (default 200) */
+    int32_t show_details;        /* 1 (default): darknet's cost of an IoU kind; 0: sum of squares */
+    double iou_normalizer;       /* default 0.75 (scales the mse box deltas too) */
+    double cls_normalizer;       /* default 1 (acts with counters_per_class only) */
+    double obj_normalizer;       /* default 1 */
+    double scale_x_y;            /* default 1 */
+    double iou_thresh;           /* default 1 (no extra positives) */
+    double label_smooth_eps;     /* default 0 */
+    double max_delta;            /* default FLT_MAX (no clipping) */
+    const int32_t *counters_per_class; /* NULL (default) or C counts >= 0; copied */
 } rl_yolo_config;
 
 /* Defaults: no heads, every lambda 1, ignore_thresh 0.7, truth_thresh 1,
  * norm images, NCHW, float32, overwrite, variant auto, 1 thread, box loss
- * RL_BOX_MSE. */
+ * RL_BOX_MSE, flavour pjreddie, AlexeyAB's options at its defaults. */
 RL_API void rl_yolo_config_init(rl_yolo_config *cfg);
 
 typedef struct rl_yolo_plan rl_yolo_plan;

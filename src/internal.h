@@ -44,6 +44,7 @@ typedef struct rl_params {
     double truth_thresh;
     int32_t box_loss;           /* rl_box_loss */
     const double *anchors_d;    /* 2*B: this head's anchors in grid cells, in double */
+    const struct rl_yolo_ab *ab; /* flavour alexeyab: its options (the plan's); else NULL */
     /* Set only by the darknet adapter (src/darknet_adapter.c), never by a
      * public config.  grad_scale multiplies every gradient entry as it is
      * stored (1 for every plan the public API makes; -1 stores darknet's
@@ -54,6 +55,18 @@ typedef struct rl_params {
     double grad_scale;
     int32_t class_update;
 } rl_params;
+
+/* AlexeyAB's [yolo] options of a plan of flavour alexeyab, checked
+ * (docs/darknet.md, "AlexeyAB's [yolo] layer"); class_mult is NULL without
+ * counters_per_class, else C multipliers, computed in float as darknet
+ * does. */
+typedef struct rl_yolo_ab {
+    int32_t iou_loss, iou_thresh_kind; /* rl_box_loss */
+    int32_t focal_loss, new_coords, objectness_smooth, max_boxes, show_details;
+    double iou_normalizer, cls_normalizer, obj_normalizer, scale_x_y, iou_thresh;
+    double label_smooth_eps, max_delta;
+    const float *class_mult;
+} rl_yolo_ab;
 
 /* The mode of a [yolo] head's rl_params; never a value of rl_config.mode. */
 #define RL_MODE_YOLO ((rl_mode)2)
@@ -81,6 +94,8 @@ struct rl_yolo_plan {
     struct rl_pool *pool;
     int32_t threads;
     void *storage;  /* masks, anchors: one block */
+    int32_t flavour;  /* rl_yolo_flavour */
+    rl_yolo_ab ab;    /* flavour alexeyab: its options (heads' p.ab point here) */
 };
 
 /* The anchor of the whole list whose shape fits the truth best (section

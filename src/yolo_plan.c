@@ -3,6 +3,7 @@
  * that the checks of plan.c, the validator and the driver serve both
  * losses; what only the head has (the mask, the anchors in pixels, the
  * network's size, truth_thresh) is checked here. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 #include "driver.h"
 #include "elem.h"
 #include "pool.h"
-#include "scalar/yolo_reference.h"
+#include "scalar/yolo_reference_ab.h"
 #include "variants.h"
 
 void rl_yolo_config_init(rl_yolo_config *cfg)
@@ -26,6 +27,139 @@ void rl_yolo_config_init(rl_yolo_config *cfg)
     cfg->norm = RL_NORM_IMAGES;
     cfg->grad_mode = RL_GRAD_OVERWRITE;
     cfg->threads = 1;
+    /* AlexeyAB's parse_yolo defaults */
+    cfg->flavour = RL_YOLO_FLAVOUR_PJREDDIE;
+    cfg->iou_loss = RL_BOX_MSE;
+    cfg->iou_thresh_kind = RL_BOX_IOU;
+    cfg->max_boxes = 200;
+    cfg->show_details = 1;
+    cfg->iou_normalizer = 0.75;
+    cfg->cls_normalizer = 1.0;
+    cfg->obj_normalizer = 1.0;
+    cfg->scale_x_y = 1.0;
+    cfg->iou_thresh = 1.0;
+    cfg->label_smooth_eps = 0.0;
+    cfg->max_delta = FLT_MAX;
+}
+
+/* AlexeyAB's options: with flavour pjreddie each must keep its default (a
+ * set option that would be ignored is a mistake); with flavour alexeyab
+ * each in its range, the lambdas 1 and box_loss mse (the normalizers and
+ * iou_loss take their place). */
+static rl_status check_flavour(const rl_yolo_config *cfg)
+{
+    if (cfg->flavour != RL_YOLO_FLAVOUR_PJREDDIE && cfg->flavour != RL_YOLO_FLAVOUR_ALEXEYAB)
+        return rl_fail(RL_ERR_BAD_ENUM,
+                       "config: flavour = %d is not a flavour (0 pjreddie, 1 alexeyab)",
+                       (int)cfg->flavour);
+    if (cfg->flavour == RL_YOLO_FLAVOUR_PJREDDIE) {
+        rl_yolo_config d;
+        rl_yolo_config_init(&d);
+#define KEEP(f, fmt, cast)                                                                    \
+    if (cfg->f != d.f)                                                                        \
+        return rl_fail(RL_ERR_BAD_ARGUMENT,                                                   \
+                       "config: " #f " = " fmt " is an option of flavour alexeyab; flavour "  \
+                       "pjreddie needs its default " fmt,                                     \
+                       (cast)cfg->f, (cast)d.f);
+        if (cfg->iou_loss != d.iou_loss) /* darknet's key of both flavours' IoU losses */
+            return rl_fail(RL_ERR_BAD_ARGUMENT,
+                           "config: iou_loss = %d is an option of flavour alexeyab; flavour "
+                           "pjreddie needs its default %d (its IoU-family box loss is box_loss)",
+                           (int)cfg->iou_loss, (int)d.iou_loss);
+        KEEP(iou_thresh_kind, "%d", int) KEEP(focal_loss, "%d", int)
+        KEEP(new_coords, "%d", int) KEEP(objectness_smooth, "%d", int)
+        KEEP(max_boxes, "%d", int) KEEP(show_details, "%d", int)
+        KEEP(iou_normalizer, "%.17g", double) KEEP(cls_normalizer, "%.17g", double)
+        KEEP(obj_normalizer, "%.17g", double) KEEP(scale_x_y, "%.17g", double)
+        KEEP(iou_thresh, "%.17g", double) KEEP(label_smooth_eps, "%.17g", double)
+        KEEP(max_delta, "%.17g", double)
+#undef KEEP
+        if (cfg->counters_per_class)
+            return rl_fail(RL_ERR_BAD_ARGUMENT, "config: counters_per_class is an option of "
+                                                "flavour alexeyab; flavour pjreddie needs NULL");
+        return RL_OK;
+    }
+    const double lam[4] = {cfg->lambda_coord, cfg->lambda_class, cfg->lambda_obj,
+                           cfg->lambda_noobj};
+    static const char *const lam_name[4] = {"lambda_coord", "lambda_class", "lambda_obj",
+                                            "lambda_noobj"};
+    for (int k = 0; k < 4; k++)
+        if (lam[k] != 1.0)
+            return rl_fail(RL_ERR_BAD_LAMBDA,
+                           "config: %s = %.17g: flavour alexeyab needs every lambda 1 (its "
+                           "iou_normalizer, obj_normalizer, cls_normalizer weigh the terms)",
+                           lam_name[k], lam[k]);
+    if (cfg->box_loss != RL_BOX_MSE)
+        return rl_fail(RL_ERR_BAD_ARGUMENT,
+                       "config: box_loss = %d: flavour alexeyab takes its box loss from "
+                       "iou_loss; box_loss must stay 0 (mse)",
+                       (int)cfg->box_loss);
+    if (cfg->iou_loss < RL_BOX_MSE || cfg->iou_loss > RL_BOX_CIOU)
+        return rl_fail(RL_ERR_BAD_ENUM,
+                       "config: iou_loss = %d is not 0 mse, 1 iou, 2 giou, 3 diou or 4 ciou",
+                       (int)cfg->iou_loss);
+    if (cfg->iou_thresh_kind < RL_BOX_IOU || cfg->iou_thresh_kind > RL_BOX_CIOU)
+        return rl_fail(RL_ERR_BAD_ENUM,
+                       "config: iou_thresh_kind = %d is not 1 iou, 2 giou, 3 diou or 4 ciou",
+                       (int)cfg->iou_thresh_kind);
+    const struct {
+        const char *name;
+        int32_t v;
+    } flags[] = {{"focal_loss", cfg->focal_loss},
+                 {"new_coords", cfg->new_coords},
+                 {"objectness_smooth", cfg->objectness_smooth},
+                 {"show_details", cfg->show_details}};
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+        if (flags[k].v != 0 && flags[k].v != 1)
+            return rl_fail(RL_ERR_BAD_ARGUMENT, "config: %s = %d is not 0 or 1", flags[k].name,
+                           (int)flags[k].v);
+    if (cfg->max_boxes < 1)
+        return rl_fail(RL_ERR_BAD_SIZE, "config: max_boxes = %d is not positive",
+                       (int)cfg->max_boxes);
+    const struct {
+        const char *name;
+        double v, lo, hi;
+    } reals[] = {{"iou_normalizer", cfg->iou_normalizer, 0.0, RL_LAMBDA_MAX},
+                 {"cls_normalizer", cfg->cls_normalizer, 0.0, RL_LAMBDA_MAX},
+                 {"obj_normalizer", cfg->obj_normalizer, 0.0, RL_LAMBDA_MAX},
+                 {"iou_thresh", cfg->iou_thresh, 0.0, 1.0},
+                 {"label_smooth_eps", cfg->label_smooth_eps, 0.0, 1.0}};
+    for (size_t k = 0; k < sizeof reals / sizeof reals[0]; k++)
+        if (!(reals[k].v >= reals[k].lo && reals[k].v <= reals[k].hi))
+            return rl_fail(RL_ERR_BAD_ARGUMENT, "config: %s = %.17g is not in [%g, %g]",
+                           reals[k].name, reals[k].v, reals[k].lo, reals[k].hi);
+    if (!(cfg->scale_x_y > 0.0 && cfg->scale_x_y <= 1e6))
+        return rl_fail(RL_ERR_BAD_ARGUMENT, "config: scale_x_y = %.17g is not in (0, 1e6]",
+                       cfg->scale_x_y);
+    if (!(cfg->max_delta > 0.0))
+        return rl_fail(RL_ERR_BAD_ARGUMENT, "config: max_delta = %.17g is not positive",
+                       cfg->max_delta);
+    if (cfg->counters_per_class)
+        for (int32_t c = 0; c < cfg->C; c++)
+            if (cfg->counters_per_class[c] < 0)
+                return rl_fail(RL_ERR_BAD_ARGUMENT,
+                               "config: counters_per_class[%d] = %d is negative (a count of "
+                               "class %d's objects)",
+                               (int)c, (int)cfg->counters_per_class[c], (int)c);
+    return RL_OK;
+}
+
+/* darknet's get_classes_multipliers: counts below 1 count 1; max / count
+ * in float, capped at max_delta. */
+static void class_multipliers(const rl_yolo_config *cfg, float *m)
+{
+    float max_counter = 0.0f;
+    for (int32_t c = 0; c < cfg->C; c++) {
+        const int32_t k = cfg->counters_per_class[c] < 1 ? 1 : cfg->counters_per_class[c];
+        if (max_counter < (float)k)
+            max_counter = (float)k;
+    }
+    for (int32_t c = 0; c < cfg->C; c++) {
+        const int32_t k = cfg->counters_per_class[c] < 1 ? 1 : cfg->counters_per_class[c];
+        m[c] = max_counter / (float)k;
+        if ((double)m[c] > cfg->max_delta)
+            m[c] = (float)cfg->max_delta;
+    }
 }
 
 /* Shape IoU of two boxes centred at the origin, in double. */
@@ -142,6 +276,9 @@ static rl_status check_yolo_config(const rl_yolo_config *cfg)
                        "config: box_loss = %d is not a box loss (0 mse, 1 iou, 2 giou, 3 diou, "
                        "4 ciou)",
                        (int)cfg->box_loss);
+    rl_status fst = check_flavour(cfg);
+    if (fst != RL_OK)
+        return fst;
     if (cfg->norm != RL_NORM_SUM && cfg->norm != RL_NORM_IMAGES)
         return rl_fail(RL_ERR_BAD_ENUM,
                        "config: norm = %d: a [yolo] head sums (sum, 1) or divides by the "
@@ -223,7 +360,8 @@ rl_status rl_yolo_plan_create(const rl_yolo_config *cfg, rl_yolo_plan **out_plan
      * pixel list */
     const size_t bytes = (size_t)total_b * 2 * sizeof(double) +
                          (size_t)total_b * 2 * sizeof(float) + (size_t)total_b * sizeof(int32_t) +
-                         (size_t)cfg->n_anchors * 2 * sizeof(float);
+                         (size_t)cfg->n_anchors * 2 * sizeof(float) +
+                         (cfg->counters_per_class ? (size_t)cfg->C * sizeof(float) : 0);
     rl_yolo_plan *plan = calloc(1, sizeof *plan);
     char *block = malloc(bytes);
     if (!plan || !block) {
@@ -236,17 +374,54 @@ rl_status rl_yolo_plan_create(const rl_yolo_config *cfg, rl_yolo_plan **out_plan
     int32_t *masks = (int32_t *)(af + 2 * total_b);
     float *px = (float *)(masks + total_b);
     memcpy(px, cfg->anchors, (size_t)cfg->n_anchors * 2 * sizeof(float));
+    plan->flavour = cfg->flavour;
+    if (cfg->flavour == RL_YOLO_FLAVOUR_ALEXEYAB) {
+        rl_yolo_ab *ab = &plan->ab;
+        ab->iou_loss = cfg->iou_loss;
+        ab->iou_thresh_kind = cfg->iou_thresh_kind;
+        ab->focal_loss = cfg->focal_loss;
+        ab->new_coords = cfg->new_coords;
+        ab->objectness_smooth = cfg->objectness_smooth;
+        ab->max_boxes = cfg->max_boxes;
+        ab->show_details = cfg->show_details;
+        ab->iou_normalizer = cfg->iou_normalizer;
+        ab->cls_normalizer = cfg->cls_normalizer;
+        ab->obj_normalizer = cfg->obj_normalizer;
+        ab->scale_x_y = cfg->scale_x_y;
+        ab->iou_thresh = cfg->iou_thresh;
+        ab->label_smooth_eps = cfg->label_smooth_eps;
+        ab->max_delta = cfg->max_delta;
+        if (cfg->counters_per_class) {
+            float *m = px + 2 * cfg->n_anchors;
+            class_multipliers(cfg, m);
+            ab->class_mult = m;
+        }
+    }
     int64_t at = 0;
     for (int32_t h = 0; h < cfg->n_heads && st == RL_OK; h++) {
         st = check_head(cfg, h, ad + 2 * at, af + 2 * at);
         memcpy(masks + at, cfg->heads[h].mask, (size_t)cfg->heads[h].B * sizeof(int32_t));
         if (st == RL_OK)
             fill_params(cfg, h, &plan->heads[h].p, af + 2 * at, ad + 2 * at, masks + at, px);
+        if (st == RL_OK && cfg->flavour == RL_YOLO_FLAVOUR_ALEXEYAB)
+            plan->heads[h].p.ab = &plan->ab;
         at += cfg->heads[h].B;
     }
     const rl_variant_desc *variant = NULL;
     if (st == RL_OK)
         st = rl_choose_variant(cfg->variant, &variant);
+    /* Flavour alexeyab is computed by the reference alone so far: "auto"
+     * (or the environment) picks it, another variant named here is an
+     * error. */
+    if (st == RL_OK && cfg->flavour == RL_YOLO_FLAVOUR_ALEXEYAB && variant->init_kernels) {
+        if (cfg->variant && *cfg->variant && strcmp(cfg->variant, "auto") != 0)
+            st = rl_fail(RL_ERR_UNAVAILABLE_VARIANT,
+                         "config: variant \"%s\": flavour alexeyab runs in the reference "
+                         "variant only (give \"reference\" or \"auto\")",
+                         cfg->variant);
+        else
+            variant = rl_find_variant("reference");
+    }
     if (st == RL_OK && cfg->threads > 1)
         st = rl_pool_create(cfg->threads, &plan->pool);
     if (st != RL_OK) {
@@ -406,8 +581,13 @@ static rl_status reference_run(const rl_yolo_plan *plan, const rl_yolo_batch *ba
     }
     rl_result tot, heads[RL_YOLO_MAX_HEADS];
     if (st == RL_OK)
-        st = rl_yolo_reference_compute(plan, N, preds, NULL, batch->truths, batch->truth_offsets,
-                                       batch->global_counts, NULL, &tot, heads, &out);
+        st = plan->flavour == RL_YOLO_FLAVOUR_ALEXEYAB
+                 ? rl_yolo_reference_ab_compute(plan, N, preds, batch->truths,
+                                                batch->truth_offsets, batch->global_counts, &tot,
+                                                heads, &out)
+                 : rl_yolo_reference_compute(plan, N, preds, NULL, batch->truths,
+                                             batch->truth_offsets, batch->global_counts, NULL,
+                                             &tot, heads, &out);
     if (st == RL_OK) {
         for (int32_t h = 0; h < H; h++) {
             if (!grads || !grads[h])

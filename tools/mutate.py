@@ -76,6 +76,12 @@ DRIVER_TESTS = [
     ['thin-boxes', 'differential', 'perf/threads'],
 ]
 
+YOLO_AB_REFERENCE_TESTS = [
+    # stage 1: the hand-derived deltas and costs of AlexeyAB's layer
+    ['darknet/yolo_ab_hand_terms'],
+    # stage 2: the Python options and the invariances on random networks
+    ['python/yolo_alexeyab', 'yolo-ab-invariants'],
+]
 YOLO_REFERENCE_TESTS = [
     # stage 1: the autograd goldens, the hand-derived cases, the bad inputs
     ['yolo_goldens', 'reference/yolo_hand_terms', 'reference/yolo_bad_input',
@@ -141,10 +147,23 @@ TARGETS = [
             'slot_index', 'assign_image',            # the decisions
             'check_positive_logits',                 # truth_thresh positives' logits
             'has_class', 'slot_terms',               # multi-label targets, terms
-            'darknet_stats', 'head_compute', 'total_of',  # the contract's fields
+            'darknet_stats', 'head_compute', 'rl_yolo_reference_total',  # the contract's fields
             'rl_yolo_reference_compute',             # D, the passes
         ],
         'tests': YOLO_REFERENCE_TESTS,
+        'skip_lines': MEMORY_LINES,
+    },
+    {
+        'file': 'src/scalar/yolo_reference_ab.c',
+        'tag': 'yrefab',
+        'functions': [
+            'inter', 'uni', 'iou_ab', 'enclosing', 'giou_ab', 'shape_iou_kind',
+            'dx_iou',                                 # darknet's box.c, in double
+            'out', 'decode', 'box_delta', 'class_mult', 'smoothed', 'class_delta',
+            'seen_truths', 'pass1_slot', 'positive', 'mask_index', 'pass2_image',
+            'head_result', 'positive_diagnostics',
+        ],
+        'tests': YOLO_AB_REFERENCE_TESTS,
         'skip_lines': MEMORY_LINES,
     },
 ]
@@ -153,6 +172,14 @@ TARGETS = [
 # listed here is not run (unless --run-equivalent) and is reported as
 # equivalent; keep the reasoning here and in docs/testing.md.
 EQUIVALENT = {
+    # yolo_reference_ab.c (flavour alexeyab)
+    'yrefab:inter:rel:3c2243': 'an overlap of exactly 0 gives a 0 intersection either way',
+    'yrefab:dx_iou:index:5ddfa6': 'the corner swap of an inverted box: w and h are never < 0',
+    'yrefab:class_delta:arith:d0fe49': "focal's 1e-15 next to an output in (0, 1]: below rounding",
+    'yrefab:class_delta:drop:52ca99': "focal's 1e-15 next to an output in (0, 1]: below rounding",
+    'yrefab:pass1_slot:const:ba1c23': 'match = 2 for "a class above 0.25": only its truth is used',
+    'yrefab:mask_index:const:04b0cb': 'returns -2 for "not in this head": only >= 0 is used',
+    'yrefab:head_result:const:9c657f': 'the count of 0 replaced by 1.25: the IoU sum is 0 then',
     # box_iou: `!(area_a > 0.0)` -> `>= 0.0` lets an area of exactly 0 through;
     # then one side's overlap is <= its width 0 (or the product underflowed,
     # and inter <= area rounds to 0 too), so inter = 0 and IoU = 0 either way.
@@ -220,7 +247,7 @@ EQUIVALENT = {
     'yref:assign_image:const:0cbbc6': 'forced = -2 without a forced array: also "keep"',
     'yref:has_class:const:31b037': 'returns 2 for "has the class": only its truth is used',
     'yref:bce_logit:const:625803': 'y = 1 no longer skips (1 - y) softplus(z): a 0 term added',
-    'yref:total_of:const:bb8341': 'skips dividing by a count of 1: x / 1 = x',
+    'yref:rl_yolo_reference_total:const:c8923f': 'skips dividing by a count of 1: x / 1 = x',
     'yref:rl_yolo_reference_compute:const:562bb7': 'frees from head 1: st[0] leaks, no result',
     'yref:box_iou:rel:fe7b14': 'area 0 passes the guard but gives inter = 0, IoU 0',
     'yref:best_anchor:const:c3d40b': 'initial best -1.25: any IoU (>= 0) beats it as -1 does',

@@ -141,6 +141,7 @@ FLAVOURS = {"pjreddie": 0, "alexeyab": 1}  # rl_flavour: whose [region] darknet 
 YOLO_NORMS = {"sum": 1, "images": 2}   # RL_NORM_SUM, RL_NORM_IMAGES: what a head accepts
 # rl_box_loss: the box term of a head's positives
 BOX_LOSSES = {"mse": 0, "iou": 1, "giou": 2, "diou": 3, "ciou": 4}
+YOLO_FLAVOURS = {"pjreddie": 0, "alexeyab": 1}   # rl_yolo_flavour
 
 
 class rl_yolo_head(ctypes.Structure):
@@ -165,6 +166,16 @@ class rl_yolo_config(ctypes.Structure):
         ("variant", ctypes.c_char_p),
         ("threads", ctypes.c_int32),
         ("box_loss", ctypes.c_int32),        # rl_box_loss, in what was tail padding
+        ("flavour", ctypes.c_int32),
+        ("iou_loss", ctypes.c_int32), ("iou_thresh_kind", ctypes.c_int32),
+        ("focal_loss", ctypes.c_int32), ("new_coords", ctypes.c_int32),
+        ("objectness_smooth", ctypes.c_int32), ("max_boxes", ctypes.c_int32),
+        ("show_details", ctypes.c_int32),
+        ("iou_normalizer", ctypes.c_double), ("cls_normalizer", ctypes.c_double),
+        ("obj_normalizer", ctypes.c_double), ("scale_x_y", ctypes.c_double),
+        ("iou_thresh", ctypes.c_double), ("label_smooth_eps", ctypes.c_double),
+        ("max_delta", ctypes.c_double),
+        ("counters_per_class", ctypes.c_void_p),
     ]
 
 

@@ -117,7 +117,12 @@ class YoloPlan(_Handles):
     def __init__(self, anchors, num_classes, heads, net_size, *, layout="nchw",
                  lambda_coord=None, lambda_class=None, lambda_obj=None, lambda_noobj=None,
                  ignore_thresh=None, truth_thresh=None, norm=None, grad_mode="overwrite",
-                 threads=1, variant="auto", grad_dtype=None, box_loss="mse"):
+                 threads=1, variant="auto", grad_dtype=None, box_loss="mse",
+                 flavour=None, iou_loss=None,
+                 iou_thresh_kind=None, iou_normalizer=None, cls_normalizer=None,
+                 obj_normalizer=None, scale_x_y=None, iou_thresh=None, label_smooth_eps=None,
+                 max_delta=None, focal_loss=None, new_coords=None, objectness_smooth=None,
+                 max_boxes=None, show_details=None, counters_per_class=None):
         self._init_handles()
         self.grad_dtype = _grad_dtype_arg(grad_dtype)
         cfg = _lib.rl_yolo_config()
@@ -154,6 +159,14 @@ class YoloPlan(_Handles):
             box_loss = "mse"
         cfg.box_loss = _choice("box_loss", box_loss, _lib.BOX_LOSSES)
         self.box_loss = box_loss
+        self._set_alexeyab(cfg, flavour, iou_loss, iou_thresh_kind, (
+            ("iou_normalizer", iou_normalizer), ("cls_normalizer", cls_normalizer),
+            ("obj_normalizer", obj_normalizer), ("scale_x_y", scale_x_y),
+            ("iou_thresh", iou_thresh), ("label_smooth_eps", label_smooth_eps),
+            ("max_delta", max_delta)), (
+            ("focal_loss", focal_loss), ("new_coords", new_coords),
+            ("objectness_smooth", objectness_smooth), ("max_boxes", max_boxes),
+            ("show_details", show_details)), counters_per_class, num_classes)
         self.lambdas = (cfg.lambda_coord, cfg.lambda_class, cfg.lambda_obj, cfg.lambda_noobj)
         self.ignore_thresh, self.truth_thresh = cfg.ignore_thresh, cfg.truth_thresh
 
@@ -165,6 +178,38 @@ class YoloPlan(_Handles):
         # what each head's check accepts after N, computed once
         self._shapes = tuple(frozenset(tuple(s[1:]) for s in self.expected_shapes(h))
                              for h in range(self.n_heads))
+
+    def _set_alexeyab(self, cfg, flavour, iou_loss, iou_thresh_kind, reals, ints, counters,
+                      num_classes):
+        """The flavour and AlexeyAB's [yolo] options (docs/darknet.md), named
+        as darknet's keys; None keeps the library's default.  Their ranges,
+        and that flavour "pjreddie" leaves them alone, are the library's
+        checks."""
+        if flavour is not None:
+            cfg.flavour = _choice("flavour", flavour, _lib.YOLO_FLAVOURS)
+        if iou_loss is not None:
+            cfg.iou_loss = _choice("iou_loss", iou_loss, _lib.BOX_LOSSES)
+        if iou_thresh_kind is not None:
+            kinds = {k: v for k, v in _lib.BOX_LOSSES.items() if k != "mse"}
+            cfg.iou_thresh_kind = _choice("iou_thresh_kind", iou_thresh_kind, kinds)
+        _set_numbers(cfg, reals)
+        for name, value in ints:
+            if value is not None:
+                setattr(cfg, name, _int32(name, value))
+        self.flavour = {v: k for k, v in _lib.YOLO_FLAVOURS.items()}[cfg.flavour] \
+            if cfg.flavour in _lib.YOLO_FLAVOURS.values() else cfg.flavour
+        self._counters = None
+        if counters is not None:
+            if isinstance(counters, (str, bytes)) or not hasattr(counters, "__len__"):
+                raise TypeError(f"counters_per_class = {counters!r}; one count per class "
+                                "expected")
+            values = [_int32(f"counters_per_class[{c}]", v) for c, v in enumerate(counters)]
+            if len(values) != _integer("num_classes", num_classes):
+                raise ValueError(f"counters_per_class: {len(values)} counts for {num_classes} "
+                                 "classes; one per class expected")
+            # kept alive with the configuration, which points at it
+            self._counters = np.array(values, dtype=np.int32)
+            cfg.counters_per_class = self._counters.ctypes.data
 
     # ---- life (_Handles) ---------------------------------------------------
     _NAME = "YoloPlan"

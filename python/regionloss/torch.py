@@ -98,8 +98,7 @@ _REGION_OPTIONS = ("layout", "mode", "lambda_coord", "lambda_class", "lambda_obj
                    "focal_loss")
 # darknet's cfg names of the weights, which a user porting a .cfg may try
 _DARKNET_NAMES = {"coord_scale": "lambda_coord", "class_scale": "lambda_class",
-                  "object_scale": "lambda_obj", "noobject_scale": "lambda_noobj",
-                  "iou_loss": "box_loss"}
+                  "object_scale": "lambda_obj", "noobject_scale": "lambda_noobj"}
 
 
 def _check_options(cls, config, accepted, more):
@@ -494,7 +493,12 @@ class _HandOnHeads(torch.autograd.Function):
 
 
 _YOLO_OPTIONS = ("layout", "lambda_coord", "lambda_class", "lambda_obj", "lambda_noobj",
-                 "ignore_thresh", "truth_thresh", "norm", "threads", "variant", "box_loss")
+                 "ignore_thresh", "truth_thresh", "norm", "threads", "variant", "box_loss",
+                 # flavour alexeyab (docs/darknet.md)
+                 "flavour", "iou_loss", "iou_thresh_kind", "iou_normalizer", "cls_normalizer",
+                 "obj_normalizer", "scale_x_y", "iou_thresh", "label_smooth_eps", "max_delta",
+                 "focal_loss", "new_coords", "objectness_smooth", "max_boxes", "show_details",
+                 "counters_per_class")
 
 
 class YoloLoss(torch.nn.Module):

@@ -606,8 +606,9 @@ static void head_compute(const head_state *s, int32_t n_images, const rl_box *tr
 
 /* The call's result: the heads summed in order (docs/api.md, "The [yolo]
  * head", Results). */
-static void total_of(const rl_result *heads, const double *anyobj, const int64_t *head_slots,
-                     int32_t n_heads, int64_t n_truths, rl_result *tot)
+void rl_yolo_reference_total(const rl_result *heads, const double *anyobj,
+                             const int64_t *head_slots, int32_t n_heads, int64_t n_truths,
+                             rl_result *tot)
 {
     rl_result t;
     memset(&t, 0, sizeof t);
@@ -695,7 +696,7 @@ rl_status rl_yolo_reference_compute(const rl_yolo_plan *plan, int32_t n_images,
             head_slots[h] = (int64_t)n_images * st[h].slots;
         }
         rl_result tot;
-        total_of(heads, anyobj, head_slots, n_heads, offsets[n_images], &tot);
+        rl_yolo_reference_total(heads, anyobj, head_slots, n_heads, offsets[n_images], &tot);
         if (total)
             *total = tot;
         if (per_head)

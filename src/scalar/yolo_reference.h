@@ -46,4 +46,10 @@ RL_HIDDEN rl_status rl_yolo_reference_compute(const rl_yolo_plan *plan, int32_t 
                                               const int8_t *const *forced, rl_result *total,
                                               rl_result *per_head, const rl_yolo_ref_out *out);
 
+/* The call's result from the heads' (summed in order; anyobj: each head's
+ * sum of objectness outputs, head_slots its slots). */
+RL_HIDDEN void rl_yolo_reference_total(const rl_result *heads, const double *anyobj,
+                                       const int64_t *head_slots, int32_t n_heads,
+                                       int64_t n_truths, rl_result *tot);
+
 #endif

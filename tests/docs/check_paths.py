@@ -76,6 +76,9 @@ ALLOWED = {
     'include/darknet.h': "darknet's header, where its struct layer gets the library's state",
     'src/region_layer.c': "darknet's [region] layer, which the adapter replaces",
     'src/yolo_layer.c': "darknet's [yolo] layer, timed beside the library",
+    'src/parser.c': "darknet's cfg parser, whose parse_yolo gives AlexeyAB's [yolo] defaults",
+    'python/yolo_alexeyab': 'the test tests/python/meson.build registers for '
+                            'test_yolo_alexeyab.py (tools/mutate.py runs it)',
 }
 
 ROOT_DIRS = {'docs', 'src', 'include', 'tests', 'tools', 'scripts', 'fuzz',

@@ -68,7 +68,15 @@ int main(void)
     FIELD(rl_yolo_config, ignore_thresh); FIELD(rl_yolo_config, truth_thresh);
     FIELD(rl_yolo_config, norm); FIELD(rl_yolo_config, grad_mode);
     FIELD(rl_yolo_config, variant); FIELD(rl_yolo_config, threads);
-    FIELD(rl_yolo_config, box_loss);
+    FIELD(rl_yolo_config, box_loss); FIELD(rl_yolo_config, flavour);
+    FIELD(rl_yolo_config, iou_loss); FIELD(rl_yolo_config, iou_thresh_kind);
+    FIELD(rl_yolo_config, focal_loss); FIELD(rl_yolo_config, new_coords);
+    FIELD(rl_yolo_config, objectness_smooth); FIELD(rl_yolo_config, max_boxes);
+    FIELD(rl_yolo_config, show_details); FIELD(rl_yolo_config, iou_normalizer);
+    FIELD(rl_yolo_config, cls_normalizer); FIELD(rl_yolo_config, obj_normalizer);
+    FIELD(rl_yolo_config, scale_x_y); FIELD(rl_yolo_config, iou_thresh);
+    FIELD(rl_yolo_config, label_smooth_eps); FIELD(rl_yolo_config, max_delta);
+    FIELD(rl_yolo_config, counters_per_class);
 
     SIZE(rl_yolo_batch);
     FIELD(rl_yolo_batch, n_images); FIELD(rl_yolo_batch, preds); FIELD(rl_yolo_batch, truths);
@@ -81,6 +89,8 @@ int main(void)
     printf("constant RL_FLAVOUR_PJREDDIE %d\n", (int)RL_FLAVOUR_PJREDDIE);
     printf("constant RL_FLAVOUR_ALEXEYAB %d\n", (int)RL_FLAVOUR_ALEXEYAB);
     printf("constant RL_NORM_IMAGES %d\n", (int)RL_NORM_IMAGES);
+    printf("constant RL_YOLO_FLAVOUR_PJREDDIE %d\n", (int)RL_YOLO_FLAVOUR_PJREDDIE);
+    printf("constant RL_YOLO_FLAVOUR_ALEXEYAB %d\n", (int)RL_YOLO_FLAVOUR_ALEXEYAB);
     printf("constant RL_BOX_MSE %d\n", (int)RL_BOX_MSE);
     printf("constant RL_BOX_IOU %d\n", (int)RL_BOX_IOU);
     printf("constant RL_BOX_GIOU %d\n", (int)RL_BOX_GIOU);

@@ -54,6 +54,8 @@ def test_yolo_constants_match_the_header():
     assert _lib.YOLO_MAX_HEADS == constants["RL_YOLO_MAX_HEADS"]
     assert _lib.YOLO_NORMS == {"sum": constants["RL_NORM_SUM"],
                                "images": constants["RL_NORM_IMAGES"]}
+    assert _lib.YOLO_FLAVOURS == {"pjreddie": constants["RL_YOLO_FLAVOUR_PJREDDIE"],
+                                  "alexeyab": constants["RL_YOLO_FLAVOUR_ALEXEYAB"]}
     assert {k: _lib.NORMS[k] for k in _lib.YOLO_NORMS} == _lib.YOLO_NORMS
 
 

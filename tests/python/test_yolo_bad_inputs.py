@@ -321,8 +321,10 @@ def test_module_configuration_errors():
     with pytest.raises(ValueError, match=r"^box_loss = 'eiou'; one of 'mse', 'iou', 'giou', "
                        r"'diou', 'ciou' expected$"):
         YoloLoss(A, C, masks, NET, box_loss="eiou")
-    # darknet's cfg key for it gets a hint; the region loss has none to give
-    with pytest.raises(TypeError, match=r"darknet's iou_loss is box_loss"):
+    # darknet's cfg key is flavour alexeyab's option; without that flavour the
+    # library refuses it and names box_loss; the region loss has no hint to give
+    with pytest.raises(regionloss.Error, match=r"iou_loss = 4 is an option of flavour "
+                       r"alexeyab.*box loss is box_loss"):
         YoloLoss(A, C, masks, NET, iou_loss="ciou")
     from regionloss.torch import RegionLoss
     with pytest.raises(TypeError, match=r"unknown option\(s\) iou_loss; it takes") as e:

@@ -363,7 +363,7 @@ Test(tool_errors, bad_usage_prints_usage)
 {
     char *dir = scratch_dir();
     const char *P = "p.npy", *L = "l.txt", *A = "1,1";
-    const char *const cases[][16] = {
+    const char *const cases[][18] = {
         {NULL},
         {"frobnicate", NULL},
         {"loss", "--pred", P, "--labels", L, "--anchors", A, "--frob", NULL},
@@ -400,11 +400,13 @@ Test(tool_errors, bad_usage_prints_usage)
         {"loss", "--pred", P, "--labels", L, "--anchors", A, "--mode", "darknet", "--seen", "1",
          "--classfix", "1", NULL},
         {"loss", "--pred", P, "--labels", L, "--anchors", A, "--mode", "darknet", "--seen", "1",
-         "--focal-loss", NULL},
+         "--focal-loss", "1", NULL},
         {"loss", "--pred", P, "--labels", L, "--anchors", A, "--mode", "darknet", "--seen", "1",
          "--flavour", "alexeyab", "--classfix", "3", NULL},
         {"loss", "--pred", P, "--labels", L, "--anchors", A, "--mode", "darknet", "--seen", "1",
-         "--flavour", "alexeyab", "--logistic-classes", "--focal-loss", NULL},
+         "--flavour", "alexeyab", "--logistic-classes", "--focal-loss", "1", NULL},
+        {"loss", "--pred", P, "--labels", L, "--anchors", A, "--mode", "darknet", "--seen", "1",
+         "--flavour", "alexeyab", "--focal-loss", "yes", NULL},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char what[64];

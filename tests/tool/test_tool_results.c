@@ -196,7 +196,7 @@ Test(tool_results, darknet_alexeyab_flavour_every_variant)
         cfg.thresh = 0.3;
         cfg.variant = *v;
         const char *extra[] = {"--mode", "darknet", "--seen", "64", "--flavour", "alexeyab",
-                               "--classfix", "2", "--focal-loss", "--thresh", "0.3",
+                               "--classfix", "2", "--focal-loss", "1", "--thresh", "0.3",
                                "--variant", *v, NULL};
         check_loss(extra, cfg, 64, 0);
     }

@@ -271,6 +271,53 @@ Test(tool_yolo, box_losses)
                           kinds[k].name, kinds[e].name, coord[k]);
 }
 
+/* Flavour alexeyab with every one of its options on the command line:
+ * yolov7.cfg's set, then yolov4.cfg's with the rest changed from their
+ * defaults (the JSON and every gradient file equal the API's). */
+Test(tool_yolo, alexeyab_options)
+{
+    rl_yolo_config cfg;
+    rl_yolo_config_init(&cfg);
+    cfg.flavour = RL_YOLO_FLAVOUR_ALEXEYAB;
+    cfg.iou_loss = RL_BOX_CIOU;
+    cfg.iou_normalizer = 0.05;
+    cfg.cls_normalizer = 0.5;
+    cfg.scale_x_y = 2.0;
+    cfg.iou_thresh = 0.2;
+    cfg.max_delta = 2;
+    cfg.new_coords = 1;
+    cfg.objectness_smooth = 1;
+    const char *v7[] = {"--flavour", "alexeyab", "--iou-loss", "ciou", "--iou-normalizer",
+                        "0.05", "--cls-normalizer", "0.5", "--scale-x-y", "2.0", "--iou-thresh",
+                        "0.2", "--max-delta", "2", "--new-coords", "1", "--objectness-smooth",
+                        "1", NULL};
+    check_network(cfg, RL_DTYPE_F32, v7);
+
+    rl_yolo_config_init(&cfg);
+    cfg.flavour = RL_YOLO_FLAVOUR_ALEXEYAB;
+    cfg.norm = RL_NORM_SUM;
+    cfg.iou_loss = RL_BOX_GIOU;
+    cfg.iou_thresh_kind = RL_BOX_DIOU;
+    cfg.iou_normalizer = 0.07;
+    cfg.obj_normalizer = 1.5;
+    cfg.scale_x_y = 1.05;
+    cfg.iou_thresh = 0.213;
+    cfg.label_smooth_eps = 0.1;
+    cfg.max_delta = 5;
+    cfg.focal_loss = 1;
+    cfg.max_boxes = 2;
+    cfg.show_details = 0;
+    const int32_t counts[YN_C] = {10, 0, 35, 7};
+    cfg.counters_per_class = counts;
+    const char *v4[] = {"--flavour", "alexeyab", "--norm", "sum", "--iou-loss", "giou",
+                        "--iou-thresh-kind", "diou", "--iou-normalizer", "0.07",
+                        "--obj-normalizer", "1.5", "--scale-x-y", "1.05", "--iou-thresh",
+                        "0.213", "--label-smooth-eps", "0.1", "--max-delta", "5",
+                        "--focal-loss", "1", "--max-boxes", "2", "--show-details", "0",
+                        "--counters-per-class", "10,0,35,7", NULL};
+    check_network(cfg, RL_DTYPE_F32, v4);
+}
+
 /* Darknet calls its [yolo] layers one by one: one head, the whole anchor
  * list.  Truths whose best anchor is another head's have no positive here. */
 Test(tool_yolo, one_head_command)

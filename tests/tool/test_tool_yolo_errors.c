@@ -182,6 +182,41 @@ Test(tool_yolo_errors, configuration_values)
     teardown(&f);
 }
 
+/* Flavour alexeyab's options: the tool's parsing, the library's checks. */
+Test(tool_yolo_errors, alexeyab_options)
+{
+    fixture f = setup();
+    const err_case cases[] = {
+        {"unknown flavour", HEADS3(f), MASKS3, {"--flavour", "ultralytics"},
+         {"--flavour: 'ultralytics'", "pjreddie, alexeyab"}},
+        {"unknown iou loss", HEADS3(f), MASKS3, {"--flavour", "alexeyab", "--iou-loss", "eiou"},
+         {"--iou-loss: 'eiou'", "mse, iou, giou, diou, ciou"}},
+        {"iou_thresh_kind mse", HEADS3(f), MASKS3,
+         {"--flavour", "alexeyab", "--iou-thresh-kind", "mse"}, {"--iou-thresh-kind: 'mse'"}},
+        {"flag not 0 or 1", HEADS3(f), MASKS3, {"--flavour", "alexeyab", "--new-coords", "yes"},
+         {"--new-coords: 'yes' is not 0 or 1"}},
+        {"option of the other flavour", HEADS3(f), MASKS3, {"--iou-normalizer", "1"},
+         {"RL_ERR_BAD_ARGUMENT", "iou_normalizer = 1 is an option of flavour alexeyab"}},
+        {"lambda with alexeyab", HEADS3(f), MASKS3, {"--flavour", "alexeyab", "--lambda-obj", "5"},
+         {"RL_ERR_BAD_LAMBDA", "lambda_obj = 5"}},
+        {"iou_thresh above 1", HEADS3(f), MASKS3, {"--flavour", "alexeyab", "--iou-thresh", "2"},
+         {"iou_thresh = 2 is not in [0, 1]"}},
+        {"counts for too few classes", HEADS3(f), MASKS3,
+         {"--flavour", "alexeyab", "--counters-per-class", "1,2,3"},
+         {"--counters-per-class: 3 counts for 4 classes"}},
+        {"negative count", HEADS3(f), MASKS3,
+         {"--flavour", "alexeyab", "--counters-per-class", "1,-2,3,4"},
+         {"--counters-per-class: count 1 = -2"}},
+        {"max boxes 0", HEADS3(f), MASKS3, {"--flavour", "alexeyab", "--max-boxes", "0"},
+         {"--max-boxes: '0'"}},
+        {"kernel variant", HEADS3(f), MASKS3, {"--flavour", "alexeyab", "--variant", "generic"},
+         {"RL_ERR_UNAVAILABLE_VARIANT", "reference variant only"}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        expect_error(&f, &cases[c]);
+    teardown(&f);
+}
+
 /* The anchor values are the library's to check (as for the region loss). */
 Test(tool_yolo_errors, anchor_list_checked_by_the_library)
 {

@@ -24,7 +24,9 @@ typedef enum opt_id {
     O_LOGISTIC, O_WARMUP_SEEN, O_WARMUP_SCALE, O_OUT, O_GOLDEN, O_GRAD_GOLDEN, O_RTOL,
     O_ATOL, O_DATA, O_DTYPE, O_GRAD_DTYPE, O_LAYER, O_MASK, O_NET_SIZE, O_IGNORE_THRESH,
     O_TRUTH_THRESH, O_CLASSES, O_BOX_LOSS, O_DARKNET_CFG, O_SECTION, O_FLAVOUR, O_CLASSFIX,
-    O_FOCAL, O_HELP, O_COUNT
+    O_IOU_LOSS, O_IOU_THRESH_KIND, O_IOU_NORMALIZER, O_CLS_NORMALIZER, O_OBJ_NORMALIZER,
+    O_SCALE_X_Y, O_IOU_THRESH, O_LABEL_SMOOTH_EPS, O_MAX_DELTA, O_FOCAL_LOSS, O_NEW_COORDS,
+    O_OBJECTNESS_SMOOTH, O_MAX_BOXES, O_SHOW_DETAILS, O_COUNTERS, O_HELP, O_COUNT
 } opt_id;
 
 /* Which loss an option belongs to. */
@@ -81,9 +83,25 @@ static const opt_def opts[O_COUNT] = {
     [O_BOX_LOSS] = {"--box-loss", 1, C_RUN, S_YOLO, 0},
     [O_DARKNET_CFG] = {"--darknet-cfg", 1, C_RUN, S_ANY, 0},
     [O_SECTION] = {"--section", 1, C_RUN, S_ANY, 1},
-    [O_FLAVOUR] = {"--flavour", 1, C_CONF, S_DARKNET, 0},
+    /* --flavour and --focal-loss serve both layers: AlexeyAB's [region]
+     * (darknet mode) and AlexeyAB's [yolo] */
+    [O_FLAVOUR] = {"--flavour", 1, C_CONF, S_ANY, 0},
     [O_CLASSFIX] = {"--classfix", 1, C_CONF, S_DARKNET, 0},
-    [O_FOCAL] = {"--focal-loss", 0, C_CONF, S_DARKNET, 0},
+    [O_FOCAL_LOSS] = {"--focal-loss", 1, C_CONF, S_ANY, 0},
+    [O_IOU_LOSS] = {"--iou-loss", 1, C_RUN, S_YOLO, 0},
+    [O_IOU_THRESH_KIND] = {"--iou-thresh-kind", 1, C_RUN, S_YOLO, 0},
+    [O_IOU_NORMALIZER] = {"--iou-normalizer", 1, C_RUN, S_YOLO, 0},
+    [O_CLS_NORMALIZER] = {"--cls-normalizer", 1, C_RUN, S_YOLO, 0},
+    [O_OBJ_NORMALIZER] = {"--obj-normalizer", 1, C_RUN, S_YOLO, 0},
+    [O_SCALE_X_Y] = {"--scale-x-y", 1, C_RUN, S_YOLO, 0},
+    [O_IOU_THRESH] = {"--iou-thresh", 1, C_RUN, S_YOLO, 0},
+    [O_LABEL_SMOOTH_EPS] = {"--label-smooth-eps", 1, C_RUN, S_YOLO, 0},
+    [O_MAX_DELTA] = {"--max-delta", 1, C_RUN, S_YOLO, 0},
+    [O_NEW_COORDS] = {"--new-coords", 1, C_RUN, S_YOLO, 0},
+    [O_OBJECTNESS_SMOOTH] = {"--objectness-smooth", 1, C_RUN, S_YOLO, 0},
+    [O_MAX_BOXES] = {"--max-boxes", 1, C_RUN, S_YOLO, 0},
+    [O_SHOW_DETAILS] = {"--show-details", 1, C_RUN, S_YOLO, 0},
+    [O_COUNTERS] = {"--counters-per-class", 1, C_RUN, S_YOLO, 0},
     [O_HELP] = {"--help", 0, ~0u, S_ANY, 0},
 };
 
@@ -134,6 +152,14 @@ void cli_usage(FILE *f)
         "                        all (darknet default), or by the number of images\n"
         "  --variant NAME        kernel variant (see 'regionloss variants'; default auto)\n"
         "  --threads T           worker threads (default 1)\n"
+        "[yolo] head, AlexeyAB's flavour (docs/darknet.md; darknet's [yolo] keys)\n"
+        "  --flavour pjreddie|alexeyab  whose [yolo] layer (default pjreddie)\n"
+        "  --iou-loss mse|iou|giou|diou|ciou  --iou-thresh-kind iou|giou|diou|ciou\n"
+        "  --iou-normalizer X --cls-normalizer X --obj-normalizer X  (0.75, 1, 1)\n"
+        "  --scale-x-y X --iou-thresh X --label-smooth-eps X --max-delta X\n"
+        "  --focal-loss 0|1 --new-coords 0|1 --objectness-smooth 0|1 --show-details 0|1\n"
+        "  --max-boxes N         darknet's max: truths read per image (default 200)\n"
+        "  --counters-per-class n1,n2,...  one count per class\n"
         "Darknet mode\n"
         "  --seen S              images seen so far, this batch included (required)\n"
         "  --no-rescore          objectness target 1 instead of the IoU\n"
@@ -144,7 +170,7 @@ void cli_usage(FILE *f)
         "                        no (2 - w*h), its cost, truths of a class >= C skipped,\n"
         "                        --logistic-classes leaves the classes unactivated\n"
         "  --classfix N          AlexeyAB's classfix: -1, 0 (default), 1 or 2\n"
-        "  --focal-loss          AlexeyAB's focal loss on softmax classes\n"
+        "  --focal-loss 0|1      AlexeyAB's focal loss on softmax classes\n"
         "Outputs\n"
         "  --json                print one JSON object (loss only)\n"
         "  --grad-out G.npy      write the gradient in P.npy's layout and shape, in the\n"
@@ -445,6 +471,99 @@ static int check_heads(const given *g, tool_opts *o)
     return 0;
 }
 
+/* An option that takes 0 or 1. */
+static int parse_flag(int id, const given *g, int32_t *dst)
+{
+    if (!g->set[id])
+        return 0;
+    const char *v = g->value[id];
+    if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+        return usage_error("%s: '%s' is not 0 or 1", opts[id].name, v);
+    *dst = v[0] == '1';
+    return 0;
+}
+
+/* The flavour and AlexeyAB's [yolo] options (darknet's keys); the library
+ * checks their ranges and that flavour pjreddie leaves them alone. */
+static int parse_alexeyab(const given *g, yolo_opts *y)
+{
+    rl_yolo_config *c = &y->cfg;
+    static const char *const kinds[] = {"mse", "iou", "giou", "diou", "ciou"};
+    static const int kind_values[] = {RL_BOX_MSE, RL_BOX_IOU, RL_BOX_GIOU, RL_BOX_DIOU,
+                                      RL_BOX_CIOU};
+    int v = 0;
+    if (g->set[O_FLAVOUR]) {
+        static const char *const names[] = {"pjreddie", "alexeyab"};
+        static const int values[] = {RL_YOLO_FLAVOUR_PJREDDIE, RL_YOLO_FLAVOUR_ALEXEYAB};
+        if (parse_choice("--flavour", g->value[O_FLAVOUR], names, values, 2, &v))
+            return EXIT_ERROR;
+        c->flavour = v;
+    }
+    if (g->set[O_IOU_LOSS]) {
+        if (parse_choice("--iou-loss", g->value[O_IOU_LOSS], kinds, kind_values, 5, &v))
+            return EXIT_ERROR;
+        c->iou_loss = v;
+    }
+    if (g->set[O_IOU_THRESH_KIND]) {
+        if (parse_choice("--iou-thresh-kind", g->value[O_IOU_THRESH_KIND], kinds + 1,
+                         kind_values + 1, 4, &v))
+            return EXIT_ERROR;
+        c->iou_thresh_kind = v;
+    }
+    const double_opt doubles[] = {{O_IOU_NORMALIZER, &c->iou_normalizer},
+                                  {O_CLS_NORMALIZER, &c->cls_normalizer},
+                                  {O_OBJ_NORMALIZER, &c->obj_normalizer},
+                                  {O_SCALE_X_Y, &c->scale_x_y},
+                                  {O_IOU_THRESH, &c->iou_thresh},
+                                  {O_LABEL_SMOOTH_EPS, &c->label_smooth_eps},
+                                  {O_MAX_DELTA, &c->max_delta}};
+    if (parse_doubles(g, doubles, sizeof doubles / sizeof doubles[0]))
+        return EXIT_ERROR;
+    if (parse_flag(O_FOCAL_LOSS, g, &c->focal_loss) || parse_flag(O_NEW_COORDS, g, &c->new_coords) ||
+        parse_flag(O_OBJECTNESS_SMOOTH, g, &c->objectness_smooth) ||
+        parse_flag(O_SHOW_DETAILS, g, &c->show_details))
+        return EXIT_ERROR;
+    if (g->set[O_MAX_BOXES]) {
+        int64_t m = 0;
+        if (parse_int64("--max-boxes", g->value[O_MAX_BOXES], &m))
+            return EXIT_ERROR;
+        if (m < 1 || m > INT32_MAX)
+            return usage_error("--max-boxes: '%s' is not a positive int32",
+                               g->value[O_MAX_BOXES]);
+        c->max_boxes = (int32_t)m;
+    }
+    y->n_counters = 0;
+    if (g->set[O_COUNTERS]) {
+        const char *text = g->value[O_COUNTERS];
+        const size_t n = list_length(text);
+        if (n > RL_MAX_CLASSES)
+            return usage_error("--counters-per-class: more than %d counts", RL_MAX_CLASSES);
+        y->counters = malloc(n * sizeof *y->counters);
+        if (!y->counters)
+            return usage_error("--counters-per-class: out of memory");
+        const char *at = text;
+        for (size_t k = 0; k < n; k++) {
+            const char *comma = strchr(at, ',');
+            char item[32];
+            const size_t len = comma ? (size_t)(comma - at) : strlen(at);
+            if (len >= sizeof item)
+                return usage_error("--counters-per-class: count %zu is too long", k);
+            memcpy(item, at, len);
+            item[len] = '\0';
+            int64_t cnt = 0;
+            if (parse_int64("--counters-per-class", item, &cnt))
+                return EXIT_ERROR;
+            if (cnt < 0 || cnt > INT32_MAX)
+                return usage_error("--counters-per-class: count %zu = %s is not in [0, %d]", k,
+                                   item, INT32_MAX);
+            y->counters[k] = (int32_t)cnt;
+            at = comma ? comma + 1 : at + len;
+        }
+        y->n_counters = (int32_t)n;
+    }
+    return 0;
+}
+
 /* --layer yolo: rl_yolo_config's defaults, then the options. */
 static int build_yolo_config(const given *g, tool_opts *o)
 {
@@ -489,6 +608,8 @@ static int build_yolo_config(const given *g, tool_opts *o)
     if (parse_net_size(g->value[O_NET_SIZE], &c->net_w, &c->net_h))
         return EXIT_ERROR;
     y->net_size = g->value[O_NET_SIZE];
+    if (parse_alexeyab(g, y))
+        return EXIT_ERROR;
     y->classes = -1;
     if (g->set[O_CLASSES]) {
         int64_t v = 0;
@@ -588,13 +709,20 @@ static int build_config(const given *g, tool_opts *o)
         c->rescore = 0;
     if (g->set[O_LOGISTIC])
         c->logistic_classes = 1;
-    if (g->set[O_FLAVOUR]) {
+    /* a [yolo] head's flavour and focal loss are parse_alexeyab's */
+    if (g->set[O_FLAVOUR] && layer == LAYER_REGION) {
         static const char *const names[] = {"pjreddie", "alexeyab"};
         static const int values[] = {RL_FLAVOUR_PJREDDIE, RL_FLAVOUR_ALEXEYAB};
         if (parse_choice("--flavour", g->value[O_FLAVOUR], names, values, 2, &c->flavour))
             return EXIT_ERROR;
+        if (c->mode != RL_MODE_DARKNET)
+            return usage_error("--flavour: the region layer's flavours are darknet mode's: "
+                               "give --mode darknet");
     }
-    if ((g->set[O_CLASSFIX] || g->set[O_FOCAL]) && c->flavour != RL_FLAVOUR_ALEXEYAB)
+    int32_t focal = 0;
+    if (layer == LAYER_REGION && parse_flag(O_FOCAL_LOSS, g, &focal))
+        return EXIT_ERROR;
+    if ((g->set[O_CLASSFIX] || focal) && c->flavour != RL_FLAVOUR_ALEXEYAB)
         return usage_error("%s is AlexeyAB's option: it needs --flavour alexeyab",
                            g->set[O_CLASSFIX] ? "--classfix" : "--focal-loss");
     if (g->set[O_CLASSFIX]) {
@@ -604,7 +732,7 @@ static int build_config(const given *g, tool_opts *o)
             return usage_error("--classfix: '%s' is not -1, 0, 1 or 2", g->value[O_CLASSFIX]);
         c->classfix = (int32_t)v;
     }
-    if (g->set[O_FOCAL]) {
+    if (focal) {
         if (c->logistic_classes)
             return usage_error("--focal-loss needs softmax classes: AlexeyAB's focal term takes "
                                "the log of the class output, which --logistic-classes leaves "

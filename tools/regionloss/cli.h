@@ -41,6 +41,8 @@ typedef struct yolo_opts {
                            which come from the files and --mask / --anchors */
     int32_t classes;    /* --classes, or -1: from the first prediction file */
     const char *net_size; /* the --net-size text, for messages */
+    int32_t *counters;  /* --counters-per-class (malloc'ed, never freed: one per run) */
+    int32_t n_counters; /* its counts, 0 without it; must equal the classes */
 } yolo_opts;
 
 typedef struct tool_opts {

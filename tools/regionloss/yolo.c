@@ -216,7 +216,19 @@ int yolo_compute_from_files(const tool_opts *o, yolo_inputs *in, rl_result *tota
     int rc = yolo_load(o, in);
     if (rc)
         return rc;
-    rc = yolo_compute(in, &o->yolo.cfg, total, per_head, grads);
+    rl_yolo_config cfg = o->yolo.cfg;
+    if (o->yolo.n_counters) {
+        if (o->yolo.n_counters != in->C) {
+            fprintf(stderr,
+                    "regionloss: --counters-per-class: %d counts for %d classes: give one "
+                    "per class\n",
+                    (int)o->yolo.n_counters, (int)in->C);
+            yolo_free(in);
+            return EXIT_ERROR;
+        }
+        cfg.counters_per_class = o->yolo.counters;
+    }
+    rc = yolo_compute(in, &cfg, total, per_head, grads);
     if (rc)
         yolo_free(in);
     return rc;
