@@ -200,11 +200,19 @@ RL_API rl_status rl_darknet_forward(rl_darknet *state, const rl_darknet_layer *l
  * number darknet prints at load: 0 for the first section after [net]).
  * Every option of that section is checked: a value that is not a number,
  * a wrong count of anchors, a mask index out of range, an option whose
- * value the library does not compute (AlexeyAB's [yolo] options, a softmax
- * tree, ...) or an option it does not know fails with RL_ERR_BAD_ARGUMENT
- * and a message naming the line, the key and the value.  Options that do
- * not change the loss (jitter, random, nms_kind, ...) are accepted and
- * ignored.  An option the section leaves out takes darknet's default.
+ * value the library does not compute (a softmax tree, a class map, ...) or
+ * an option it does not know fails with RL_ERR_BAD_ARGUMENT and a message
+ * naming the line, the key and the value.  Options that do not change the
+ * loss (jitter, random, nms_kind, ...) are accepted and ignored.  An option
+ * the section leaves out takes darknet's default.
+ *
+ * The flavour: a section with an option only AlexeyAB's darknet reads
+ * (scale_x_y, iou_loss, nms_kind, ..., classfix other than 0) is read as
+ * AlexeyAB's layer (flavour alexeyab, with its options and its defaults),
+ * any other as pjreddie's.  rl_darknet_cfg_parse_flavour chooses instead:
+ * AlexeyAB's defaults differ (iou_normalizer 0.75 scales the box deltas of
+ * a plain yolov3.cfg in AlexeyAB's darknet), and asking for pjreddie's
+ * makes an AlexeyAB option an error at its line.
  *
  * The grid of the layer is not in the cfg (it depends on the layers before
  * it): the caller sets it, from the shape of the prediction tensor. */
@@ -215,6 +223,13 @@ typedef struct rl_darknet_cfg rl_darknet_cfg;
  * layer `layer`'s options in a new object.  On failure *out is untouched. */
 RL_API rl_status rl_darknet_cfg_parse(const char *text, size_t len, int32_t layer,
                                       rl_darknet_cfg **out);
+/* The flavour argument: RL_DARKNET_CFG_AUTO (as rl_darknet_cfg_parse
+ * does), or the layer's flavour, 0 pjreddie or 1 alexeyab (rl_flavour's and
+ * rl_yolo_flavour's values, which agree); another value is
+ * RL_ERR_BAD_ENUM. */
+#define RL_DARKNET_CFG_AUTO (-1)
+RL_API rl_status rl_darknet_cfg_parse_flavour(const char *text, size_t len, int32_t layer,
+                                              int32_t flavour, rl_darknet_cfg **out);
 RL_API void rl_darknet_cfg_destroy(rl_darknet_cfg *cfg);
 /* rl_darknet_type of the layer: RL_DARKNET_REGION or RL_DARKNET_YOLO. */
 RL_API int32_t rl_darknet_cfg_type(const rl_darknet_cfg *cfg);
@@ -224,13 +239,16 @@ RL_API int32_t rl_darknet_cfg_line(const rl_darknet_cfg *cfg);
 /* [region]: *out as rl_config_init_darknet sets it, then the section's
  * options: B = num, C = classes, anchors (grid cells; they point into the
  * cfg object, valid until it is destroyed), the four scales, thresh,
- * rescore, logistic_classes = !softmax.  H and W are left 0 for the caller.
+ * rescore, logistic_classes = !softmax, flavour, and with flavour alexeyab
+ * classfix and focal_loss.  H and W are left 0 for the caller.
  * RL_ERR_BAD_ARGUMENT when the layer is a [yolo]. */
 RL_API rl_status rl_darknet_cfg_region(const rl_darknet_cfg *cfg, rl_config *out);
 
 /* [yolo]: *out as rl_yolo_config_init sets it, then the section's options:
  * C = classes, the whole anchor list (num pairs, pixels), net_w and net_h
- * from [net]'s width and height, ignore_thresh, truth_thresh; one head,
+ * from [net]'s width and height, ignore_thresh, truth_thresh, flavour, and
+ * with flavour alexeyab its options (max is max_boxes; counters_per_class
+ * points into the cfg object); one head,
  * *head: B and mask (the section's mask=, or every anchor without one),
  * H and W left 0 for the caller; out->heads = head, out->n_heads = 1.
  * The anchors and the mask point into the cfg object.  A network of several

@@ -28,6 +28,7 @@ struct rl_darknet_cfg {
     int32_t B;     /* [yolo]: the mask's length */
     float *anchors;
     int32_t *mask;
+    int32_t *counters; /* [yolo]: counters_per_class, C counts, or NULL */
 };
 
 /* A stretch of the text: the cfg need not be NUL-terminated. */
@@ -44,103 +45,116 @@ typedef struct opt_line {
 /* ---- the option tables ---------------------------------------------------- */
 
 typedef enum action {
-    A_DOUBLE,  /* a number in [lo, hi], stored as a double at `offset` */
-    A_INT,     /* an integer in [lo, hi], stored as an int32_t at `offset` */
-    A_SPECIAL, /* classes, num, anchors, mask, softmax: handled in code */
-    A_FIXED,   /* only the value lo is computed; `why` says what another does */
-    A_IGNORED, /* does not change the loss or its gradient */
-    A_FLAVOUR, /* AlexeyAB's option: `why` names its layer */
-    A_REFUSED  /* changes the loss in a way the library does not compute */
+    A_DOUBLE,   /* a number in [lo, hi], stored as a double at `offset` */
+    A_POSITIVE, /* a number in (0, hi], stored as a double at `offset` */
+    A_INT,      /* an integer in [lo, hi], stored as an int32_t at `offset` */
+    A_KIND,     /* a box-loss kind by darknet's name, kinds[lo..hi], stored as an int32_t */
+    A_SPECIAL,  /* classes, num, anchors, mask, softmax, counters_per_class: in code */
+    A_FIXED,    /* only the value lo is computed; `why` says what another does */
+    A_IGNORED,  /* does not change the loss or its gradient */
+    A_REFUSED   /* changes the loss in a way the library does not compute */
 } action;
+
+/* Which darknet reads a key, which decides the flavour of a section. */
+typedef enum origin {
+    K_BOTH,     /* both darknets' parsers, with one meaning */
+    K_AB,       /* AlexeyAB's only: the section is written for AlexeyAB's darknet */
+    K_AB_USED,  /* both parsers read it, only AlexeyAB's layer uses it (classfix):
+                   AlexeyAB's when it is not 0 */
+    K_AB_FIELD  /* both parsers read it; a field of the AlexeyAB flavour only (max, the
+                   truths read per image): pjreddie's flavour leaves the truths to the
+                   caller and ignores it */
+} origin;
 
 typedef struct key_def {
     const char *name;
     action act;
-    size_t offset; /* A_DOUBLE, A_INT: into rl_yolo_config ([yolo]) or rl_config ([region]) */
+    size_t offset; /* A_DOUBLE, A_POSITIVE, A_INT, A_KIND: into rl_yolo_config or rl_config */
     double lo, hi;
+    origin from;
     const char *why;
 } key_def;
 
 #define YF(f) offsetof(rl_yolo_config, f)
 #define RF(f) offsetof(rl_config, f)
 
-/* AlexeyAB's [yolo] options.  The library computes pjreddie's [yolo] layer,
- * which has none of them; when rl_yolo_config gains AlexeyAB's flavour,
- * each line becomes {name, A_DOUBLE or A_INT, YF(field), lo, hi}. */
-#define AB_YOLO "AlexeyAB's [yolo] layer"
+/* darknet's names of the box-loss kinds, indexed by rl_box_loss */
+static const char *const kinds[] = {"mse", "iou", "giou", "diou", "ciou"};
+
+/* [yolo]: the keys of both darknets' parse_yolo (pjreddie's and AlexeyAB's,
+ * src/parser.c), with AlexeyAB's as the fields of its flavour
+ * (RL_YOLO_FLAVOUR_ALEXEYAB), whose ranges are rl_yolo_plan_create's. */
 static const key_def yolo_keys[] = {
-    {"classes", A_SPECIAL, 0, 1, RL_MAX_CLASSES, NULL},
-    {"num", A_SPECIAL, 0, 1, INT32_MAX / 2, NULL},
-    {"anchors", A_SPECIAL, 0, 0, 0, NULL},
-    {"mask", A_SPECIAL, 0, 0, 0, NULL},
-    {"ignore_thresh", A_DOUBLE, YF(ignore_thresh), 0, 1, NULL},
-    {"truth_thresh", A_DOUBLE, YF(truth_thresh), 0, 1, NULL},
-    {"iou_loss", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"iou_normalizer", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"cls_normalizer", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"obj_normalizer", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"scale_x_y", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"iou_thresh", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"iou_thresh_kind", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"label_smooth_eps", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"focal_loss", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"max_delta", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"counters_per_class", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"new_coords", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"objectness_smooth", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"show_details", A_FLAVOUR, 0, 0, 0, AB_YOLO},
-    {"delta_normalizer", A_FIXED, 0, 1, 0,
+    {"classes", A_SPECIAL, 0, 1, RL_MAX_CLASSES, K_BOTH, NULL},
+    {"num", A_SPECIAL, 0, 1, INT32_MAX / 2, K_BOTH, NULL},
+    {"anchors", A_SPECIAL, 0, 0, 0, K_BOTH, NULL},
+    {"mask", A_SPECIAL, 0, 0, 0, K_BOTH, NULL},
+    {"ignore_thresh", A_DOUBLE, YF(ignore_thresh), 0, 1, K_BOTH, NULL},
+    {"truth_thresh", A_DOUBLE, YF(truth_thresh), 0, 1, K_BOTH, NULL},
+    {"max", A_INT, YF(max_boxes), 1, INT32_MAX, K_AB_FIELD, NULL},
+    {"iou_loss", A_KIND, YF(iou_loss), RL_BOX_MSE, RL_BOX_CIOU, K_AB, NULL},
+    {"iou_thresh_kind", A_KIND, YF(iou_thresh_kind), RL_BOX_IOU, RL_BOX_CIOU, K_AB, NULL},
+    {"iou_normalizer", A_DOUBLE, YF(iou_normalizer), 0, RL_LAMBDA_MAX, K_AB, NULL},
+    {"cls_normalizer", A_DOUBLE, YF(cls_normalizer), 0, RL_LAMBDA_MAX, K_AB, NULL},
+    {"obj_normalizer", A_DOUBLE, YF(obj_normalizer), 0, RL_LAMBDA_MAX, K_AB, NULL},
+    {"scale_x_y", A_POSITIVE, YF(scale_x_y), 0, 1e6, K_AB, NULL},
+    {"iou_thresh", A_DOUBLE, YF(iou_thresh), 0, 1, K_AB, NULL},
+    {"label_smooth_eps", A_DOUBLE, YF(label_smooth_eps), 0, 1, K_AB, NULL},
+    {"max_delta", A_POSITIVE, YF(max_delta), 0, DBL_MAX, K_AB, NULL},
+    {"focal_loss", A_INT, YF(focal_loss), 0, 1, K_AB, NULL},
+    {"new_coords", A_INT, YF(new_coords), 0, 1, K_AB, NULL},
+    {"objectness_smooth", A_INT, YF(objectness_smooth), 0, 1, K_AB, NULL},
+    {"show_details", A_INT, YF(show_details), 0, 1, K_AB, NULL},
+    {"counters_per_class", A_SPECIAL, 0, 0, 0, K_AB, NULL},
+    {"delta_normalizer", A_FIXED, 0, 1, 0, K_AB,
      "AlexeyAB's GPU build scales the delta it passes back by it"},
-    {"map", A_REFUSED, 0, 0, 0, "a class map file is not supported"},
-    {"embedding_layer", A_REFUSED, 0, 0, 0,
+    {"map", A_REFUSED, 0, 0, 0, K_BOTH, "a class map file is not supported"},
+    {"embedding_layer", A_REFUSED, 0, 0, 0, K_AB,
      "AlexeyAB's tracking embeddings add a loss the library does not compute"},
     /* darknet's detection, tracking and data options */
-    {"max", A_IGNORED, 0, 0, 0, NULL},
-    {"jitter", A_IGNORED, 0, 0, 0, NULL},
-    {"random", A_IGNORED, 0, 0, 0, NULL},
-    {"resize", A_IGNORED, 0, 0, 0, NULL},
-    {"nms_kind", A_IGNORED, 0, 0, 0, NULL},
-    {"beta_nms", A_IGNORED, 0, 0, 0, NULL},
-    {"track_history_size", A_IGNORED, 0, 0, 0, NULL},
-    {"sim_thresh", A_IGNORED, 0, 0, 0, NULL},
-    {"dets_for_track", A_IGNORED, 0, 0, 0, NULL},
-    {"dets_for_show", A_IGNORED, 0, 0, 0, NULL},
-    {"track_ciou_norm", A_IGNORED, 0, 0, 0, NULL},
+    {"jitter", A_IGNORED, 0, 0, 0, K_BOTH, NULL},
+    {"random", A_IGNORED, 0, 0, 0, K_BOTH, NULL},
+    {"resize", A_IGNORED, 0, 0, 0, K_AB, NULL},
+    {"nms_kind", A_IGNORED, 0, 0, 0, K_AB, NULL},
+    {"beta_nms", A_IGNORED, 0, 0, 0, K_AB, NULL},
+    {"track_history_size", A_IGNORED, 0, 0, 0, K_AB, NULL},
+    {"sim_thresh", A_IGNORED, 0, 0, 0, K_AB, NULL},
+    {"dets_for_track", A_IGNORED, 0, 0, 0, K_AB, NULL},
+    {"dets_for_show", A_IGNORED, 0, 0, 0, K_AB, NULL},
+    {"track_ciou_norm", A_IGNORED, 0, 0, 0, K_AB, NULL},
 };
 
-/* AlexeyAB's [region] options.  rl_config has their fields (flavour
- * RL_FLAVOUR_ALEXEYAB), but the tool's and Python's cfg readers do not carry
- * them yet: refused with a message that says how to give them. */
-#define AB_REGION "AlexeyAB's [region] layer"
+/* [region]: both darknets' parse_region, AlexeyAB's classfix and
+ * focal_loss the fields of rl_config's flavour RL_FLAVOUR_ALEXEYAB. */
 static const key_def region_keys[] = {
-    {"classes", A_SPECIAL, 0, 1, RL_MAX_CLASSES, NULL},
-    {"num", A_SPECIAL, 0, 1, INT32_MAX / 2, NULL},
-    {"anchors", A_SPECIAL, 0, 0, 0, NULL},
-    {"softmax", A_SPECIAL, 0, 0, 1, NULL},
-    {"coord_scale", A_DOUBLE, RF(lambda_coord), 0, RL_LAMBDA_MAX, NULL},
-    {"class_scale", A_DOUBLE, RF(lambda_class), 0, RL_LAMBDA_MAX, NULL},
-    {"object_scale", A_DOUBLE, RF(lambda_obj), 0, RL_LAMBDA_MAX, NULL},
-    {"noobject_scale", A_DOUBLE, RF(lambda_noobj), 0, RL_LAMBDA_MAX, NULL},
-    {"thresh", A_DOUBLE, RF(thresh), 0, 1, NULL},
-    {"rescore", A_INT, RF(rescore), 0, 1, NULL},
-    {"coords", A_FIXED, 0, 4, 0, "the library's boxes have 4 coordinates"},
-    {"bias_match", A_FIXED, 0, 1, 0,
+    {"classes", A_SPECIAL, 0, 1, RL_MAX_CLASSES, K_BOTH, NULL},
+    {"num", A_SPECIAL, 0, 1, INT32_MAX / 2, K_BOTH, NULL},
+    {"anchors", A_SPECIAL, 0, 0, 0, K_BOTH, NULL},
+    {"softmax", A_SPECIAL, 0, 0, 1, K_BOTH, NULL},
+    {"coord_scale", A_DOUBLE, RF(lambda_coord), 0, RL_LAMBDA_MAX, K_BOTH, NULL},
+    {"class_scale", A_DOUBLE, RF(lambda_class), 0, RL_LAMBDA_MAX, K_BOTH, NULL},
+    {"object_scale", A_DOUBLE, RF(lambda_obj), 0, RL_LAMBDA_MAX, K_BOTH, NULL},
+    {"noobject_scale", A_DOUBLE, RF(lambda_noobj), 0, RL_LAMBDA_MAX, K_BOTH, NULL},
+    {"thresh", A_DOUBLE, RF(thresh), 0, 1, K_BOTH, NULL},
+    {"rescore", A_INT, RF(rescore), 0, 1, K_BOTH, NULL},
+    {"classfix", A_INT, RF(classfix), -1, 2, K_AB_USED, NULL},
+    {"focal_loss", A_INT, RF(focal_loss), 0, 1, K_AB, NULL},
+    {"coords", A_FIXED, 0, 4, 0, K_BOTH, "the library's boxes have 4 coordinates"},
+    {"bias_match", A_FIXED, 0, 1, 0, K_BOTH,
      "with 0 darknet picks the responsible anchor by the predicted boxes' shapes, not the "
      "anchors'"},
-    {"background", A_FIXED, 0, 0, 0, "a background class is not supported"},
-    {"classfix", A_FLAVOUR, 0, 0, 0, AB_REGION},
-    {"focal_loss", A_FLAVOUR, 0, 0, 0, AB_REGION},
-    {"tree", A_REFUSED, 0, 0, 0, "a softmax tree (YOLO9000) is not supported"},
-    {"map", A_REFUSED, 0, 0, 0, "a class map file is not supported"},
+    {"background", A_FIXED, 0, 0, 0, K_BOTH, "a background class is not supported"},
+    {"tree", A_REFUSED, 0, 0, 0, K_BOTH, "a softmax tree (YOLO9000) is not supported"},
+    {"map", A_REFUSED, 0, 0, 0, K_BOTH, "a class map file is not supported"},
     /* read by darknet, not by its region loss */
-    {"max", A_IGNORED, 0, 0, 0, NULL},
-    {"jitter", A_IGNORED, 0, 0, 0, NULL},
-    {"random", A_IGNORED, 0, 0, 0, NULL},
-    {"resize", A_IGNORED, 0, 0, 0, NULL},
-    {"absolute", A_IGNORED, 0, 0, 0, NULL},
-    {"log", A_IGNORED, 0, 0, 0, NULL},
-    {"sqrt", A_IGNORED, 0, 0, 0, NULL},
-    {"mask_scale", A_IGNORED, 0, 0, 0, NULL},
+    {"max", A_IGNORED, 0, 0, 0, K_BOTH, NULL},
+    {"jitter", A_IGNORED, 0, 0, 0, K_BOTH, NULL},
+    {"random", A_IGNORED, 0, 0, 0, K_BOTH, NULL},
+    {"resize", A_IGNORED, 0, 0, 0, K_AB, NULL},
+    {"absolute", A_IGNORED, 0, 0, 0, K_BOTH, NULL},
+    {"log", A_IGNORED, 0, 0, 0, K_BOTH, NULL},
+    {"sqrt", A_IGNORED, 0, 0, 0, K_BOTH, NULL},
+    {"mask_scale", A_IGNORED, 0, 0, 0, K_BOTH, NULL},
 };
 
 #define N_KEYS(t) (sizeof(t) / sizeof((t)[0]))
@@ -380,7 +394,7 @@ static rl_status scan_text(const char *text, size_t len, int32_t layer, scan *s)
 /* What a section's special options gave, before they are checked
  * against each other. */
 typedef struct specials {
-    const opt_line *classes, *num, *anchors, *mask;
+    const opt_line *classes, *num, *anchors, *mask, *counters, *focal_loss;
 } specials;
 
 static const key_def *find_key(const key_def *t, size_t n, span key)
@@ -391,30 +405,35 @@ static const key_def *find_key(const key_def *t, size_t n, span key)
     return NULL;
 }
 
-static rl_status apply_option(rl_darknet_cfg *c, const key_def *d, const opt_line *o,
-                              specials *sp)
+/* The section's layer as a message names it. */
+static const char *layer_name(const rl_darknet_cfg *c)
+{
+    return c->type == RL_DARKNET_YOLO ? "[yolo]" : "[region]";
+}
+
+/* An option a section carries makes it AlexeyAB's: a key only AlexeyAB's
+ * darknet reads, or classfix not 0 (pjreddie's parser reads it, but only
+ * AlexeyAB's layer acts on it). */
+static int is_alexeyab(const key_def *d, const opt_line *o)
+{
+    int64_t v = 0;
+    if (d->from == K_AB_USED)
+        return to_int(o->value, INT32_MIN, INT32_MAX, &v) || v != 0;
+    return d->from == K_AB;
+}
+
+static rl_status apply_option(rl_darknet_cfg *c, int alexeyab, const key_def *d,
+                              const opt_line *o, specials *sp)
 {
     const int yolo = c->type == RL_DARKNET_YOLO;
-    const char *layer = yolo ? "[yolo]" : "[region]";
     char *base = yolo ? (char *)&c->yolo : (char *)&c->region;
     double v = 0;
     int64_t iv = 0;
+    if (d->from == K_AB_FIELD && !alexeyab)
+        return RL_OK; /* pjreddie's flavour has no such field: the truths are the caller's */
     switch (d->act) {
     case A_IGNORED:
         return RL_OK;
-    case A_FLAVOUR:
-        if (!yolo) /* the library has the flavour; this reader does not carry it yet */
-            return opt_fail(o,
-                            "an option of %s, which a cfg section does not set here: remove "
-                            "the line and give it with the AlexeyAB flavour (rl_config's "
-                            "flavour and %s; the tool's --flavour alexeyab, Python's "
-                            "flavour=\"alexeyab\")",
-                            d->why, d->name);
-        return opt_fail(o,
-                        "an option of %s, which this build does not compute: it computes "
-                        "pjreddie's %s layer, which has no %s (remove the line for "
-                        "pjreddie's loss)",
-                        d->why, layer, d->name);
     case A_REFUSED:
         return opt_fail(o, "not supported: %s", d->why);
     case A_FIXED:
@@ -422,10 +441,14 @@ static rl_status apply_option(rl_darknet_cfg *c, const key_def *d, const opt_lin
             return opt_fail(o, "only %s = %g is supported: %s", d->name, d->lo, d->why);
         return RL_OK;
     case A_DOUBLE:
+    case A_POSITIVE:
         if (to_double(o->value, &v))
             return opt_fail(o, "not a number");
-        if (!(v >= d->lo && v <= d->hi))
+        if (d->act == A_DOUBLE && !(v >= d->lo && v <= d->hi))
             return opt_fail(o, "not in [%g, %g]", d->lo, d->hi);
+        if (d->act == A_POSITIVE && !(v > 0 && v <= d->hi))
+            return d->hi == DBL_MAX ? opt_fail(o, "not positive")
+                                    : opt_fail(o, "not in (0, %g]", d->hi);
         memcpy(base + d->offset, &v, sizeof v);
         return RL_OK;
     case A_INT:
@@ -434,7 +457,20 @@ static rl_status apply_option(rl_darknet_cfg *c, const key_def *d, const opt_lin
                             (long long)d->hi);
         int32_t i32 = (int32_t)iv;
         memcpy(base + d->offset, &i32, sizeof i32);
+        if (strcmp(d->name, "focal_loss") == 0)
+            sp->focal_loss = o;
         return RL_OK;
+    case A_KIND:
+        for (int32_t k = (int32_t)d->lo; k <= (int32_t)d->hi; k++)
+            if (span_is(o->value, kinds[k])) {
+                memcpy(base + d->offset, &k, sizeof k);
+                return RL_OK;
+            }
+        /* darknet compares the exact, lower-case word and takes any other
+         * value for iou: a typo would change the loss unseen */
+        return opt_fail(o, "not %s (darknet would read it as iou)",
+                        d->lo == RL_BOX_MSE ? "mse, iou, giou, diou or ciou"
+                                            : "iou, giou, diou or ciou");
     case A_SPECIAL:
         break;
     }
@@ -456,8 +492,36 @@ static rl_status apply_option(rl_darknet_cfg *c, const key_def *d, const opt_lin
     }
     if (strcmp(d->name, "anchors") == 0)
         sp->anchors = o;
-    else
+    else if (strcmp(d->name, "mask") == 0)
         sp->mask = o;
+    else
+        sp->counters = o;
+    return RL_OK;
+}
+
+/* counters_per_class: one count per class, as AlexeyAB's parser wants
+ * (parse_yolo_mask, then "doesn't match with classes" otherwise); a count
+ * below 1 is darknet's 1 (the library takes it so), a negative one is
+ * refused rather than raised. */
+static rl_status read_counters(rl_darknet_cfg *c, const opt_line *o, int64_t classes,
+                               const char *classes_origin)
+{
+    const int32_t n = list_count(o->value);
+    if (n != classes)
+        return opt_fail(o, "%d counts; classes = %lld%s: one count per class", (int)n,
+                        (long long)classes, classes_origin);
+    c->counters = malloc((size_t)n * sizeof *c->counters);
+    if (!c->counters)
+        return rl_fail(RL_ERR_NO_MEMORY, "darknet cfg: out of memory");
+    for (int32_t k = 0; k < n; k++) {
+        span item = list_item(o->value, k);
+        int64_t v = 0;
+        if (to_int(item, 0, INT32_MAX, &v))
+            return opt_fail(o, "value %d, '%.*s%s', is not a count (an integer >= 0)",
+                            (int)k + 1, SHOW(item));
+        c->counters[k] = (int32_t)v;
+    }
+    c->yolo.counters_per_class = c->counters;
     return RL_OK;
 }
 
@@ -499,7 +563,20 @@ static rl_status resolve(rl_darknet_cfg *c, const specials *sp, const scan *s)
         c->region.B = (int32_t)num;
         c->region.C = (int32_t)classes;
         c->region.anchors = c->anchors;
+        /* AlexeyAB's focal term takes the log of the class output, which
+         * its softmax=0 leaves unactivated: darknet would compute NaN */
+        if (c->region.focal_loss && c->region.logistic_classes)
+            return opt_fail(sp->focal_loss,
+                            "AlexeyAB's focal loss needs softmax=1 (with softmax=0 its log "
+                            "is taken of the raw class output)");
         return RL_OK;
+    }
+    if (sp->counters) {
+        rl_status st = read_counters(c, sp->counters, classes,
+                                     sp->classes ? "" : " (darknet's default: the section "
+                                                        "has no classes=)");
+        if (st != RL_OK)
+            return st;
     }
     int32_t B = (int32_t)num;
     if (sp->mask)
@@ -548,25 +625,20 @@ static rl_status resolve(rl_darknet_cfg *c, const specials *sp, const scan *s)
     return RL_OK;
 }
 
-static rl_status build(rl_darknet_cfg *c, const scan *s)
+/* The options of the section, in file order: each known, none twice; and
+ * whether one of them makes the section AlexeyAB's.  An explicit flavour
+ * pjreddie with such an option is an error at that option. */
+_Static_assert((int)RL_FLAVOUR_PJREDDIE == (int)RL_YOLO_FLAVOUR_PJREDDIE &&
+                   (int)RL_FLAVOUR_ALEXEYAB == (int)RL_YOLO_FLAVOUR_ALEXEYAB,
+               "one flavour argument serves both layers");
+
+static rl_status check_keys(const rl_darknet_cfg *c, const scan *s, int32_t flavour,
+                            int *alexeyab)
 {
     const int yolo = c->type == RL_DARKNET_YOLO;
     const key_def *table = yolo ? yolo_keys : region_keys;
     const size_t n_table = yolo ? N_KEYS(yolo_keys) : N_KEYS(region_keys);
-    if (yolo) {
-        rl_yolo_config_init(&c->yolo);
-        c->yolo.ignore_thresh = 0.5; /* darknet's defaults, for a section without them */
-        c->yolo.truth_thresh = 1.0;
-    } else {
-        rl_config_init_darknet(&c->region);
-        c->region.lambda_coord = c->region.lambda_class = 1.0;
-        c->region.lambda_obj = c->region.lambda_noobj = 1.0;
-        c->region.thresh = 0.5;
-        c->region.rescore = 0;
-        c->region.logistic_classes = 1; /* softmax=0 */
-    }
-    specials sp = {NULL, NULL, NULL, NULL};
-    int bias_match = 0;
+    *alexeyab = flavour == RL_FLAVOUR_ALEXEYAB;
     for (int32_t k = 0; k < s->n_opts; k++) {
         const opt_line *o = &s->opts[k];
         for (int32_t e = 0; e < k; e++)
@@ -579,8 +651,55 @@ static rl_status build(rl_darknet_cfg *c, const scan *s)
             return opt_fail(o, "not an option of %s that this library knows (an unknown "
                                "option could change the loss, so it is refused, not ignored; "
                                "docs/darknet.md lists them)",
-                            yolo ? "[yolo]" : "[region]");
-        rl_status st = apply_option(c, d, o, &sp);
+                            layer_name(c));
+        if (!is_alexeyab(d, o))
+            continue;
+        if (flavour == RL_FLAVOUR_PJREDDIE)
+            return opt_fail(o,
+                            "%s AlexeyAB's %s layer%s, and the section is read as pjreddie's "
+                            "(flavour pjreddie was asked for): remove the line, or read the "
+                            "section with flavour alexeyab",
+                            d->from == K_AB_USED ? "acted on only by" : "an option of",
+                            layer_name(c),
+                            d->from == K_AB_USED ? " (pjreddie's reads it and ignores it)" : "");
+        *alexeyab = 1;
+    }
+    return RL_OK;
+}
+
+static rl_status build(rl_darknet_cfg *c, const scan *s, int32_t flavour)
+{
+    const int yolo = c->type == RL_DARKNET_YOLO;
+    const key_def *table = yolo ? yolo_keys : region_keys;
+    const size_t n_table = yolo ? N_KEYS(yolo_keys) : N_KEYS(region_keys);
+    int alexeyab = 0;
+    rl_status st = check_keys(c, s, flavour, &alexeyab);
+    if (st != RL_OK)
+        return st;
+    /* darknet's defaults, for a section without them; AlexeyAB's [yolo]
+     * options start at its parse_yolo's defaults, which are
+     * rl_yolo_config_init's */
+    if (yolo) {
+        rl_yolo_config_init(&c->yolo);
+        c->yolo.ignore_thresh = 0.5;
+        c->yolo.truth_thresh = 1.0;
+        c->yolo.flavour = alexeyab ? RL_YOLO_FLAVOUR_ALEXEYAB : RL_YOLO_FLAVOUR_PJREDDIE;
+    } else {
+        rl_config_init_darknet(&c->region);
+        c->region.lambda_coord = c->region.lambda_class = 1.0;
+        c->region.lambda_obj = c->region.lambda_noobj = 1.0;
+        c->region.thresh = 0.5;
+        c->region.rescore = 0;
+        c->region.logistic_classes = 1; /* softmax=0 */
+        c->region.flavour = alexeyab ? RL_FLAVOUR_ALEXEYAB : RL_FLAVOUR_PJREDDIE;
+    }
+    specials sp;
+    memset(&sp, 0, sizeof sp);
+    int bias_match = 0;
+    for (int32_t k = 0; k < s->n_opts; k++) {
+        const opt_line *o = &s->opts[k];
+        const key_def *d = find_key(table, n_table, o->key);
+        st = apply_option(c, alexeyab, d, o, &sp);
         if (st != RL_OK)
             return st;
         bias_match |= !yolo && strcmp(d->name, "bias_match") == 0;
@@ -597,9 +716,21 @@ static rl_status build(rl_darknet_cfg *c, const scan *s)
 rl_status rl_darknet_cfg_parse(const char *text, size_t len, int32_t layer,
                                rl_darknet_cfg **out)
 {
+    return rl_darknet_cfg_parse_flavour(text, len, layer, RL_DARKNET_CFG_AUTO, out);
+}
+
+rl_status rl_darknet_cfg_parse_flavour(const char *text, size_t len, int32_t layer,
+                                       int32_t flavour, rl_darknet_cfg **out)
+{
     if (!text || !out)
         return rl_fail(RL_ERR_NULL_POINTER, "rl_darknet_cfg_parse: %s is NULL",
                        text ? "out" : "text");
+    if (flavour != RL_DARKNET_CFG_AUTO && flavour != RL_FLAVOUR_PJREDDIE &&
+        flavour != RL_FLAVOUR_ALEXEYAB)
+        return rl_fail(RL_ERR_BAD_ENUM,
+                       "rl_darknet_cfg_parse_flavour: flavour = %d is not "
+                       "RL_DARKNET_CFG_AUTO (-1), pjreddie (0) or alexeyab (1)",
+                       (int)flavour);
     if (layer < 0)
         return rl_fail(RL_ERR_BAD_ARGUMENT,
                        "section %d: darknet's layers are numbered from 0 (the first section "
@@ -640,7 +771,7 @@ rl_status rl_darknet_cfg_parse(const char *text, size_t len, int32_t layer,
         c->type = type;
         c->layer = layer;
         c->line = s.line;
-        st = build(c, &s);
+        st = build(c, &s, flavour);
     }
     free(s.opts);
     if (st != RL_OK) {
@@ -658,6 +789,7 @@ void rl_darknet_cfg_destroy(rl_darknet_cfg *c)
         return;
     free(c->anchors);
     free(c->mask);
+    free(c->counters);
     free(c);
 }
 
