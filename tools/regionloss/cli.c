@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "regionloss_darknet.h"
+
 enum {
     C_LOSS = 1 << CMD_LOSS,
     C_GOLDEN = 1 << CMD_GOLDEN,
@@ -212,6 +214,9 @@ void cli_usage(FILE *f)
         "                        sets --mode darknet, --anchors, the scales, --thresh,\n"
         "                        rescore and softmax (its classes are checked against\n"
         "                        P.npy); giving one of those too is an error\n"
+        "  --flavour pjreddie|alexeyab  read the sections as that darknet's layer (default:\n"
+        "                        alexeyab when a section has an AlexeyAB-only option, which\n"
+        "                        the cfg then sets with AlexeyAB's defaults; else pjreddie)\n"
         "Demo\n"
         "  --data DIR            directory with pred.npy, labels.txt, anchors.txt (the\n"
         "                        region example; the [yolo] example is synthesized)\n"
@@ -800,13 +805,26 @@ static int apply_darknet_cfg(given *g, tool_opts *o)
     if (g->set[O_LAYER])
         return usage_error("--layer: the section of --darknet-cfg says which layer it is");
     const char *path = g->value[O_DARKNET_CFG];
-    if (dncfg_read(path, g->values[O_SECTION], g->set[O_SECTION], &o->dn))
+    /* --flavour beside a cfg is how its sections are read, not an option
+     * laid over them: AlexeyAB's defaults differ from pjreddie's */
+    int flavour = RL_DARKNET_CFG_AUTO;
+    static const char *const flavours[] = {"pjreddie", "alexeyab"};
+    static const int flavour_values[] = {RL_FLAVOUR_PJREDDIE, RL_FLAVOUR_ALEXEYAB};
+    if (g->set[O_FLAVOUR] &&
+        parse_choice("--flavour", g->value[O_FLAVOUR], flavours, flavour_values, 2, &flavour))
+        return EXIT_ERROR;
+    if (dncfg_read(path, g->values[O_SECTION], g->set[O_SECTION], flavour, &o->dn))
         return EXIT_ERROR;
     const dncfg_options *d = &o->dn;
-    static const int yolo_set[] = {O_ANCHORS, O_MASK, O_NET_SIZE, O_CLASSES, O_IGNORE_THRESH,
-                                   O_TRUTH_THRESH};
-    static const int region_set[] = {O_ANCHORS, O_MODE,   O_LCOORD,    O_LCLASS,  O_LOBJ,
-                                     O_LNOOBJ,  O_THRESH, O_NO_RESCORE, O_LOGISTIC};
+    static const int yolo_set[] = {
+        O_ANCHORS,        O_MASK,         O_NET_SIZE,        O_CLASSES,       O_IGNORE_THRESH,
+        O_TRUTH_THRESH,   O_IOU_LOSS,     O_IOU_THRESH_KIND, O_IOU_NORMALIZER,
+        O_CLS_NORMALIZER, O_OBJ_NORMALIZER, O_SCALE_X_Y,     O_IOU_THRESH,
+        O_LABEL_SMOOTH_EPS, O_MAX_DELTA,  O_FOCAL_LOSS,      O_NEW_COORDS,
+        O_OBJECTNESS_SMOOTH, O_SHOW_DETAILS, O_MAX_BOXES,    O_COUNTERS};
+    static const int region_set[] = {O_ANCHORS, O_MODE,       O_LCOORD,   O_LCLASS,
+                                     O_LOBJ,    O_LNOOBJ,     O_THRESH,   O_NO_RESCORE,
+                                     O_LOGISTIC, O_CLASSFIX,  O_FOCAL_LOSS};
     const int *set = d->yolo ? yolo_set : region_set;
     const size_t n_set = d->yolo ? sizeof yolo_set / sizeof *yolo_set
                                  : sizeof region_set / sizeof *region_set;
@@ -820,6 +838,8 @@ static int apply_darknet_cfg(given *g, tool_opts *o)
                            "order of the --pred files",
                            d->n_heads, g->set[O_PRED]);
     give(g, O_ANCHORS, 0, d->anchors);
+    if (d->flavour == RL_FLAVOUR_ALEXEYAB && !g->set[O_FLAVOUR])
+        give(g, O_FLAVOUR, 0, "alexeyab");
     if (d->yolo) {
         give(g, O_LAYER, 0, "yolo");
         for (int h = 0; h < d->n_heads; h++)
@@ -828,6 +848,25 @@ static int apply_darknet_cfg(given *g, tool_opts *o)
         give(g, O_CLASSES, 0, d->classes_text);
         give(g, O_IGNORE_THRESH, 0, d->ignore_thresh);
         give(g, O_TRUTH_THRESH, 0, d->truth_thresh);
+        if (d->flavour != RL_YOLO_FLAVOUR_ALEXEYAB)
+            return 0;
+        static const int reals[DN_N_REALS] = {
+            [DN_IOU_NORMALIZER] = O_IOU_NORMALIZER, [DN_CLS_NORMALIZER] = O_CLS_NORMALIZER,
+            [DN_OBJ_NORMALIZER] = O_OBJ_NORMALIZER, [DN_SCALE_X_Y] = O_SCALE_X_Y,
+            [DN_IOU_THRESH] = O_IOU_THRESH,         [DN_LABEL_SMOOTH_EPS] = O_LABEL_SMOOTH_EPS,
+            [DN_MAX_DELTA] = O_MAX_DELTA};
+        static const int ints[DN_N_INTS] = {
+            [DN_FOCAL_LOSS] = O_FOCAL_LOSS, [DN_NEW_COORDS] = O_NEW_COORDS,
+            [DN_OBJECTNESS_SMOOTH] = O_OBJECTNESS_SMOOTH, [DN_SHOW_DETAILS] = O_SHOW_DETAILS,
+            [DN_MAX_BOXES] = O_MAX_BOXES};
+        give(g, O_IOU_LOSS, 0, d->iou_loss);
+        give(g, O_IOU_THRESH_KIND, 0, d->iou_thresh_kind);
+        for (int k = 0; k < DN_N_REALS; k++)
+            give(g, reals[k], 0, d->ab_real[k]);
+        for (int k = 0; k < DN_N_INTS; k++)
+            give(g, ints[k], 0, d->ab_int[k]);
+        if (d->counters)
+            give(g, O_COUNTERS, 0, d->counters);
         return 0;
     }
     give(g, O_LAYER, 0, "region");
@@ -840,6 +879,10 @@ static int apply_darknet_cfg(given *g, tool_opts *o)
         g->set[O_NO_RESCORE] = 1;
     if (d->logistic_classes)
         g->set[O_LOGISTIC] = 1;
+    if (d->flavour == RL_FLAVOUR_ALEXEYAB) {
+        give(g, O_CLASSFIX, 0, d->classfix);
+        give(g, O_FOCAL_LOSS, 0, d->focal_loss);
+    }
     o->cfg_classes = d->classes;
     return 0;
 }

@@ -2,6 +2,7 @@
 #include "dncfg.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 void dncfg_free(dncfg_options *o)
 {
     free(o->anchors);
+    free(o->counters);
     for (int h = 0; h < TOOL_MAX_HEADS; h++)
         free(o->masks[h]);
     memset(o, 0, sizeof *o);
@@ -67,13 +69,58 @@ static int no_memory(void)
     return EXIT_ERROR;
 }
 
-/* Head h's section against head 0's: one call's heads share these. */
+static const char *const flavour_names[] = {"pjreddie", "alexeyab"};
+static const char *const kind_names[] = {"mse", "iou", "giou", "diou", "ciou"};
+
+/* The numbers of rl_yolo_config a plan holds one of, for all its heads. */
+#define YD(f) {#f, offsetof(rl_yolo_config, f)}
+static const struct {
+    const char *name;
+    size_t offset;
+} shared_doubles[] = {YD(ignore_thresh),  YD(truth_thresh), YD(iou_normalizer),
+                      YD(cls_normalizer), YD(obj_normalizer), YD(scale_x_y),
+                      YD(iou_thresh),     YD(label_smooth_eps), YD(max_delta)},
+  shared_ints[] = {YD(iou_loss),          YD(iou_thresh_kind), YD(focal_loss),
+                   YD(new_coords),        YD(objectness_smooth), YD(max_boxes),
+                   YD(show_details)};
+#undef YD
+
+static double field_double(const rl_yolo_config *y, size_t off)
+{
+    double v;
+    memcpy(&v, (const char *)y + off, sizeof v);
+    return v;
+}
+
+static int32_t field_int(const rl_yolo_config *y, size_t off)
+{
+    int32_t v;
+    memcpy(&v, (const char *)y + off, sizeof v);
+    return v;
+}
+
+static int same_counters(const rl_yolo_config *a, const rl_yolo_config *b)
+{
+    if (!a->counters_per_class || !b->counters_per_class)
+        return !a->counters_per_class && !b->counters_per_class;
+    return memcmp(a->counters_per_class, b->counters_per_class,
+                  (size_t)a->C * sizeof *a->counters_per_class) == 0;
+}
+
+/* Head h's section against head 0's: one call's heads share these (one
+ * plan, one configuration; yolov4.cfg's scale_x_y differs by layer). */
 static int same_as_first(const char *path, const int32_t *layers, int h,
                          const rl_yolo_config *first, const rl_yolo_config *y)
 {
-    const char *what = NULL;
+    const char *what = NULL, *hint = "";
     char a[64] = "", b[64] = "";
-    if (y->C != first->C) {
+    if (y->flavour != first->flavour) {
+        what = "the flavour";
+        snprintf(a, sizeof a, "%s", flavour_names[y->flavour]);
+        snprintf(b, sizeof b, "%s", flavour_names[first->flavour]);
+        hint = " (a section with an AlexeyAB option is AlexeyAB's; --flavour reads every "
+               "section as one flavour)";
+    } else if (y->C != first->C) {
         what = "classes";
         snprintf(a, sizeof a, "%d", (int)y->C);
         snprintf(b, sizeof b, "%d", (int)first->C);
@@ -82,25 +129,69 @@ static int same_as_first(const char *path, const int32_t *layers, int h,
         what = "anchors";
         snprintf(a, sizeof a, "(%d anchors)", (int)y->n_anchors);
         snprintf(b, sizeof b, "another list (%d anchors)", (int)first->n_anchors);
-    } else if (y->ignore_thresh != first->ignore_thresh) {
-        what = "ignore_thresh";
-        snprintf(a, sizeof a, "%g", y->ignore_thresh);
-        snprintf(b, sizeof b, "%g", first->ignore_thresh);
-    } else if (y->truth_thresh != first->truth_thresh) {
-        what = "truth_thresh";
-        snprintf(a, sizeof a, "%g", y->truth_thresh);
-        snprintf(b, sizeof b, "%g", first->truth_thresh);
+    } else if (!same_counters(y, first)) {
+        what = "counters_per_class";
+        snprintf(a, sizeof a, "%s", y->counters_per_class ? "a list" : "none");
+        snprintf(b, sizeof b, "%s", first->counters_per_class ? "another list" : "none");
+    }
+    for (size_t k = 0; !what && k < sizeof shared_doubles / sizeof *shared_doubles; k++) {
+        const double u = field_double(y, shared_doubles[k].offset),
+                     v = field_double(first, shared_doubles[k].offset);
+        if (u != v) {
+            what = shared_doubles[k].name;
+            snprintf(a, sizeof a, "%g", u);
+            snprintf(b, sizeof b, "%g", v);
+        }
+    }
+    for (size_t k = 0; !what && k < sizeof shared_ints / sizeof *shared_ints; k++) {
+        const int32_t u = field_int(y, shared_ints[k].offset),
+                      v = field_int(first, shared_ints[k].offset);
+        if (u != v) {
+            what = shared_ints[k].name;
+            if (k < 2) { /* iou_loss, iou_thresh_kind: by darknet's names */
+                snprintf(a, sizeof a, "%s", kind_names[u]);
+                snprintf(b, sizeof b, "%s", kind_names[v]);
+            } else {
+                snprintf(a, sizeof a, "%d", (int)u);
+                snprintf(b, sizeof b, "%d", (int)v);
+            }
+        }
     }
     if (!what)
         return 0;
     fprintf(stderr,
             "regionloss: %s: section %d has %s = %s, section %d (the first --section) %s: "
-            "the heads of one call share it; compute them in separate calls\n",
-            path, (int)layers[h], what, a, (int)layers[0], b);
+            "the heads of one call share it%s; compute them in separate calls, one plan per "
+            "layer\n",
+            path, (int)layers[h], what, a, (int)layers[0], b, hint);
     return EXIT_ERROR;
 }
 
-int dncfg_read(const char *path, const char *const *sections, int n, dncfg_options *out)
+/* AlexeyAB's [yolo] options of y as the tool's options write them. */
+static int alexeyab_yolo(const rl_yolo_config *y, dncfg_options *out)
+{
+    out->iou_loss = kind_names[y->iou_loss];
+    out->iou_thresh_kind = kind_names[y->iou_thresh_kind];
+    const double reals[DN_N_REALS] = {
+        [DN_IOU_NORMALIZER] = y->iou_normalizer, [DN_CLS_NORMALIZER] = y->cls_normalizer,
+        [DN_OBJ_NORMALIZER] = y->obj_normalizer, [DN_SCALE_X_Y] = y->scale_x_y,
+        [DN_IOU_THRESH] = y->iou_thresh,         [DN_LABEL_SMOOTH_EPS] = y->label_smooth_eps,
+        [DN_MAX_DELTA] = y->max_delta};
+    for (int k = 0; k < DN_N_REALS; k++)
+        put_double(out->ab_real[k], sizeof out->ab_real[k], reals[k]);
+    const int32_t ints[DN_N_INTS] = {
+        [DN_FOCAL_LOSS] = y->focal_loss, [DN_NEW_COORDS] = y->new_coords,
+        [DN_OBJECTNESS_SMOOTH] = y->objectness_smooth, [DN_SHOW_DETAILS] = y->show_details,
+        [DN_MAX_BOXES] = y->max_boxes};
+    for (int k = 0; k < DN_N_INTS; k++)
+        snprintf(out->ab_int[k], sizeof out->ab_int[k], "%d", (int)ints[k]);
+    if (y->counters_per_class && !(out->counters = int_list(y->counters_per_class, y->C)))
+        return no_memory();
+    return 0;
+}
+
+int dncfg_read(const char *path, const char *const *sections, int n, int flavour,
+               dncfg_options *out)
 {
     memset(out, 0, sizeof *out);
     int32_t layers[TOOL_MAX_HEADS];
@@ -123,7 +214,8 @@ int dncfg_read(const char *path, const char *const *sections, int n, dncfg_optio
     rl_darknet_cfg *cfgs[TOOL_MAX_HEADS] = {NULL};
     int rc = 0;
     for (int h = 0; h < n && !rc; h++) {
-        rl_status st = rl_darknet_cfg_parse((const char *)text, len, layers[h], &cfgs[h]);
+        rl_status st = rl_darknet_cfg_parse_flavour((const char *)text, len, layers[h], flavour,
+                                                    &cfgs[h]);
         if (st != RL_OK)
             rc = file_error(path, rl_last_error());
     }
@@ -155,6 +247,9 @@ int dncfg_read(const char *path, const char *const *sections, int n, dncfg_optio
             put_double(out->thresh, sizeof out->thresh, r.thresh);
             out->rescore = r.rescore;
             out->logistic_classes = r.logistic_classes;
+            out->flavour = r.flavour;
+            snprintf(out->classfix, sizeof out->classfix, "%d", (int)r.classfix);
+            snprintf(out->focal_loss, sizeof out->focal_loss, "%d", (int)r.focal_loss);
             continue;
         }
         rl_yolo_config y;
@@ -177,8 +272,11 @@ int dncfg_read(const char *path, const char *const *sections, int n, dncfg_optio
         snprintf(out->net_size, sizeof out->net_size, "%dx%d", (int)y.net_w, (int)y.net_h);
         put_double(out->ignore_thresh, sizeof out->ignore_thresh, y.ignore_thresh);
         put_double(out->truth_thresh, sizeof out->truth_thresh, y.truth_thresh);
+        out->flavour = y.flavour;
+        if (y.flavour == RL_YOLO_FLAVOUR_ALEXEYAB && (rc = alexeyab_yolo(&y, out)))
+            break;
     }
-    /* first's anchors point into cfgs[0]: compared above, freed only now */
+    /* first's anchors and counters point into cfgs[0]: compared above, freed only now */
     for (int h = 0; h < n; h++)
         rl_darknet_cfg_destroy(cfgs[h]);
     if (rc) {
