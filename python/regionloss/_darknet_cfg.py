@@ -4,6 +4,7 @@
 
     text = open("yolov3.cfg").read()
     crit = regionloss.torch.YoloLoss(**regionloss.darknet_options(text, [82, 94, 106]))
+    ab = regionloss.darknet_options(text, [82, 94, 106], flavour="alexeyab")
 """
 
 import ctypes
@@ -12,12 +13,20 @@ import numbers
 from . import _lib
 
 # The configuration's fields each layer's keywords are read from: (keyword,
-# field).  An option the library gains (AlexeyAB's flavours) is one line.
+# field).  An option the library gains is one line.
 _YOLO_FIELDS = (("ignore_thresh", "ignore_thresh"), ("truth_thresh", "truth_thresh"))
 _REGION_FIELDS = (("lambda_coord", "lambda_coord"), ("lambda_class", "lambda_class"),
                   ("lambda_obj", "lambda_obj"), ("lambda_noobj", "lambda_noobj"),
                   ("thresh", "thresh"))
 _REGION_FLAGS = (("rescore", "rescore"), ("logistic_classes", "logistic_classes"))
+# flavour "alexeyab": AlexeyAB's options, named as its keys and as the
+# keywords of YoloPlan / YoloLoss and Plan / RegionLoss
+_AB_YOLO_NUMBERS = ("iou_normalizer", "cls_normalizer", "obj_normalizer", "scale_x_y",
+                    "iou_thresh", "label_smooth_eps", "max_delta", "focal_loss", "new_coords",
+                    "objectness_smooth", "max_boxes", "show_details")
+_AB_YOLO_KINDS = ("iou_loss", "iou_thresh_kind")
+_FLAVOUR_NAMES = {v: k for k, v in _lib.FLAVOURS.items()}
+_KIND_NAMES = {v: k for k, v in _lib.BOX_LOSSES.items()}
 
 
 class DarknetOptions(dict):
@@ -69,17 +78,27 @@ def _section_arg(section):
     return section
 
 
-def _parse(data, section):
+def _flavour_arg(flavour):
+    if flavour is None:
+        return _lib.DARKNET_CFG_AUTO
+    if isinstance(flavour, str) and flavour in _lib.FLAVOURS:
+        return _lib.FLAVOURS[flavour]
+    raise ValueError(f"flavour = {flavour!r}; \"pjreddie\" or \"alexeyab\" expected (None: "
+                     "as the section's options say)")
+
+
+def _parse(data, section, flavour):
     handle = ctypes.c_void_p()
-    st = _lib.darknet_cfg_parse(data, len(data), section, ctypes.byref(handle))
+    st = _lib.darknet_cfg_parse_flavour(data, len(data), section, flavour,
+                                        ctypes.byref(handle))
     if st != _lib.RL_OK:
         raise ValueError(_lib.last_error().decode(errors="replace"))
     return handle
 
 
-def _one(data, section):
+def _one(data, section, flavour):
     """(layer, line, options) of one section."""
-    handle = _parse(data, section)
+    handle = _parse(data, section, flavour)
     try:
         line = _lib.darknet_cfg_line(handle)
         if _lib.darknet_cfg_type(handle) == _lib.DARKNET_YOLO:
@@ -92,6 +111,15 @@ def _one(data, section):
                     "masks": [[mask[b] for b in range(head.B)]],
                     "net_size": (cfg.net_w, cfg.net_h)}
             opts.update((k, getattr(cfg, f)) for k, f in _YOLO_FIELDS)
+            opts["flavour"] = _FLAVOUR_NAMES[cfg.flavour]
+            if cfg.flavour == _lib.YOLO_FLAVOURS["alexeyab"]:
+                opts.update((k, _KIND_NAMES[getattr(cfg, k)]) for k in _AB_YOLO_KINDS)
+                opts.update((k, getattr(cfg, k)) for k in _AB_YOLO_NUMBERS)
+                counters = None
+                if cfg.counters_per_class:
+                    c = ctypes.cast(cfg.counters_per_class, ctypes.POINTER(ctypes.c_int32))
+                    counters = [c[k] for k in range(cfg.C)]
+                opts["counters_per_class"] = counters
             return "yolo", line, opts
         cfg = _lib.rl_config()
         _lib.check(_lib.darknet_cfg_region(handle, ctypes.byref(cfg)))
@@ -100,22 +128,40 @@ def _one(data, section):
                 "mode": "darknet"}
         opts.update((k, getattr(cfg, f)) for k, f in _REGION_FIELDS)
         opts.update((k, bool(getattr(cfg, f))) for k, f in _REGION_FLAGS)
+        opts["flavour"] = _FLAVOUR_NAMES[cfg.flavour]
+        if cfg.flavour == _lib.FLAVOURS["alexeyab"]:
+            opts["classfix"] = cfg.classfix
+            opts["focal_loss"] = bool(cfg.focal_loss)
         return "region", line, opts
     finally:
         _lib.darknet_cfg_destroy(handle)
 
 
-def darknet_options(cfg_text, section):
+def darknet_options(cfg_text, section, flavour=None):
     """The options of the [yolo] or [region] layer at darknet's layer index
     ``section`` (0: the first section after [net], as darknet numbers them
     at load) of the cfg text ``cfg_text`` (str or bytes), as a
     DarknetOptions dict of keyword arguments (docs/python.md):
 
     [yolo]   anchors (pixels), num_classes, masks, net_size, ignore_thresh,
-             truth_thresh: regionloss.torch.YoloLoss(**opts)
+             truth_thresh, flavour: regionloss.torch.YoloLoss(**opts); with
+             flavour "alexeyab" also iou_loss, iou_thresh_kind,
+             iou_normalizer, cls_normalizer, obj_normalizer, scale_x_y,
+             iou_thresh, label_smooth_eps, max_delta, focal_loss, new_coords,
+             objectness_smooth, max_boxes (the cfg's max), show_details,
+             counters_per_class (None when the cfg has none)
     [region] anchors (grid cells), num_classes, mode="darknet", lambda_coord,
              lambda_class, lambda_obj, lambda_noobj, thresh, rescore,
-             logistic_classes: regionloss.torch.RegionLoss(**opts)
+             logistic_classes, flavour: regionloss.torch.RegionLoss(**opts);
+             with flavour "alexeyab" also classfix and focal_loss
+
+    ``flavour``: None reads a section that has an option only AlexeyAB's
+    darknet reads (scale_x_y, iou_loss, nms_kind, ..., classfix other than
+    0) as AlexeyAB's layer, with AlexeyAB's defaults for what it leaves out,
+    and any other as pjreddie's.  "alexeyab" or "pjreddie" choose: AlexeyAB's
+    darknet trains even a plain yolov3.cfg with its own defaults
+    (iou_normalizer 0.75 scales the box deltas), so give "alexeyab" to
+    reproduce it; with "pjreddie" an AlexeyAB option is an error.
 
     ``section`` may be a list of [yolo] sections, one per head in the order
     of the outputs: masks then holds one mask per section, and every other
@@ -143,7 +189,8 @@ def darknet_options(cfg_text, section):
     if len(sections) > _lib.YOLO_MAX_HEADS:
         raise ValueError(f"section: {len(sections)} sections; a network has at most "
                          f"{_lib.YOLO_MAX_HEADS} heads")
-    layers = [_one(data, s) for s in sections]
+    flavour = _flavour_arg(flavour)
+    layers = [_one(data, s, flavour) for s in sections]
     layer, _, opts = layers[0]
     if len(sections) > 1:
         for s, (kind, line, other) in zip(sections, layers):
@@ -151,6 +198,11 @@ def darknet_options(cfg_text, section):
                 raise ValueError(f"section {s} (line {line}) is a [region] layer: a list of "
                                  "sections is the [yolo] heads of one network")
         for s, (_, line, other) in zip(sections[1:], layers[1:]):
+            if other["flavour"] != opts["flavour"]:
+                raise ValueError(f"section {s} (line {line}) is read as {other['flavour']}'s "
+                                 f"layer, section {sections[0]} as {opts['flavour']}'s: a "
+                                 "section with an option only AlexeyAB's darknet reads is "
+                                 "AlexeyAB's; flavour= reads every section as one flavour")
             for key, value in other.items():
                 if key != "masks" and value != opts[key]:
                     raise ValueError(f"section {s} (line {line}) has {key} = {value!r}, "

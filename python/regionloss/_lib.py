@@ -263,6 +263,11 @@ def check(code):
 DARKNET_REGION, DARKNET_YOLO = 0, 1   # rl_darknet_type
 darknet_cfg_parse = _fn("rl_darknet_cfg_parse", ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t,
                         ctypes.c_int32, _P(ctypes.c_void_p))
+# the flavour argument: -1 (RL_DARKNET_CFG_AUTO, as darknet_cfg_parse), or FLAVOURS' values
+DARKNET_CFG_AUTO = -1
+darknet_cfg_parse_flavour = _fn("rl_darknet_cfg_parse_flavour", ctypes.c_int, ctypes.c_char_p,
+                                ctypes.c_size_t, ctypes.c_int32, ctypes.c_int32,
+                                _P(ctypes.c_void_p))
 darknet_cfg_destroy = _fn("rl_darknet_cfg_destroy", None, ctypes.c_void_p)
 darknet_cfg_type = _fn("rl_darknet_cfg_type", ctypes.c_int32, ctypes.c_void_p)
 darknet_cfg_line = _fn("rl_darknet_cfg_line", ctypes.c_int32, ctypes.c_void_p)
