@@ -115,7 +115,7 @@ static int same_as_first(const char *path, const int32_t *layers, int h,
     const char *what = NULL, *hint = "";
     char a[64] = "", b[64] = "";
     if (y->flavour != first->flavour) {
-        what = "the flavour";
+        what = "flavour";
         snprintf(a, sizeof a, "%s", flavour_names[y->flavour]);
         snprintf(b, sizeof b, "%s", flavour_names[first->flavour]);
         hint = " (a section with an AlexeyAB option is AlexeyAB's; --flavour reads every "
