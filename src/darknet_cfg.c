@@ -7,7 +7,12 @@
  * the loss (ignored), or changes it in a way the library does not compute
  * (refused, with the reason).  An option in none of the tables is refused
  * too: darknet only warns about a key it does not read, and a key the
- * library silently skipped could be one that changes the loss. */
+ * library silently skipped could be one that changes the loss.
+ *
+ * Which darknet reads a key also decides the flavour: a section with a key
+ * only AlexeyAB's reads is written for AlexeyAB's darknet, which trains it
+ * with its own defaults, so it is read as AlexeyAB's layer unless the
+ * caller says otherwise. */
 #include <errno.h>
 #include <float.h>
 #include <math.h>

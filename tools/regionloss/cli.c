@@ -887,7 +887,12 @@ static int apply_darknet_cfg(given *g, tool_opts *o)
     return 0;
 }
 
-void cli_free(tool_opts *o) { dncfg_free(&o->dn); }
+void cli_free(tool_opts *o)
+{
+    dncfg_free(&o->dn);
+    free(o->yolo.counters);
+    o->yolo.counters = NULL;
+}
 
 int cli_parse(int argc, char **argv, tool_opts *o)
 {
