@@ -15,7 +15,9 @@ enum {
     DN_IOU_NORMALIZER, DN_CLS_NORMALIZER, DN_OBJ_NORMALIZER, DN_SCALE_X_Y, DN_IOU_THRESH,
     DN_LABEL_SMOOTH_EPS, DN_MAX_DELTA, DN_N_REALS
 };
-enum { DN_FOCAL_LOSS, DN_NEW_COORDS, DN_OBJECTNESS_SMOOTH, DN_SHOW_DETAILS, DN_MAX_BOXES, DN_N_INTS };
+enum {
+    DN_FOCAL_LOSS, DN_NEW_COORDS, DN_OBJECTNESS_SMOOTH, DN_SHOW_DETAILS, DN_MAX_BOXES, DN_N_INTS
+};
 
 typedef struct dncfg_options {
     int yolo;        /* [yolo] sections (one per head), or one [region] */
