@@ -13,7 +13,7 @@ an untimed one of its own (paired_best).
     /usr/bin/python3 bench/torch_vs_regionloss.py [--reps R] [--filter voc] [--one-thread]
 
 Run from the repository after `bash scripts/demo.sh` (the package loads
-build/src/libregionloss.so.0), or with the package installed.  Each time is
+build/src/libregionloss.so.1), or with the package installed.  Each time is
 the fastest of R repetitions after a warm-up (the least disturbed by other
 load on a shared machine): at 1 thread the calling thread's CPU time
 (time.thread_time: everything runs in it, and waiting for a core is not

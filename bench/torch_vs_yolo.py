@@ -7,7 +7,7 @@ shaped like bench/workloads.c's yolo rows: YOLOv3 at 416 and 608 pixels,
 16 images, 80 classes, 8 and 60 truths per image with COCO's spread of
 sizes, NCHW float32, one thread.
 
-    REGIONLOSS_LIBRARY=build-bench/src/libregionloss.so.0 \
+    REGIONLOSS_LIBRARY=build-bench/src/libregionloss.so.1 \
         /usr/bin/python3 bench/torch_vs_yolo.py [--reps R] [--filter 608]
 
 Timed, in one run, per image:

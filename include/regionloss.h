@@ -27,9 +27,9 @@ extern "C" {
 #endif
 
 #define RL_VERSION_MAJOR 0
-#define RL_VERSION_MINOR 1
+#define RL_VERSION_MINOR 2
 #define RL_VERSION_PATCH 0
-#define RL_VERSION_STRING "0.1.0"
+#define RL_VERSION_STRING "0.2.0"
 /* Single number for compile-time comparisons: 10000*major + 100*minor + patch. */
 #define RL_VERSION_NUMBER \
     (RL_VERSION_MAJOR * 10000 + RL_VERSION_MINOR * 100 + RL_VERSION_PATCH)

@@ -17,7 +17,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _PRIVATE = os.path.join(_HERE, "_libregionloss.so")
 # The source tree after `bash scripts/demo.sh`, which builds build/.
 _SOURCE_ROOT = os.path.dirname(os.path.dirname(_HERE))
-_SOURCE_TREE = os.path.join(_SOURCE_ROOT, "build", "src", "libregionloss.so.0")
+_SOURCE_TREE = os.path.join(_SOURCE_ROOT, "build", "src", "libregionloss.so.1")
 
 
 def _candidates():

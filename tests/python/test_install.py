@@ -1,7 +1,7 @@
 """The package found where the README and docs/python.md say it is:
 
 * the source tree after `bash scripts/demo.sh`: python/regionloss loads
-  build/src/libregionloss.so.0 (tested in a copy of the tree's layout whose
+  build/src/libregionloss.so.1 (tested in a copy of the tree's layout whose
   build/ is this build, since CI builds elsewhere than build/);
 * meson install: the package and its private library in site-packages,
   beside the C library, importable from the installed tree alone.
@@ -46,11 +46,11 @@ def test_source_tree_loads_build_src(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     (root / "meson.build").write_text("# stands for the repository's root\n")
     (root / "build" / "src").mkdir(parents=True)
-    os.symlink(LIB, root / "build" / "src" / "libregionloss.so.0")
+    os.symlink(LIB, root / "build" / "src" / "libregionloss.so.1")
     path, numbers = run_probe(str(root / "python"), str(tmp_path))
-    assert path == str(root / "build" / "src" / "libregionloss.so.0")
+    assert path == str(root / "build" / "src" / "libregionloss.so.1")
     # without build/ the import fails and says how to get the library
-    os.unlink(root / "build" / "src" / "libregionloss.so.0")
+    os.unlink(root / "build" / "src" / "libregionloss.so.1")
     env = {k: v for k, v in os.environ.items() if k != "REGIONLOSS_LIBRARY"}
     env["PYTHONPATH"] = str(root / "python")
     out = subprocess.run([sys.executable, "-c", "import regionloss"], env=env,
@@ -73,7 +73,7 @@ def test_meson_install_installs_package_and_library(tmp_path):
     # every module of the package (python/meson.build lists them by hand)
     for f in glob.glob(os.path.join(SOURCE_ROOT, "python", "regionloss", "*.py")):
         assert os.path.exists(os.path.join(pkg, os.path.basename(f))), f
-    assert glob.glob(str(dest / "**" / "libregionloss.so.0"), recursive=True), \
+    assert glob.glob(str(dest / "**" / "libregionloss.so.1"), recursive=True), \
         "the C library is installed too"
     path, numbers = run_probe(os.path.dirname(pkg), str(tmp_path))
     assert path == os.path.join(pkg, "_libregionloss.so")
