@@ -113,6 +113,9 @@ static void ws_carve(const rl_params *p, int64_t N, int64_t nt, void *base, work
     w->tkidx = NULL;
     w->ylabel = NULL;
     w->tt_kidx = w->tt_truth = NULL;
+    w->ab_rec = NULL;
+    w->ab_nrec = NULL;
+    w->ab_delta = w->ab_scratch = NULL;
     if (p->mode == RL_MODE_YOLO)
         rl_yolo_ws_carve(p, N, nt, &a, w);
 }
@@ -181,6 +184,8 @@ static int64_t assign_image(const call *c, int64_t n)
         e[3 * nt + t] = (float)(Y + Hg / 2);
         e[4 * nt + t] = (float)(Wg * Hg);
     }
+    if (p->ab)
+        rl_yolo_ab_mark(c, n);
     return cnt;
 }
 
@@ -490,6 +495,11 @@ void rl_call_phase1(void *arg, int64_t n)
 
     uint8_t *kind = c->w.kind + n * c->slots;
     float *best = c->probe && c->probe->best ? c->probe->best + n * c->slots : NULL;
+    if (p->ab && !rl_yolo_ab_standard(p)) {
+        /* the kernels decode another box than the flavour's */
+        rl_yolo_ab_phase1(c, n);
+        return;
+    }
     if (c->sparse) {
         if (best) /* what the probe reports for the slots no truth reaches */
             for (int64_t q = 0; q < c->slots; q++)
@@ -512,7 +522,9 @@ void rl_call_phase1(void *arg, int64_t n)
     s->nonfinite_class = bad != 0;
     if (p->flavour == RL_FLAVOUR_ALEXEYAB)
         rl_ab_phase1(c, n);
-    if (p->mode == RL_MODE_YOLO && p->truth_thresh < 1.0)
+    if (p->ab)
+        rl_yolo_ab_phase1(c, n);
+    else if (p->mode == RL_MODE_YOLO && p->truth_thresh < 1.0)
         rl_yolo_truth_thresh(c, n, &soa);
 }
 
@@ -630,7 +642,10 @@ void rl_call_phase2(void *arg, int64_t n)
     }
 
     if (p->mode == RL_MODE_YOLO) {
-        rl_yolo_objects(c, n);
+        if (p->ab)
+            rl_yolo_ab_objects(c, n);
+        else
+            rl_yolo_objects(c, n);
         return;
     }
     if (p->flavour == RL_FLAVOUR_ALEXEYAB) {
@@ -800,6 +815,14 @@ void rl_call_init(call *c, const rl_plan *plan, const rl_kernels *k, const rl_ba
      * puts an IoU at 1 + 2^-13 */
     if (p->mode == RL_MODE_YOLO && c->kthresh >= 1.0)
         c->kthresh = INFINITY;
+    /* Flavour alexeyab decides every slot the kernels leave in double, in
+     * image units (driver_yolo_ab.c): the kernels' negatives must be
+     * negatives there too, so they stop a little below the threshold, where
+     * grid and image units cannot disagree (a box that only touches a truth
+     * has IoU 0 in one and 1e-17 in the other; at threshold 0 every slot is
+     * then decided in double). */
+    else if (p->ab)
+        c->kthresh -= 0x1p-30;
     c->sparse = use_sparse(c->kthresh) && !(probe && probe->dense);
     ws_carve(p, N, nt, mem, &c->w);
     if (counts_only) /* no softmax will read the copies, no grad kernel the slopes */
@@ -852,7 +875,8 @@ void rl_call_set_weights(call *c, const rl_counts *nc)
         c->kc = weight(p->lambda_coord, div_obj);
         c->kp = weight(p->lambda_class, div_obj);
         c->ko = weight(p->lambda_obj, div_obj);
-        c->kn = weight(p->lambda_noobj, div_obj);
+        /* flavour alexeyab: a negative's delta is obj_normalizer (0 - c^) */
+        c->kn = weight(p->ab ? p->ab->obj_normalizer : p->lambda_noobj, div_obj);
         c->kw = weight(p->warmup_scale, div_obj);
     }
     /* A zero weight stays +0, so that a switched-off term writes +0. */

@@ -20,6 +20,23 @@ typedef struct obj_entry {
     double max, log_sum; /* of the class logits (softmax), set in phase 2 */
 } obj_entry;
 
+/* Flavour alexeyab (driver_yolo_ab.c): its own sums of an image. */
+typedef struct ab_sums {
+    double box2, cls2, obj2;  /* squared deltas of the positive slots */
+    double noobj2;            /* squared objectness deltas of ignored slots (objectness_smooth) */
+    double tot_iou, loss_iou, loss_giou, avg_obj, avg_cat; /* darknet's, over pass 2 */
+    int64_t count, recall50, recall75;                     /* the same */
+    int64_t n_pos;            /* positive slots */
+} ab_sums;
+
+/* A slot of pass 2 of flavour alexeyab: its kind index, and the last truth
+ * that made it positive. */
+typedef struct ab_rec {
+    int32_t kidx;
+    int32_t last_pad;
+    int64_t last;
+} ab_rec;
+
 typedef struct image_sums {
     rl_mask_sums m;
     double coord, cls, obj;               /* before weighting */
@@ -33,6 +50,7 @@ typedef struct image_sums {
     int nonfinite_class;                  /* a class logit read by the loss is not finite */
     double ab_cost;                       /* AlexeyAB flavour: darknet cost of the other slots */
     int64_t ab_class_slots;               /* AlexeyAB classfix: class terms past thresh */
+    ab_sums ab;                           /* flavour alexeyab of a [yolo] head */
 } image_sums;
 
 typedef struct workspace {
@@ -58,6 +76,12 @@ typedef struct workspace {
     int32_t *tt_kidx;      /* with truth_thresh < 1, N * slots: image n's positives of
                               truth_thresh alone from n * slots, sums[n].n_tt of them */
     int32_t *tt_truth;     /* the same: their truth, index within the image */
+    /* flavour alexeyab only */
+    ab_rec *ab_rec;        /* B per truth: image n's pass-2 slots from B * truth_offsets[n],
+                              ab_nrec[n] of them, sorted by kidx */
+    int64_t *ab_nrec;      /* N */
+    double *ab_delta;      /* K per ab_rec: their deltas, darknet's sign */
+    double *ab_scratch;    /* K per image: one other positive slot's deltas */
 } workspace;
 
 typedef struct call {
@@ -117,5 +141,20 @@ RL_HIDDEN void rl_yolo_truth_thresh(const call *c, int64_t n, const rl_truth_soa
 RL_HIDDEN void rl_yolo_objects(call *c, int64_t n);
 /* The head's result from its calls' per-image sums. */
 RL_HIDDEN void rl_yolo_reduce(const call *c, const rl_counts *own, rl_result *r);
+
+/* driver_yolo_ab.c: flavour alexeyab (p->ab set) */
+RL_HIDDEN size_t rl_yolo_ab_ws_extra(const rl_params *p, int64_t N, int64_t nt);
+RL_HIDDEN void rl_yolo_ab_ws_carve(const rl_params *p, int64_t N, int64_t nt, uintptr_t *a,
+                                   workspace *w);
+/* Whether the kernels decode the flavour's box (scale_x_y 1, new_coords 0). */
+RL_HIDDEN int rl_yolo_ab_standard(const rl_params *p);
+/* Assignment: image n's pass-2 slots, marked RL_KIND_OBJ for the kernels to skip. */
+RL_HIDDEN void rl_yolo_ab_mark(const call *c, int64_t n);
+/* Phase 1, after the kernels (standard decoding) or instead of them: every
+ * slot's decision. */
+RL_HIDDEN void rl_yolo_ab_phase1(const call *c, int64_t n);
+/* Phase 2, after the grad kernel: every delta but the negatives'. */
+RL_HIDDEN void rl_yolo_ab_objects(call *c, int64_t n);
+RL_HIDDEN void rl_yolo_ab_reduce(const call *c, rl_result *r);
 
 #endif

@@ -23,6 +23,8 @@
 size_t rl_yolo_ws_extra(const rl_params *p, int64_t N, int64_t nt)
 {
     size_t b = align_up((size_t)nt * sizeof(int32_t)) + align_up((size_t)(N * p->C));
+    if (p->ab) /* its own truth_thresh */
+        return b + rl_yolo_ab_ws_extra(p, N, nt);
     if (p->truth_thresh < 1.0)
         b += 2 * align_up((size_t)(N * p->HW * p->B) * sizeof(int32_t));
     return b;
@@ -34,7 +36,9 @@ void rl_yolo_ws_carve(const rl_params *p, int64_t N, int64_t nt, uintptr_t *a, w
     *a += align_up((size_t)nt * sizeof(int32_t));
     w->ylabel = (uint8_t *)*a;
     *a += align_up((size_t)(N * p->C));
-    if (p->truth_thresh < 1.0) {
+    if (p->ab)
+        rl_yolo_ab_ws_carve(p, N, nt, a, w);
+    else if (p->truth_thresh < 1.0) {
         const size_t slots = (size_t)(N * p->HW * p->B) * sizeof(int32_t);
         w->tt_kidx = (int32_t *)*a;
         *a += align_up(slots);
@@ -486,8 +490,12 @@ rl_status rl_yolo_driver_run(const rl_yolo_plan *plan, const rl_yolo_batch *batc
         rl_call_set_weights(&calls[h], &norm);
     rl_pool_run(plan->pool, H * N, phase2_task, &hr);
 
-    for (int32_t h = 0; h < H; h++)
-        rl_yolo_reduce(&calls[h], &own[h], &per_head[h]);
+    for (int32_t h = 0; h < H; h++) {
+        if (plan->heads[h].p.ab)
+            rl_yolo_ab_reduce(&calls[h], &per_head[h]);
+        else
+            rl_yolo_reduce(&calls[h], &own[h], &per_head[h]);
+    }
     yolo_total(per_head, H, slots, total);
     free(owned);
     return RL_OK;

@@ -410,18 +410,6 @@ rl_status rl_yolo_plan_create(const rl_yolo_config *cfg, rl_yolo_plan **out_plan
     const rl_variant_desc *variant = NULL;
     if (st == RL_OK)
         st = rl_choose_variant(cfg->variant, &variant);
-    /* Flavour alexeyab is computed by the reference alone so far: "auto"
-     * (or the environment) picks it, another variant named here is an
-     * error. */
-    if (st == RL_OK && cfg->flavour == RL_YOLO_FLAVOUR_ALEXEYAB && variant->init_kernels) {
-        if (cfg->variant && *cfg->variant && strcmp(cfg->variant, "auto") != 0)
-            st = rl_fail(RL_ERR_UNAVAILABLE_VARIANT,
-                         "config: variant \"%s\": flavour alexeyab runs in the reference "
-                         "variant only (give \"reference\" or \"auto\")",
-                         cfg->variant);
-        else
-            variant = rl_find_variant("reference");
-    }
     if (st == RL_OK && cfg->threads > 1)
         st = rl_pool_create(cfg->threads, &plan->pool);
     if (st != RL_OK) {

@@ -11,6 +11,7 @@
 #include "driver.h"
 #include "elem.h"
 #include "scalar/yolo_reference.h"
+#include "scalar/yolo_reference_ab.h"
 #include "tolerance.h"
 #include "variants.h"
 
@@ -41,6 +42,43 @@ typedef struct ref_state {
 /* A decision a variant may take differently from the reference: only
  * within RL_TOL_THRESH of a threshold the slot is decided by. */
 static int near(double best, double thresh) { return fabs(best - thresh) <= RL_TOL_THRESH; }
+
+/* The reference of the plan's flavour on float predictions; `forced` only
+ * for flavour pjreddie (the other is darknet's procedure, with no decision
+ * to force: a case where a variant decides a slot near a threshold the
+ * other way is not compared further). */
+static rl_status reference_of(const rl_yolo_plan *plan, const rl_yolo_batch *batch,
+                              const float *const *wide, const int8_t *const *forced,
+                              rl_result *total, rl_result *heads, const rl_yolo_ref_out *out)
+{
+    if (plan->flavour == RL_YOLO_FLAVOUR_ALEXEYAB)
+        return rl_yolo_reference_ab_compute(plan, (int32_t)batch->n_images, wide, batch->truths,
+                                            batch->truth_offsets, batch->global_counts, total,
+                                            heads, out);
+    return rl_yolo_reference_compute(plan, (int32_t)batch->n_images, wide, NULL, batch->truths,
+                                     batch->truth_offsets, batch->global_counts, forced, total,
+                                     heads, out);
+}
+
+/* The weights behind the absolute bounds: flavour alexeyab's deltas are
+ * weighed by its normalizers and class multipliers, not by the lambdas
+ * (which are 1). */
+static rl_dc_weights weights_of(const rl_params *p, const rl_batch *hb, const rl_result *r)
+{
+    rl_dc_weights w = rl_dc_weights_of(p, hb, r);
+    if (!p->ab)
+        return w;
+    double m = 1.0;
+    if (p->ab->class_mult)
+        for (int32_t c = 0; c < p->C; c++)
+            m = fmax(m, (double)p->ab->class_mult[c]);
+    const double D = w.kp > 0 ? 1.0 / w.kp : 0.0; /* lambda_class is 1 */
+    const double k = D > 0 ? 1.0 / D : 0.0;
+    w.kc = 2 * p->ab->iou_normalizer * m * k;
+    w.kp = m * fmax(1.0, p->ab->cls_normalizer) * k;
+    w.ko = w.kn = p->ab->obj_normalizer * m * k;
+    return w;
+}
 
 static int run_variant(const rl_yolo_config *cfg0, const rl_variant_desc *v, int dense,
                        const rl_yolo_batch *batch, const char *what, FILE *log,
@@ -131,12 +169,17 @@ static int run_variant(const rl_yolo_config *cfg0, const rl_variant_desc *v, int
     }
     if (bad)
         goto out;
+    if (differs && plan->flavour == RL_YOLO_FLAVOUR_ALEXEYAB) {
+        /* a decision near a threshold, taken the other way: nothing to force */
+        fprintf(log, "%s: variant %s: a slot decided the other way near a threshold; values "
+                     "not compared\n",
+                what, label);
+        goto out;
+    }
     rl_result ref = rs->total, ref_heads[RL_YOLO_MAX_HEADS];
     memcpy(ref_heads, rs->heads, sizeof ref_heads);
     const int8_t *const *fp = differs ? (const int8_t *const *)forced : NULL;
-    if (rl_yolo_reference_compute(rs->plan, (int32_t)N, rs->wide, NULL, batch->truths,
-                                  batch->truth_offsets, batch->global_counts, fp, &ref, ref_heads,
-                                  &rout) != RL_OK) {
+    if (reference_of(rs->plan, batch, rs->wide, fp, &ref, ref_heads, &rout) != RL_OK) {
         fprintf(log, "%s: reference rerun failed: %s\n", what, rl_last_error());
         bad = 1;
         goto out;
@@ -146,7 +189,7 @@ static int run_variant(const rl_yolo_config *cfg0, const rl_variant_desc *v, int
     for (int32_t h = 0; h < H; h++) {
         const rl_params *p = &plan->heads[h].p;
         const rl_batch hb = head_batch(batch, h);
-        const rl_dc_weights w = rl_dc_weights_of(p, &hb, &ref_heads[h]);
+        const rl_dc_weights w = weights_of(p, &hb, &ref_heads[h]);
         char hl[128];
         snprintf(hl, sizeof hl, "%s, head %d", label, (int)h);
         bad += rl_dc_compare_results(hl, what, log, &got_heads[h], &ref_heads[h], &w, r50[h],
@@ -160,7 +203,7 @@ static int run_variant(const rl_yolo_config *cfg0, const rl_variant_desc *v, int
     }
     /* The total: every head's weights are the same (one divisor). */
     const rl_batch hb0 = head_batch(batch, 0);
-    const rl_dc_weights w0 = rl_dc_weights_of(&plan->heads[0].p, &hb0, &ref);
+    const rl_dc_weights w0 = weights_of(&plan->heads[0].p, &hb0, &ref);
     char tl[128];
     snprintf(tl, sizeof tl, "%s, total", label);
     bad += rl_dc_compare_results(tl, what, log, &got, &ref, &w0, r50_all, r75_all, all_slots,
@@ -286,9 +329,7 @@ int rl_yolo_diffcheck(const rl_yolo_config *cfg0, const rl_yolo_batch *batch, co
         rs.obj_iou[h] = out.head[h].obj_iou = malloc(slots * sizeof(double));
         sparse |= fmin(p->thresh, p->truth_thresh) > 0.5;
     }
-    if (rl_yolo_reference_compute(refplan, batch->n_images, rs.wide, NULL, batch->truths,
-                                  batch->truth_offsets, batch->global_counts, NULL, &rs.total,
-                                  rs.heads, &out) != RL_OK) {
+    if (reference_of(refplan, batch, rs.wide, NULL, &rs.total, rs.heads, &out) != RL_OK) {
         fprintf(log, "%s: reference failed: %s\n", what, rl_last_error());
         rep.mismatches++;
     } else {

@@ -25,6 +25,51 @@ static int64_t offset_of(const rl_yolo_config *g, int32_t h, int64_t n, int32_t 
     return (((n * hd->H + i) * hd->W + j) * hd->B + b) * K + k;
 }
 
+/* Flavour alexeyab's options, each of darknet's values and the cfgs' sets
+ * (docs/darknet.md, "AlexeyAB's [yolo] layer"). */
+static void alexeyab(rl_yolo_case *c, rng *r, int unaligned)
+{
+    static const double norms[4] = {0.75, 0.07, 1.0, 0.05};
+    static const double sxy[4] = {1.0, 1.05, 1.2, 2.0};
+    rl_yolo_config *g = &c->cfg;
+    g->flavour = RL_YOLO_FLAVOUR_ALEXEYAB;
+    g->lambda_coord = g->lambda_class = g->lambda_obj = g->lambda_noobj = 1.0;
+    g->box_loss = RL_BOX_MSE;
+    g->iou_loss = range(r, RL_BOX_MSE, RL_BOX_CIOU);
+    g->iou_thresh_kind = range(r, RL_BOX_IOU, RL_BOX_CIOU);
+    g->iou_normalizer = norms[range(r, 0, 3)];
+    g->obj_normalizer = unif(r) < 0.7 ? 1.0 : 0.4 + 2 * unif(r);
+    g->cls_normalizer = unif(r) < 0.5 ? 1.0 : 0.5;
+    /* scale_x_y 1 with new_coords 0 lets the kernels decide negatives */
+    g->scale_x_y = unif(r) < 0.5 ? 1.0 : sxy[range(r, 0, 3)];
+    g->iou_thresh = unif(r) < 0.5 ? 1.0 : 0.1 + 0.5 * unif(r);
+    g->label_smooth_eps = unif(r) < 0.7 ? 0.0 : 0.1;
+    g->max_delta = unif(r) < 0.5 ? g->max_delta : 2.0 + 8 * unif(r);
+    g->focal_loss = unif(r) < 0.2;
+    g->new_coords = unif(r) < 0.2;
+    g->objectness_smooth = unif(r) < 0.3;
+    g->max_boxes = unif(r) < 0.2 ? range(r, 1, 4) : 200;
+    g->show_details = unif(r) < 0.8;
+    if (unif(r) < 0.3 && g->C <= 256) {
+        for (int32_t k = 0; k < g->C; k++)
+            c->counters[k] = range(r, 0, 50);
+        g->counters_per_class = c->counters;
+    }
+    if (g->new_coords) {
+        /* the outputs are read as probabilities, and 4 t^2 as the size */
+        for (int32_t h = 0; h < g->n_heads; h++) {
+            for (size_t x = 0; x < c->pred_count[h]; x++)
+                c->pred[h][x] = 1.0f / (1.0f + expf(-c->pred[h][x]));
+            if (c->half_storage[h]) {
+                uint16_t *hp = c->half_storage[h] + unaligned;
+                for (size_t x = 0; x < c->pred_count[h]; x++)
+                    hp[x] = g->pred_dtype == RL_DTYPE_BF16 ? rl_f32_to_bf16(c->pred[h][x])
+                                                           : rl_f32_to_f16(c->pred[h][x]);
+            }
+        }
+    }
+}
+
 void rl_yolo_case_make(rl_yolo_case *c, uint64_t seed, uint64_t index)
 {
     memset(c, 0, sizeof *c);
@@ -207,6 +252,9 @@ void rl_yolo_case_make(rl_yolo_case *c, uint64_t seed, uint64_t index)
      * else so that the other draws keep their values. */
     if (unif(&r) < 0.5)
         g->box_loss = range(&r, RL_BOX_IOU, RL_BOX_CIOU);
+    /* A quarter in flavour alexeyab with random options, drawn after that. */
+    if (unif(&r) < 0.25)
+        alexeyab(c, &r, unaligned);
     static const char *const box_names[] = {"", " iou", " giou", " diou", " ciou"};
     int len = snprintf(c->desc, sizeof c->desc, "yolo%s %s%s N=%d C=%d A=%d net=%dx%d heads",
                        box_names[g->box_loss],
@@ -219,10 +267,19 @@ void rl_yolo_case_make(rl_yolo_case *c, uint64_t seed, uint64_t index)
         len += snprintf(c->desc + len, sizeof c->desc - (size_t)len, " %dx%dx%d",
                         (int)c->heads[h].H, (int)c->heads[h].W, (int)c->heads[h].B);
     if (len < (int)sizeof c->desc)
-        snprintf(c->desc + len, sizeof c->desc - (size_t)len,
+        len += snprintf(c->desc + len, sizeof c->desc - (size_t)len,
                  " truths=%lld norm=%d %s ignore=%g truth=%g%s%s", (long long)k, (int)g->norm,
                  g->grad_mode ? "accumulate" : "overwrite", g->ignore_thresh, g->truth_thresh,
                  c->batch.global_counts ? " global" : "", unaligned ? " unaligned" : "");
+    if (g->flavour == RL_YOLO_FLAVOUR_ALEXEYAB && len < (int)sizeof c->desc)
+        snprintf(c->desc + len, sizeof c->desc - (size_t)len,
+                 " alexeyab: iou_loss %d kind %d norms %g/%g/%g sxy %g iou_thresh %g eps %g "
+                 "max_delta %g focal %d new_coords %d smooth %d max %d details %d counters %s",
+                 (int)g->iou_loss, (int)g->iou_thresh_kind, g->iou_normalizer,
+                 g->obj_normalizer, g->cls_normalizer, g->scale_x_y, g->iou_thresh,
+                 g->label_smooth_eps, g->max_delta, (int)g->focal_loss, (int)g->new_coords,
+                 (int)g->objectness_smooth, (int)g->max_boxes, (int)g->show_details,
+                 g->counters_per_class ? "yes" : "no");
 }
 
 void rl_yolo_case_free(rl_yolo_case *c)

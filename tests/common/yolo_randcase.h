@@ -25,7 +25,8 @@ typedef struct rl_yolo_case {
     rl_box *truths;
     int64_t *offsets;
     rl_counts global;
-    char desc[300];
+    int32_t counters[256];  /* flavour alexeyab with counters_per_class */
+    char desc[520];
 } rl_yolo_case;
 
 void rl_yolo_case_make(rl_yolo_case *c, uint64_t seed, uint64_t index);

@@ -154,7 +154,7 @@ static int check_case(rl_yolo_case *c, uint64_t seed, uint64_t index)
 {
     rl_yolo_config cfg = c->cfg;
     int32_t counts[64];
-    char desc[400], what[800];
+    char desc[400], what[1000];
     alexeyab_options(&cfg, seed * 1000003u + index, counts, desc, sizeof desc);
     cfg.grad_dtype = RL_DTYPE_F32;
     cfg.grad_mode = RL_GRAD_OVERWRITE;

@@ -38,7 +38,7 @@ Test(yolo_differential, random_networks, .timeout = 1800)
     for (uint64_t i = first; i < last && failures < 5; i++) {
         rl_yolo_case c;
         rl_yolo_case_make(&c, seed, i);
-        char what[400];
+        char what[700];
         snprintf(what, sizeof what, "seed %llu case %llu (%s)", (unsigned long long)seed,
                  (unsigned long long)i, c.desc);
         rl_diffcheck_report rep;
