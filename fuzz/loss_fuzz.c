@@ -708,28 +708,12 @@ static void fuzz_yolo(const uint8_t *data, size_t size, const selection *sel)
     }
     const rl_status ref_st = run_yolo_variant(&c, "reference", &cfg_expect, &call_expect);
     const char *one[2];
-    const bool alexeyab = c.cfg.flavour == RL_YOLO_FLAVOUR_ALEXEYAB;
     for (const char *const *v = variants_of(sel, one); *v; v++) {
-        if (alexeyab) { /* the reference alone computes it: another variant is refused */
-            rl_yolo_config cfg = c.cfg;
-            cfg.variant = *v;
-            rl_yolo_plan *plan = NULL;
-            const rl_status st = rl_yolo_plan_create(&cfg, &plan);
-            FUZZ_CHECK(st == RL_ERR_UNAVAILABLE_VARIANT ||
-                           (st != RL_OK && status_in(st, &cfg_expect)),
-                       "variant %s: flavour alexeyab's plan gave %s (\"%s\"), not "
-                       "RL_ERR_UNAVAILABLE_VARIANT",
-                       *v, rl_status_name(st), rl_last_error());
-            FUZZ_CHECK(plan == NULL, "variant %s: a refused plan was written", *v);
-            rl_yolo_plan_destroy(plan);
-            continue;
-        }
         const rl_status st = run_yolo_variant(&c, *v, &cfg_expect, &call_expect);
         check_same_status(*v, st, ref_st, c.use_workspace && c.workspace_short);
     }
 #ifdef RL_HAVE_DIFFCHECK
-    /* flavour alexeyab has no second variant to agree with yet */
-    if (!alexeyab && !cfg_expect.must_fail && c.computable && !c.null_total) {
+    if (!cfg_expect.must_fail && c.computable && !c.null_total) {
         rl_yolo_batch b = c.batch;
         b.workspace = NULL;
         b.workspace_size = 0;
