@@ -110,7 +110,7 @@ static void dx_iou(abox p, abox t, int32_t kind, double d[4])
         if (U > 0)
             e[k] = (U * dI[k] - I * dU[k]) / (U * U);
     }
-    /* the corner swap of an inverted box (never, with w, h > 0) */
+    /* the corner swap: both edges at one value (a size below the centre's rounding) */
     if (!(p.y - p.h / 2 < p.y + p.h / 2))
         e[0] = e[1];
     if (!(p.x - p.w / 2 < p.x + p.w / 2))
