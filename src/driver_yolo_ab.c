@@ -421,10 +421,11 @@ static uint32_t check_classes(const call *c, int64_t n)
     if (c->batch->truth_offsets[n + 1] == c->batch->truth_offsets[n])
         return 0; /* no truth: no class is read */
     uint32_t bad = 0;
-    if (p->layout == RL_LAYOUT_NCHW) {
+    if (p->layout == RL_LAYOUT_NCHW) { /* one contiguous plane per class */
         for (int32_t b = 0; b < p->B; b++)
-            bad |= rl_call_check_logits(c->batch->pred, rl_index(p, n, 0, 0, b, 5), 1,
-                                        (int32_t)(p->C * p->HW), p->pred_type, NULL);
+            for (int32_t q = 0; q < p->C; q++)
+                bad |= rl_call_check_logits(c->batch->pred, rl_index(p, n, 0, 0, b, 5 + q), 1,
+                                            (int32_t)p->HW, p->pred_type, NULL);
     } else {
         for (int64_t q = 0; q < p->HW * p->B; q++)
             bad |= rl_call_check_logits(c->batch->pred, n * p->per_image + q * p->K + 5, 1, p->C,
