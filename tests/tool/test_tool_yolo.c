@@ -316,6 +316,19 @@ Test(tool_yolo, alexeyab_options)
                         "--focal-loss", "1", "--max-boxes", "2", "--show-details", "0",
                         "--counters-per-class", "10,0,35,7", NULL};
     check_network(cfg, RL_DTYPE_F32, v4);
+
+    /* every variant computes the flavour, named on the command line too */
+    for (const char *const *v = rl_variant_list(); *v; v++) {
+        const char *named[sizeof v4 / sizeof v4[0] + 2];
+        size_t k = 0;
+        for (; v4[k]; k++)
+            named[k] = v4[k];
+        named[k++] = "--variant";
+        named[k++] = *v;
+        named[k] = NULL;
+        cfg.variant = *v;
+        check_network(cfg, RL_DTYPE_F32, named);
+    }
 }
 
 /* Darknet calls its [yolo] layers one by one: one head, the whole anchor

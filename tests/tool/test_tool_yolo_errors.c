@@ -209,8 +209,6 @@ Test(tool_yolo_errors, alexeyab_options)
          {"--counters-per-class: count 1 = -2"}},
         {"max boxes 0", HEADS3(f), MASKS3, {"--flavour", "alexeyab", "--max-boxes", "0"},
          {"--max-boxes: '0'"}},
-        {"kernel variant", HEADS3(f), MASKS3, {"--flavour", "alexeyab", "--variant", "generic"},
-         {"RL_ERR_UNAVAILABLE_VARIANT", "reference variant only"}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         expect_error(&f, &cases[c]);
