@@ -82,6 +82,13 @@ YOLO_AB_REFERENCE_TESTS = [
     # stage 2: the Python options and the invariances on random networks
     ['python/yolo_alexeyab', 'yolo-ab-invariants'],
 ]
+DRIVER_AB_TESTS = [
+    # stage 1: the hand-derived deltas and costs, on every variant
+    ['darknet/yolo_ab_hand_terms'],
+    # stage 2: every variant against the reference on random networks (a
+    # quarter of them of flavour alexeyab)
+    ['yolo-differential'],
+]
 YOLO_REFERENCE_TESTS = [
     # stage 1: the autograd goldens, the hand-derived cases, the bad inputs
     ['yolo_goldens', 'reference/yolo_hand_terms', 'reference/yolo_bad_input',
@@ -164,6 +171,20 @@ TARGETS = [
             'head_result', 'positive_diagnostics',
         ],
         'tests': YOLO_AB_REFERENCE_TESTS,
+        'skip_lines': MEMORY_LINES,
+    },
+    {
+        'file': 'src/driver_yolo_ab.c',
+        'tag': 'drvab',
+        'functions': [
+            'act', 'decoded', 'overlap', 'isect', 'iou', 'hull', 'giou', 'aspect_term',
+            'shape_kind', 'axis_d', 'iou_slope',      # darknet's box.c, in double
+            'read_end', 'truth_cell', 'truth_step', 'find_rec', 'rl_yolo_ab_mark',
+            'pass1', 'pass1_obj', 'add_negative', 'check_classes', 'rl_yolo_ab_phase1',
+            'mult', 'target', 'class_deltas', 'box_deltas', 'pass1_deltas', 'average',
+            'finish_positive', 'pass2_positive', 'rl_yolo_ab_objects', 'rl_yolo_ab_reduce',
+        ],
+        'tests': DRIVER_AB_TESTS,
         'skip_lines': MEMORY_LINES,
     },
 ]
