@@ -32,9 +32,8 @@ typedef struct ab_sums {
 /* A slot of pass 2 of flavour alexeyab: its kind index, and the last truth
  * that made it positive. */
 typedef struct ab_rec {
-    int32_t kidx;
-    int32_t last_pad;
     int64_t last;
+    int32_t kidx;
 } ab_rec;
 
 typedef struct image_sums {

@@ -345,7 +345,7 @@ void rl_yolo_ab_mark(const call *c, int64_t n)
             int64_t at = m++; /* insertion, kept sorted */
             for (; at > 0 && rec[at - 1].kidx > kidx; at--)
                 rec[at] = rec[at - 1];
-            rec[at] = (ab_rec){kidx, 0, -1};
+            rec[at] = (ab_rec){-1, kidx};
             kind[kidx] = RL_KIND_OBJ; /* not for the kernels to decide */
         }
     }
