@@ -79,8 +79,9 @@ DRIVER_TESTS = [
 YOLO_AB_REFERENCE_TESTS = [
     # stage 1: the hand-derived deltas and costs of AlexeyAB's layer
     ['darknet/yolo_ab_hand_terms'],
-    # stage 2: the Python options and the invariances on random networks
-    ['python/yolo_alexeyab', 'yolo-ab-invariants'],
+    # stage 2: the Python options and the invariances on random networks;
+    # the optimised driver's own implementation on random networks
+    ['python/yolo_alexeyab', 'yolo-ab-invariants', 'yolo-differential'],
 ]
 DRIVER_AB_TESTS = [
     # stage 1: the hand-derived deltas and costs, on every variant
