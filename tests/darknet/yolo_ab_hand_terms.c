@@ -346,6 +346,41 @@ Test(yolo_ab_hand_terms, iou_thresh_positives_and_averaging)
  * Cost (show_details 1): iou_normalizer (1 - IoU)/count with IoU =
  * (1/16)/(9/64) = 4/9, plus obj_normalizer times the squares of every
  * delta but the boxes: 1/2 (5/9) + 2 (1 + 1/4 + 1/4 + 7). */
+/* iou_thresh is exceeded, not reached: T16's shape IoU with a1 is exactly
+ * 1/4, so iou_thresh = 1/4 adds no positive (darknet.count 1, as with
+ * iou_thresh 1) and iou_thresh just below it adds a1's (count 2), on every
+ * variant. */
+Test(yolo_ab_hand_terms, iou_thresh_is_exceeded_not_reached)
+{
+    rl_yolo_config c;
+    rl_yolo_head hd;
+    config(&c, &hd);
+    const float p[N_ENTRIES] = {0};
+    const void *preds[1] = {p};
+    const int64_t off[2] = {0, 1};
+    rl_yolo_batch b;
+    memset(&b, 0, sizeof b);
+    b.n_images = 1;
+    b.preds = preds;
+    b.truths = &T16;
+    b.truth_offsets = off;
+    const double th[2] = {0.25, 0.25 - 0x1p-40};
+    for (const char *const *v = rl_variant_list(); *v; v++)
+        for (int k = 0; k < 2; k++) {
+            c.variant = *v;
+            c.iou_thresh = th[k];
+            rl_yolo_plan *plan = NULL;
+            cr_assert_eq(rl_yolo_plan_create(&c, &plan), RL_OK, "%s", rl_last_error());
+            rl_result r;
+            cr_assert_eq(rl_yolo_compute(plan, &b, &r, NULL, NULL), RL_OK, "%s", rl_last_error());
+            cr_expect_eq(r.darknet.count, 1 + k, "%s: iou_thresh %.17g: count %lld", *v, th[k],
+                         (long long)r.darknet.count);
+            cr_expect_eq(r.n_obj, 1 + k, "%s: iou_thresh %.17g: positive slots %lld", *v, th[k],
+                         (long long)r.n_obj);
+            rl_yolo_plan_destroy(plan);
+        }
+}
+
 Test(yolo_ab_hand_terms, iou_kind_delta_and_cost)
 {
     rl_yolo_config c;
