@@ -26,7 +26,7 @@
 #              and reused), and the torch.compile tests (tests/python/test_compile.py)
 #   sanitize   clang, AddressSanitizer + UndefinedBehaviorSanitizer, whole suite
 #   aarch64    cross build (cross/aarch64-linux-gnu.txt), whole suite under qemu
-#   afl        AFL++ on every harness, --fuzz-time seconds each (default 120);
+#   afl        AFL++ on every harness, --fuzz-time seconds each (default 90);
 #              on when CI=true or with --fuzz, fails on any crash or hang
 # Every stage runs even when an earlier one failed; the exit status is
 # non-zero when any failed, and the summary at the end gives each stage's
@@ -39,7 +39,7 @@ cd "$root"
 
 fuzz=0
 [ "${CI:-}" = true ] && fuzz=1
-fuzz_time=120
+fuzz_time=90
 skip_sanitize=0
 skip_cross=0
 skip_pip=0
