@@ -542,8 +542,8 @@ uint32_t rl_call_check_logits(const void *pred, int64_t x0, int64_t cs, int32_t 
 static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
 static double slope(double z) { return sigmoid(z) * sigmoid(-z); }
 
-double rl_call_iou_grid(const rl_params *p, double px, double py, double pw, double ph,
-                        const rl_box *t)
+static double iou_d(double px, double py, double pw, double ph, const rl_box *t,
+                    const rl_params *p)
 {
     const double X = (double)t->cx * p->W, Y = (double)t->cy * p->H;
     const double Wg = (double)t->w * p->W, Hg = (double)t->h * p->H;
@@ -665,7 +665,7 @@ void rl_call_phase2(void *arg, int64_t n)
         const double px = e->j + sx, py = e->i + sy, pw = aw * exp(tw), ph = ah * exp(th);
         const double X = (double)t->cx * p->W, Y = (double)t->cy * p->H;
         const double Wg = (double)t->w * p->W, Hg = (double)t->h * p->H;
-        const double iou = rl_call_iou_grid(p, px, py, pw, ph, t);
+        const double iou = iou_d(px, py, pw, ph, t, p);
         double g[5];
         if (!darknet) {
             s->coord += (X - px) * (X - px) + (Y - py) * (Y - py) + (Wg - pw) * (Wg - pw) +
@@ -770,7 +770,7 @@ void rl_call_phase2(void *arg, int64_t n)
         const double px = j + sigmoid(pred_at(c, i0)), py = i + sigmoid(pred_at(c, i0 + cs));
         const double pw = p->anchors[2 * b] * exp(pred_at(c, i0 + 2 * cs));
         const double ph = p->anchors[2 * b + 1] * exp(pred_at(c, i0 + 3 * cs));
-        const double iou = rl_call_iou_grid(p, px, py, pw, ph, t);
+        const double iou = iou_d(px, py, pw, ph, t, p);
         s->dn_iou += iou;
         s->dn_r50 += iou > 0.5;
         s->dn_r75 += iou > 0.75;

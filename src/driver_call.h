@@ -103,11 +103,6 @@ typedef struct call {
 } call;
 
 /* driver.c */
-/* IoU of a box in grid units (centre px, py, size pw x ph) with truth t, in
- * double, as the reference computes it; 0 for a box of zero, infinite or
- * undefined area. */
-RL_HIDDEN double rl_call_iou_grid(const rl_params *p, double px, double py, double pw,
-                                  double ph, const rl_box *t);
 RL_HIDDEN size_t rl_call_ws_bytes(const rl_params *p, int64_t N, int64_t nt);
 RL_HIDDEN void rl_call_init(call *c, const rl_plan *plan, const rl_kernels *k,
                             const rl_batch *batch, void *grad, int counts_only, void *mem,
