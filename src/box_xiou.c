@@ -5,12 +5,11 @@
  * takes half: the mean of the one-sided derivatives, the reference's
  * convention. */
 #include "box_xiou.h"
+#include "driver_call.h"
 
 #include <math.h>
 
 static const double PI = 3.14159265358979323846;
-
-static double sigm(double z) { return 1.0 / (1.0 + exp(-z)); }
 
 static double clamp_size(double v, double *scale)
 {
@@ -28,7 +27,7 @@ rl_xiou_box rl_xiou_decode(double tx, double ty, double tw, double th, int32_t i
 {
     rl_xiou_box b;
     double kw, kh;
-    const double x = (j + sigm(tx)) / W, y = (i + sigm(ty)) / H;
+    const double x = (j + rl_call_sigmoid(tx)) / W, y = (i + rl_call_sigmoid(ty)) / H;
     const double w = clamp_size(exp(tw) * aw / net_w, &kw);
     const double h = clamp_size(exp(th) * ah / net_h, &kh);
     b.w = w;
@@ -37,8 +36,8 @@ rl_xiou_box rl_xiou_decode(double tx, double ty, double tw, double th, int32_t i
     b.x1 = x + w / 2;
     b.y0 = y - h / 2;
     b.y1 = y + h / 2;
-    b.dx = sigm(tx) * sigm(-tx) / W;
-    b.dy = sigm(ty) * sigm(-ty) / H;
+    b.dx = rl_call_sigmoid(tx) * rl_call_sigmoid(-tx) / W;
+    b.dy = rl_call_sigmoid(ty) * rl_call_sigmoid(-ty) / H;
     b.dw = w * kw;
     b.dh = h * kh;
     return b;
