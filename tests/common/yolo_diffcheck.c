@@ -68,10 +68,16 @@ static rl_dc_weights weights_of(const rl_params *p, const rl_batch *hb, const rl
     rl_dc_weights w = rl_dc_weights_of(p, hb, r);
     if (!p->ab)
         return w;
+    /* A compare, not an fmax reduction: aarch64 GCC 12.2's vectoriser
+     * crashes (ICE in vect_transform_reduction) on fmax of widened floats
+     * at -O3. The multipliers are finite, so the two agree. */
     double m = 1.0;
     if (p->ab->class_mult)
-        for (int32_t c = 0; c < p->C; c++)
-            m = fmax(m, (double)p->ab->class_mult[c]);
+        for (int32_t c = 0; c < p->C; c++) {
+            const double v = p->ab->class_mult[c];
+            if (v > m)
+                m = v;
+        }
     const double D = w.kp > 0 ? 1.0 / w.kp : 0.0; /* lambda_class is 1 */
     const double k = D > 0 ? 1.0 / D : 0.0;
     w.kc = 2 * p->ab->iou_normalizer * m * k;
