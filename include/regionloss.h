@@ -364,6 +364,11 @@ typedef struct rl_yolo_config {
     double label_smooth_eps;     /* default 0 */
     double max_delta;            /* default FLT_MAX (no clipping) */
     const int32_t *counters_per_class; /* NULL (default) or C counts >= 0; copied */
+    /* Appended in 0.2: the multipliers themselves, as darknet's layer holds
+     * them (l.classes_multipliers, which parse_yolo derives from
+     * counters_per_class and max_delta): NULL (default) or C finite values
+     * > 0; copied.  At most one of the two is set. */
+    const float *classes_multipliers;
 } rl_yolo_config;
 
 /* Defaults: no heads, every lambda 1, ignore_thresh 0.7, truth_thresh 1,

@@ -42,9 +42,9 @@ typedef enum rl_darknet_type {
  * scales and thresholds after make_*_layer returns, so a value read there
  * would be the defaults).  rl_darknet_layer_init sets darknet's defaults
  * for the type; fields of the other type are ignored.  The loss is
- * pjreddie's layer's (docs/loss.md), or for [region] with flavour
- * RL_FLAVOUR_ALEXEYAB AlexeyAB's; AlexeyAB's [yolo] options (iou_loss,
- * iou_normalizer, scale_x_y, ...) have no field here and are not applied. */
+ * pjreddie's layer's (docs/loss.md), or with flavour alexeyab
+ * (RL_FLAVOUR_ALEXEYAB for [region], RL_YOLO_FLAVOUR_ALEXEYAB for [yolo],
+ * both 1) AlexeyAB's, with its options. */
 typedef struct rl_darknet_layer {
     int32_t type;          /* rl_darknet_type */
     int32_t batch;         /* l.batch: images in the call */
@@ -84,7 +84,25 @@ typedef struct rl_darknet_layer {
      * two below are AlexeyAB's and need it */
     int32_t flavour;
     int32_t classfix;      /* l.classfix: -1, 0, 1 or 2 */
-    int32_t focal_loss;    /* l.focal_loss: 0 or 1 (softmax classes only) */
+    int32_t focal_loss;    /* l.focal_loss: 0 or 1 ([region]: softmax classes only) */
+
+    /* [yolo], appended in 0.2: AlexeyAB's layer.  flavour (above) is then an
+     * rl_yolo_flavour; with RL_YOLO_FLAVOUR_ALEXEYAB (which
+     * RL_DARKNET_ALEXEYAB_YOLO sets) the fields below and focal_loss, map
+     * and max_boxes are read, as parse_yolo left them (docs/darknet.md,
+     * "AlexeyAB's [yolo] layer"); with pjreddie's they are not read. */
+    int32_t iou_loss;         /* l.iou_loss in darknet's IOU_LOSS numbering:
+                                 IOU 0, GIOU 1, MSE 2, DIOU 3, CIOU 4 */
+    int32_t iou_thresh_kind;  /* l.iou_thresh_kind, the same numbering, not MSE */
+    int32_t new_coords;       /* l.new_coords: 0 or 1 */
+    int32_t objectness_smooth; /* l.objectness_smooth: 0 or 1 */
+    int32_t show_details;     /* l.show_details: 0 or 1 (what the cost sums) */
+    float iou_normalizer, cls_normalizer, obj_normalizer; /* l.*_normalizer */
+    float scale_x_y;          /* l.scale_x_y */
+    float iou_thresh;         /* l.iou_thresh */
+    float label_smooth_eps;   /* l.label_smooth_eps */
+    float max_delta;          /* l.max_delta */
+    const float *classes_multipliers; /* l.classes_multipliers: NULL or `classes` values */
 } rl_darknet_layer;
 
 /* A layer's fields from darknet's own `layer` value `l` (and its network's
@@ -121,12 +139,29 @@ typedef struct rl_darknet_layer {
                         .classfix = (l).classfix, .focal_loss = (l).focal_loss})
 #define RL_DARKNET_ALEXEYAB_YOLO(l, net)                                                      \
     ((rl_darknet_layer){RL_DARKNET_YOLO_FIELDS_(l, (net).w, (net).h),                       \
-                        .truth_floats = (l).truth_size})
+                        .truth_floats = (l).truth_size, .flavour = RL_YOLO_FLAVOUR_ALEXEYAB,  \
+                        .focal_loss = (l).focal_loss, .map = (l).map != 0,                    \
+                        .iou_loss = (int32_t)(l).iou_loss,                                    \
+                        .iou_thresh_kind = (int32_t)(l).iou_thresh_kind,                      \
+                        .new_coords = (l).new_coords,                                         \
+                        .objectness_smooth = (l).objectness_smooth,                           \
+                        .show_details = (l).show_details,                                     \
+                        .iou_normalizer = (l).iou_normalizer,                                 \
+                        .cls_normalizer = (l).cls_normalizer,                                 \
+                        .obj_normalizer = (l).obj_normalizer, .scale_x_y = (l).scale_x_y,     \
+                        .iou_thresh = (l).iou_thresh,                                         \
+                        .label_smooth_eps = (l).label_smooth_eps,                             \
+                        .max_delta = (l).max_delta,                                           \
+                        .classes_multipliers = (l).classes_multipliers})
 
 /* Darknet's defaults for `type`.  [region]: yolo-voc.cfg's section (coords 4,
  * scales 1, 1, 5, 1, thresh .6, rescore 1, softmax 1, bias_match 1,
- * max_boxes 30); [yolo]: parse_yolo's (ignore_thresh .5, truth_thresh 1,
- * max_boxes 90).  truth_floats 5; the sizes, biases and mask are left 0. */
+ * max_boxes 30); [yolo]: pjreddie's parse_yolo's (ignore_thresh .5,
+ * truth_thresh 1, max_boxes 90), and AlexeyAB's options at its parse_yolo's
+ * defaults (iou_loss MSE (2), iou_thresh_kind IOU (0), show_details 1,
+ * iou_normalizer .75, cls_normalizer and obj_normalizer 1, scale_x_y 1,
+ * iou_thresh 1, label_smooth_eps 0, max_delta FLT_MAX), flavour pjreddie.
+ * truth_floats 5; the sizes, biases and mask are left 0. */
 RL_API void rl_darknet_layer_init(rl_darknet_layer *l, rl_darknet_type type);
 
 typedef struct rl_darknet_options {

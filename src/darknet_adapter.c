@@ -4,6 +4,7 @@
  * and driver; what is here is the translation, the per-layer state, and
  * the two internal knobs a public config cannot set (params.grad_scale,
  * params.class_update). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,19 @@
 
 #define VARIANT_MAX 64
 
+/* AlexeyAB's IOU_LOSS numbering (include/darknet.h), which its layer's
+ * iou_loss and iou_thresh_kind hold, and the library's rl_box_loss for each. */
+enum { DN_IOU = 0, DN_GIOU = 1, DN_MSE = 2, DN_DIOU = 3, DN_CIOU = 4 };
+static const int32_t box_loss_of_dn[5] = {RL_BOX_IOU, RL_BOX_GIOU, RL_BOX_MSE, RL_BOX_DIOU,
+                                          RL_BOX_CIOU};
+
 /* What a plan is built from: the layer's fields by value, its anchor list
  * and mask as they were when it was built. */
 typedef struct layer_key {
     rl_darknet_layer l; /* biases and mask pointers cleared */
     float *biases;      /* 2*n ([region]) or 2*total ([yolo]) */
     int32_t *mask;      /* n, [yolo] only */
+    float *mult;        /* classes, when the layer has classes_multipliers */
 } layer_key;
 
 typedef struct built {
@@ -56,6 +64,14 @@ void rl_darknet_layer_init(rl_darknet_layer *l, rl_darknet_type type)
     l->bias_match = 1;
     l->ignore_thresh = 0.5f;
     l->truth_thresh = 1.0f;
+    l->iou_loss = DN_MSE;
+    l->iou_thresh_kind = DN_IOU;
+    l->show_details = 1;
+    l->iou_normalizer = 0.75f;
+    l->cls_normalizer = l->obj_normalizer = 1.0f;
+    l->scale_x_y = 1.0f;
+    l->iou_thresh = 1.0f;
+    l->max_delta = FLT_MAX;
 }
 
 void rl_darknet_options_init(rl_darknet_options *opt)
@@ -118,6 +134,7 @@ static void built_free(built *b)
     rl_yolo_plan_destroy(b->yplan);
     free(b->key.biases);
     free(b->key.mask);
+    free(b->key.mult);
     free(b->boxes);
     free(b->offsets);
     free(b->workspace);
@@ -216,8 +233,27 @@ static rl_status check_layer(const rl_darknet_layer *l)
                            (int)l->total);
         if (!l->mask)
             return rl_fail(RL_ERR_NULL_POINTER, "darknet [yolo] layer: mask is NULL");
-        /* the mask's values, the net size and the thresholds: the plan's
-         * checks, whose messages name the field */
+        if (l->flavour != RL_YOLO_FLAVOUR_PJREDDIE && l->flavour != RL_YOLO_FLAVOUR_ALEXEYAB)
+            return rl_fail(RL_ERR_BAD_ENUM, "darknet [yolo] layer: flavour = %d is neither "
+                           "pjreddie (0) nor alexeyab (1)", (int)l->flavour);
+        if (l->flavour == RL_YOLO_FLAVOUR_ALEXEYAB) {
+            if (l->iou_loss < DN_IOU || l->iou_loss > DN_CIOU)
+                return rl_fail(RL_ERR_BAD_ENUM,
+                               "darknet [yolo] layer: iou_loss = %d is not darknet's IOU (0), "
+                               "GIOU (1), MSE (2), DIOU (3) or CIOU (4)", (int)l->iou_loss);
+            if (l->iou_thresh_kind < DN_IOU || l->iou_thresh_kind > DN_CIOU ||
+                l->iou_thresh_kind == DN_MSE)
+                return rl_fail(RL_ERR_BAD_ENUM,
+                               "darknet [yolo] layer: iou_thresh_kind = %d is not darknet's "
+                               "IOU (0), GIOU (1), DIOU (3) or CIOU (4)",
+                               (int)l->iou_thresh_kind);
+            if (l->map)
+                return rl_fail(RL_ERR_BAD_ARGUMENT,
+                               "darknet [yolo] layer: map is set: a class map is not supported");
+        }
+        /* the mask's values, the net size, the thresholds and the rest of
+         * AlexeyAB's options: the plan's checks, whose messages name the
+         * field */
     }
     return RL_OK;
 }
@@ -235,14 +271,28 @@ static int same_layer(const layer_key *k, const rl_darknet_layer *l)
                           l->background == o->background && l->tree == o->tree &&
                           l->total == o->total && l->net_w == o->net_w && l->net_h == o->net_h &&
                           l->map == o->map && l->flavour == o->flavour &&
-                          l->classfix == o->classfix && l->focal_loss == o->focal_loss;
+                          l->classfix == o->classfix && l->focal_loss == o->focal_loss &&
+                          l->iou_loss == o->iou_loss && l->iou_thresh_kind == o->iou_thresh_kind &&
+                          l->new_coords == o->new_coords &&
+                          l->objectness_smooth == o->objectness_smooth &&
+                          l->show_details == o->show_details;
     const int same_floats = l->coord_scale == o->coord_scale &&
                             l->class_scale == o->class_scale &&
                             l->object_scale == o->object_scale &&
                             l->noobject_scale == o->noobject_scale && l->thresh == o->thresh &&
                             l->ignore_thresh == o->ignore_thresh &&
-                            l->truth_thresh == o->truth_thresh;
+                            l->truth_thresh == o->truth_thresh &&
+                            l->iou_normalizer == o->iou_normalizer &&
+                            l->cls_normalizer == o->cls_normalizer &&
+                            l->obj_normalizer == o->obj_normalizer &&
+                            l->scale_x_y == o->scale_x_y && l->iou_thresh == o->iou_thresh &&
+                            l->label_smooth_eps == o->label_smooth_eps &&
+                            l->max_delta == o->max_delta;
     if (!same_ints || !same_floats)
+        return 0;
+    if (!l->classes_multipliers != !k->mult ||
+        (k->mult &&
+         memcmp(l->classes_multipliers, k->mult, (size_t)l->classes * sizeof *k->mult) != 0))
         return 0;
     const int32_t na = l->type == RL_DARKNET_REGION ? l->n : l->total;
     if (memcmp(l->biases, k->biases, 2 * (size_t)na * sizeof *l->biases) != 0)
@@ -264,17 +314,23 @@ static rl_status build(const rl_darknet *s, const rl_darknet_layer *l, built *b)
     b->key.l = *l;
     b->key.l.biases = NULL;
     b->key.l.mask = NULL;
+    b->key.l.classes_multipliers = NULL;
     b->key.biases = malloc(2 * (size_t)na * sizeof *b->key.biases);
     b->key.mask = region ? NULL : malloc((size_t)l->n * sizeof *b->key.mask);
     b->boxes = malloc((size_t)max_truths * sizeof *b->boxes);
     b->offsets = malloc(((size_t)l->batch + 1) * sizeof *b->offsets);
-    if (!b->key.biases || (!region && !b->key.mask) || !b->boxes || !b->offsets) {
+    const int mult = l->classes_multipliers != NULL;
+    b->key.mult = mult ? malloc((size_t)l->classes * sizeof *b->key.mult) : NULL;
+    if (!b->key.biases || (!region && !b->key.mask) || (mult && !b->key.mult) || !b->boxes ||
+        !b->offsets) {
         built_free(b);
         return rl_fail(RL_ERR_NO_MEMORY, "darknet state: out of memory");
     }
     memcpy(b->key.biases, l->biases, 2 * (size_t)na * sizeof *l->biases);
     if (!region)
         memcpy(b->key.mask, l->mask, (size_t)l->n * sizeof *l->mask);
+    if (mult)
+        memcpy(b->key.mult, l->classes_multipliers, (size_t)l->classes * sizeof *b->key.mult);
 
     if (region) {
         rl_config cfg;
@@ -319,6 +375,24 @@ static rl_status build(const rl_darknet *s, const rl_darknet_layer *l, built *b)
         cfg.net_h = l->net_h;
         cfg.ignore_thresh = l->ignore_thresh;
         cfg.truth_thresh = l->truth_thresh;
+        if (l->flavour == RL_YOLO_FLAVOUR_ALEXEYAB) {
+            cfg.flavour = RL_YOLO_FLAVOUR_ALEXEYAB;
+            cfg.iou_loss = box_loss_of_dn[l->iou_loss];
+            cfg.iou_thresh_kind = box_loss_of_dn[l->iou_thresh_kind];
+            cfg.focal_loss = l->focal_loss;
+            cfg.new_coords = l->new_coords;
+            cfg.objectness_smooth = l->objectness_smooth;
+            cfg.max_boxes = l->max_boxes;
+            cfg.show_details = l->show_details;
+            cfg.iou_normalizer = l->iou_normalizer;
+            cfg.cls_normalizer = l->cls_normalizer;
+            cfg.obj_normalizer = l->obj_normalizer;
+            cfg.scale_x_y = l->scale_x_y;
+            cfg.iou_thresh = l->iou_thresh;
+            cfg.label_smooth_eps = l->label_smooth_eps;
+            cfg.max_delta = l->max_delta;
+            cfg.classes_multipliers = l->classes_multipliers;
+        }
         cfg.norm = RL_NORM_SUM;
         cfg.grad_mode = o->delta_mode;
         cfg.variant = o->variant;
@@ -360,9 +434,12 @@ rl_status rl_darknet_forward(rl_darknet *state, const rl_darknet_layer *l, const
         b = &fresh;
     }
 
-    const int ab = l->type == RL_DARKNET_REGION && l->flavour == RL_FLAVOUR_ALEXEYAB;
+    const rl_dn_rows rows =
+        l->type == RL_DARKNET_REGION
+            ? (l->flavour == RL_FLAVOUR_ALEXEYAB ? RL_DN_ROWS_AB_REGION : RL_DN_ROWS_STRICT)
+            : (l->flavour == RL_YOLO_FLAVOUR_ALEXEYAB ? RL_DN_ROWS_AB_YOLO : RL_DN_ROWS_STRICT);
     st = rl_truths_from_darknet_rows(truth, l->batch, l->max_boxes, l->truth_floats, l->classes,
-                                     ab, b->boxes, b->offsets);
+                                     rows, b->boxes, b->offsets);
     rl_result res;
     if (st == RL_OK && l->type == RL_DARKNET_REGION) {
         const rl_batch batch = {.n_images = l->batch, .pred = input, .truths = b->boxes,

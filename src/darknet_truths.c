@@ -1,16 +1,30 @@
 /* Darknet's truth buffer (net.truth: boxes_per_image boxes of floats_per_box
  * floats per image, x, y, w, h, class first; an image's list ends at the
- * first box whose x is 0) to rl_box.  AlexeyAB's [region] reads a row's
- * class first and passes over a row whose class is >= classes before its
- * end test (region_layer.c, forward_region_layer): with `skip_past_c` such
- * a row is neither checked nor kept, and does not end the list. */
+ * first box whose x is 0) to rl_box.  AlexeyAB's layers pass over a row of
+ * a class they have no output for, each at its own point (rl_dn_rows,
+ * internal.h): such a row is neither checked nor kept. */
 #include <math.h>
 
 #include "internal.h"
 
+enum { ROW_END, ROW_PASS, ROW_KEEP };
+
+/* What darknet does with row f.  It reads the class as (int)f[4], so a
+ * class below 0 is f[4] <= -1. */
+static int row_fate(const float *f, rl_dn_rows rows, int32_t n_classes)
+{
+    if (rows == RL_DN_ROWS_AB_REGION && f[4] >= (float)n_classes)
+        return ROW_PASS; /* read before the end test */
+    if (f[0] == 0.0f)
+        return ROW_END;
+    if (rows == RL_DN_ROWS_AB_YOLO && (f[4] >= (float)n_classes || f[4] <= -1.0f))
+        return ROW_PASS;
+    return ROW_KEEP;
+}
+
 rl_status rl_truths_from_darknet_rows(const float *buffer, int32_t n_images,
                                       int32_t boxes_per_image, int32_t floats_per_box,
-                                      int32_t n_classes, int skip_past_c, rl_box *out_truths,
+                                      int32_t n_classes, rl_dn_rows rows, rl_box *out_truths,
                                       int64_t *out_offsets)
 {
     if (!buffer || !out_truths || !out_offsets)
@@ -27,10 +41,11 @@ rl_status rl_truths_from_darknet_rows(const float *buffer, int32_t n_images,
     for (int32_t n = 0; n < n_images; n++)
         for (int32_t t = 0; t < boxes_per_image; t++) {
             const float *f = buffer + ((int64_t)n * boxes_per_image + t) * floats_per_box;
-            if (skip_past_c && f[4] >= (float)n_classes)
-                continue;
-            if (f[0] == 0.0f)
+            const int fate = row_fate(f, rows, n_classes);
+            if (fate == ROW_END)
                 break;
+            if (fate == ROW_PASS)
+                continue;
             float c = f[4];
             if (!isfinite(c) || c != floorf(c) || c < 0 || c >= (float)n_classes)
                 return rl_fail(RL_ERR_BAD_TRUTH,
@@ -42,10 +57,11 @@ rl_status rl_truths_from_darknet_rows(const float *buffer, int32_t n_images,
     for (int32_t n = 0; n < n_images; n++) {
         for (int32_t t = 0; t < boxes_per_image; t++) {
             const float *f = buffer + ((int64_t)n * boxes_per_image + t) * floats_per_box;
-            if (skip_past_c && f[4] >= (float)n_classes)
-                continue;
-            if (f[0] == 0.0f)
+            const int fate = row_fate(f, rows, n_classes);
+            if (fate == ROW_END)
                 break;
+            if (fate == ROW_PASS)
+                continue;
             out_truths[k].cx = f[0];
             out_truths[k].cy = f[1];
             out_truths[k].w = f[2];
@@ -62,6 +78,7 @@ rl_status rl_truths_from_darknet(const float *buffer, int32_t n_images, int32_t 
                                  int32_t n_classes, rl_box *out_truths, int64_t *out_offsets)
 {
     rl_clear_error();
-    return rl_truths_from_darknet_rows(buffer, n_images, boxes_per_image, 5, n_classes, 0,
+    return rl_truths_from_darknet_rows(buffer, n_images, boxes_per_image, 5, n_classes,
+                                       RL_DN_ROWS_STRICT,
                                        out_truths, out_offsets);
 }

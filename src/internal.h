@@ -141,13 +141,21 @@ RL_HIDDEN rl_batch rl_yolo_head_batch(const rl_yolo_batch *yb, int32_t h);
  * the message names the head when the plan has several. */
 RL_HIDDEN rl_status rl_yolo_validate_preds(const rl_yolo_plan *plan, const rl_yolo_batch *batch);
 
+/* How a darknet truth row outside [0, n_classes) is read: as an error (the
+ * library's rule), or passed over as AlexeyAB's layers do, [region] before
+ * its end-of-list test (a passed row does not end the list even with x 0)
+ * and [yolo] after it (region_layer.c and yolo_layer.c, forward_*). */
+typedef enum rl_dn_rows {
+    RL_DN_ROWS_STRICT = 0,
+    RL_DN_ROWS_AB_REGION = 1,
+    RL_DN_ROWS_AB_YOLO = 2
+} rl_dn_rows;
+
 /* rl_truths_from_darknet with floats_per_box floats per box (pjreddie 5,
- * AlexeyAB 6: a track id after the class), for the darknet adapter;
- * skip_past_c: rows of a class >= n_classes are passed over, as AlexeyAB's
- * [region] does. */
+ * AlexeyAB 6: a track id after the class), for the darknet adapter. */
 RL_HIDDEN rl_status rl_truths_from_darknet_rows(const float *buffer, int32_t n_images,
                                                 int32_t boxes_per_image, int32_t floats_per_box,
-                                                int32_t n_classes, int skip_past_c,
+                                                int32_t n_classes, rl_dn_rows rows,
                                                 rl_box *out_truths, int64_t *out_offsets);
 
 /* Fill the averaged diagnostics of r from its raw sums and counts. */

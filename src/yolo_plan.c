@@ -74,9 +74,11 @@ static rl_status check_flavour(const rl_yolo_config *cfg)
         KEEP(iou_thresh, "%.17g", double) KEEP(label_smooth_eps, "%.17g", double)
         KEEP(max_delta, "%.17g", double)
 #undef KEEP
-        if (cfg->counters_per_class)
-            return rl_fail(RL_ERR_BAD_ARGUMENT, "config: counters_per_class is an option of "
-                                                "flavour alexeyab; flavour pjreddie needs NULL");
+        if (cfg->counters_per_class || cfg->classes_multipliers)
+            return rl_fail(RL_ERR_BAD_ARGUMENT, "config: %s is an option of flavour alexeyab; "
+                           "flavour pjreddie needs NULL",
+                           cfg->counters_per_class ? "counters_per_class"
+                                                   : "classes_multipliers");
         return RL_OK;
     }
     const double lam[4] = {cfg->lambda_coord, cfg->lambda_class, cfg->lambda_obj,
@@ -141,6 +143,18 @@ static rl_status check_flavour(const rl_yolo_config *cfg)
                                "config: counters_per_class[%d] = %d is negative (a count of "
                                "class %d's objects)",
                                (int)c, (int)cfg->counters_per_class[c], (int)c);
+    if (cfg->counters_per_class && cfg->classes_multipliers)
+        return rl_fail(RL_ERR_BAD_ARGUMENT,
+                       "config: counters_per_class and classes_multipliers are both set: the "
+                       "multipliers are derived from the counts, give one of them");
+    if (cfg->classes_multipliers)
+        for (int32_t c = 0; c < cfg->C; c++) {
+            const float m = cfg->classes_multipliers[c];
+            if (!(isfinite(m) && m > 0.0f && (double)m <= RL_LAMBDA_MAX))
+                return rl_fail(RL_ERR_BAD_ARGUMENT,
+                               "config: classes_multipliers[%d] = %.9g is not in (0, %g]",
+                               (int)c, (double)m, RL_LAMBDA_MAX);
+        }
     return RL_OK;
 }
 
@@ -361,7 +375,9 @@ rl_status rl_yolo_plan_create(const rl_yolo_config *cfg, rl_yolo_plan **out_plan
     const size_t bytes = (size_t)total_b * 2 * sizeof(double) +
                          (size_t)total_b * 2 * sizeof(float) + (size_t)total_b * sizeof(int32_t) +
                          (size_t)cfg->n_anchors * 2 * sizeof(float) +
-                         (cfg->counters_per_class ? (size_t)cfg->C * sizeof(float) : 0);
+                         (cfg->counters_per_class || cfg->classes_multipliers
+                              ? (size_t)cfg->C * sizeof(float)
+                              : 0);
     rl_yolo_plan *plan = calloc(1, sizeof *plan);
     char *block = malloc(bytes);
     if (!plan || !block) {
@@ -394,6 +410,10 @@ rl_status rl_yolo_plan_create(const rl_yolo_config *cfg, rl_yolo_plan **out_plan
         if (cfg->counters_per_class) {
             float *m = px + 2 * cfg->n_anchors;
             class_multipliers(cfg, m);
+            ab->class_mult = m;
+        } else if (cfg->classes_multipliers) {
+            float *m = px + 2 * cfg->n_anchors;
+            memcpy(m, cfg->classes_multipliers, (size_t)cfg->C * sizeof(float));
             ab->class_mult = m;
         }
     }

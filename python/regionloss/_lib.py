@@ -176,6 +176,7 @@ class rl_yolo_config(ctypes.Structure):
         ("iou_thresh", ctypes.c_double), ("label_smooth_eps", ctypes.c_double),
         ("max_delta", ctypes.c_double),
         ("counters_per_class", ctypes.c_void_p),
+        ("classes_multipliers", ctypes.c_void_p),
     ]
 
 

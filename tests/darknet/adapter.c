@@ -14,6 +14,7 @@
  *   - bad fields and options: a message naming the field, nothing written,
  *     the state still usable. */
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -664,6 +665,7 @@ Test(adapter, bad_options)
 
 /* The field-by-name macros against a stand-in with darknet's field names
  * and types (int sizes, float scales, int *mask, a tree pointer). */
+typedef enum { FAKE_IOU, FAKE_GIOU, FAKE_MSE, FAKE_DIOU, FAKE_CIOU } fake_iou_loss;
 typedef struct fake_layer {
     int batch, h, w, n, classes, coords, total, max_boxes, truth_size;
     int rescore, softmax, bias_match, background, classfix, focal_loss;
@@ -673,6 +675,12 @@ typedef struct fake_layer {
     int *mask;
     void *softmax_tree;
     int *map;
+    /* AlexeyAB's [yolo] */
+    fake_iou_loss iou_loss, iou_thresh_kind;
+    int new_coords, objectness_smooth, show_details;
+    float iou_normalizer, cls_normalizer, obj_normalizer, scale_x_y, iou_thresh;
+    float label_smooth_eps, max_delta;
+    float *classes_multipliers;
 } fake_layer;
 typedef struct fake_net {
     int w, h;
@@ -682,13 +690,20 @@ Test(adapter, darknet_field_macros)
 {
     float biases[4] = {1, 2, 3, 4};
     int mask[2] = {1, 0};
+    float mult[7] = {1, 2, 3, 4, 5, 6, 7};
     const fake_layer l = {.batch = 2, .h = 3, .w = 4, .n = 2, .classes = 7, .coords = 4,
                           .total = 2, .max_boxes = 11, .truth_size = 6, .rescore = 0,
                           .softmax = 1, .bias_match = 1, .background = 0,
                           .coord_scale = 1.5f, .class_scale = 2.5f, .object_scale = 3.5f,
                           .noobject_scale = 0.5f, .thresh = 0.25f, .ignore_thresh = 0.7f,
                           .truth_thresh = 0.9f, .biases = biases, .mask = mask,
-                          .softmax_tree = NULL, .classfix = 2, .focal_loss = 1, .map = NULL};
+                          .softmax_tree = NULL, .classfix = 2, .focal_loss = 1, .map = NULL,
+                          .iou_loss = FAKE_CIOU, .iou_thresh_kind = FAKE_GIOU,
+                          .new_coords = 1, .objectness_smooth = 1, .show_details = 0,
+                          .iou_normalizer = 0.07f, .cls_normalizer = 0.5f,
+                          .obj_normalizer = 4.0f, .scale_x_y = 1.05f, .iou_thresh = 0.213f,
+                          .label_smooth_eps = 0.1f, .max_delta = 5.0f,
+                          .classes_multipliers = mult};
     const fake_net net = {416, 320};
     const rl_darknet_layer pr = RL_DARKNET_PJREDDIE_REGION(l);
     cr_assert(pr.type == RL_DARKNET_REGION && pr.batch == 2 && pr.h == 3 && pr.w == 4 &&
@@ -707,14 +722,25 @@ Test(adapter, darknet_field_macros)
     cr_assert(py.type == RL_DARKNET_YOLO && py.total == 2 && py.mask == mask &&
               py.net_w == 416 && py.net_h == 320 && py.max_boxes == 11 &&
               py.truth_floats == 5 && py.ignore_thresh == 0.7f && py.truth_thresh == 0.9f);
+    cr_assert(py.flavour == RL_YOLO_FLAVOUR_PJREDDIE && py.focal_loss == 0 &&
+                  py.classes_multipliers == NULL,
+              "pjreddie's [yolo] reads none of AlexeyAB's options");
     const rl_darknet_layer ay = RL_DARKNET_ALEXEYAB_YOLO(l, net);
     cr_assert(ay.truth_floats == 6 && ay.max_boxes == 11 && ay.net_w == 416);
+    cr_assert(ay.flavour == RL_YOLO_FLAVOUR_ALEXEYAB && ay.focal_loss == 1 && ay.map == 0 &&
+              ay.iou_loss == 4 && ay.iou_thresh_kind == 1 && ay.new_coords == 1 &&
+              ay.objectness_smooth == 1 && ay.show_details == 0);
+    cr_assert(ay.iou_normalizer == 0.07f && ay.cls_normalizer == 0.5f &&
+              ay.obj_normalizer == 4.0f && ay.scale_x_y == 1.05f && ay.iou_thresh == 0.213f &&
+              ay.label_smooth_eps == 0.1f && ay.max_delta == 5.0f &&
+              ay.classes_multipliers == mult);
     fake_layer t = l;
     int dummy;
     t.softmax_tree = &dummy;
     cr_assert_eq(RL_DARKNET_PJREDDIE_REGION(t).tree, 1, "a softmax tree is flagged");
     t.map = &dummy;
     cr_assert_eq(RL_DARKNET_ALEXEYAB_REGION(t).map, 1, "a class map is flagged");
+    cr_assert_eq(RL_DARKNET_ALEXEYAB_YOLO(t, net).map, 1, "a class map is flagged");
 }
 
 /* AlexeyAB's [region] through the adapter: the flavour's plan on the same
@@ -831,6 +857,266 @@ Test(adapter, alexeyab_region_flavour)
         for (size_t e = 0; e < c.count; e++)
             delta[e] = guard();
         rl_darknet *s = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
+        cr_assert_neq(rl_darknet_forward(s, &l, c.input, c.truth, 0, delta, NULL), RL_OK,
+                      "%s accepted", bad[q].needle);
+        cr_assert(strstr(rl_last_error(), bad[q].needle), "%s: %s", bad[q].needle,
+                  rl_last_error());
+        for (size_t e = 0; e < c.count; e++)
+            cr_assert(bits(delta[e]) == GUARD_BITS, "%s: entry %zu written", bad[q].needle, e);
+        rl_darknet_destroy(s);
+    }
+    free(delta);
+    free_case(&c);
+}
+
+/* AlexeyAB's IOU_LOSS numbering (its include/darknet.h: IOU, GIOU, MSE,
+ * DIOU, CIOU) and the box loss each names, written here from darknet's
+ * header, apart from the adapter's own table. */
+static const int32_t dn_iou_loss_is[5] = {RL_BOX_IOU, RL_BOX_GIOU, RL_BOX_MSE, RL_BOX_DIOU,
+                                          RL_BOX_CIOU};
+
+/* A random set of AlexeyAB's [yolo] options on layer c, the multipliers in
+ * `mult` (used when the draw says so). */
+static void random_ab_yolo_options(rng *r, int k, dcase *c, float *mult)
+{
+    rl_darknet_layer *l = &c->l;
+    l->flavour = RL_YOLO_FLAVOUR_ALEXEYAB;
+    l->iou_loss = k % 5; /* every darknet value in turn */
+    static const int32_t kinds[4] = {0, 1, 3, 4};
+    l->iou_thresh_kind = kinds[range(r, 0, 3)];
+    l->focal_loss = range(r, 0, 3) == 0;
+    l->new_coords = range(r, 0, 3) == 0;
+    l->objectness_smooth = range(r, 0, 2) == 0;
+    l->show_details = range(r, 0, 1);
+    l->iou_normalizer = (float)(0.05 + unif(r));
+    l->cls_normalizer = (float)(0.5 + unif(r));
+    l->obj_normalizer = (float)(0.5 + 2 * unif(r));
+    l->scale_x_y = range(r, 0, 1) ? 1.0f : (float)(1.0 + 0.2 * unif(r));
+    l->iou_thresh = range(r, 0, 1) ? 1.0f : (float)(0.1 + 0.4 * unif(r));
+    l->label_smooth_eps = range(r, 0, 2) ? 0.0f : (float)(0.2 * unif(r));
+    l->max_delta = range(r, 0, 1) ? FLT_MAX : (float)(1.5 + 5 * unif(r));
+    l->classes_multipliers = NULL;
+    if (range(r, 0, 1)) {
+        for (int32_t q = 0; q < l->classes; q++)
+            mult[q] = (float)(1.0 + 3.0 * unif(r));
+        l->classes_multipliers = mult;
+    }
+}
+
+/* AlexeyAB's [yolo] through the adapter: the flavour's plan (its config
+ * written from the same fields, darknet's numbering translated by the
+ * table above) on the truths darknet reads (a row of x 0 ends the list; a
+ * row of a class outside [0, C) is passed over after that test), on every
+ * variant, bit for bit. */
+Test(adapter, alexeyab_yolo_flavour)
+{
+    rng r = {33};
+    for (int k = 0; k < 10; k++) {
+        dcase c;
+        random_case(&r, RL_DARKNET_YOLO, 6, &c);
+        float mult[8];
+        random_ab_yolo_options(&r, k, &c, mult);
+        const int32_t C = c.l.classes;
+        /* the truths again, with the rows darknet passes over */
+        free(c.truth);
+        c.l.max_boxes = 12;
+        const size_t rf = 6, rows = (size_t)c.l.batch * c.l.max_boxes;
+        c.truth = calloc(rows * rf, sizeof *c.truth);
+        for (int32_t b = 0; b < c.l.batch; b++) {
+            float *f = c.truth + (size_t)b * c.l.max_boxes * rf;
+            const int32_t n = range(&r, 1, 6);
+            for (int32_t t = 0; t < n + 4; t++, f += rf) {
+                f[0] = (float)(0.001 + 0.999 * unif(&r));
+                f[1] = (float)unif(&r);
+                f[2] = (float)(0.02 + 0.9 * unif(&r));
+                f[3] = (float)(0.02 + 0.9 * unif(&r));
+                f[4] = (float)range(&r, 0, C - 1);
+                if (t == 0)
+                    f[4] = (float)(C + 2);  /* passed over */
+                if (t == 1)
+                    f[4] = -1.0f;           /* passed over */
+                if (t == n + 2) {
+                    f[0] = 0.0f;            /* ends the list, whatever its class */
+                    f[4] = (float)(C + 1);
+                }
+            }
+        }
+        rl_box *boxes = malloc(rows * sizeof *boxes);
+        int64_t *off = malloc(((size_t)c.l.batch + 1) * sizeof *off);
+        int64_t nb = 0;
+        off[0] = 0;
+        for (int32_t b = 0; b < c.l.batch; b++) {
+            for (int32_t t = 0; t < c.l.max_boxes; t++) {
+                const float *f = c.truth + ((size_t)b * c.l.max_boxes + t) * rf;
+                if (f[0] == 0.0f)
+                    break;
+                if (f[4] >= (float)C || f[4] < 0.0f)
+                    continue;
+                boxes[nb++] = (rl_box){f[0], f[1], f[2], f[3], (int32_t)f[4]};
+            }
+            off[b + 1] = nb;
+        }
+        cr_assert(nb >= c.l.batch, "every image keeps a truth");
+        const rl_yolo_head head = {c.l.h, c.l.w, c.l.n, c.l.mask};
+        for (const char *const *v = rl_variant_list(); *v; v++) {
+            char what[200];
+            snprintf(what, sizeof what, "AlexeyAB [yolo] case %d (iou_loss %d, kind %d, "
+                     "new_coords %d, scale_x_y %g) on %s", k, (int)c.l.iou_loss,
+                     (int)c.l.iou_thresh_kind, (int)c.l.new_coords, (double)c.l.scale_x_y, *v);
+            rl_yolo_config cfg;
+            rl_yolo_config_init(&cfg);
+            cfg.n_heads = 1;
+            cfg.heads = &head;
+            cfg.C = C;
+            cfg.n_anchors = c.l.total;
+            cfg.anchors = c.l.biases;
+            cfg.net_w = c.l.net_w;
+            cfg.net_h = c.l.net_h;
+            cfg.ignore_thresh = c.l.ignore_thresh;
+            cfg.truth_thresh = c.l.truth_thresh;
+            cfg.norm = RL_NORM_SUM;
+            cfg.variant = *v;
+            cfg.flavour = RL_YOLO_FLAVOUR_ALEXEYAB;
+            cfg.iou_loss = dn_iou_loss_is[c.l.iou_loss];
+            cfg.iou_thresh_kind = dn_iou_loss_is[c.l.iou_thresh_kind];
+            cfg.focal_loss = c.l.focal_loss;
+            cfg.new_coords = c.l.new_coords;
+            cfg.objectness_smooth = c.l.objectness_smooth;
+            cfg.max_boxes = c.l.max_boxes;
+            cfg.show_details = c.l.show_details;
+            cfg.iou_normalizer = c.l.iou_normalizer;
+            cfg.cls_normalizer = c.l.cls_normalizer;
+            cfg.obj_normalizer = c.l.obj_normalizer;
+            cfg.scale_x_y = c.l.scale_x_y;
+            cfg.iou_thresh = c.l.iou_thresh;
+            cfg.label_smooth_eps = c.l.label_smooth_eps;
+            cfg.max_delta = c.l.max_delta;
+            cfg.classes_multipliers = c.l.classes_multipliers;
+            rl_yolo_plan *plan;
+            cr_assert_eq(rl_yolo_plan_create(&cfg, &plan), RL_OK, "%s: %s", what,
+                         rl_last_error());
+            float *g = malloc(c.count * sizeof *g), *delta = malloc(c.count * sizeof *delta);
+            for (size_t e = 0; e < c.count; e++)
+                delta[e] = guard();
+            const void *preds[1] = {c.input};
+            void *grads[1] = {g};
+            const rl_yolo_batch batch = {.n_images = c.l.batch, .preds = preds, .truths = boxes,
+                                         .truth_offsets = off};
+            rl_result res;
+            cr_assert_eq(rl_yolo_compute(plan, &batch, &res, NULL, grads), RL_OK, "%s: %s", what,
+                         rl_last_error());
+            rl_darknet *s = state_for(*v, RL_GRAD_OVERWRITE, -1.0);
+            rl_darknet_result out;
+            cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, 0, delta, &out), RL_OK,
+                         "%s: %s", what, rl_last_error());
+            assert_negated(delta, g, c.count, what);
+            assert_same_result(&out, &res, what);
+            rl_darknet_destroy(s);
+            rl_yolo_plan_destroy(plan);
+            free(g);
+            free(delta);
+        }
+        free(boxes);
+        free(off);
+        free_case(&c);
+    }
+}
+
+/* rl_darknet_layer_init's AlexeyAB defaults are parse_yolo's, which are
+ * rl_yolo_config_init's: the flavour switched on with nothing else set
+ * gives what the plan's defaults give. */
+Test(adapter, alexeyab_yolo_defaults)
+{
+    rl_darknet_layer l;
+    rl_darknet_layer_init(&l, RL_DARKNET_YOLO);
+    rl_yolo_config d;
+    rl_yolo_config_init(&d);
+    cr_assert_eq(l.flavour, RL_YOLO_FLAVOUR_PJREDDIE);
+    cr_assert_eq(dn_iou_loss_is[l.iou_loss], d.iou_loss);
+    cr_assert_eq(dn_iou_loss_is[l.iou_thresh_kind], d.iou_thresh_kind);
+    cr_assert(l.focal_loss == d.focal_loss && l.new_coords == d.new_coords &&
+              l.objectness_smooth == d.objectness_smooth && l.show_details == d.show_details);
+    cr_assert((double)l.iou_normalizer == d.iou_normalizer &&
+              (double)l.cls_normalizer == d.cls_normalizer &&
+              (double)l.obj_normalizer == d.obj_normalizer &&
+              (double)l.scale_x_y == d.scale_x_y && (double)l.iou_thresh == d.iou_thresh &&
+              (double)l.label_smooth_eps == d.label_smooth_eps &&
+              (double)l.max_delta == d.max_delta && l.classes_multipliers == NULL);
+}
+
+/* A changed AlexeyAB option or multiplier is a new plan; the same fields
+ * again are not.  Refused fields name themselves and write nothing. */
+Test(adapter, alexeyab_yolo_replan_and_refusals)
+{
+    rng r = {34};
+    dcase c;
+    random_case(&r, RL_DARKNET_YOLO, 6, &c);
+    float mult[8];
+    for (int32_t q = 0; q < c.l.classes; q++)
+        mult[q] = (float)(q + 1);
+    c.l.flavour = RL_YOLO_FLAVOUR_ALEXEYAB;
+    c.l.classes_multipliers = mult;
+    float *delta = malloc(c.count * sizeof *delta);
+    rl_darknet *s = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
+    rl_darknet_result out;
+    struct step {
+        const char *what;
+        int replan;
+    };
+    const struct step steps[] = {{"first call", 1},      {"same fields", 0},
+                                 {"iou_normalizer", 1},  {"same again", 0},
+                                 {"a multiplier", 1},    {"iou_loss", 1},
+                                 {"multipliers off", 1}, {"flavour pjreddie", 1}};
+    for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
+        if (k == 2)
+            c.l.iou_normalizer = 0.5f;
+        if (k == 4)
+            mult[0] = 7.0f; /* the same pointer, another value */
+        if (k == 5)
+            c.l.iou_loss = 4;
+        if (k == 6)
+            c.l.classes_multipliers = NULL;
+        if (k == 7)
+            c.l.flavour = RL_YOLO_FLAVOUR_PJREDDIE;
+        cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, 0, delta, &out), RL_OK,
+                     "%s: %s", steps[k].what, rl_last_error());
+        cr_assert_eq(out.replanned, steps[k].replan, "%s: replanned %d", steps[k].what,
+                     out.replanned);
+    }
+    rl_darknet_destroy(s);
+
+    c.l.flavour = RL_YOLO_FLAVOUR_ALEXEYAB;
+    c.l.iou_loss = 2;
+    for (int32_t q = 0; q < c.l.classes; q++)
+        mult[q] = 1.0f;
+    float zero_mult[8] = {0};
+    const struct {
+        const char *needle;
+        int flavour, iou_loss, kind, map;
+        float scale_x_y, norm;
+        const float *mult;
+    } bad[] = {
+        {"flavour = 2", 2, 2, 0, 0, 1.0f, 0.75f, NULL},
+        {"iou_loss = 5", 1, 5, 0, 0, 1.0f, 0.75f, NULL},
+        {"iou_loss = -1", 1, -1, 0, 0, 1.0f, 0.75f, NULL},
+        {"iou_thresh_kind = 2", 1, 2, 2, 0, 1.0f, 0.75f, NULL},
+        {"map is set", 1, 2, 0, 1, 1.0f, 0.75f, NULL},
+        {"scale_x_y", 1, 2, 0, 0, 0.0f, 0.75f, NULL},
+        {"iou_normalizer", 1, 2, 0, 0, 1.0f, -1.0f, NULL},
+        {"classes_multipliers[0]", 1, 2, 0, 0, 1.0f, 0.75f, zero_mult},
+    };
+    for (size_t q = 0; q < sizeof bad / sizeof *bad; q++) {
+        rl_darknet_layer l = c.l;
+        l.flavour = bad[q].flavour;
+        l.iou_loss = bad[q].iou_loss;
+        l.iou_thresh_kind = bad[q].kind;
+        l.map = bad[q].map;
+        l.scale_x_y = bad[q].scale_x_y;
+        l.iou_normalizer = bad[q].norm;
+        l.classes_multipliers = bad[q].mult;
+        for (size_t e = 0; e < c.count; e++)
+            delta[e] = guard();
+        s = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
         cr_assert_neq(rl_darknet_forward(s, &l, c.input, c.truth, 0, delta, NULL), RL_OK,
                       "%s accepted", bad[q].needle);
         cr_assert(strstr(rl_last_error(), bad[q].needle), "%s: %s", bad[q].needle,

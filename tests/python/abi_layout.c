@@ -77,6 +77,7 @@ int main(void)
     FIELD(rl_yolo_config, scale_x_y); FIELD(rl_yolo_config, iou_thresh);
     FIELD(rl_yolo_config, label_smooth_eps); FIELD(rl_yolo_config, max_delta);
     FIELD(rl_yolo_config, counters_per_class);
+    FIELD(rl_yolo_config, classes_multipliers);
 
     SIZE(rl_yolo_batch);
     FIELD(rl_yolo_batch, n_images); FIELD(rl_yolo_batch, preds); FIELD(rl_yolo_batch, truths);
