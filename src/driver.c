@@ -576,6 +576,11 @@ static void put(void *g, int type, int64_t idx, double v, int accumulate)
 }
 
 double rl_call_sigmoid(double z) { return sigmoid(z); }
+double rl_call_iou(const rl_params *p, double px, double py, double pw, double ph,
+                   const rl_box *t)
+{
+    return iou_d(px, py, pw, ph, t, p);
+}
 double rl_call_mul0(double k, double v) { return mul0(k, v); }
 void rl_call_put(void *g, int type, int64_t idx, double v, int accumulate)
 {

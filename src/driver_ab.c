@@ -20,22 +20,6 @@ static double at(const call *c, int64_t n, int32_t i, int32_t j, int32_t b, int3
     return rl_load(c->batch->pred, rl_index(c->p, n, i, j, b, k), c->p->pred_type);
 }
 
-/* IoU of a box (grid units) with truth t, as the reference computes it. */
-static double iou_d(const rl_params *p, double px, double py, double pw, double ph,
-                    const rl_box *t)
-{
-    const double X = (double)t->cx * p->W, Y = (double)t->cy * p->H;
-    const double Wg = (double)t->w * p->W, Hg = (double)t->h * p->H;
-    const double ap = pw * ph, at_ = Wg * Hg;
-    if (!(ap > 0) || isinf(ap) || !(at_ > 0) || isinf(at_))
-        return 0.0;
-    const double ox = fmin(px + pw / 2, X + Wg / 2) - fmax(px - pw / 2, X - Wg / 2);
-    const double oy = fmin(py + ph / 2, Y + Hg / 2) - fmax(py - ph / 2, Y - Hg / 2);
-    const double inter = fmax(0.0, ox) * fmax(0.0, oy);
-    const double u = ap + at_ - inter;
-    return u > 0 ? inter / u : 0.0;
-}
-
 /* The best IoU of slot (i, j, b)'s box with image n's truths; *which the
  * first truth reaching it (0 when none exceeds 0). */
 static double best_truth(const call *c, int64_t n, int32_t i, int32_t j, int32_t b,
@@ -50,7 +34,7 @@ static double best_truth(const call *c, int64_t n, int32_t i, int32_t j, int32_t
     double best = 0.0;
     *which = 0;
     for (int64_t t = lo; t < hi; t++) {
-        const double v = iou_d(p, px, py, pw, ph, &c->batch->truths[t]);
+        const double v = rl_call_iou(p, px, py, pw, ph, &c->batch->truths[t]);
         if (v > best) {
             best = v;
             *which = t - lo;
@@ -180,7 +164,7 @@ void rl_ab_objects(call *c, int64_t n)
         const double sx = rl_call_sigmoid(tx), sy = rl_call_sigmoid(ty), cc = rl_call_sigmoid(tc);
         const double X = (double)t->cx * p->W, Y = (double)t->cy * p->H;
         const double Wg = (double)t->w * p->W, Hg = (double)t->h * p->H;
-        const double iou = iou_d(p, e->j + sx, e->i + sy, aw * exp(tw), ah * exp(th), t);
+        const double iou = rl_call_iou(p, e->j + sx, e->i + sy, aw * exp(tw), ah * exp(th), t);
         const double gx = X - e->j, gy = Y - e->i, gw = log(Wg / aw), gh = log(Hg / ah);
         const double fx = slope(tx), fy = slope(ty), fc = slope(tc);
         s->coord += 0.5 * ((sx - gx) * (sx - gx) + (sy - gy) * (sy - gy) + (tw - gw) * (tw - gw) +
@@ -244,7 +228,7 @@ void rl_ab_objects(call *c, int64_t n)
         rl_call_assign_one(p, t, &i, &j, &b);
         const double px = j + rl_call_sigmoid(at(c, n, i, j, b, 0));
         const double py = i + rl_call_sigmoid(at(c, n, i, j, b, 1));
-        const double iou = iou_d(p, px, py, p->anchors[2 * b] * exp(at(c, n, i, j, b, 2)),
+        const double iou = rl_call_iou(p, px, py, p->anchors[2 * b] * exp(at(c, n, i, j, b, 2)),
                                  p->anchors[2 * b + 1] * exp(at(c, n, i, j, b, 3)), t);
         s->dn_iou += iou;
         s->dn_r50 += iou > 0.5;

@@ -114,6 +114,10 @@ RL_HIDDEN void rl_call_phase2(void *arg, int64_t n);
 RL_HIDDEN int rl_call_counts(const call *c, int64_t n_obj, rl_counts *own);
 RL_HIDDEN void rl_call_set_weights(call *c, const rl_counts *nc);
 RL_HIDDEN double rl_call_sigmoid(double z);
+/* IoU of a box in grid units (centre px, py; size pw, ph) with truth t, in
+ * double, as the reference computes it. */
+RL_HIDDEN double rl_call_iou(const rl_params *p, double px, double py, double pw, double ph,
+                             const rl_box *t);
 RL_HIDDEN double rl_call_mul0(double k, double v);
 RL_HIDDEN void rl_call_put(void *g, int type, int64_t idx, double v, int accumulate);
 RL_HIDDEN uint32_t rl_call_check_logits(const void *pred, int64_t x0, int64_t cs, int32_t C,
