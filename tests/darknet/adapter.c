@@ -743,6 +743,23 @@ Test(adapter, darknet_field_macros)
     cr_assert_eq(RL_DARKNET_ALEXEYAB_YOLO(t, net).map, 1, "a class map is flagged");
 }
 
+/* Layer l (case c's shape) is refused with a message holding `needle`,
+ * and no delta entry is written. */
+static void assert_refused(const dcase *c, const rl_darknet_layer *l, const char *needle)
+{
+    float *delta = malloc(c->count * sizeof *delta);
+    for (size_t e = 0; e < c->count; e++)
+        delta[e] = guard();
+    rl_darknet *s = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
+    cr_assert_neq(rl_darknet_forward(s, l, c->input, c->truth, 0, delta, NULL), RL_OK,
+                  "%s accepted", needle);
+    cr_assert(strstr(rl_last_error(), needle), "%s: %s", needle, rl_last_error());
+    for (size_t e = 0; e < c->count; e++)
+        cr_assert(bits(delta[e]) == GUARD_BITS, "%s: entry %zu written", needle, e);
+    rl_darknet_destroy(s);
+    free(delta);
+}
+
 /* AlexeyAB's [region] through the adapter: the flavour's plan on the same
  * truths (rows of a class >= C passed over, before or after the others,
  * without ending the list), every classfix and focal setting, on every
@@ -846,7 +863,6 @@ Test(adapter, alexeyab_region_flavour)
         {1, 0, 1, 0, 0, "focal_loss = 1 with softmax = 0"},
         {1, 0, 0, 1, 1, "map is set"},
     };
-    float *delta = malloc(c.count * sizeof *delta);
     for (size_t q = 0; q < sizeof bad / sizeof *bad; q++) {
         rl_darknet_layer l = c.l;
         l.flavour = bad[q].flavour;
@@ -854,18 +870,8 @@ Test(adapter, alexeyab_region_flavour)
         l.focal_loss = bad[q].focal;
         l.softmax = bad[q].softmax;
         l.map = bad[q].map;
-        for (size_t e = 0; e < c.count; e++)
-            delta[e] = guard();
-        rl_darknet *s = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
-        cr_assert_neq(rl_darknet_forward(s, &l, c.input, c.truth, 0, delta, NULL), RL_OK,
-                      "%s accepted", bad[q].needle);
-        cr_assert(strstr(rl_last_error(), bad[q].needle), "%s: %s", bad[q].needle,
-                  rl_last_error());
-        for (size_t e = 0; e < c.count; e++)
-            cr_assert(bits(delta[e]) == GUARD_BITS, "%s: entry %zu written", bad[q].needle, e);
-        rl_darknet_destroy(s);
+        assert_refused(&c, &l, bad[q].needle);
     }
-    free(delta);
     free_case(&c);
 }
 
@@ -1114,16 +1120,7 @@ Test(adapter, alexeyab_yolo_replan_and_refusals)
         l.scale_x_y = bad[q].scale_x_y;
         l.iou_normalizer = bad[q].norm;
         l.classes_multipliers = bad[q].mult;
-        for (size_t e = 0; e < c.count; e++)
-            delta[e] = guard();
-        s = state_for(NULL, RL_GRAD_OVERWRITE, -1.0);
-        cr_assert_neq(rl_darknet_forward(s, &l, c.input, c.truth, 0, delta, NULL), RL_OK,
-                      "%s accepted", bad[q].needle);
-        cr_assert(strstr(rl_last_error(), bad[q].needle), "%s: %s", bad[q].needle,
-                  rl_last_error());
-        for (size_t e = 0; e < c.count; e++)
-            cr_assert(bits(delta[e]) == GUARD_BITS, "%s: entry %zu written", bad[q].needle, e);
-        rl_darknet_destroy(s);
+        assert_refused(&c, &l, bad[q].needle);
     }
     free(delta);
     free_case(&c);
