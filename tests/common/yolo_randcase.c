@@ -51,9 +51,15 @@ static void alexeyab(rl_yolo_case *c, rng *r, int unaligned)
     g->max_boxes = unif(r) < 0.2 ? range(r, 1, 4) : 200;
     g->show_details = unif(r) < 0.8;
     if (unif(r) < 0.3 && g->C <= 256) {
-        for (int32_t k = 0; k < g->C; k++)
-            c->counters[k] = range(r, 0, 50);
-        g->counters_per_class = c->counters;
+        if (unif(r) < 0.7) {
+            for (int32_t k = 0; k < g->C; k++)
+                c->counters[k] = range(r, 0, 50);
+            g->counters_per_class = c->counters;
+        } else { /* the multipliers as darknet's layer holds them */
+            for (int32_t k = 0; k < g->C; k++)
+                c->multipliers[k] = (float)(0.25 + 8 * unif(r));
+            g->classes_multipliers = c->multipliers;
+        }
     }
     if (g->new_coords) {
         /* the outputs are read as probabilities, and 4 t^2 as the size */
@@ -274,12 +280,14 @@ void rl_yolo_case_make(rl_yolo_case *c, uint64_t seed, uint64_t index)
     if (g->flavour == RL_YOLO_FLAVOUR_ALEXEYAB && len < (int)sizeof c->desc)
         snprintf(c->desc + len, sizeof c->desc - (size_t)len,
                  " alexeyab: iou_loss %d kind %d norms %g/%g/%g sxy %g iou_thresh %g eps %g "
-                 "max_delta %g focal %d new_coords %d smooth %d max %d details %d counters %s",
+                 "max_delta %g focal %d new_coords %d smooth %d max %d details %d counters %s"
+                 "%s",
                  (int)g->iou_loss, (int)g->iou_thresh_kind, g->iou_normalizer,
                  g->obj_normalizer, g->cls_normalizer, g->scale_x_y, g->iou_thresh,
                  g->label_smooth_eps, g->max_delta, (int)g->focal_loss, (int)g->new_coords,
                  (int)g->objectness_smooth, (int)g->max_boxes, (int)g->show_details,
-                 g->counters_per_class ? "yes" : "no");
+                 g->counters_per_class ? "yes" : "no",
+                 g->classes_multipliers ? " multipliers" : "");
 }
 
 void rl_yolo_case_free(rl_yolo_case *c)

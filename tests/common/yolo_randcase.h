@@ -26,6 +26,7 @@ typedef struct rl_yolo_case {
     int64_t *offsets;
     rl_counts global;
     int32_t counters[256];  /* flavour alexeyab with counters_per_class */
+    float multipliers[256]; /* or with classes_multipliers */
     char desc[520];
 } rl_yolo_case;
 

@@ -609,6 +609,12 @@ Test(yolo_ab_hand_terms, counters_per_class)
     d[at(0, 0, 0, 0)] *= 2;
     d[at(0, 0, 0, 5)] = 1.5;
     check("counters_per_class, T16 twice", &c, p, twice, 2, d, sumsq(d, 1), 2);
+
+    /* the multipliers those counts give, as darknet's layer holds them */
+    const float mult[2] = {3.0f, 1.0f};
+    c.counters_per_class = NULL;
+    c.classes_multipliers = mult;
+    check("classes_multipliers, T16 twice", &c, p, twice, 2, d, sumsq(d, 1), 2);
 }
 
 /* focal_loss: at R (all raw 0, T16 exact) p = 1/2,
@@ -705,6 +711,37 @@ Test(yolo_ab_hand_terms, bad_options)
     cr_expect_eq(rl_yolo_plan_create(&c, &plan), RL_ERR_BAD_ARGUMENT);
     cr_expect(strstr(rl_last_error(), "counters_per_class[1] = -1") != NULL, "%s",
               rl_last_error());
+
+    const float bad_mult[3][2] = {{1.0f, 0.0f}, {NAN, 1.0f}, {1.0f, INFINITY}};
+    const char *const bad_at[3] = {"classes_multipliers[1] = 0", "classes_multipliers[0] = nan",
+                                   "classes_multipliers[1] = inf"};
+    for (int k = 0; k < 3; k++) {
+        config(&c, &hd);
+        c.classes_multipliers = bad_mult[k];
+        cr_expect_eq(rl_yolo_plan_create(&c, &plan), RL_ERR_BAD_ARGUMENT);
+        cr_expect(strstr(rl_last_error(), bad_at[k]) != NULL, "%s", rl_last_error());
+    }
+    config(&c, &hd);
+    const int32_t counts[2] = {1, 2};
+    const float mult[2] = {2.0f, 1.0f};
+    c.counters_per_class = counts;
+    c.classes_multipliers = mult;
+    cr_expect_eq(rl_yolo_plan_create(&c, &plan), RL_ERR_BAD_ARGUMENT);
+    cr_expect(strstr(rl_last_error(), "both set") != NULL, "%s", rl_last_error());
+    rl_yolo_config pj;
+    rl_yolo_config_init(&pj);
+    pj.n_heads = c.n_heads;
+    pj.heads = c.heads;
+    pj.C = c.C;
+    pj.n_anchors = c.n_anchors;
+    pj.anchors = c.anchors;
+    pj.net_w = c.net_w;
+    pj.net_h = c.net_h;
+    pj.classes_multipliers = mult;
+    cr_expect_eq(rl_yolo_plan_create(&pj, &plan), RL_ERR_BAD_ARGUMENT);
+    cr_expect(strstr(rl_last_error(), "classes_multipliers is an option of flavour alexeyab") !=
+                  NULL,
+              "%s", rl_last_error());
 
     cr_expect_eq(plan, sentinel, "no plan is written on failure");
 }

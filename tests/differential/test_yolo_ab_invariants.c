@@ -55,6 +55,7 @@ static void alexeyab_options(rl_yolo_config *g, uint64_t seed, int32_t *counts, 
     g->max_boxes = unit(&s) < 0.2 ? 2 : 200;
     g->show_details = unit(&s) < 0.8;
     g->counters_per_class = NULL;
+    g->classes_multipliers = NULL; /* the case may have drawn them */
     if (unit(&s) < 0.3 && g->C <= 64) {
         for (int32_t c = 0; c < g->C; c++)
             counts[c] = (int32_t)(unit(&s) * 50);
