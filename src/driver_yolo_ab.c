@@ -370,9 +370,6 @@ static p1 pass1(const call *c, int64_t n, int64_t end, int32_t i, int32_t j, int
     p1 r = {0.0, 0.0, lo, act(c, n, i, j, b, 4), RL_KIND_NOOBJ};
     if (end == lo)
         return r;
-    int confident = 0; /* compare_yolo_class: any class, not the truth's */
-    for (int32_t q = 0; q < p->C && !confident; q++)
-        confident = act(c, n, i, j, b, 5 + q) > 0.25;
     const bx d = decoded(c, n, i, j, b);
     for (int64_t t = lo; t < end; t++) {
         const double v = iou(d, truth_box(&c->batch->truths[t]));
@@ -381,7 +378,15 @@ static p1 pass1(const call *c, int64_t n, int64_t end, int32_t i, int32_t j, int
             r.best_t = t;
         }
     }
-    r.best_match = confident ? r.best : 0.0;
+    /* best_match is read only where best passes a threshold (the ignore
+     * test, or a positive's smoothed objectness): elsewhere the C class
+     * activations of compare_yolo_class are not worth computing. */
+    if (r.best > p->thresh || fmin(r.best, 1.0) > p->truth_thresh) {
+        int confident = 0; /* compare_yolo_class: any class, not the truth's */
+        for (int32_t q = 0; q < p->C && !confident; q++)
+            confident = act(c, n, i, j, b, 5 + q) > 0.25;
+        r.best_match = confident ? r.best : 0.0;
+    }
     if (r.best_match > p->thresh)
         r.kind = RL_KIND_IGNORED;
     if (fmin(r.best, 1.0) > p->truth_thresh)
