@@ -36,7 +36,6 @@
  * negation of A's gradient (a zero's sign aside), E's from a zero buffer
  * likewise, and E into a buffer S the negation of D into -S (accumulation
  * into other deltas, exactly); a failure makes the exit status non-zero. */
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,12 +462,7 @@ int main(int argc, char **argv)
         return 1;
     for (int i = 0; i < bench_n_rows; i++) {
         const bench_row *row = &bench_rows[i];
-        int match = 0;
-        char list[256];
-        snprintf(list, sizeof list, "%s", filter);
-        for (char *tok = strtok(list, ","); tok && !match; tok = strtok(NULL, ","))
-            match = fnmatch(tok, row->name, 0) == 0;
-        if (!match)
+        if (!bench_row_matches(row, filter))
             continue;
         dn_row x;
         if (setup(row, variant, &x) != 0) {

@@ -9,7 +9,6 @@
  * and printed: bfloat16 accumulate at most 0.6x the float32 time on the
  * C = 80 rows; bfloat16 overwrite within 1.3x the 16-bit roofline on the
  * COCO rows. */
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,12 +216,7 @@ int main(int argc, char **argv)
     double *s = calloc((size_t)reps * 5, sizeof *s);
     for (int i = 0; i < bench_n_rows; i++) {
         const bench_row *row = &bench_rows[i];
-        int match = 0;
-        char list[256];
-        snprintf(list, sizeof list, "%s", filter);
-        for (char *tok = strtok(list, ","); tok && !match; tok = strtok(NULL, ","))
-            match = fnmatch(tok, row->name, 0) == 0;
-        if (!match || row->yolo) /* region rows only: the yolo rows are regionloss_bench's */
+        if (!bench_row_matches(row, filter) || row->yolo) /* region rows only: the yolo rows are regionloss_bench's */
             continue;
         half_row x;
         if (setup(row, &x) != 0 || mark_noobj(&x) != 0) {

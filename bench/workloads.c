@@ -5,6 +5,9 @@
  * masks and therefore the branches taken are the ones training sees. */
 #include "workloads.h"
 
+#include <fnmatch.h>
+#include <stdio.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,4 +312,15 @@ void bench_input_free(bench_input *in)
     free(in->truths);
     free(in->offsets);
     memset(in, 0, sizeof *in);
+}
+
+int bench_row_matches(const bench_row *row, const char *filter)
+{
+    char list[512];
+    snprintf(list, sizeof list, "%s", filter);
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save))
+        if (fnmatch(tok, row->name, 0) == 0)
+            return 1;
+    return 0;
 }

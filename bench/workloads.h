@@ -49,6 +49,10 @@ void bench_yolo_config(const bench_row *row, int accumulate, rl_yolo_config *cfg
 extern const bench_row bench_rows[];
 extern const int bench_n_rows;
 
+/* 1 when the row's name matches one of the comma-separated globs of
+ * `filter` (the benches' --filter). */
+int bench_row_matches(const bench_row *row, const char *filter);
+
 /* One row's batch.  pred is 64-byte aligned and NCHW.  A [yolo] row's
  * heads lie one after the other in pred (and in a gradient of `count`
  * floats): head h from head_off[h], head_off[n_heads] = count. */

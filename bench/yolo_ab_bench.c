@@ -22,7 +22,6 @@
  * variants to the reference properly); a failure makes the exit status
  * non-zero. */
 #include <float.h>
-#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,14 +171,7 @@ int main(int argc, char **argv)
         return 1;
     for (int i = 0; i < bench_n_rows; i++) {
         const bench_row *row = &bench_rows[i];
-        if (!row->yolo)
-            continue;
-        int match = 0;
-        char list[256];
-        snprintf(list, sizeof list, "%s", filter);
-        for (char *tok = strtok(list, ","); tok && !match; tok = strtok(NULL, ","))
-            match = fnmatch(tok, row->name, 0) == 0;
-        if (!match)
+        if (!row->yolo || !bench_row_matches(row, filter))
             continue;
         ab_row x;
         if (setup(row, variant, &x) != 0) {
