@@ -216,7 +216,8 @@ int main(int argc, char **argv)
     double *s = calloc((size_t)reps * 5, sizeof *s);
     for (int i = 0; i < bench_n_rows; i++) {
         const bench_row *row = &bench_rows[i];
-        if (!bench_row_matches(row, filter) || row->yolo) /* region rows only: the yolo rows are regionloss_bench's */
+        /* region rows only: the yolo rows are regionloss_bench's */
+        if (!bench_row_matches(row, filter) || row->yolo)
             continue;
         half_row x;
         if (setup(row, &x) != 0 || mark_noobj(&x) != 0) {
