@@ -1019,6 +1019,38 @@ Test(adapter, alexeyab_yolo_flavour)
             assert_same_result(&out, &res, what);
             rl_darknet_destroy(s);
             rl_yolo_plan_destroy(plan);
+
+            /* another delta_scale: the gradient times it, within a rounding */
+            s = state_for(*v, RL_GRAD_OVERWRITE, 0.375);
+            cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, 0, delta, &out), RL_OK,
+                         "%s (scale): %s", what, rl_last_error());
+            for (size_t e = 0; e < c.count; e++)
+                cr_assert(fabsf(delta[e] - 0.375f * g[e]) <= 2e-7f * fabsf(g[e]) + 1e-37f,
+                          "%s (scale .375): entry %zu: %a, gradient %a", what, e,
+                          (double)delta[e], (double)g[e]);
+            rl_darknet_destroy(s);
+
+            /* adding into net.delta: the plan accumulating into -S gives
+             * the negation of the adapter accumulating into S */
+            cfg.grad_mode = RL_GRAD_ACCUMULATE;
+            cr_assert_eq(rl_yolo_plan_create(&cfg, &plan), RL_OK, "%s: %s", what,
+                         rl_last_error());
+            for (size_t e = 0; e < c.count; e++) {
+                delta[e] = (float)((unif(&r) - 0.5) * 4.0);
+                g[e] = -delta[e];
+            }
+            cr_assert_eq(rl_yolo_compute(plan, &batch, &res, NULL, grads), RL_OK, "%s: %s", what,
+                         rl_last_error());
+            s = state_for(*v, RL_GRAD_ACCUMULATE, -1.0);
+            cr_assert_eq(rl_darknet_forward(s, &c.l, c.input, c.truth, 0, delta, &out), RL_OK,
+                         "%s (accumulate): %s", what, rl_last_error());
+            for (size_t e = 0; e < c.count; e++)
+                cr_assert_eq(bits(delta[e]), bits(-g[e]),
+                             "%s (accumulate): entry %zu: %a, expected %a", what, e,
+                             (double)delta[e], (double)-g[e]);
+            assert_same_result(&out, &res, what);
+            rl_darknet_destroy(s);
+            rl_yolo_plan_destroy(plan);
             free(g);
             free(delta);
         }
