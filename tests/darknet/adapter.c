@@ -11,6 +11,9 @@
  *   - a [region] and a [yolo] layer, each with its state, interleaved;
  *   - 5- and 6-float truth rows;
  *   - logistic classes with darknet's update, against dn_model.c;
+ *   - AlexeyAB's [region] and [yolo] (the flavours) against their plans,
+ *     with the truth rows each passes over, darknet's IOU_LOSS numbering
+ *     and the field macros;
  *   - bad fields and options: a message naming the field, nothing written,
  *     the state still usable. */
 #include <criterion/criterion.h>
