@@ -371,8 +371,26 @@ static p1 pass1(const call *c, int64_t n, int64_t end, int32_t i, int32_t j, int
     if (end == lo)
         return r;
     const bx d = decoded(c, n, i, j, b);
+    const double dx0 = d.x - d.w / 2, dx1 = d.x + d.w / 2;
+    const double dy0 = d.y - d.h / 2, dy1 = d.y + d.h / 2, da = d.w * d.h;
     for (int64_t t = lo; t < end; t++) {
-        const double v = iou(d, truth_box(&c->batch->truths[t]));
+        /* iou(d, truth t), term for term, with its axes tested first: most
+         * truths miss the slot's box, and an overlap <= 0 is an IoU of 0.
+         * The edges are finite or infinite, never NaN (a NaN prediction
+         * fails the call whatever is decided), so a comparison is fmin's
+         * and fmax's value. */
+        const bx tb = truth_box(&c->batch->truths[t]);
+        const double t0 = tb.x - tb.w / 2, t1 = tb.x + tb.w / 2;
+        const double ox = (dx1 < t1 ? dx1 : t1) - (dx0 > t0 ? dx0 : t0);
+        if (!(ox > 0))
+            continue;
+        const double u0 = tb.y - tb.h / 2, u1 = tb.y + tb.h / 2;
+        const double oy = (dy1 < u1 ? dy1 : u1) - (dy0 > u0 ? dy0 : u0);
+        if (!(oy > 0))
+            continue;
+        const double in = ox * oy, un = da + tb.w * tb.h - in;
+        double v = un == 0.0 ? 0.0 : in / un;
+        v = v == v ? v : 0.0;
         if (v > r.best) {
             r.best = v;
             r.best_t = t;
