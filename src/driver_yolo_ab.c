@@ -67,15 +67,30 @@ static double raw(const call *c, int64_t n, int32_t i, int32_t j, int32_t b, int
     return rl_load(c->batch->pred, rl_index(c->p, n, i, j, b, k), c->p->pred_type);
 }
 
-/* Entry k of the slot as darknet's l.output holds it ("Activated outputs"). */
-static double act(const call *c, int64_t n, int32_t i, int32_t j, int32_t b, int32_t k)
+/* Entry k, of raw value t, as darknet's l.output holds it ("Activated
+ * outputs"). */
+static double act_of(const rl_yolo_ab *ab, int32_t k, double t)
 {
-    const rl_yolo_ab *ab = c->p->ab;
-    const double t = raw(c, n, i, j, b, k);
     if (k == 2 || k == 3)
         return t;
     const double o = ab->new_coords ? t : rl_call_sigmoid(t);
     return k < 2 ? ab->scale_x_y * o - (ab->scale_x_y - 1) / 2 : o;
+}
+
+static double act(const call *c, int64_t n, int32_t i, int32_t j, int32_t b, int32_t k)
+{
+    return act_of(c->p->ab, k, raw(c, n, i, j, b, k));
+}
+
+/* The slot's box and objectness entries, raw, loaded once: pass 1 reads
+ * each of them, for every slot when the box is decoded otherwise than the
+ * kernels do. */
+static void load5(const call *c, int64_t n, int32_t i, int32_t j, int32_t b, double t[5])
+{
+    const rl_params *p = c->p;
+    const int64_t x0 = rl_index(p, n, i, j, b, 0), cs = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
+    for (int k = 0; k < 5; k++)
+        t[k] = rl_load(c->batch->pred, x0 + k * cs, p->pred_type);
 }
 
 typedef struct bx {
@@ -84,16 +99,21 @@ typedef struct bx {
 
 static bx truth_box(const rl_box *t) { return (bx){t->cx, t->cy, t->w, t->h}; }
 
-/* The slot's decoded box in image units, with anchor mask[b]. */
+/* The decoded box in image units of slot (i, j, b), raw entries t. */
+static bx decoded_of(const rl_params *p, int32_t i, int32_t j, int32_t b, const double t[5])
+{
+    const int32_t a = p->mask[b];
+    const double sw = p->ab->new_coords ? 4 * t[2] * t[2] : exp(t[2]);
+    const double sh = p->ab->new_coords ? 4 * t[3] * t[3] : exp(t[3]);
+    return (bx){(j + act_of(p->ab, 0, t[0])) / p->W, (i + act_of(p->ab, 1, t[1])) / p->H,
+                sw * p->yolo_anchors[2 * a] / p->net_w, sh * p->yolo_anchors[2 * a + 1] / p->net_h};
+}
+
 static bx decoded(const call *c, int64_t n, int32_t i, int32_t j, int32_t b)
 {
-    const rl_params *p = c->p;
-    const int32_t a = p->mask[b];
-    const double tw = raw(c, n, i, j, b, 2), th = raw(c, n, i, j, b, 3);
-    const double sw = p->ab->new_coords ? 4 * tw * tw : exp(tw);
-    const double sh = p->ab->new_coords ? 4 * th * th : exp(th);
-    return (bx){(j + act(c, n, i, j, b, 0)) / p->W, (i + act(c, n, i, j, b, 1)) / p->H,
-                sw * p->yolo_anchors[2 * a] / p->net_w, sh * p->yolo_anchors[2 * a + 1] / p->net_h};
+    double t[5];
+    load5(c, n, i, j, b, t);
+    return decoded_of(c->p, i, j, b, t);
 }
 
 /* ---- IoU and its kinds ---- */
@@ -362,15 +382,16 @@ typedef struct p1 {
     int kind;          /* RL_KIND_*, as pass 1 leaves it */
 } p1;
 
-/* "Pass 1, every slot": the slot's decision. */
-static p1 pass1(const call *c, int64_t n, int64_t end, int32_t i, int32_t j, int32_t b)
+/* "Pass 1, every slot": the decision of slot (i, j, b), raw entries t. */
+static p1 pass1_of(const call *c, int64_t n, int64_t end, int32_t i, int32_t j, int32_t b,
+                   const double t[5])
 {
     const rl_params *p = c->p;
     const int64_t lo = c->batch->truth_offsets[n];
-    p1 r = {0.0, 0.0, lo, act(c, n, i, j, b, 4), RL_KIND_NOOBJ};
+    p1 r = {0.0, 0.0, lo, act_of(p->ab, 4, t[4]), RL_KIND_NOOBJ};
     if (end == lo)
         return r;
-    const bx d = decoded(c, n, i, j, b);
+    const bx d = decoded_of(p, i, j, b, t);
     const double dx0 = d.x - d.w / 2, dx1 = d.x + d.w / 2;
     const double dy0 = d.y - d.h / 2, dy1 = d.y + d.h / 2, da = d.w * d.h;
     for (int64_t t = lo; t < end; t++) {
@@ -412,6 +433,13 @@ static p1 pass1(const call *c, int64_t n, int64_t end, int32_t i, int32_t j, int
     return r;
 }
 
+static p1 pass1(const call *c, int64_t n, int64_t end, int32_t i, int32_t j, int32_t b)
+{
+    double t[5];
+    load5(c, n, i, j, b, t);
+    return pass1_of(c, n, end, i, j, b, t);
+}
+
 /* The objectness delta pass 1 leaves on a slot that is not its positive. */
 static double pass1_obj(const rl_yolo_ab *ab, const p1 *s)
 {
@@ -426,10 +454,9 @@ static double pass1_obj(const rl_yolo_ab *ab, const p1 *s)
 
 /* A slot pass 1 leaves negative: the sums the kernels add for theirs, in
  * float as they do (docs/numerics.md, [yolo]: negatives are float). */
-static void add_negative(const call *c, image_sums *s, int64_t n, int32_t i, int32_t j, int32_t b,
-                         int64_t slot)
+static void add_negative(const call *c, image_sums *s, double tc_raw, int64_t slot)
 {
-    const float tc = (float)raw(c, n, i, j, b, 4);
+    const float tc = (float)tc_raw;
     const float o = c->p->ab->new_coords ? tc : 1.0f / (1.0f + expf(-tc));
     s->m.n_noobj++;
     s->m.c_noobj += o;
@@ -465,31 +492,33 @@ void rl_yolo_ab_phase1(const call *c, int64_t n)
     const int64_t end = read_end(c, n), m = c->w.ab_nrec[n];
     const ab_rec *rec = c->w.ab_rec + c->batch->truth_offsets[n] * p->B;
     const int standard = rl_yolo_ab_standard(p);
-    const int64_t cs = p->layout == RL_LAYOUT_NCHW ? p->HW : 1;
     s->nonfinite_class |= check_classes(c, n) != 0;
     for (int64_t kidx = 0; kidx < c->slots; kidx++) {
         const int32_t b = (int32_t)(kidx / p->HW), q = (int32_t)(kidx % p->HW);
         const int32_t i = q / p->W, j = q % p->W;
         float *cs_slot = c->w.cslope ? c->w.cslope + n * c->slots + kidx : NULL;
+        double t[5];
         if (!standard) {
             /* every slot here: its finiteness, Avg Any Obj, its slope */
-            const int64_t x0 = rl_index(p, n, i, j, b, 0);
-            s->m.nonfinite |= rl_call_check_logits(c->batch->pred, x0, cs, 5, p->pred_type,
-                                                   NULL) != 0;
-            const float tc = (float)raw(c, n, i, j, b, 4);
+            load5(c, n, i, j, b, t);
+            for (int k = 0; k < 5; k++)
+                s->m.nonfinite |= !isfinite(t[k]);
+            const float tc = (float)t[4];
             const float o = p->ab->new_coords ? tc : 1.0f / (1.0f + expf(-tc));
             s->m.c_all += o;
             if (cs_slot)
                 *cs_slot = o;
         } else if (kind[kidx] == RL_KIND_NOOBJ) {
             continue; /* the kernels' negative: final */
+        } else {
+            load5(c, n, i, j, b, t);
         }
         if (m > 0 && kind[kidx] == RL_KIND_OBJ && find_rec(rec, m, (int32_t)kidx) >= 0)
             continue; /* pass 2's: positive whatever pass 1 says */
-        const p1 d = pass1(c, n, end, i, j, b);
+        const p1 d = pass1_of(c, n, end, i, j, b, t);
         kind[kidx] = (uint8_t)d.kind;
         if (d.kind == RL_KIND_NOOBJ)
-            add_negative(c, s, n, i, j, b, n * c->slots + kidx);
+            add_negative(c, s, t[4], n * c->slots + kidx);
     }
 }
 

@@ -745,3 +745,52 @@ Test(yolo_ab_hand_terms, bad_options)
 
     cr_expect_eq(plan, sentinel, "no plan is written on failure");
 }
+
+/* A NaN or infinite box or objectness entry of any slot, responsible or
+ * not, with the box decoded as the kernels do (scale_x_y 1) and otherwise
+ * (scale_x_y 1.05, new_coords): RL_ERR_NONFINITE_PRED on every variant,
+ * the gradient untouched. */
+Test(yolo_ab_hand_terms, nonfinite_box_entries)
+{
+    static const double sxy[3] = {1.0, 1.05, 2.0};
+    static const float bad[2] = {NAN, INFINITY};
+    for (int d = 0; d < 3; d++)
+        for (int slot = 0; slot < 8; slot++)
+            for (int k = 0; k < 5; k++) {
+                rl_yolo_config c;
+                rl_yolo_head hd;
+                config(&c, &hd);
+                c.scale_x_y = sxy[d];
+                c.new_coords = d == 2;
+                float p[N_ENTRIES] = {0};
+                const int i = slot / 4, j = (slot / 2) % 2, b = slot % 2;
+                p[at(i, j, b, k)] = bad[(slot + k) % 2];
+                for (const char *const *v = rl_variant_list(); *v; v++) {
+                    c.variant = *v;
+                    rl_yolo_plan *plan;
+                    cr_assert_eq(rl_yolo_plan_create(&c, &plan), RL_OK, "%s", rl_last_error());
+                    const void *preds[1] = {p};
+                    float g[N_ENTRIES];
+                    for (int x = 0; x < N_ENTRIES; x++)
+                        g[x] = 1234.5f;
+                    void *grads[1] = {g};
+                    const int64_t off[2] = {0, 1};
+                    rl_yolo_batch bt;
+                    memset(&bt, 0, sizeof bt);
+                    bt.n_images = 1;
+                    bt.preds = preds;
+                    bt.truths = &T16;
+                    bt.truth_offsets = off;
+                    rl_result r;
+                    cr_expect_eq(rl_yolo_compute(plan, &bt, &r, NULL, grads),
+                                 RL_ERR_NONFINITE_PRED,
+                                 "scale_x_y %g, slot (%d, %d, %d), entry %d = %g, on %s: %s",
+                                 sxy[d], i, j, b, k, (double)p[at(i, j, b, k)], *v,
+                                 rl_last_error());
+                    for (int x = 0; x < N_ENTRIES; x++)
+                        cr_expect(g[x] == 1234.5f, "scale_x_y %g, slot %d entry %d, on %s: "
+                                  "gradient entry %d written", sxy[d], slot, k, *v, x);
+                    rl_yolo_plan_destroy(plan);
+                }
+            }
+}
