@@ -196,22 +196,13 @@ rl_status rl_validate_preds(const rl_params *p, const rl_batch *batch)
                             if (!isfinite(v))
                                 return nonfinite_pred(p, pred, n, i, j, b, k, v);
                         }
-        /* AlexeyAB's [yolo] reads every class of every slot of an image with
-         * a truth (its 0.25 rule of the ignore test). */
-        if (p->ab && off[n + 1] > off[n]) {
-            for (int64_t i = 0; i < p->H; i++)
-                for (int64_t j = 0; j < p->W; j++)
-                    for (int64_t b = 0; b < p->B; b++) {
-                        rl_status st = rl_validate_class_logits(p, pred, n, i, j, b);
-                        if (st != RL_OK)
-                            return st;
-                    }
-            continue;
-        }
-        /* Class logits are read only at responsible slots (a [yolo] head's
-         * truth_thresh positives, decided by the predictions, are checked by
+        /* Every class of every slot: AlexeyAB's [yolo] on an image with a
+         * truth (its 0.25 rule of the ignore test), and classfix > 0 (any
+         * slot past thresh may get a class term).  Elsewhere class logits
+         * are read only at responsible slots (a [yolo] head's truth_thresh
+         * positives, decided by the predictions, are checked by
          * rl_validate_class_logits once they are known). */
-        if (p->classfix > 0) { /* any slot past thresh may get a class term */
+        if ((p->ab && off[n + 1] > off[n]) || p->classfix > 0) {
             for (int64_t i = 0; i < p->H; i++)
                 for (int64_t j = 0; j < p->W; j++)
                     for (int64_t b = 0; b < p->B; b++) {

@@ -156,7 +156,8 @@ TARGETS = [
             'check_positive_logits',                 # truth_thresh positives' logits
             'has_class', 'slot_terms',               # multi-label targets, terms
             'darknet_stats', 'head_compute', 'rl_yolo_reference_total',  # the contract's fields
-            'rl_yolo_reference_compute',             # D, the passes
+            'rl_yolo_reference_divisor',             # D
+            'rl_yolo_reference_compute',             # the passes
         ],
         'tests': YOLO_REFERENCE_TESTS,
         'skip_lines': MEMORY_LINES,
@@ -178,10 +179,11 @@ TARGETS = [
         'file': 'src/driver_yolo_ab.c',
         'tag': 'drvab',
         'functions': [
-            'act', 'decoded', 'overlap', 'isect', 'iou', 'hull', 'giou', 'aspect_term',
+            'act', 'act_of', 'load5', 'decoded', 'decoded_of',
+            'overlap', 'isect', 'iou', 'hull', 'giou', 'aspect_term',
             'shape_kind', 'axis_d', 'iou_slope',      # darknet's box.c, in double
             'read_end', 'truth_cell', 'truth_step', 'find_rec', 'rl_yolo_ab_mark',
-            'pass1', 'pass1_obj', 'add_negative', 'check_classes', 'rl_yolo_ab_phase1',
+            'pass1', 'pass1_of', 'pass1_obj', 'add_negative', 'check_classes', 'rl_yolo_ab_phase1',
             'mult', 'target', 'class_deltas', 'box_deltas', 'pass1_deltas', 'average',
             'finish_positive', 'pass2_positive', 'rl_yolo_ab_objects', 'rl_yolo_ab_reduce',
         ],

@@ -604,6 +604,15 @@ static void head_compute(const head_state *s, int32_t n_images, const rl_box *tr
     *res = r;
 }
 
+double rl_yolo_reference_divisor(const rl_yolo_plan *plan, int32_t n_images,
+                                 const rl_counts *global_counts)
+{
+    /* "The loss"'s D: 1 (norm sum) or the images of the whole batch. */
+    return plan->heads[0].p.norm == RL_NORM_SUM ? 1.0
+           : global_counts                      ? (double)global_counts->n_images
+                                                : (double)n_images;
+}
+
 /* The call's result: the heads summed in order (docs/api.md, "The [yolo]
  * head", Results). */
 void rl_yolo_reference_total(const rl_result *heads, const double *anyobj,
@@ -683,10 +692,7 @@ rl_status rl_yolo_reference_compute(const rl_yolo_plan *plan, int32_t n_images,
         status = check_positive_logits(plan, &st[h], h, n_images);
 
     if (status == RL_OK) {
-        /* "The loss"'s D: 1 (norm sum) or the images of the whole batch. */
-        const double D = plan->heads[0].p.norm == RL_NORM_SUM ? 1.0
-                         : global_counts                      ? (double)global_counts->n_images
-                                                              : (double)n_images;
+        const double D = rl_yolo_reference_divisor(plan, n_images, global_counts);
         rl_result heads[RL_YOLO_MAX_HEADS];
         double anyobj[RL_YOLO_MAX_HEADS];
         int64_t head_slots[RL_YOLO_MAX_HEADS];

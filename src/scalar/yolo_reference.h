@@ -46,6 +46,11 @@ RL_HIDDEN rl_status rl_yolo_reference_compute(const rl_yolo_plan *plan, int32_t 
                                               const int8_t *const *forced, rl_result *total,
                                               rl_result *per_head, const rl_yolo_ref_out *out);
 
+/* The loss's divisor D: 1 under norm sum, else the images of the whole
+ * batch (global_counts') or of this call. */
+RL_HIDDEN double rl_yolo_reference_divisor(const rl_yolo_plan *plan, int32_t n_images,
+                                           const rl_counts *global_counts);
+
 /* The call's result from the heads' (summed in order; anyobj: each head's
  * sum of objectness outputs, head_slots its slots). */
 RL_HIDDEN void rl_yolo_reference_total(const rl_result *heads, const double *anyobj,

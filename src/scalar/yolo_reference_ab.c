@@ -627,9 +627,7 @@ rl_status rl_yolo_reference_ab_compute(const rl_yolo_plan *plan, int32_t n_image
                                        const rl_yolo_ref_out *out)
 {
     const int32_t H = plan->n_heads;
-    const double D = plan->heads[0].p.norm == RL_NORM_SUM ? 1.0
-                     : global_counts                      ? (double)global_counts->n_images
-                                                          : (double)n_images;
+    const double D = rl_yolo_reference_divisor(plan, n_images, global_counts);
     rl_result heads[RL_YOLO_MAX_HEADS];
     double anyobj[RL_YOLO_MAX_HEADS];
     int64_t head_slots[RL_YOLO_MAX_HEADS];
