@@ -198,7 +198,7 @@ TARGETS = [
 EQUIVALENT = {
     # driver_yolo_ab.c isect: `ox < 0 || oy < 0` -> `<=`: an overlap of exactly
     # 0 then returns 0 instead of 0 * (the other overlap, finite): 0 either way.
-    'drvab:isect:rel:c08502': 'overlap exactly 0: the intersection is 0 either way',
+    'drvab:isect:rel:854c32': 'overlap exactly 0: the intersection is 0 either way',
     # yolo_reference_ab.c (flavour alexeyab)
     'yrefab:inter:rel:3c2243': 'an overlap of exactly 0 gives a 0 intersection either way',
     'yrefab:dx_iou:index:5ddfa6': 'the corner swap of an inverted box: w and h are never < 0',
